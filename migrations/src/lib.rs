@@ -1,0 +1,15 @@
+//! Database migrations of paydesk, written with sea-orm's database-neutral schema API so that one set
+//! runs on SQLite (the embedded default) and PostgreSQL (production). Each has a working `down`.
+//! Names come from the file names (`mYYYYMMDD_HHMMSS_what`), which fixes their order.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_storefronts;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_storefronts::Migration)]
+    }
+}

@@ -1,0 +1,11 @@
+//! What every HTTP API of paydesk shares: the one JSON error envelope (`ApiError`), the request id that
+//! ties a response to its log lines, and the conversion of poem's own parse errors into that envelope.
+//! Modules keep their own error enums and map them to `ApiError` once, in their own `From` impl.
+
+mod body_limit;
+mod error;
+mod request_id;
+
+pub use body_limit::BodyLimit;
+pub use error::{ApiError, ErrorBody, ErrorEnvelope, ErrorType, HelpLink, InnopayErrorDetail, NextAction};
+pub use request_id::{RequestIdMiddleware, current_request_id};

@@ -1,0 +1,188 @@
+//! Assembles the service: opens the store, applies migrations, binds the listener, and composes every
+//! module's routes behind the shared middleware. `App::build` is what `paydesk serve` and the tests call.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{Endpoint, EndpointExt, Route, Server};
+use poem_openapi::OpenApiService;
+
+use crate::api::{BodyLimit, RequestIdMiddleware};
+use crate::config::{Config, ConfigError};
+use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
+use crate::store::Store;
+
+/// Largest request body paydesk reads; larger ones get 413 `payload_too_large`.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Why the service could not start. Each message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the database named by PAYDESK_DATABASE_URL: {0}")]
+    Database(String),
+    #[error("cannot apply database migrations: {0}")]
+    Migrations(String),
+    #[error("cannot listen on PAYDESK_ADDR={addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+}
+
+/// What request handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    /// Base URL browsers and Innopay use to reach this server (no trailing slash).
+    pub public_url: Arc<str>,
+    pub metrics: HttpMetrics,
+}
+
+/// A built, bound, not yet serving paydesk.
+pub struct App {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+/// Every JSON API of paydesk; the OpenAPI document is generated from these.
+type Apis = OpsApi;
+
+fn apis() -> Apis {
+    OpsApi
+}
+
+/// The OpenAPI service, described for `server_url`.
+fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(apis(), "paydesk", env!("CARGO_PKG_VERSION"))
+        .description(
+            "paydesk sits between Korean storefronts and the Innopay payment gateway. Storefronts \
+             create checkouts, paydesk approves payments server-side, records every state change and \
+             tells the storefront. Every error has the same JSON envelope: \
+             `{\"error\": {\"type\", \"code\", \"message\", \"param\", \"requestId\", \"retryable\", \
+             \"nextAction\"}}`.",
+        )
+        .server(server_url)
+}
+
+/// The OpenAPI document as JSON, independent of any database or listener (for `paydesk openapi` and
+/// the drift test). The server URL is left relative so the document is the same everywhere.
+pub fn openapi_json() -> String {
+    api_service("/").spec()
+}
+
+/// The same document as YAML.
+pub fn openapi_yaml() -> String {
+    api_service("/").spec_yaml()
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let store = Store::connect(&config.database, config.db_max_connections)
+            .await
+            .map_err(|e| StartupError::Database(one_line(&e.to_string())))?;
+        store
+            .migrate_up()
+            .await
+            .map_err(|e| StartupError::Migrations(one_line(&e.to_string())))?;
+        let acceptor = TcpListener::bind(config.addr)
+            .into_acceptor()
+            .await
+            .map_err(|e| StartupError::Bind {
+                addr: config.addr,
+                reason: e.to_string(),
+            })?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(config.addr);
+        let public_url = config
+            .public_url
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            public_url: public_url.into(),
+            metrics: HttpMetrics::default(),
+        };
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+        })
+    }
+
+    /// The address actually bound (tests bind port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    fn endpoint(&self) -> impl Endpoint + 'static {
+        let service = api_service(&self.state.public_url);
+        let routes = Route::new()
+            .at("/openapi.json", service.spec_endpoint())
+            .at("/openapi.yaml", service.spec_endpoint_yaml())
+            .nest("/docs", service.swagger_ui())
+            .nest("/", service);
+        routes
+            .with(BodyLimit(MAX_BODY_BYTES))
+            .data(self.state.clone())
+            .with(RequestIdMiddleware)
+            .with(MetricsMiddleware(self.state.metrics.clone()))
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish (bounded
+    /// by the configured timeout) and closes the database pool.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let endpoint = self.endpoint();
+        let timeout = self.state.config.shutdown_timeout;
+        tracing::info!(addr = %self.addr, public_url = %self.state.public_url, "paydesk serving");
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
+            .await;
+        self.state.store.close().await;
+        tracing::info!("paydesk stopped");
+        result
+    }
+}
+
+/// Driver errors can span lines; start-up errors must stay one line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

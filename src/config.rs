@@ -1,0 +1,474 @@
+//! Typed, layered configuration: built-in defaults, then an optional `paydesk.toml`, then `PAYDESK_*`
+//! environment variables. Every value is parsed here, once, so a bad value stops start-up with a message
+//! that names the variable and what it expected, and the rest of the program only sees valid types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use url::Url;
+
+/// A value that must never appear in logs, error messages or API answers (merchant keys, passwords,
+/// database URLs with credentials). Its `Debug` and `Display` print a fixed mask.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The only way to read the value; grep for `expose` to audit every use.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which database engine a URL points at; some SQL (locking, conflict handling) differs between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A validated database URL. Kept secret because PostgreSQL URLs may carry a password.
+#[derive(Clone, Debug)]
+pub struct DatabaseUrl {
+    pub kind: DatabaseKind,
+    pub url: Secret<String>,
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let kind = if s.starts_with("sqlite:") {
+            DatabaseKind::Sqlite
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            DatabaseKind::Postgres
+        } else {
+            return Err("a sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB URL".into());
+        };
+        if kind == DatabaseKind::Postgres {
+            let parsed = Url::parse(s).map_err(|_| "a valid postgres:// URL".to_string())?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err("a postgres:// URL with a host".into());
+            }
+        }
+        Ok(Self {
+            kind,
+            url: Secret::new(s.to_string()),
+        })
+    }
+}
+
+/// Where paydesk sends Innopay traffic and how long it waits.
+#[derive(Clone, Debug)]
+pub struct InnopayConfig {
+    /// Base of the approval, cancel and inquiry API. `None` means the built-in sandbox of this server.
+    pub api_url: Option<Url>,
+    /// The payment window SDK shoppers' browsers load. `None` means the built-in sandbox's stand-in.
+    pub js_url: Option<Url>,
+    pub connect_timeout: Duration,
+    /// How long an approval may take before its outcome is treated as unknown.
+    pub read_timeout: Duration,
+}
+
+/// The built-in Innopay simulator's own settings.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Mount the sandbox at `/sandbox` on the main server.
+    pub enabled: bool,
+    /// Merchant-Key of the always-present test merchant `testpay01m`.
+    pub merchant_key: Secret<String>,
+    /// Cancel password (cancelPwd) of `testpay01m`.
+    pub cancel_password: Secret<String>,
+}
+
+/// Documented defaults for the sandbox test merchant (no real money can move through the sandbox).
+pub const DEFAULT_SANDBOX_MERCHANT_KEY: &str = "sandbox-merchant-key-testpay01m";
+pub const DEFAULT_SANDBOX_CANCEL_PASSWORD: &str = "123456";
+
+/// The whole, validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub database: DatabaseUrl,
+    /// Base URL browsers and Innopay use to reach this server; `None` derives it from the bound address.
+    pub public_url: Option<Url>,
+    pub log_format: LogFormat,
+    /// `tracing` filter directives, e.g. `info,paydesk=debug`.
+    pub log_filter: String,
+    /// Longest time in-flight requests get to finish after SIGINT/SIGTERM.
+    pub shutdown_timeout: Duration,
+    pub db_max_connections: u32,
+    pub innopay: InnopayConfig,
+    pub sandbox: SandboxConfig,
+    /// Serve help articles from this folder instead of the built-in ones.
+    pub help_dir: Option<PathBuf>,
+    /// Fixed value for the demo storefront's test API key (scripts need a known key).
+    pub demo_api_key: Option<Secret<String>>,
+    /// Settings that were given but are not known; reported once logging is up.
+    pub unknown_keys: Vec<String>,
+}
+
+/// A configuration value that could not be used. The message names the variable, so an operator can fix
+/// it without reading code.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {origin}: expected {expected}, got {value:?}")]
+    Invalid {
+        origin: String,
+        expected: String,
+        value: String,
+    },
+    #[error("cannot read {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+/// Where a raw value came from, for error messages.
+#[derive(Clone, Debug)]
+enum Origin {
+    Env(String),
+    File(String, PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Env(var) => write!(f, "{var}"),
+            Origin::File(key, path) => write!(f, "`{key}` in {}", path.display()),
+        }
+    }
+}
+
+/// Every setting paydesk reads. The environment variable is `PAYDESK_` + the key upper-cased; in
+/// `paydesk.toml` the key is written as is, or nested (`[innopay] api_url` = `innopay_api_url`).
+const KNOWN_KEYS: &[&str] = &[
+    "addr",
+    "database_url",
+    "public_url",
+    "log_format",
+    "log",
+    "shutdown_timeout_secs",
+    "db_max_connections",
+    "innopay_api_url",
+    "innopay_js_url",
+    "innopay_connect_timeout_ms",
+    "innopay_read_timeout_ms",
+    "sandbox",
+    "sandbox_merchant_key",
+    "sandbox_cancel_password",
+    "help_dir",
+    "demo_api_key",
+];
+
+/// Keys that are read elsewhere (the config file's own location, the test suite's PostgreSQL).
+const KEYS_READ_ELSEWHERE: &[&str] = &["config", "test_postgres_url"];
+
+/// Raw string values, by key, with where each came from; later layers override earlier ones.
+struct Layers {
+    values: BTreeMap<String, (String, Origin)>,
+}
+
+impl Layers {
+    fn get(&self, key: &str) -> Option<&(String, Origin)> {
+        self.values.get(key)
+    }
+
+    fn parse_or<T: FromStr>(&self, key: &str, default: T, expected: &str) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some((raw, origin)) => raw.trim().parse().map_err(|_| invalid(origin, expected, raw)),
+        }
+    }
+
+    fn string(&self, key: &str) -> Option<String> {
+        self.get(key)
+            .map(|(raw, _)| raw.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    fn url(&self, key: &str) -> Result<Option<Url>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some((raw, _)) if raw.trim().is_empty() => Ok(None),
+            Some((raw, origin)) => {
+                let url = Url::parse(raw.trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+                    .ok_or_else(|| invalid(origin, "an absolute http(s) URL", raw))?;
+                Ok(Some(url))
+            }
+        }
+    }
+}
+
+fn invalid(origin: &Origin, expected: &str, raw: &str) -> ConfigError {
+    ConfigError::Invalid {
+        origin: origin.to_string(),
+        expected: expected.to_string(),
+        value: raw.to_string(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment and, if present, the config file (`PAYDESK_CONFIG`, else
+    /// `./paydesk.toml`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let file = env
+            .iter()
+            .find(|(k, _)| k == "PAYDESK_CONFIG")
+            .map(|(_, v)| (PathBuf::from(v), true))
+            .unwrap_or_else(|| (PathBuf::from("paydesk.toml"), false));
+        Self::from_sources(Some(file), env)
+    }
+
+    /// Builds the configuration from explicit sources; tests use this to stay independent of the
+    /// process environment. `file` is the path and whether it must exist.
+    pub fn from_sources(
+        file: Option<(PathBuf, bool)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut layers = Layers {
+            values: BTreeMap::new(),
+        };
+        if let Some((path, required)) = file {
+            read_file_layer(&path, required, &mut layers)?;
+        }
+        for (name, value) in env {
+            if let Some(key) = name.strip_prefix("PAYDESK_") {
+                layers
+                    .values
+                    .insert(key.to_ascii_lowercase(), (value, Origin::Env(name.clone())));
+            }
+        }
+        Self::from_layers(&layers)
+    }
+
+    fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
+        let log_format = match layers.get("log_format") {
+            None => LogFormat::Text,
+            Some((raw, origin)) => match raw.trim().to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(invalid(origin, "`text` or `json`", raw)),
+            },
+        };
+        let ms = |key: &str, default: u64| -> Result<Duration, ConfigError> {
+            layers
+                .parse_or(key, default, "a whole number of milliseconds")
+                .map(Duration::from_millis)
+        };
+        let unknown_keys = layers
+            .values
+            .iter()
+            .filter(|(k, _)| {
+                !KNOWN_KEYS.contains(&k.as_str()) && !KEYS_READ_ELSEWHERE.contains(&k.as_str())
+            })
+            .map(|(_, (_, origin))| origin.to_string())
+            .collect();
+        Ok(Self {
+            addr: layers.parse_or(
+                "addr",
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+                "a socket address such as 127.0.0.1:8080",
+            )?,
+            database: layers.parse_or(
+                "database_url",
+                "sqlite://paydesk.db?mode=rwc".parse().expect("default URL is valid"),
+                "a sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB URL",
+            )?,
+            public_url: layers.url("public_url")?,
+            log_format,
+            log_filter: layers
+                .string("log")
+                .unwrap_or_else(|| "info,sqlx=warn,tantivy=warn".to_string()),
+            shutdown_timeout: Duration::from_secs(layers.parse_or(
+                "shutdown_timeout_secs",
+                20,
+                "a whole number of seconds",
+            )?),
+            db_max_connections: layers.parse_or(
+                "db_max_connections",
+                16,
+                "a positive whole number",
+            )?,
+            innopay: InnopayConfig {
+                api_url: layers.url("innopay_api_url")?,
+                js_url: layers.url("innopay_js_url")?,
+                connect_timeout: ms("innopay_connect_timeout_ms", 3_000)?,
+                read_timeout: ms("innopay_read_timeout_ms", 20_000)?,
+            },
+            sandbox: SandboxConfig {
+                enabled: layers.parse_or("sandbox", true, "`true` or `false`")?,
+                merchant_key: Secret::new(
+                    layers
+                        .string("sandbox_merchant_key")
+                        .unwrap_or_else(|| DEFAULT_SANDBOX_MERCHANT_KEY.to_string()),
+                ),
+                cancel_password: Secret::new(
+                    layers
+                        .string("sandbox_cancel_password")
+                        .unwrap_or_else(|| DEFAULT_SANDBOX_CANCEL_PASSWORD.to_string()),
+                ),
+            },
+            help_dir: layers.string("help_dir").map(PathBuf::from),
+            demo_api_key: layers.string("demo_api_key").map(Secret::new),
+            unknown_keys,
+        })
+    }
+
+    /// A configuration for tests and tools: defaults everywhere, then the given overrides (keys without
+    /// the `PAYDESK_` prefix, e.g. `("database_url", "sqlite://...")`).
+    pub fn with_overrides<'a>(
+        overrides: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_sources(
+            None,
+            overrides
+                .into_iter()
+                .map(|(k, v)| (format!("PAYDESK_{}", k.to_ascii_uppercase()), v.to_string())),
+        )
+    }
+}
+
+fn read_file_layer(path: &Path, required: bool, layers: &mut Layers) -> Result<(), ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ConfigError::File {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
+        path: path.display().to_string(),
+        reason: e.message().to_string(),
+    })?;
+    flatten(&table, "", path, layers);
+    Ok(())
+}
+
+/// `[innopay] api_url = "..."` becomes `innopay_api_url`, the same key as `PAYDESK_INNOPAY_API_URL`.
+fn flatten(table: &toml::Table, prefix: &str, path: &Path, layers: &mut Layers) {
+    for (key, value) in table {
+        let key = format!("{prefix}{}", key.to_ascii_lowercase());
+        let raw = match value {
+            toml::Value::Table(inner) => {
+                flatten(inner, &format!("{key}_"), path, layers);
+                continue;
+            }
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let origin = Origin::File(key.clone(), path.to_path_buf());
+        layers.values.insert(key, (raw, origin));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_serve_on_sqlite_and_the_sandbox() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database.kind, DatabaseKind::Sqlite);
+        assert!(config.sandbox.enabled);
+        assert!(config.innopay.api_url.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable() {
+        let err = Config::from_sources(None, env(&[("PAYDESK_ADDR", "nowhere")])).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("invalid PAYDESK_ADDR: expected a socket address"), "{message}");
+
+        let err = Config::from_sources(None, env(&[("PAYDESK_DATABASE_URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PAYDESK_DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("paydesk-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("paydesk.toml");
+        std::fs::write(
+            &path,
+            "addr = \"127.0.0.1:9000\"\nlog_format = \"json\"\n[innopay]\nread_timeout_ms = 1500\n",
+        )
+        .unwrap();
+        let config = Config::from_sources(
+            Some((path.clone(), true)),
+            env(&[("PAYDESK_ADDR", "127.0.0.1:9001")]),
+        )
+        .unwrap();
+        assert_eq!(config.addr.port(), 9001);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.innopay.read_timeout, Duration::from_millis(1500));
+
+        std::fs::write(&path, "[innopay]\nread_timeout_ms = \"soon\"\n").unwrap();
+        let err = Config::from_sources(Some((path, true)), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("`innopay_read_timeout_ms` in"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = Config::from_sources(
+            None,
+            env(&[
+                ("PAYDESK_SANDBOX_MERCHANT_KEY", "very-secret-key"),
+                ("PAYDESK_DATABASE_URL", "postgres://u:pw-123@db/x"),
+            ]),
+        )
+        .unwrap();
+        let dump = format!("{config:?}");
+        assert!(!dump.contains("very-secret-key"), "{dump}");
+        assert!(!dump.contains("pw-123"), "{dump}");
+        assert_eq!(config.sandbox.merchant_key.expose(), "very-secret-key");
+    }
+
+    #[test]
+    fn unknown_settings_are_reported() {
+        let config =
+            Config::from_sources(None, env(&[("PAYDESK_ADRR", "127.0.0.1:1")])).unwrap();
+        assert_eq!(config.unknown_keys, vec!["PAYDESK_ADRR".to_string()]);
+    }
+}

@@ -1,0 +1,19 @@
+//! paydesk: a payment desk between Korean storefronts and the Innopay gateway, with an embedded Korean
+//! help knowledge base. See `docs/ARCHITECTURE.md` for how data flows between the modules below.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod ops;
+pub mod pages;
+pub mod store;
+
+pub use app::{App, AppState, StartupError};
+pub use config::Config;
+
+/// Installs the one TLS crypto provider (ring) for every rustls user in the process. Call first thing;
+/// repeated calls are harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,77 @@
+//! `/healthz` (the process answers), `/readyz` (it can do real work: database reachable, migrations
+//! applied) and `/metrics`.
+
+use poem::web::Data;
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use crate::api::ApiError;
+use crate::app::AppState;
+
+#[derive(Tags)]
+enum OpsTags {
+    /// Probes and metrics for operators and orchestrators.
+    Operations,
+}
+
+/// Probe answer.
+#[derive(Object)]
+struct ProbeStatus {
+    /// `ok` or `ready`.
+    status: String,
+}
+
+#[derive(ApiResponse)]
+enum HealthResponse {
+    /// The process is alive.
+    #[oai(status = 200)]
+    Ok(Json<ProbeStatus>),
+}
+
+#[derive(ApiResponse)]
+enum ReadyResponse {
+    /// The database is reachable and every migration is applied.
+    #[oai(status = 200)]
+    Ready(Json<ProbeStatus>),
+}
+
+#[derive(ApiResponse)]
+enum MetricsResponse {
+    /// Prometheus text exposition format 0.0.4.
+    #[oai(status = 200, content_type = "text/plain; version=0.0.4; charset=utf-8")]
+    Ok(PlainText<String>),
+}
+
+pub struct OpsApi;
+
+#[OpenApi(tag = "OpsTags::Operations")]
+impl OpsApi {
+    /// Liveness: answers as long as the process serves HTTP.
+    #[oai(path = "/healthz", method = "get")]
+    async fn healthz(&self) -> HealthResponse {
+        HealthResponse::Ok(Json(ProbeStatus {
+            status: "ok".into(),
+        }))
+    }
+
+    /// Readiness: 503 with the reason (`not_ready`) while the database is unreachable or migrations are
+    /// missing.
+    #[oai(path = "/readyz", method = "get")]
+    async fn readyz(&self, state: Data<&AppState>) -> Result<ReadyResponse, ApiError> {
+        match state.store.readiness().await {
+            Ok(()) => Ok(ReadyResponse::Ready(Json(ProbeStatus {
+                status: "ready".into(),
+            }))),
+            Err(reason) => {
+                tracing::warn!(%reason, "not ready");
+                Err(ApiError::unavailable("not_ready", reason, 5))
+            }
+        }
+    }
+
+    /// Request counts and latency histograms per route and status class.
+    #[oai(path = "/metrics", method = "get")]
+    async fn metrics(&self, state: Data<&AppState>) -> MetricsResponse {
+        MetricsResponse::Ok(PlainText(state.metrics.render()))
+    }
+}

@@ -1,0 +1,21 @@
+//! Log output: human-readable text by default, one JSON object per line for log shippers.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogFormat};
+
+/// Installs the global subscriber once; later calls (tests build many apps) are ignored.
+pub fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tantivy=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let result = match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+    if result.is_ok() {
+        for key in &config.unknown_keys {
+            tracing::warn!(setting = %key, "unknown setting ignored");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Shared building blocks of the server-rendered HTML pages (checkout, result, help centre, sandbox):
+//! one Korean, phone-first layout and the escaping every interpolated value must go through. Pages work
+//! without JavaScript; scripts only add to them.
+
+use poem::Response;
+use poem::http::StatusCode;
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Formats a KRW amount the way Korean shops print it: `20,000 원`.
+pub fn format_won(amount: i64) -> String {
+    let digits = amount.unsigned_abs().to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if amount < 0 { "-" } else { "" };
+    format!("{sign}{grouped} 원")
+}
+
+/// A complete HTML page. `body` must already be escaped HTML.
+pub struct Page<'a> {
+    pub title: &'a str,
+    pub body: String,
+    /// Extra markup for `<head>` (page-specific scripts or styles), already safe.
+    pub head: String,
+    /// A notice shown above everything (the sandbox banner).
+    pub banner: Option<&'a str>,
+}
+
+impl<'a> Page<'a> {
+    pub fn new(title: &'a str, body: String) -> Self {
+        Self {
+            title,
+            body,
+            head: String::new(),
+            banner: None,
+        }
+    }
+
+    pub fn with_head(mut self, head: String) -> Self {
+        self.head = head;
+        self
+    }
+
+    pub fn with_banner(mut self, banner: &'a str) -> Self {
+        self.banner = Some(banner);
+        self
+    }
+
+    pub fn render(&self) -> String {
+        let banner = self
+            .banner
+            .map(|b| format!("<div class=\"banner\" role=\"note\">{}</div>", escape(b)))
+            .unwrap_or_default();
+        format!(
+            "<!doctype html>\n<html lang=\"ko\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>{title}</title>\n<style>{STYLE}</style>\n{head}</head>\n<body>\n{banner}\
+             <main>\n{body}\n</main>\n</body>\n</html>\n",
+            title = escape(self.title),
+            head = self.head,
+            body = self.body,
+        )
+    }
+
+    /// The page as a poem response with the given status.
+    pub fn into_response(self, status: StatusCode) -> Response {
+        Response::builder()
+            .status(status)
+            .content_type("text/html; charset=utf-8")
+            .header("cache-control", "no-store")
+            .body(self.render())
+    }
+}
+
+/// One stylesheet for every page: readable on a 360 px phone, no external fonts or assets.
+const STYLE: &str = "\
+*{box-sizing:border-box}\
+body{margin:0;font-family:-apple-system,BlinkMacSystemFont,'Apple SD Gothic Neo','Noto Sans CJK KR','Noto Sans KR','Malgun Gothic',sans-serif;color:#1f2328;background:#f6f7f9;line-height:1.6;word-break:keep-all;overflow-wrap:anywhere}\
+main{max-width:720px;margin:0 auto;padding:16px}\
+h1{font-size:1.4rem;margin:.4em 0}h2{font-size:1.15rem;margin:1.4em 0 .4em}\
+a{color:#0b57d0}\
+.card{background:#fff;border:1px solid #e3e6ea;border-radius:12px;padding:16px;margin:12px 0}\
+.banner{background:#fff4ce;color:#5c4400;border-bottom:1px solid #f0d88a;padding:8px 16px;text-align:center;font-size:.9rem}\
+.amount{font-size:1.5rem;font-weight:700}\
+.muted{color:#59636e;font-size:.9rem}\
+button,.button{display:inline-block;min-height:44px;padding:10px 18px;border:0;border-radius:10px;background:#0b57d0;color:#fff;font-size:1rem;text-decoration:none;cursor:pointer}\
+button.secondary,.button.secondary{background:#e8eaed;color:#1f2328}\
+input,select{font-size:1rem;min-height:44px;padding:8px 10px;border:1px solid #c9ced4;border-radius:8px;width:100%}\
+.error{background:#fdecea;border:1px solid #f5c2bd;color:#7a1c12;border-radius:10px;padding:12px}\
+.ok{background:#e7f5ec;border:1px solid #b7e0c4;color:#185c2e;border-radius:10px;padding:12px}\
+mark{background:#ffe48a;padding:0 1px}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 12px}dt{color:#59636e}dd{margin:0}\
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"y\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
+        );
+    }
+
+    #[test]
+    fn formats_won_with_thousands_separators() {
+        assert_eq!(format_won(20000), "20,000 원");
+        assert_eq!(format_won(300000), "300,000 원");
+        assert_eq!(format_won(999), "999 원");
+        assert_eq!(format_won(1234567), "1,234,567 원");
+        assert_eq!(format_won(0), "0 원");
+    }
+}

@@ -1,0 +1,141 @@
+//! Persistence. Owns the database connection, the migrations, and every query paydesk runs: other
+//! modules call the repository functions here and never build SQL themselves. The same code runs on
+//! SQLite (embedded default) and PostgreSQL (production); correctness across several instances relies on
+//! the database (conditional updates, unique keys), never on in-process locks.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::{DatabaseKind, DatabaseUrl};
+
+/// A database problem, as the rest of the program sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached at all; requests should answer 503 and be retried.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+impl From<StoreError> for crate::api::ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "database unavailable");
+                crate::api::ApiError::unavailable(
+                    "database_unavailable",
+                    "paydesk cannot reach its database right now; retry shortly",
+                    5,
+                )
+            }
+            StoreError::Db(e) if is_connection_error(&e) => StoreError::Unavailable(e.to_string()).into(),
+            StoreError::Db(e) => crate::api::ApiError::internal(e),
+        }
+    }
+}
+
+fn is_connection_error(err: &DbErr) -> bool {
+    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+}
+
+/// One migration and whether it is applied, for `paydesk migrate status` and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    pub name: String,
+    pub applied: bool,
+}
+
+/// The database handle shared by the whole application (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+    kind: DatabaseKind,
+}
+
+impl Store {
+    /// Opens a pool. For SQLite: WAL, a busy timeout and foreign keys, so concurrent requests wait for
+    /// the writer instead of failing.
+    pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<Self, StoreError> {
+        let mut options = ConnectOptions::new(url.url.expose().clone());
+        options
+            .max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .sqlx_logging(false);
+        if url.kind == DatabaseKind::Sqlite {
+            options.map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        }
+        let db = Database::connect(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { db, kind: url.kind })
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn migrate_up(&self) -> Result<(), StoreError> {
+        Ok(Migrator::up(&self.db, None).await?)
+    }
+
+    /// Reverts the `steps` most recent migrations (all when `None`).
+    pub async fn migrate_down(&self, steps: Option<u32>) -> Result<(), StoreError> {
+        Ok(Migrator::down(&self.db, steps).await?)
+    }
+
+    pub async fn migration_states(&self) -> Result<Vec<MigrationState>, StoreError> {
+        let pending: Vec<String> = Migrator::get_pending_migrations(&self.db)
+            .await?
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect();
+        Ok(Migrator::migrations()
+            .iter()
+            .map(|m| MigrationState {
+                name: m.name().to_string(),
+                applied: !pending.iter().any(|p| p == m.name()),
+            })
+            .collect())
+    }
+
+    /// Ready to serve: reachable, and every migration this build knows is applied.
+    pub async fn readiness(&self) -> Result<(), String> {
+        self.db
+            .ping()
+            .await
+            .map_err(|e| format!("database unreachable: {e}"))?;
+        let pending: Vec<String> = self
+            .migration_states()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|m| !m.applied)
+            .map(|m| m.name)
+            .collect();
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("migrations not applied: {}", pending.join(", ")))
+        }
+    }
+
+    pub async fn close(self) {
+        if let Err(e) = self.db.close().await {
+            tracing::warn!(error = %e, "closing the database pool failed");
+        }
+    }
+}

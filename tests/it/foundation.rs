@@ -1,0 +1,249 @@
+//! The service skeleton: probes, spec, docs, metrics, error envelope, migrations, start-up errors and
+//! graceful shutdown, on every backend.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use paydesk::config::DatabaseUrl;
+use paydesk::store::Store;
+
+use crate::support::{Backend, TestApp, TestDb, backends, error_body};
+
+#[tokio::test]
+async fn probes_spec_docs_and_metrics_answer() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+
+        let health = app.get("/healthz").await;
+        assert_eq!(health.status(), 200, "{backend:?}");
+        assert!(health.headers().contains_key("x-request-id"));
+
+        let ready = app.get("/readyz").await;
+        assert_eq!(ready.status(), 200, "{backend:?}");
+        assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["status"], "ready");
+
+        let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+        assert!(spec["openapi"].as_str().unwrap().starts_with("3."), "{spec}");
+        assert!(spec["paths"]["/readyz"].is_object());
+        let yaml = app.get("/openapi.yaml").await.text().await.unwrap();
+        assert!(yaml.contains("openapi: 3."), "{yaml:.200}");
+
+        let docs = app.get("/docs").await;
+        assert_eq!(docs.status(), 200);
+        assert!(docs.text().await.unwrap().to_lowercase().contains("<html"));
+
+        let metrics = app.get("/metrics").await;
+        assert!(
+            metrics.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        let text = metrics.text().await.unwrap();
+        assert!(
+            text.contains(r#"paydesk_http_requests_total{method="GET",route="/healthz",status="2xx"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("paydesk_http_request_duration_seconds_bucket"), "{text}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "support-ticket-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "support-ticket-42");
+
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    let generated = response.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(generated.len(), 32, "{generated}");
+}
+
+#[tokio::test]
+async fn errors_use_the_envelope() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+
+    let missing = app.get("/v1/nothing-here").await;
+    assert_eq!(missing.status(), 404);
+    let error = error_body(missing).await;
+    assert_eq!(error["code"], "route_not_found");
+    assert_eq!(error["type"], "not_found");
+
+    let oversized = app
+        .client
+        .post(app.url("/healthz"))
+        .body(vec![b'x'; 300 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), 413);
+    let error = error_body(oversized).await;
+    assert_eq!(error["code"], "payload_too_large");
+    assert_eq!(error["param"], "body");
+
+    let wrong_method = app.client.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(error_body(wrong_method).await["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_and_up_again() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let url: DatabaseUrl = db.url.parse().unwrap();
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate_up().await.unwrap();
+        let states = store.migration_states().await.unwrap();
+        assert!(!states.is_empty());
+        assert!(states.iter().all(|m| m.applied), "{backend:?} {states:?}");
+
+        store.migrate_down(None).await.unwrap();
+        assert!(
+            store.migration_states().await.unwrap().iter().all(|m| !m.applied),
+            "{backend:?}"
+        );
+        store.migrate_up().await.unwrap();
+        assert!(store.migration_states().await.unwrap().iter().all(|m| m.applied));
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_while_migrations_are_missing() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.state.store.migrate_down(Some(1)).await.unwrap();
+        let response = app.get("/readyz").await;
+        assert_eq!(response.status(), 503, "{backend:?}");
+        assert_eq!(response.headers()["retry-after"], "5");
+        let error = error_body(response).await;
+        assert_eq!(error["code"], "not_ready");
+        assert!(error["message"].as_str().unwrap().contains("migrations not applied"));
+        assert_eq!(error["retryable"], true);
+    }
+}
+
+#[test]
+fn committed_openapi_spec_matches_the_code() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/paydesk.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    let current = paydesk::app::openapi_json();
+    assert!(
+        committed.trim_end() == current.trim_end(),
+        "openapi/paydesk.json is out of date with the code; regenerate it with \
+         `cargo run -- openapi > openapi/paydesk.json` and review the diff"
+    );
+}
+
+/// Runs the real binary and returns its exit status and stderr.
+fn run_binary(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let dir = tempdir();
+    let output = Command::new(env!("CARGO_BIN_EXE_paydesk"))
+        .current_dir(&dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("run paydesk");
+    let _ = std::fs::remove_dir_all(dir);
+    (output.status, String::from_utf8_lossy(&output.stderr).to_string())
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("paydesk-bin-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn bad_settings_stop_start_up_with_one_line() {
+    let cases = [
+        (("PAYDESK_ADDR", "not-an-address"), "PAYDESK_ADDR"),
+        (("PAYDESK_DATABASE_URL", "mysql://localhost/x"), "PAYDESK_DATABASE_URL"),
+        (
+            ("PAYDESK_DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing"),
+            "PAYDESK_DATABASE_URL",
+        ),
+        (("PAYDESK_LOG_FORMAT", "xml"), "PAYDESK_LOG_FORMAT"),
+    ];
+    for ((key, value), named) in cases {
+        let (status, stderr) = run_binary(&[(key, value), ("PAYDESK_ADDR_UNUSED", "")]);
+        assert_eq!(status.code(), Some(1), "{key}={value}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{key}={value}: {stderr}");
+        assert!(lines[0].starts_with("error: "), "{stderr}");
+        assert!(lines[0].contains(named), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn serves_on_a_sqlite_file_by_default_and_stops_on_sigterm() {
+    let dir = tempdir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
+        .current_dir(&dir)
+        .env_clear()
+        .env("PAYDESK_ADDR", "127.0.0.1:0")
+        .env("PAYDESK_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn paydesk");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut address = None;
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.trim().strip_prefix("paydesk listening on ") {
+            address = Some(rest.to_string());
+            break;
+        }
+        line.clear();
+    }
+    let address = address.expect("paydesk printed its address");
+    assert!(dir.join("paydesk.db").exists(), "the SQLite file appears");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        paydesk::install_crypto_provider();
+        let status = reqwest::get(format!("{address}/readyz")).await.unwrap().status();
+        assert_eq!(status, 200);
+    });
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(15));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "graceful exit; output: {rest}");
+    assert!(rest.contains("paydesk stopped"), "{rest}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn wait_with_timeout(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}

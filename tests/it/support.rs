@@ -1,0 +1,198 @@
+//! Test harness: fresh databases (a SQLite file in a temp dir; a PostgreSQL database per test when
+//! `PAYDESK_TEST_POSTGRES_URL` is set, dropped afterwards) and a real paydesk server on port 0.
+
+use std::path::PathBuf;
+
+use paydesk::{App, Config};
+use sea_orm::{ConnectionTrait, Database};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Which database engine a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL too when the CI (or a developer) points at one.
+pub fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Sqlite];
+    if postgres_admin_url().is_some() {
+        all.push(Backend::Postgres);
+    }
+    all
+}
+
+fn postgres_admin_url() -> Option<String> {
+    std::env::var("PAYDESK_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A database that exists for one test and is removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    sqlite_dir: Option<PathBuf>,
+    postgres_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> Self {
+        paydesk::install_crypto_provider();
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("paydesk-test-{unique}"));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                Self {
+                    url: format!("sqlite://{}?mode=rwc", dir.join("paydesk.db").display()),
+                    sqlite_dir: Some(dir),
+                    postgres_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url().expect("PAYDESK_TEST_POSTGRES_URL");
+                let name = format!("paydesk_test_{unique}");
+                let conn = Database::connect(admin.as_str()).await.expect("connect to PostgreSQL");
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                conn.close().await.ok();
+                let mut url = url::Url::parse(&admin).expect("PAYDESK_TEST_POSTGRES_URL is a URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    sqlite_dir: None,
+                    postgres_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = self.sqlite_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(name) = self.postgres_name.take() {
+            let admin = postgres_admin_url().expect("PAYDESK_TEST_POSTGRES_URL");
+            // Drop runs inside the test's runtime, which cannot block on itself: use a fresh one.
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    if let Ok(conn) = Database::connect(admin.as_str()).await {
+                        let _ = conn
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .await;
+                        conn.close().await.ok();
+                    }
+                });
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+/// A running paydesk on port 0.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    pub state: paydesk::AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    // Last: the database must outlive the server.
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts paydesk with extra settings (keys without the `PAYDESK_` prefix).
+    pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let db = TestDb::create(backend).await;
+        Self::spawn_on(db, backend, overrides).await
+    }
+
+    /// Starts paydesk on an existing database (to run several instances against one).
+    pub async fn spawn_on(db: TestDb, backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let mut settings: Vec<(&str, &str)> = vec![
+            ("addr", "127.0.0.1:0"),
+            ("database_url", db.url.as_str()),
+            ("shutdown_timeout_secs", "5"),
+            ("db_max_connections", "5"),
+        ];
+        settings.extend_from_slice(overrides);
+        let config = Config::with_overrides(settings).expect("test config");
+        let app = App::build(config).await.expect("app builds");
+        let base = app.public_url().to_string();
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            backend,
+            state,
+            shutdown: Some(tx),
+            server: Some(server),
+            db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Reads an error envelope and checks its invariant parts.
+pub async fn error_body(response: reqwest::Response) -> serde_json::Value {
+    let header_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body: serde_json::Value = response.json().await.expect("JSON error body");
+    let error = &body["error"];
+    assert!(error["code"].is_string(), "{body}");
+    assert!(error["message"].is_string(), "{body}");
+    assert!(error["type"].is_string(), "{body}");
+    assert!(error["retryable"].is_boolean(), "{body}");
+    assert_eq!(error["requestId"].as_str(), header_id.as_deref(), "{body}");
+    body["error"].clone()
+}
