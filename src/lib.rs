@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod ops;
 pub mod pages;
 pub mod store;

@@ -1,0 +1,291 @@
+//! The vocabulary every bounded context shares: money and Innopay's identifiers, parsed once at the
+//! edge so that the rest of the program cannot hold an invalid one. Each parse error says, in English,
+//! what was expected; callers attach the field name.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a value could not become a domain type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+/// An amount of Korean won. Innopay amounts are whole won, never negative, and below 10^12 here
+/// (far above any card limit) so sums can never overflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Amount(i64);
+
+impl Amount {
+    pub const MAX: i64 = 999_999_999_999;
+    pub const ZERO: Amount = Amount(0);
+
+    pub fn new(won: i64) -> Result<Self, InvalidValue> {
+        if (0..=Self::MAX).contains(&won) {
+            Ok(Self(won))
+        } else {
+            Err(InvalidValue(format!(
+                "an amount in whole won between 0 and {}, got {won}",
+                Self::MAX
+            )))
+        }
+    }
+
+    pub fn won(self) -> i64 {
+        self.0
+    }
+
+    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+        Amount::new(self.0.checked_add(other.0)?).ok()
+    }
+
+    pub fn checked_sub(self, other: Amount) -> Option<Amount> {
+        Amount::new(self.0.checked_sub(other.0)?).ok()
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for Amount {
+    type Err = InvalidValue;
+
+    /// Accepts `20000` and, as Innopay sometimes sends, `"20000"`; rejects signs, decimals, spaces.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidValue(format!("a whole number of won, got {s:?}")));
+        }
+        Amount::new(s.parse().map_err(|_| InvalidValue(format!("a whole number of won, got {s:?}")))?)
+    }
+}
+
+macro_rules! identifier {
+    ($(#[$doc:meta])* $name:ident, $check:expr, $expected:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidValue;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let check: fn(&str) -> bool = $check;
+                if check(s) {
+                    Ok(Self(s.to_string()))
+                } else {
+                    Err(InvalidValue(format!(concat!($expected, ", got {:?}"), s)))
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidValue;
+
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+fn is_order_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+identifier!(
+    /// A merchant's order number (Innopay `moid`): 1 to 40 of `[A-Za-z0-9_-]`.
+    OrderId,
+    |s| (1..=40).contains(&s.len()) && s.bytes().all(is_order_char),
+    "1 to 40 characters of A-Z, a-z, 0-9, _ or -"
+);
+
+identifier!(
+    /// An Innopay merchant id (`mid`), e.g. `testpay01m`: 10 lower-case letters or digits.
+    Mid,
+    |s| s.len() == 10 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+    "a 10-character Innopay MID of lower-case letters and digits"
+);
+
+identifier!(
+    /// An Innopay transaction id: 30 characters, MID(10) + svcCd(2) + svcPrdtCd(2) + yyMMddHHmmss(12)
+    /// + 4 digits. Only the length and alphabet are checked, since real TIDs are Innopay's to shape.
+    Tid,
+    |s| s.len() == 30 && s.bytes().all(|b| b.is_ascii_alphanumeric()),
+    "a 30-character Innopay TID of letters and digits"
+);
+
+/// Payment methods of Innopay's window (`payMethod`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum PayMethod {
+    /// 신용카드
+    Card,
+    /// 계좌이체
+    Bank,
+    /// 가상계좌
+    Vbank,
+    /// 간편결제
+    Epay,
+    /// 해외카드
+    Opcard,
+    /// 계좌간편결제
+    Ebank,
+}
+
+impl PayMethod {
+    pub const ALL: [PayMethod; 6] = [
+        PayMethod::Card,
+        PayMethod::Bank,
+        PayMethod::Vbank,
+        PayMethod::Epay,
+        PayMethod::Opcard,
+        PayMethod::Ebank,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            PayMethod::Card => "CARD",
+            PayMethod::Bank => "BANK",
+            PayMethod::Vbank => "VBANK",
+            PayMethod::Epay => "EPAY",
+            PayMethod::Opcard => "OPCARD",
+            PayMethod::Ebank => "EBANK",
+        }
+    }
+
+    /// Innopay's service code (`svcCd`), used in TIDs and cancel requests.
+    pub fn service_code(self) -> &'static str {
+        match self {
+            PayMethod::Card => "01",
+            PayMethod::Bank => "02",
+            PayMethod::Vbank => "03",
+            PayMethod::Ebank => "12",
+            PayMethod::Epay => "16",
+            PayMethod::Opcard => "23",
+        }
+    }
+}
+
+impl FromStr for PayMethod {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PayMethod::ALL
+            .into_iter()
+            .find(|m| m.code() == s)
+            .ok_or_else(|| InvalidValue(format!("one of CARD, BANK, VBANK, EPAY, OPCARD, EBANK, got {s:?}")))
+    }
+}
+
+impl fmt::Display for PayMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A card company as Innopay codes it (`fnCd` / `acquCardCode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CardCompany {
+    pub code: &'static str,
+    /// Innopay's short Korean name, as in `fnName` ("현대").
+    pub name: &'static str,
+    /// Uses ISP (안전결제/일반결제 ISP, run by VP) rather than 안심클릭; ISP needs a certificate at
+    /// 300,000 won or more.
+    pub isp: bool,
+}
+
+/// The card companies of Innopay's window. ISP membership follows the Innopay guide (BC and KB 국민,
+/// and 우리 among the ISP-password card companies it lists).
+pub const CARD_COMPANIES: [CardCompany; 15] = [
+    CardCompany { code: "01", name: "비씨", isp: true },
+    CardCompany { code: "02", name: "국민", isp: true },
+    CardCompany { code: "03", name: "하나(외환)", isp: false },
+    CardCompany { code: "04", name: "삼성", isp: false },
+    CardCompany { code: "06", name: "신한", isp: false },
+    CardCompany { code: "07", name: "현대", isp: false },
+    CardCompany { code: "08", name: "롯데", isp: false },
+    CardCompany { code: "11", name: "씨티", isp: false },
+    CardCompany { code: "12", name: "NH", isp: false },
+    CardCompany { code: "15", name: "우리", isp: true },
+    CardCompany { code: "16", name: "하나", isp: false },
+    CardCompany { code: "25", name: "VISA", isp: false },
+    CardCompany { code: "26", name: "Master", isp: false },
+    CardCompany { code: "28", name: "AMEX", isp: false },
+    CardCompany { code: "29", name: "JCB", isp: false },
+];
+
+/// Amount at or above which ISP payments need the cardholder's certificate and ARS (Innopay guide).
+pub const ISP_CERTIFICATE_THRESHOLD: i64 = 300_000;
+
+pub fn card_company(code: &str) -> Option<&'static CardCompany> {
+    CARD_COMPANIES.iter().find(|c| c.code == code)
+}
+
+/// Finds a company by code or by (a prefix of) its Korean name, e.g. "비씨", "국민카드", "KB국민".
+pub fn card_company_by_name(name: &str) -> Option<&'static CardCompany> {
+    let name = name.trim().trim_end_matches("카드").trim_start_matches("KB");
+    card_company(name).or_else(|| CARD_COMPANIES.iter().find(|c| !name.is_empty() && c.name == name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_whole_non_negative_won() {
+        assert_eq!("20000".parse::<Amount>().unwrap().won(), 20000);
+        assert!("-1".parse::<Amount>().is_err());
+        assert!("1.5".parse::<Amount>().is_err());
+        assert!(" 1".parse::<Amount>().is_err());
+        assert!("".parse::<Amount>().is_err());
+        assert!(Amount::new(Amount::MAX + 1).is_err());
+        assert_eq!(
+            Amount::new(5).unwrap().checked_sub(Amount::new(6).unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn identifiers_follow_innopay_formats() {
+        assert!("test0120200814162443".parse::<OrderId>().is_ok());
+        assert!("a".repeat(41).parse::<OrderId>().is_err());
+        assert!("order 1".parse::<OrderId>().is_err());
+        assert!("testpay01m".parse::<Mid>().is_ok());
+        assert!("TESTPAY01M".parse::<Mid>().is_err());
+        assert!("testpay01m01082502061700416194".parse::<Tid>().is_ok());
+        assert!("testpay01m0108250206170041619".parse::<Tid>().is_err());
+    }
+
+    #[test]
+    fn card_companies_resolve_by_code_and_name() {
+        assert_eq!(card_company("07").unwrap().name, "현대");
+        assert!(card_company_by_name("비씨카드").unwrap().isp);
+        assert!(card_company_by_name("KB국민카드").unwrap().isp);
+        assert!(!card_company_by_name("삼성").unwrap().isp);
+        assert!(card_company_by_name("").is_none());
+    }
+}
