@@ -10,9 +10,12 @@ use poem::{Endpoint, EndpointExt, Route, Server};
 use poem_openapi::OpenApiService;
 
 use crate::api::{BodyLimit, RequestIdMiddleware};
-use crate::config::{Config, ConfigError};
+use crate::checkout::{self, CheckoutApi, CheckoutService};
+use crate::config::{Config, ConfigError, Secret};
+use crate::gateway::{self, InnopayClient};
 use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
 use crate::store::Store;
+use crate::storefronts;
 
 /// Largest request body paydesk reads; larger ones get 413 `payload_too_large`.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -28,6 +31,8 @@ pub enum StartupError {
     Migrations(String),
     #[error("cannot listen on PAYDESK_ADDR={addr}: {reason}")]
     Bind { addr: SocketAddr, reason: String },
+    #[error("cannot set up the demo storefront: {0}")]
+    Demo(String),
 }
 
 /// What request handlers share. Cheap to clone.
@@ -38,6 +43,9 @@ pub struct AppState {
     /// Base URL browsers and Innopay use to reach this server (no trailing slash).
     pub public_url: Arc<str>,
     pub metrics: HttpMetrics,
+    pub checkout: CheckoutService,
+    /// The demo storefront's key, on the embedded default only (the demo shop uses it).
+    pub demo_api_key: Option<Secret<String>>,
 }
 
 /// A built, bound, not yet serving paydesk.
@@ -48,10 +56,10 @@ pub struct App {
 }
 
 /// Every JSON API of paydesk; the OpenAPI document is generated from these.
-type Apis = OpsApi;
+type Apis = (OpsApi, CheckoutApi);
 
 fn apis() -> Apis {
-    OpsApi
+    (OpsApi, CheckoutApi)
 }
 
 /// The OpenAPI service, described for `server_url`.
@@ -104,11 +112,32 @@ impl App {
             .as_ref()
             .map(|u| u.as_str().trim_end_matches('/').to_string())
             .unwrap_or_else(|| format!("http://{addr}"));
+        // The demo shop exists only where no real Innopay is configured: nothing real can be charged.
+        let demo_api_key = if config.sandbox.enabled && config.innopay.api_url.is_none() {
+            let key = storefronts::ensure_demo(&store, &config)
+                .await
+                .map_err(|e| StartupError::Demo(e.to_string()))?;
+            Some(key)
+        } else {
+            None
+        };
+        let gateway = InnopayClient::from_config(&config.innopay, &public_url);
+        let sdk_url = gateway::js_url(&config.innopay, &public_url);
+        let public_url: Arc<str> = public_url.into();
+        let checkout = CheckoutService::new(
+            store.clone(),
+            gateway,
+            public_url.clone(),
+            sdk_url.as_str(),
+            config.innopay.read_timeout,
+        );
         let state = AppState {
             config: Arc::new(config),
             store,
-            public_url: public_url.into(),
+            public_url,
             metrics: HttpMetrics::default(),
+            checkout,
+            demo_api_key,
         };
         Ok(Self {
             acceptor,
@@ -132,12 +161,16 @@ impl App {
 
     fn endpoint(&self) -> impl Endpoint + 'static {
         let service = api_service(&self.state.public_url);
+        let demo = self.state.demo_api_key.is_some();
         let routes = Route::new()
             .at("/openapi.json", service.spec_endpoint())
             .at("/openapi.yaml", service.spec_endpoint_yaml())
-            .nest("/docs", service.swagger_ui())
-            .nest("/", service);
-        routes
+            .nest("/docs", service.swagger_ui());
+        let routes = checkout::page_routes(routes, demo).nest("/", service);
+        RootSplit {
+            root: checkout::home_page(demo),
+            rest: routes,
+        }
             .with(BodyLimit(MAX_BODY_BYTES))
             .data(self.state.clone())
             .with(RequestIdMiddleware)
@@ -149,13 +182,41 @@ impl App {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let endpoint = self.endpoint();
         let timeout = self.state.config.shutdown_timeout;
+        let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
+        let reconciler = checkout::spawn_reconciler(
+            self.state.checkout.clone(),
+            self.state.config.reconcile_interval,
+            workers_stop,
+        );
         tracing::info!(addr = %self.addr, public_url = %self.state.public_url, "paydesk serving");
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
             .await;
+        let _ = stop_workers.send(true);
+        let _ = reconciler.await;
         self.state.store.close().await;
         tracing::info!("paydesk stopped");
         result
+    }
+}
+
+/// Sends exactly `/` to `root` and every other path to `rest` (poem cannot route `/` next to an
+/// OpenAPI service nested at `/`).
+struct RootSplit<A, B> {
+    root: A,
+    rest: B,
+}
+
+impl<A: Endpoint, B: Endpoint> Endpoint for RootSplit<A, B> {
+    type Output = poem::Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<poem::Response> {
+        use poem::IntoResponse;
+        if req.uri().path() == "/" {
+            self.root.call(req).await.map(IntoResponse::into_response)
+        } else {
+            self.rest.call(req).await.map(IntoResponse::into_response)
+        }
     }
 }
 

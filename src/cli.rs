@@ -25,11 +25,42 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Manage storefronts (tenants) and their API keys.
+    Storefront {
+        #[command(subcommand)]
+        action: StorefrontAction,
+    },
     /// Print the OpenAPI document.
     Openapi {
         /// YAML instead of JSON.
         #[arg(long)]
         yaml: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StorefrontAction {
+    /// Create a storefront and print its first API key and signing secret (shown only here).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Innopay MID; `testpay01m` makes a test storefront.
+        #[arg(long)]
+        mid: String,
+        /// Innopay Merchant-Key (prefer the environment variable: command lines are visible to
+        /// other users of the machine).
+        #[arg(long, env = "PAYDESK_STOREFRONT_MERCHANT_KEY", hide_env_values = true)]
+        merchant_key: String,
+        /// Innopay cancel password (cancelPwd).
+        #[arg(long, env = "PAYDESK_STOREFRONT_CANCEL_PASSWORD", hide_env_values = true)]
+        cancel_password: String,
+    },
+    /// List storefronts (no secrets).
+    List,
+    /// Issue a new API key and revoke the old ones.
+    RotateKey {
+        /// Storefront id (`sf_...`).
+        id: String,
     },
 }
 
@@ -77,9 +108,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             crate::ops::init_logging(&config);
             let app = App::build(config).await.map_err(|e| e.to_string())?;
             println!("paydesk listening on {}", app.public_url());
+            if let Some(key) = &app.state().demo_api_key {
+                println!(
+                    "sandbox mode: no real money moves. Demo shop: {}/  demo storefront test key: {}",
+                    app.public_url(),
+                    key.expose()
+                );
+            }
             app.run_until(app::shutdown_signal())
                 .await
                 .map_err(|e| format!("server failed: {e}"))
+        }
+        Command::Storefront { action } => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            let store = Store::connect(&config.database, 2)
+                .await
+                .map_err(|e| format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}"))?;
+            store.migrate_up().await.map_err(|e| e.to_string())?;
+            let result = storefront(&store, &config, action).await;
+            store.close().await;
+            result
         }
         Command::Migrate { action } => {
             let config = Config::from_env().map_err(|e| e.to_string())?;
@@ -92,6 +140,46 @@ async fn run(cli: Cli) -> Result<(), String> {
             result
         }
     }
+}
+
+async fn storefront(store: &Store, config: &Config, action: StorefrontAction) -> Result<(), String> {
+    use crate::config::Secret;
+    use crate::storefronts::{self, NewStorefront};
+    match action {
+        StorefrontAction::Create {
+            name,
+            mid,
+            merchant_key,
+            cancel_password,
+        } => {
+            let created = storefronts::create(
+                store,
+                config,
+                NewStorefront {
+                    name,
+                    mid,
+                    merchant_key: Secret::new(merchant_key),
+                    cancel_password: Secret::new(cancel_password),
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let s = &created.storefront;
+            println!("created storefront {} ({}, {} mode, MID {})", s.id, s.name, s.mode.as_str(), s.mid);
+            println!("API key (shown once): {}", created.api_key.expose());
+            println!("signing secret (verifies redirects and webhooks): {}", s.signing_secret.expose());
+        }
+        StorefrontAction::List => {
+            for s in storefronts::list(store).await.map_err(|e| e.to_string())? {
+                println!("{}\t{}\t{}\t{}", s.id, s.mode.as_str(), s.mid, s.name);
+            }
+        }
+        StorefrontAction::RotateKey { id } => {
+            let key = storefronts::rotate_key(store, &id).await.map_err(|e| e.to_string())?;
+            println!("new API key (shown once; the previous keys are revoked): {}", key.expose());
+        }
+    }
+    Ok(())
 }
 
 async fn migrate(store: &Store, action: MigrateAction) -> Result<(), String> {

@@ -130,6 +130,8 @@ pub struct Config {
     pub help_dir: Option<PathBuf>,
     /// Fixed value for the demo storefront's test API key (scripts need a known key).
     pub demo_api_key: Option<Secret<String>>,
+    /// How often each instance's reconciler looks for payments to resolve.
+    pub reconcile_interval: Duration,
     /// Settings that were given but are not known; reported once logging is up.
     pub unknown_keys: Vec<String>,
 }
@@ -183,6 +185,7 @@ const KNOWN_KEYS: &[&str] = &[
     "sandbox_cancel_password",
     "help_dir",
     "demo_api_key",
+    "reconcile_interval_ms",
 ];
 
 /// Keys that are read elsewhere (the config file's own location, the test suite's PostgreSQL).
@@ -338,6 +341,7 @@ impl Config {
             },
             help_dir: layers.string("help_dir").map(PathBuf::from),
             demo_api_key: layers.string("demo_api_key").map(Secret::new),
+            reconcile_interval: ms("reconcile_interval_ms", 2_000)?,
             unknown_keys,
         })
     }

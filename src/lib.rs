@@ -3,12 +3,15 @@
 
 pub mod api;
 pub mod app;
+pub mod checkout;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod gateway;
 pub mod ops;
 pub mod pages;
 pub mod store;
+pub mod storefronts;
 
 pub use app::{App, AppState, StartupError};
 pub use config::Config;

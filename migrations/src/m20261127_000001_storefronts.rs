@@ -14,8 +14,7 @@ enum Storefronts {
     InnopayMid,
     MerchantKey,
     CancelPassword,
-    WebhookUrl,
-    WebhookSecret,
+    SigningSecret,
     CreatedAt,
     UpdatedAt,
 }
@@ -28,6 +27,7 @@ enum ApiKeys {
     Prefix,
     KeyHash,
     Mode,
+    Label,
     CreatedAt,
     RevokedAt,
 }
@@ -45,8 +45,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Storefronts::InnopayMid).string_len(20).not_null())
                     .col(ColumnDef::new(Storefronts::MerchantKey).text().not_null())
                     .col(ColumnDef::new(Storefronts::CancelPassword).text().not_null())
-                    .col(ColumnDef::new(Storefronts::WebhookUrl).text().null())
-                    .col(ColumnDef::new(Storefronts::WebhookSecret).text().null())
+                    .col(ColumnDef::new(Storefronts::SigningSecret).text().not_null())
                     .col(ColumnDef::new(Storefronts::CreatedAt).timestamp_with_time_zone().not_null())
                     .col(ColumnDef::new(Storefronts::UpdatedAt).timestamp_with_time_zone().not_null())
                     .to_owned(),
@@ -61,6 +60,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(ApiKeys::Prefix).string_len(24).not_null())
                     .col(ColumnDef::new(ApiKeys::KeyHash).string_len(64).not_null().unique_key())
                     .col(ColumnDef::new(ApiKeys::Mode).string_len(8).not_null())
+                    .col(ColumnDef::new(ApiKeys::Label).string_len(40).not_null())
                     .col(ColumnDef::new(ApiKeys::CreatedAt).timestamp_with_time_zone().not_null())
                     .col(ColumnDef::new(ApiKeys::RevokedAt).timestamp_with_time_zone().null())
                     .foreign_key(

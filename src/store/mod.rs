@@ -10,14 +10,37 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::config::{DatabaseKind, DatabaseUrl};
 
+mod entities;
+pub mod idempotency;
+pub mod payments;
+pub mod storefronts;
+
 /// A database problem, as the rest of the program sees it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached at all; requests should answer 503 and be retried.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A unique key already exists (an order id reused, a key taken).
+    #[error("duplicate: {0}")]
+    Duplicate(String),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+}
+
+impl StoreError {
+    pub(crate) fn is_duplicate(err: &DbErr) -> bool {
+        matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+    }
+
+    /// Maps a unique violation on insert to `Duplicate`.
+    pub(crate) fn from_insert(err: DbErr) -> Self {
+        if Self::is_duplicate(&err) {
+            StoreError::Duplicate(err.to_string())
+        } else {
+            StoreError::Db(err)
+        }
+    }
 }
 
 impl From<StoreError> for crate::api::ApiError {
@@ -33,6 +56,7 @@ impl From<StoreError> for crate::api::ApiError {
             }
             StoreError::Db(e) if is_connection_error(&e) => StoreError::Unavailable(e.to_string()).into(),
             StoreError::Db(e) => crate::api::ApiError::internal(e),
+            StoreError::Duplicate(e) => crate::api::ApiError::internal(e),
         }
     }
 }

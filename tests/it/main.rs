@@ -1,5 +1,6 @@
 //! The integration suite: one test binary (linking the whole stack once), one module per area. Every
 //! test starts the real server on port 0 with a fresh database and talks to it over HTTP.
 
+mod checkout;
 mod foundation;
 mod support;

@@ -1,0 +1,239 @@
+//! Payments (one per checkout: the checkout is the shopper-facing session of its payment), their event
+//! history, and the idempotency keys of the write API.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Payments {
+    Table,
+    Id,
+    StorefrontId,
+    OrderId,
+    Mode,
+    Mid,
+    GoodsName,
+    Amount,
+    TaxFreeAmount,
+    PayMethod,
+    BuyerName,
+    BuyerTel,
+    BuyerEmail,
+    SuccessUrl,
+    FailUrl,
+    MallReserved,
+    Status,
+    Version,
+    ExpiresAt,
+    Tid,
+    ApprovalNumber,
+    ApprovedAt,
+    CardCompanyCode,
+    CardCompanyName,
+    CardNumber,
+    CardQuota,
+    ReceiptUrl,
+    CancelledAmount,
+    PendingCancelAmount,
+    FailureCode,
+    FailureMessage,
+    Flagged,
+    FlagReason,
+    GatewayAnswer,
+    ReconcileAfter,
+    ReconcileAttempts,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum PaymentEvents {
+    Table,
+    Id,
+    PaymentId,
+    Sequence,
+    Kind,
+    FromStatus,
+    ToStatus,
+    Cause,
+    Detail,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum IdempotencyKeys {
+    Table,
+    StorefrontId,
+    IdempotencyKey,
+    Route,
+    Fingerprint,
+    ResponseStatus,
+    ResponseBody,
+    CreatedAt,
+    ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum Storefronts {
+    Table,
+    Id,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Payments::Table)
+                    .col(ColumnDef::new(Payments::Id).string_len(40).not_null().primary_key())
+                    .col(ColumnDef::new(Payments::StorefrontId).string_len(40).not_null())
+                    .col(ColumnDef::new(Payments::OrderId).string_len(40).not_null())
+                    .col(ColumnDef::new(Payments::Mode).string_len(8).not_null())
+                    .col(ColumnDef::new(Payments::Mid).string_len(20).not_null())
+                    .col(ColumnDef::new(Payments::GoodsName).text().not_null())
+                    .col(ColumnDef::new(Payments::Amount).big_integer().not_null())
+                    .col(ColumnDef::new(Payments::TaxFreeAmount).big_integer().not_null())
+                    .col(ColumnDef::new(Payments::PayMethod).string_len(10).not_null())
+                    .col(ColumnDef::new(Payments::BuyerName).text().not_null())
+                    .col(ColumnDef::new(Payments::BuyerTel).string_len(20).not_null())
+                    .col(ColumnDef::new(Payments::BuyerEmail).text().not_null())
+                    .col(ColumnDef::new(Payments::SuccessUrl).text().null())
+                    .col(ColumnDef::new(Payments::FailUrl).text().null())
+                    .col(ColumnDef::new(Payments::MallReserved).text().null())
+                    .col(ColumnDef::new(Payments::Status).string_len(24).not_null())
+                    .col(ColumnDef::new(Payments::Version).integer().not_null())
+                    .col(ColumnDef::new(Payments::ExpiresAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(Payments::Tid).string_len(40).null())
+                    .col(ColumnDef::new(Payments::ApprovalNumber).string_len(40).null())
+                    .col(ColumnDef::new(Payments::ApprovedAt).timestamp_with_time_zone().null())
+                    .col(ColumnDef::new(Payments::CardCompanyCode).string_len(4).null())
+                    .col(ColumnDef::new(Payments::CardCompanyName).string_len(40).null())
+                    .col(ColumnDef::new(Payments::CardNumber).string_len(40).null())
+                    .col(ColumnDef::new(Payments::CardQuota).string_len(4).null())
+                    .col(ColumnDef::new(Payments::ReceiptUrl).text().null())
+                    .col(ColumnDef::new(Payments::CancelledAmount).big_integer().not_null())
+                    .col(ColumnDef::new(Payments::PendingCancelAmount).big_integer().null())
+                    .col(ColumnDef::new(Payments::FailureCode).string_len(40).null())
+                    .col(ColumnDef::new(Payments::FailureMessage).text().null())
+                    .col(ColumnDef::new(Payments::Flagged).boolean().not_null())
+                    .col(ColumnDef::new(Payments::FlagReason).text().null())
+                    .col(ColumnDef::new(Payments::GatewayAnswer).text().null())
+                    .col(ColumnDef::new(Payments::ReconcileAfter).timestamp_with_time_zone().null())
+                    .col(ColumnDef::new(Payments::ReconcileAttempts).integer().not_null())
+                    .col(ColumnDef::new(Payments::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(Payments::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Payments::Table, Payments::StorefrontId)
+                            .to(Storefronts::Table, Storefronts::Id),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_payments_storefront_order")
+                    .table(Payments::Table)
+                    .col(Payments::StorefrontId)
+                    .col(Payments::OrderId)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_payments_storefront_created")
+                    .table(Payments::Table)
+                    .col(Payments::StorefrontId)
+                    .col(Payments::CreatedAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_payments_reconcile")
+                    .table(Payments::Table)
+                    .col(Payments::Status)
+                    .col(Payments::ReconcileAfter)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(PaymentEvents::Table)
+                    .col(
+                        ColumnDef::new(PaymentEvents::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(PaymentEvents::PaymentId).string_len(40).not_null())
+                    .col(ColumnDef::new(PaymentEvents::Sequence).integer().not_null())
+                    .col(ColumnDef::new(PaymentEvents::Kind).string_len(40).not_null())
+                    .col(ColumnDef::new(PaymentEvents::FromStatus).string_len(24).null())
+                    .col(ColumnDef::new(PaymentEvents::ToStatus).string_len(24).not_null())
+                    .col(ColumnDef::new(PaymentEvents::Cause).string_len(40).not_null())
+                    .col(ColumnDef::new(PaymentEvents::Detail).text().not_null())
+                    .col(ColumnDef::new(PaymentEvents::CreatedAt).timestamp_with_time_zone().not_null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(PaymentEvents::Table, PaymentEvents::PaymentId)
+                            .to(Payments::Table, Payments::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_payment_events_sequence")
+                    .table(PaymentEvents::Table)
+                    .col(PaymentEvents::PaymentId)
+                    .col(PaymentEvents::Sequence)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdempotencyKeys::Table)
+                    .col(ColumnDef::new(IdempotencyKeys::StorefrontId).string_len(40).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::IdempotencyKey).string_len(255).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::Route).string_len(100).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::Fingerprint).string_len(64).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::ResponseStatus).integer().null())
+                    .col(ColumnDef::new(IdempotencyKeys::ResponseBody).text().null())
+                    .col(ColumnDef::new(IdempotencyKeys::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::ExpiresAt).timestamp_with_time_zone().not_null())
+                    .primary_key(
+                        Index::create()
+                            .col(IdempotencyKeys::StorefrontId)
+                            .col(IdempotencyKeys::IdempotencyKey),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(IdempotencyKeys::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(PaymentEvents::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Payments::Table).to_owned())
+            .await
+    }
+}

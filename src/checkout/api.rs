@@ -1,0 +1,644 @@
+//! The storefront-facing REST API: checkouts, payments, cancels. One response enum per operation; the
+//! doc comments here are the OpenAPI description storefront developers read.
+
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::input::{NewCancel, NewCheckout};
+use super::service::{CancelResult, CheckoutService};
+use super::{CheckoutError, PaymentStatus};
+use crate::api::ApiError;
+use crate::app::AppState;
+use crate::store::idempotency::IdempotencyBegin;
+use crate::store::payments::{PaymentEventRow, PaymentFilter, PaymentRow};
+use crate::storefronts::{ApiKeyAuth, Mode, Storefront};
+
+#[derive(Tags)]
+enum CheckoutTags {
+    /// Create a checkout, send the shopper to it, read its outcome.
+    Checkouts,
+    /// Payments: the outcome of checkouts, their history, and cancels.
+    Payments,
+}
+
+/// The buyer, as Innopay's window shows and records it.
+#[derive(Object, Clone, Debug)]
+pub struct Buyer {
+    /// 1 to 30 characters.
+    pub name: String,
+    /// Digits only (hyphens are removed), 9 to 12 digits starting with 0.
+    pub tel: String,
+    pub email: String,
+}
+
+/// A new checkout.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct CreateCheckoutRequest {
+    /// Your order number, sent to Innopay as `moid`: 1 to 40 of `[A-Za-z0-9_-]`, unique per storefront.
+    /// Generated when absent.
+    pub order_id: Option<String>,
+    /// Product name shown in the payment window (1 to 100 characters).
+    pub goods_name: String,
+    /// The taxable part in whole won (Innopay `amt`). The shopper pays `amount + taxFreeAmount`, which
+    /// must be between 100 and 1,000,000,000 won.
+    pub amount: i64,
+    /// The tax-free part in whole won (Innopay `taxFreeAmt`), default 0.
+    pub tax_free_amount: Option<i64>,
+    /// `CARD` (default). Innopay's other methods (BANK, VBANK, EPAY, OPCARD, EBANK) are refused with
+    /// `unsupported_pay_method` until paydesk supports them.
+    pub pay_method: Option<String>,
+    pub buyer: Buyer,
+    /// Where the shopper goes after a successful payment (signed query added). Without it paydesk shows
+    /// its own receipt page.
+    pub success_url: Option<String>,
+    /// Where the shopper goes after a failed payment (signed query added). Without it paydesk shows its
+    /// own failure page with help articles.
+    pub fail_url: Option<String>,
+    /// Echoed back by Innopay and in webhooks (at most 200 characters).
+    pub mall_reserved: Option<String>,
+    /// How long the shopper has to pay: 60 to 604800 seconds, default 1800.
+    pub expires_in_seconds: Option<i64>,
+}
+
+/// Everything a storefront needs to call `innopay.goPay(...)` on its own page instead of using the
+/// hosted checkout page. `returnUrl` points at paydesk, which approves the payment.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct GoPayParams {
+    pub pay_method: String,
+    pub mid: String,
+    pub moid: String,
+    pub goods_name: String,
+    pub amt: i64,
+    pub tax_free_amt: i64,
+    pub buyer_name: String,
+    pub buyer_tel: String,
+    pub buyer_email: String,
+    pub return_url: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub mall_reserved: Option<String>,
+    pub currency: String,
+}
+
+/// Status of a checkout's payment.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum PaymentStatusView {
+    Ready,
+    Approving,
+    Paid,
+    Failed,
+    Unknown,
+    Cancelled,
+    PartiallyCancelled,
+    Expired,
+}
+
+impl From<PaymentStatus> for PaymentStatusView {
+    fn from(status: PaymentStatus) -> Self {
+        match status {
+            PaymentStatus::Ready => Self::Ready,
+            PaymentStatus::Approving => Self::Approving,
+            PaymentStatus::Paid => Self::Paid,
+            PaymentStatus::Failed => Self::Failed,
+            PaymentStatus::Unknown => Self::Unknown,
+            PaymentStatus::Cancelled => Self::Cancelled,
+            PaymentStatus::PartiallyCancelled => Self::PartiallyCancelled,
+            PaymentStatus::Expired => Self::Expired,
+        }
+    }
+}
+
+impl From<PaymentStatusView> for PaymentStatus {
+    fn from(view: PaymentStatusView) -> Self {
+        match view {
+            PaymentStatusView::Ready => Self::Ready,
+            PaymentStatusView::Approving => Self::Approving,
+            PaymentStatusView::Paid => Self::Paid,
+            PaymentStatusView::Failed => Self::Failed,
+            PaymentStatusView::Unknown => Self::Unknown,
+            PaymentStatusView::Cancelled => Self::Cancelled,
+            PaymentStatusView::PartiallyCancelled => Self::PartiallyCancelled,
+            PaymentStatusView::Expired => Self::Expired,
+        }
+    }
+}
+
+fn status_of(row: &PaymentRow) -> PaymentStatusView {
+    PaymentStatus::parse(&row.status)
+        .unwrap_or(PaymentStatus::Unknown)
+        .into()
+}
+
+/// A checkout: the shopper-facing session of a payment (same id).
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct Checkout {
+    /// `pay_...`; also the id of its payment.
+    pub id: String,
+    pub status: PaymentStatusView,
+    pub order_id: String,
+    pub goods_name: String,
+    pub amount: i64,
+    pub tax_free_amount: i64,
+    /// What the shopper pays: `amount + taxFreeAmount`.
+    pub total_amount: i64,
+    pub pay_method: String,
+    pub buyer: Buyer,
+    #[oai(skip_serializing_if_is_none)]
+    pub success_url: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub fail_url: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub mall_reserved: Option<String>,
+    /// The hosted checkout page (Korean) to send the shopper to.
+    pub checkout_url: String,
+    /// Parameters for calling `innopay.goPay` on your own page.
+    pub go_pay: GoPayParams,
+    /// Innopay's payment window SDK to load before calling `goPay`.
+    pub sdk_url: String,
+    /// `false` for test storefronts (Innopay test MID, no money moves).
+    pub livemode: bool,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+/// The card used.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct CardDetails {
+    /// Innopay card company code (`fnCd`), e.g. `07`.
+    #[oai(skip_serializing_if_is_none)]
+    pub company_code: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub company_name: Option<String>,
+    /// Masked, as Innopay returns it: `12345678****1234`.
+    #[oai(skip_serializing_if_is_none)]
+    pub number: Option<String>,
+    /// Installment months, `00` for a single payment.
+    #[oai(skip_serializing_if_is_none)]
+    pub quota: Option<String>,
+}
+
+/// Why a payment failed.
+#[derive(Object, Clone, Debug)]
+pub struct PaymentFailure {
+    /// Innopay's code verbatim, or paydesk's own (`amount_mismatch`, `order_mismatch`, `expired`).
+    pub code: String,
+    /// Innopay's message verbatim, or paydesk's explanation.
+    pub message: String,
+}
+
+/// One recorded state change.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct PaymentEvent {
+    /// 1, 2, 3... per payment; webhooks carry the same number.
+    pub sequence: i32,
+    /// What happened, e.g. `created`, `approval_started`, `paid`, `amount_mismatch`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub from_status: Option<String>,
+    pub to_status: String,
+    /// Who caused it: `api`, `shopper_return`, `gateway`, `reconciler`, `innopay_noti`.
+    pub cause: String,
+    /// Details (codes, amounts, Innopay's answer summary).
+    pub detail: serde_json::Value,
+    pub created_at: OffsetDateTime,
+}
+
+/// A payment with its outcome and full history.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct Payment {
+    pub id: String,
+    pub status: PaymentStatusView,
+    pub order_id: String,
+    pub mid: String,
+    pub goods_name: String,
+    pub amount: i64,
+    pub tax_free_amount: i64,
+    pub total_amount: i64,
+    pub cancelled_amount: i64,
+    /// `totalAmount - cancelledAmount`: what a further cancel may take at most.
+    pub remaining_amount: i64,
+    /// Set while a cancel's outcome at Innopay is being confirmed.
+    #[oai(skip_serializing_if_is_none)]
+    pub pending_cancel_amount: Option<i64>,
+    pub pay_method: String,
+    /// Innopay transaction id, once the shopper authenticated.
+    #[oai(skip_serializing_if_is_none)]
+    pub tid: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub approval_number: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub approved_at: Option<OffsetDateTime>,
+    #[oai(skip_serializing_if_is_none)]
+    pub card: Option<CardDetails>,
+    #[oai(skip_serializing_if_is_none)]
+    pub receipt_url: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub failure: Option<PaymentFailure>,
+    /// paydesk found something that needs a person (tampered amount, unexpected answer).
+    pub flagged: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub flag_reason: Option<String>,
+    pub livemode: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// Every state change, oldest first (empty in lists).
+    pub events: Vec<PaymentEvent>,
+}
+
+/// A page of payments, newest first.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct PaymentList {
+    pub data: Vec<Payment>,
+    pub has_more: bool,
+    /// Pass as `startingAfter` for the next page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// A full or partial cancel.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct CancelRequest {
+    /// Won to cancel; omit to cancel everything that remains.
+    pub amount: Option<i64>,
+    /// Shown in Innopay's records (1 to 100 characters).
+    pub reason: String,
+    /// The remaining amount you believe the payment has; refused with `stale_remaining_amount` when it
+    /// differs, so two operators cannot cancel the same money twice.
+    pub expected_remaining_amount: Option<i64>,
+}
+
+#[derive(ApiResponse)]
+enum CreateCheckoutResponse {
+    /// The checkout was created (or, with a replayed `Idempotency-Key`, created earlier).
+    #[oai(status = 201)]
+    Created(
+        Json<Checkout>,
+        /// `true` when this answer is a replay of an earlier request with the same key.
+        #[oai(header = "Idempotent-Replayed")]
+        Option<bool>,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum GetCheckoutResponse {
+    #[oai(status = 200)]
+    Ok(Json<Checkout>),
+}
+
+#[derive(ApiResponse)]
+enum ListPaymentsResponse {
+    #[oai(status = 200)]
+    Ok(Json<PaymentList>),
+}
+
+#[derive(ApiResponse)]
+enum GetPaymentResponse {
+    #[oai(status = 200)]
+    Ok(Json<Payment>),
+}
+
+#[derive(ApiResponse)]
+enum CancelPaymentResponse {
+    /// Innopay confirmed the cancel.
+    #[oai(status = 200)]
+    Cancelled(
+        Json<Payment>,
+        #[oai(header = "Idempotent-Replayed")] Option<bool>,
+    ),
+    /// Innopay's answer was lost; paydesk is confirming the cancel (see `pendingCancelAmount`) and will
+    /// send a webhook when it knows.
+    #[oai(status = 202)]
+    Pending(
+        Json<Payment>,
+        #[oai(header = "Idempotent-Replayed")] Option<bool>,
+    ),
+}
+
+impl Checkout {
+    pub(super) fn from_row(row: &PaymentRow, service: &CheckoutService) -> Self {
+        Checkout {
+            id: row.id.clone(),
+            status: status_of(row),
+            order_id: row.order_id.clone(),
+            goods_name: row.goods_name.clone(),
+            amount: row.amount,
+            tax_free_amount: row.tax_free_amount,
+            total_amount: row.amount + row.tax_free_amount,
+            pay_method: row.pay_method.clone(),
+            buyer: Buyer {
+                name: row.buyer_name.clone(),
+                tel: row.buyer_tel.clone(),
+                email: row.buyer_email.clone(),
+            },
+            success_url: row.success_url.clone(),
+            fail_url: row.fail_url.clone(),
+            mall_reserved: row.mall_reserved.clone(),
+            checkout_url: service.checkout_url(&row.id),
+            go_pay: GoPayParams {
+                pay_method: row.pay_method.clone(),
+                mid: row.mid.clone(),
+                moid: row.order_id.clone(),
+                goods_name: row.goods_name.clone(),
+                amt: row.amount,
+                tax_free_amt: row.tax_free_amount,
+                buyer_name: row.buyer_name.clone(),
+                buyer_tel: row.buyer_tel.clone(),
+                buyer_email: row.buyer_email.clone(),
+                return_url: service.return_url(&row.id),
+                mall_reserved: row.mall_reserved.clone(),
+                currency: "KRW".into(),
+            },
+            sdk_url: service.sdk_url().to_string(),
+            livemode: row.mode == Mode::Live.as_str(),
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+        }
+    }
+}
+
+impl Payment {
+    pub(super) fn from_row(row: &PaymentRow, events: &[PaymentEventRow]) -> Self {
+        let total = row.amount + row.tax_free_amount;
+        let card = row.card_company_code.is_some() || row.card_number.is_some();
+        Payment {
+            id: row.id.clone(),
+            status: status_of(row),
+            order_id: row.order_id.clone(),
+            mid: row.mid.clone(),
+            goods_name: row.goods_name.clone(),
+            amount: row.amount,
+            tax_free_amount: row.tax_free_amount,
+            total_amount: total,
+            cancelled_amount: row.cancelled_amount,
+            remaining_amount: total - row.cancelled_amount,
+            pending_cancel_amount: row.pending_cancel_amount,
+            pay_method: row.pay_method.clone(),
+            tid: row.tid.clone(),
+            approval_number: row.approval_number.clone(),
+            approved_at: row.approved_at,
+            card: card.then(|| CardDetails {
+                company_code: row.card_company_code.clone(),
+                company_name: row.card_company_name.clone(),
+                number: row.card_number.clone(),
+                quota: row.card_quota.clone(),
+            }),
+            receipt_url: row.receipt_url.clone(),
+            failure: row.failure_code.clone().map(|code| PaymentFailure {
+                code,
+                message: row.failure_message.clone().unwrap_or_default(),
+            }),
+            flagged: row.flagged,
+            flag_reason: row.flag_reason.clone(),
+            livemode: row.mode == Mode::Live.as_str(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            events: events
+                .iter()
+                .map(|e| PaymentEvent {
+                    sequence: e.sequence,
+                    kind: e.kind.clone(),
+                    from_status: e.from_status.clone(),
+                    to_status: e.to_status.clone(),
+                    cause: e.cause.clone(),
+                    detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),
+                    created_at: e.created_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How long a key's answer is kept for replay.
+const IDEMPOTENCY_TTL: time::Duration = time::Duration::hours(72);
+
+fn fingerprint(body: &impl ToJSON) -> String {
+    hex::encode(Sha256::digest(body.to_json_string().as_bytes()))
+}
+
+/// Runs `work` at most once per (storefront, key): a retry gets the stored answer, the same key with
+/// another body is refused, and a concurrent duplicate is refused while the first runs. Only success
+/// is stored; after an error the key is released so a corrected request can use it.
+async fn idempotent<T, F>(
+    state: &AppState,
+    storefront: &Storefront,
+    key: Option<String>,
+    route: &str,
+    body_fingerprint: String,
+    work: F,
+) -> Result<(T, u16, bool), ApiError>
+where
+    T: ToJSON + ParseFromJSON,
+    F: Future<Output = Result<(T, u16), ApiError>>,
+{
+    let Some(key) = key else {
+        let (value, status) = work.await?;
+        return Ok((value, status, false));
+    };
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(ApiError::invalid(
+            "invalid_idempotency_key",
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
+        ));
+    }
+    let begin = state
+        .store
+        .idempotency_begin(&storefront.id, &key, route, &body_fingerprint, IDEMPOTENCY_TTL)
+        .await?;
+    match begin {
+        IdempotencyBegin::Replay { status, body } => {
+            let value = T::parse_from_json_string(&body)
+                .map_err(|e| ApiError::internal(format!("stored idempotent answer unreadable: {}", e.into_message())))?;
+            Ok((value, status, true))
+        }
+        IdempotencyBegin::Mismatch => Err(CheckoutError::IdempotencyKeyReused.into()),
+        IdempotencyBegin::InProgress => Err(CheckoutError::IdempotencyInProgress.into()),
+        IdempotencyBegin::New => match work.await {
+            Ok((value, status)) => {
+                state
+                    .store
+                    .idempotency_finish(&storefront.id, &key, status, &value.to_json_string())
+                    .await?;
+                Ok((value, status, false))
+            }
+            Err(err) => {
+                state.store.idempotency_abandon(&storefront.id, &key).await?;
+                Err(err)
+            }
+        },
+    }
+}
+
+/// Most payments one list call returns.
+const MAX_PAGE: u32 = 100;
+
+pub struct CheckoutApi;
+
+#[OpenApi]
+impl CheckoutApi {
+    /// Create a checkout
+    ///
+    /// Creates a payment in status `ready` and answers where to send the shopper (`checkoutUrl`) or,
+    /// for a storefront that opens Innopay's window itself, the `goPay` parameters. Send an
+    /// `Idempotency-Key` to make retries safe: the same key and body within 72 hours returns the first
+    /// answer; the same key with another body is `409 idempotency_key_reused`.
+    #[oai(path = "/v1/checkouts", method = "post", tag = "CheckoutTags::Checkouts")]
+    async fn create_checkout(
+        &self,
+        state: Data<&AppState>,
+        auth: ApiKeyAuth,
+        /// Any unique string (a UUID is fine), at most 255 printable ASCII characters.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: Json<CreateCheckoutRequest>,
+    ) -> Result<CreateCheckoutResponse, ApiError> {
+        let storefront = auth.storefront(&state.store).await?;
+        let (checkout, _, replayed) = idempotent(
+            &state,
+            &storefront,
+            idempotency_key.0,
+            "POST /v1/checkouts",
+            fingerprint(&body.0),
+            async {
+                let new = NewCheckout::parse(&body.0)?;
+                let row = state.checkout.create(&storefront, new).await?;
+                Ok((Checkout::from_row(&row, &state.checkout), 201))
+            },
+        )
+        .await?;
+        Ok(CreateCheckoutResponse::Created(Json(checkout), replayed.then_some(true)))
+    }
+
+    /// Get a checkout
+    #[oai(path = "/v1/checkouts/:id", method = "get", tag = "CheckoutTags::Checkouts")]
+    async fn get_checkout(
+        &self,
+        state: Data<&AppState>,
+        auth: ApiKeyAuth,
+        id: Path<String>,
+    ) -> Result<GetCheckoutResponse, ApiError> {
+        let storefront = auth.storefront(&state.store).await?;
+        let row = state.checkout.get(&storefront, &id.0).await?;
+        Ok(GetCheckoutResponse::Ok(Json(Checkout::from_row(&row, &state.checkout))))
+    }
+
+    /// List payments
+    ///
+    /// Newest first, `limit` (1 to 100, default 20) at a time; pass `nextCursor` as `startingAfter` for
+    /// the next page.
+    #[oai(path = "/v1/payments", method = "get", tag = "CheckoutTags::Payments")]
+    async fn list_payments(
+        &self,
+        state: Data<&AppState>,
+        auth: ApiKeyAuth,
+        /// Only payments in this status.
+        status: Query<Option<PaymentStatusView>>,
+        /// Only payments created at or after this time (RFC 3339).
+        #[oai(name = "createdFrom")]
+        created_from: Query<Option<OffsetDateTime>>,
+        /// Only payments created before this time (RFC 3339).
+        #[oai(name = "createdTo")]
+        created_to: Query<Option<OffsetDateTime>>,
+        /// The `nextCursor` of the previous page.
+        #[oai(name = "startingAfter")]
+        starting_after: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> Result<ListPaymentsResponse, ApiError> {
+        let storefront = auth.storefront(&state.store).await?;
+        let limit = limit.0.unwrap_or(20);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::invalid(
+                "invalid_limit",
+                "limit",
+                format!("limit must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        let filter = PaymentFilter {
+            statuses: status
+                .0
+                .map(|s| vec![PaymentStatus::from(s).as_str().to_string()])
+                .unwrap_or_default(),
+            created_from: created_from.0,
+            created_to: created_to.0,
+            before_id: starting_after.0,
+            limit: u64::from(limit) + 1,
+        };
+        let mut rows = state.checkout.list(&storefront, &filter).await?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok(ListPaymentsResponse::Ok(Json(PaymentList {
+            next_cursor: has_more.then(|| rows.last().map(|r| r.id.clone())).flatten(),
+            has_more,
+            data: rows.iter().map(|r| Payment::from_row(r, &[])).collect(),
+        })))
+    }
+
+    /// Get a payment with its history
+    #[oai(path = "/v1/payments/:id", method = "get", tag = "CheckoutTags::Payments")]
+    async fn get_payment(
+        &self,
+        state: Data<&AppState>,
+        auth: ApiKeyAuth,
+        id: Path<String>,
+    ) -> Result<GetPaymentResponse, ApiError> {
+        let storefront = auth.storefront(&state.store).await?;
+        let (row, events) = state.checkout.get_with_events(&storefront, &id.0).await?;
+        Ok(GetPaymentResponse::Ok(Json(Payment::from_row(&row, &events))))
+    }
+
+    /// Cancel a payment, fully or partly
+    ///
+    /// Cancels through Innopay's cancel API. Omit `amount` to cancel everything that remains. Never
+    /// cancels more than remains; send `expectedRemainingAmount` to be refused when someone else
+    /// cancelled in between, and an `Idempotency-Key` to retry safely.
+    #[oai(path = "/v1/payments/:id/cancel", method = "post", tag = "CheckoutTags::Payments")]
+    async fn cancel_payment(
+        &self,
+        state: Data<&AppState>,
+        auth: ApiKeyAuth,
+        id: Path<String>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        body: Json<CancelRequest>,
+    ) -> Result<CancelPaymentResponse, ApiError> {
+        let storefront = auth.storefront(&state.store).await?;
+        let route = format!("POST /v1/payments/{}/cancel", id.0);
+        let (payment, status, replayed) = idempotent(
+            &state,
+            &storefront,
+            idempotency_key.0,
+            &route,
+            fingerprint(&body.0),
+            async {
+                let cancel = NewCancel::parse(&body.0)?;
+                let result = state.checkout.cancel(&storefront, &id.0, cancel).await?;
+                let (row, status) = match result {
+                    CancelResult::Done(row) => (row, 200),
+                    CancelResult::Pending(row) => (row, 202),
+                };
+                let events = state.store.payment_events(&row.id).await?;
+                Ok((Payment::from_row(&row, &events), status))
+            },
+        )
+        .await?;
+        let replayed = replayed.then_some(true);
+        Ok(if status == 202 {
+            CancelPaymentResponse::Pending(Json(payment), replayed)
+        } else {
+            CancelPaymentResponse::Cancelled(Json(payment), replayed)
+        })
+    }
+}

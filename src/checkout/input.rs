@@ -1,0 +1,232 @@
+//! Parsing of storefront input into domain values, field by field, each with its own error code, so a
+//! storefront developer sees exactly which field is wrong and why.
+
+use time::Duration;
+use url::Url;
+
+use super::CheckoutError;
+use super::api::{CancelRequest, CreateCheckoutRequest};
+use crate::domain::{Amount, OrderId, PayMethod};
+
+/// Smallest total paydesk accepts; Korean card payments below 100 won are refused by card companies.
+pub const MIN_TOTAL_WON: i64 = 100;
+/// Largest total accepted through the API (1 billion won); larger orders are almost surely mistakes.
+pub const MAX_TOTAL_WON: i64 = 1_000_000_000;
+pub const DEFAULT_EXPIRY: Duration = Duration::minutes(30);
+const MIN_EXPIRY_SECS: i64 = 60;
+const MAX_EXPIRY_SECS: i64 = 7 * 24 * 3600;
+
+/// A validated checkout request.
+#[derive(Debug, Clone)]
+pub struct NewCheckout {
+    pub order_id: Option<OrderId>,
+    pub goods_name: String,
+    pub amount: Amount,
+    pub tax_free_amount: Amount,
+    pub pay_method: PayMethod,
+    pub buyer_name: String,
+    pub buyer_tel: String,
+    pub buyer_email: String,
+    pub success_url: Option<Url>,
+    pub fail_url: Option<Url>,
+    pub mall_reserved: Option<String>,
+    pub expires_in: Duration,
+}
+
+/// A validated cancel request.
+#[derive(Debug, Clone)]
+pub struct NewCancel {
+    /// `None` cancels whatever remains.
+    pub amount: Option<Amount>,
+    pub reason: String,
+    pub expected_remaining: Option<Amount>,
+}
+
+fn text(
+    value: &str,
+    max_chars: usize,
+    code: &'static str,
+    field: &'static str,
+    what: &str,
+) -> Result<String, CheckoutError> {
+    let trimmed = value.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 || chars > max_chars {
+        return Err(CheckoutError::invalid(
+            code,
+            field,
+            format!("{field} must be {what}: 1 to {max_chars} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(CheckoutError::invalid(
+            code,
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn to_amount(won: i64, code: &'static str, field: &'static str) -> Result<Amount, CheckoutError> {
+    Amount::new(won).map_err(|e| CheckoutError::invalid(code, field, format!("{field}: expected {e}")))
+}
+
+fn redirect_url(value: Option<&str>, code: &'static str, field: &'static str) -> Result<Option<Url>, CheckoutError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let url = Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host() && value.len() <= 2000)
+        .ok_or_else(|| {
+            CheckoutError::invalid(
+                code,
+                field,
+                format!("{field} must be an absolute http(s) URL of at most 2000 characters"),
+            )
+        })?;
+    Ok(Some(url))
+}
+
+/// Korean phone numbers as Innopay wants them: digits only. Hyphens and spaces are dropped.
+fn phone(value: &str) -> Result<String, CheckoutError> {
+    let digits: String = value.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+    if (9..=12).contains(&digits.len()) && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(digits)
+    } else {
+        Err(CheckoutError::invalid(
+            "invalid_buyer_tel",
+            "buyer.tel",
+            "buyer.tel must be a Korean phone number of 9 to 12 digits starting with 0, e.g. 01012345678",
+        ))
+    }
+}
+
+fn email(value: &str) -> Result<String, CheckoutError> {
+    let value = value.trim();
+    let valid = value.len() <= 100
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+        && value
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+    if valid {
+        Ok(value.to_string())
+    } else {
+        Err(CheckoutError::invalid(
+            "invalid_buyer_email",
+            "buyer.email",
+            "buyer.email must be an e-mail address of at most 100 characters",
+        ))
+    }
+}
+
+impl NewCheckout {
+    pub fn parse(req: &CreateCheckoutRequest) -> Result<Self, CheckoutError> {
+        let order_id = match req.order_id.as_deref() {
+            None => None,
+            Some(raw) => Some(raw.parse::<OrderId>().map_err(|e| {
+                CheckoutError::invalid("invalid_order_id", "orderId", format!("orderId: expected {e}"))
+            })?),
+        };
+        let goods_name = text(&req.goods_name, 100, "invalid_goods_name", "goodsName", "the product name shoppers see")?;
+        let amount = to_amount(req.amount, "invalid_amount", "amount")?;
+        let tax_free_amount = amount_or_zero(req.tax_free_amount)?;
+        let total = amount.won() + tax_free_amount.won();
+        if !(MIN_TOTAL_WON..=MAX_TOTAL_WON).contains(&total) {
+            return Err(CheckoutError::invalid(
+                "invalid_amount",
+                "amount",
+                format!("amount + taxFreeAmount must be between {MIN_TOTAL_WON} and {MAX_TOTAL_WON} won, got {total}"),
+            ));
+        }
+        let pay_method = match req.pay_method.as_deref().unwrap_or("CARD") {
+            "CARD" => PayMethod::Card,
+            other => {
+                let known = other.parse::<PayMethod>().is_ok();
+                return Err(CheckoutError::invalid(
+                    "unsupported_pay_method",
+                    "payMethod",
+                    if known {
+                        format!("payMethod {other} is not enabled yet; only CARD is supported")
+                    } else {
+                        format!("payMethod must be CARD, got {other:?}")
+                    },
+                ));
+            }
+        };
+        let buyer_name = text(&req.buyer.name, 30, "invalid_buyer_name", "buyer.name", "the buyer's name")?;
+        let buyer_tel = phone(&req.buyer.tel)?;
+        let buyer_email = email(&req.buyer.email)?;
+        let success_url = redirect_url(req.success_url.as_deref(), "invalid_success_url", "successUrl")?;
+        let fail_url = redirect_url(req.fail_url.as_deref(), "invalid_fail_url", "failUrl")?;
+        let mall_reserved = match req.mall_reserved.as_deref() {
+            None | Some("") => None,
+            Some(value) => {
+                if value.chars().count() > 200 || value.chars().any(char::is_control) {
+                    return Err(CheckoutError::invalid(
+                        "invalid_mall_reserved",
+                        "mallReserved",
+                        "mallReserved must be at most 200 characters without control characters",
+                    ));
+                }
+                Some(value.to_string())
+            }
+        };
+        let expires_in = match req.expires_in_seconds {
+            None => DEFAULT_EXPIRY,
+            Some(secs) if (MIN_EXPIRY_SECS..=MAX_EXPIRY_SECS).contains(&secs) => Duration::seconds(secs),
+            Some(_) => {
+                return Err(CheckoutError::invalid(
+                    "invalid_expires_in_seconds",
+                    "expiresInSeconds",
+                    format!("expiresInSeconds must be between {MIN_EXPIRY_SECS} and {MAX_EXPIRY_SECS}"),
+                ));
+            }
+        };
+        Ok(Self {
+            order_id,
+            goods_name,
+            amount,
+            tax_free_amount,
+            pay_method,
+            buyer_name,
+            buyer_tel,
+            buyer_email,
+            success_url,
+            fail_url,
+            mall_reserved,
+            expires_in,
+        })
+    }
+}
+
+fn amount_or_zero(value: Option<i64>) -> Result<Amount, CheckoutError> {
+    value.map_or(Ok(Amount::ZERO), |won| to_amount(won, "invalid_tax_free_amount", "taxFreeAmount"))
+}
+
+impl NewCancel {
+    pub fn parse(req: &CancelRequest) -> Result<Self, CheckoutError> {
+        let amount = match req.amount {
+            None => None,
+            Some(won) if won >= 1 => Some(to_amount(won, "invalid_cancel_amount", "amount")?),
+            Some(_) => {
+                return Err(CheckoutError::invalid(
+                    "invalid_cancel_amount",
+                    "amount",
+                    "amount must be at least 1 won (omit it to cancel everything that remains)",
+                ));
+            }
+        };
+        let reason = text(&req.reason, 100, "invalid_cancel_reason", "reason", "why the payment is cancelled")?;
+        let expected_remaining = match req.expected_remaining_amount {
+            None => None,
+            Some(won) => Some(to_amount(won, "invalid_expected_remaining_amount", "expectedRemainingAmount")?),
+        };
+        Ok(Self {
+            amount,
+            reason,
+            expected_remaining,
+        })
+    }
+}

@@ -1,0 +1,334 @@
+//! The shopper's pages (Korean): the hosted checkout page that opens Innopay's window, the returnUrl
+//! that drives the approval, the result page (receipt, failure with help, or "confirming" while the
+//! outcome is unknown), and the demo shop of the embedded default.
+
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path, Query, Redirect};
+use poem::{IntoResponse, Response, Route, get, handler, post};
+use serde::Deserialize;
+
+use super::PaymentStatus;
+use super::service::ReturnQuery;
+use crate::app::AppState;
+use crate::pages::{Page, escape, format_won};
+use crate::store::payments::PaymentRow;
+
+/// Adds the shopper-facing pages to `route`; the demo shop's order endpoint only when `demo` is on.
+pub fn routes(route: Route, demo: bool) -> Route {
+    let route = route
+        .at("/checkout/:id", get(checkout_page))
+        .at("/checkout/:id/return", get(return_page))
+        .at("/checkout/:id/result", get(result_page))
+        .at("/checkout/:id/status", get(status_json));
+    if demo {
+        route.at("/demo/buy", post(demo_buy))
+    } else {
+        route
+    }
+}
+
+/// The page at `/`: the demo shop on the embedded default, else a pointer to the API reference.
+pub fn home(demo: bool) -> poem::endpoint::BoxEndpoint<'static> {
+    use poem::EndpointExt;
+    if demo {
+        get(demo_shop).boxed()
+    } else {
+        get(landing).boxed()
+    }
+}
+
+#[handler]
+fn landing() -> Response {
+    Page::new(
+        "paydesk",
+        "<h1>paydesk</h1><p>Innopay 결제 연동 서비스입니다. 개발자는 <a href=\"/docs\">API 문서</a>를, 결제에 문제가 있는 고객은 <a href=\"/help\">도움말</a>을 확인해 주세요.</p>".into(),
+    )
+    .into_response(StatusCode::OK)
+}
+
+fn status_of(row: &PaymentRow) -> PaymentStatus {
+    PaymentStatus::parse(&row.status).unwrap_or(PaymentStatus::Unknown)
+}
+
+fn not_found() -> Response {
+    Page::new(
+        "결제 정보를 찾을 수 없습니다",
+        "<h1>결제 정보를 찾을 수 없습니다</h1><p>주소가 정확한지 확인하시고, 상점으로 돌아가 다시 주문해 주세요.</p>".into(),
+    )
+    .into_response(StatusCode::NOT_FOUND)
+}
+
+fn server_error(err: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %err, "shopper page failed");
+    Page::new(
+        "잠시 후 다시 시도해 주세요",
+        "<h1>잠시 후 다시 시도해 주세요</h1><p>일시적인 오류가 발생했습니다. 결제가 진행되었는지는 잠시 후 상점의 주문 내역에서 확인해 주세요. 같은 주문으로 두 번 결제되지 않습니다.</p>".into(),
+    )
+    .into_response(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+fn order_summary(row: &PaymentRow) -> String {
+    format!(
+        "<div class=\"card\"><dl><dt>상품</dt><dd>{goods}</dd><dt>주문번호</dt><dd>{order}</dd><dt>구매자</dt><dd>{buyer}</dd></dl>\
+         <p class=\"muted\" style=\"margin-bottom:0\">총 주문금액</p><p class=\"amount\" style=\"margin-top:0\">{amount}</p></div>",
+        goods = escape(&row.goods_name),
+        order = escape(&row.order_id),
+        buyer = escape(&row.buyer_name),
+        amount = escape(&format_won(row.amount + row.tax_free_amount)),
+    )
+}
+
+/// JSON for the page's script; `</` is escaped so no value can close the script element.
+fn script_json(value: &serde_json::Value) -> String {
+    value.to_string().replace("</", "<\\/").replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029")
+}
+
+#[handler]
+async fn checkout_page(state: Data<&AppState>, Path(id): Path<String>) -> Response {
+    let (row, _) = match state.checkout.for_shopper(&id).await {
+        Ok(found) => found,
+        Err(super::CheckoutError::NotFound) => return not_found(),
+        Err(e) => return server_error(e),
+    };
+    if status_of(&row) != PaymentStatus::Ready {
+        return Redirect::see_other(format!("/checkout/{}/result", row.id)).into_response();
+    }
+    let params = serde_json::json!({
+        "payMethod": row.pay_method, "mid": row.mid, "moid": row.order_id, "goodsName": row.goods_name,
+        "amt": row.amount, "taxFreeAmt": row.tax_free_amount, "buyerName": row.buyer_name,
+        "buyerTel": row.buyer_tel, "buyerEmail": row.buyer_email,
+        "returnUrl": state.checkout.return_url(&row.id), "mallReserved": row.mall_reserved.clone().unwrap_or_default(),
+        "currency": "KRW",
+    });
+    let retry_note = match row.failure_code.as_deref() {
+        Some("innopay_unreachable") => "<p class=\"error\" role=\"alert\">결제 서버에 연결하지 못해 결제가 진행되지 않았습니다. 요금은 청구되지 않았습니다. 다시 시도해 주세요.</p>",
+        _ => "",
+    };
+    let body = format!(
+        "<h1>결제하기</h1>{retry_note}{summary}\
+         <div id=\"notice\" role=\"alert\" hidden></div>\
+         <button id=\"btn_pay\" type=\"button\">결제하기</button>\
+         <p class=\"muted\">결제창(팝업)에서 약관에 동의하고 카드사를 선택한 뒤 ‘다음’을 누르세요. 결제창이 보이지 않으면 브라우저의 팝업 차단을 해제해 주세요.</p>\
+         <noscript><p class=\"error\">결제창을 열려면 브라우저에서 자바스크립트를 켜 주세요.</p></noscript>",
+        summary = order_summary(&row),
+    );
+    let script = format!(
+        "<script src=\"{sdk}\"></script>\n<script>\nconst PARAMS = {params};\nconst STATUS_URL = \"/checkout/{id}/status\";\nconst RESULT_URL = \"/checkout/{id}/result\";\n{CHECKOUT_JS}</script>\n",
+        sdk = escape(state.checkout.sdk_url()),
+        params = script_json(&params),
+        id = escape(&row.id),
+    );
+    Page::new("결제하기", body)
+        .with_head(script)
+        .into_response(StatusCode::OK)
+}
+
+/// Opens Innopay's window and watches it. `window.open` is wrapped while `goPay` runs, so a popup the
+/// browser blocked is noticed whatever the SDK does, and a window closed without paying is reported.
+const CHECKOUT_JS: &str = r#"
+function notice(html) { const n = document.getElementById('notice'); n.innerHTML = html; n.hidden = false; n.className = 'error'; }
+const POPUP_HELP = '결제창(팝업)이 차단되었습니다. 브라우저 주소창 옆의 팝업 차단 아이콘을 눌러 이 사이트의 팝업을 허용한 뒤 다시 ‘결제하기’를 눌러 주세요. <a href="/help/popup-blocked">팝업 차단 해제 방법 보기</a>';
+const CLOSED_HELP = '결제창을 닫아 결제가 완료되지 않았습니다. 다시 ‘결제하기’를 눌러 주세요. 결제창이 계속 열리지 않으면 <a href="/help/popup-blocked">도움말</a>을 확인해 주세요.';
+let payWindow = null;
+document.addEventListener('DOMContentLoaded', function () {
+  document.getElementById('btn_pay').addEventListener('click', function () {
+    if (typeof innopay === 'undefined' || typeof innopay.goPay !== 'function') {
+      notice('결제 모듈을 불러오지 못했습니다. 네트워크를 확인하고 새로 고침한 뒤 다시 시도해 주세요. <a href="/help/clear-cache-cookies">도움말</a>');
+      return;
+    }
+    const originalOpen = window.open;
+    let asked = false;
+    payWindow = null;
+    window.open = function () { asked = true; payWindow = originalOpen.apply(window, arguments); return payWindow; };
+    innopay.closeHandler = function () { setTimeout(checkClosed, 300); };
+    try { innopay.goPay(PARAMS); } finally { window.open = originalOpen; }
+    if (asked && (!payWindow || payWindow.closed)) { document.body.dataset.popup = 'blocked'; notice(POPUP_HELP); return; }
+    document.body.dataset.popup = 'open';
+    const timer = setInterval(function () {
+      if (payWindow && payWindow.closed) { clearInterval(timer); setTimeout(checkClosed, 500); }
+    }, 500);
+  });
+});
+function checkClosed() {
+  fetch(STATUS_URL, {cache: 'no-store'}).then(function (r) { return r.json(); }).then(function (s) {
+    if (s.status === 'ready') { document.body.dataset.popup = 'closed'; notice(CLOSED_HELP); }
+    else { window.location.href = RESULT_URL; }
+  }).catch(function () {});
+}
+"#;
+
+/// The returnUrl. Runs the approval, then sends the shopper on: to the storefront's signed success or
+/// fail URL, or to paydesk's result page. In Innopay's popup the page moves the opener and closes.
+#[handler]
+async fn return_page(state: Data<&AppState>, Path(id): Path<String>, Query(query): Query<ReturnQuery>) -> Response {
+    let row = match state.checkout.handle_return(&id, &query).await {
+        Ok(row) => row,
+        Err(super::CheckoutError::NotFound) => return not_found(),
+        Err(e) => return server_error(e),
+    };
+    let destination = match status_of(&row) {
+        PaymentStatus::Ready => format!("/checkout/{}", row.id),
+        _ => {
+            let storefront = crate::storefronts::find(&state.store, &row.storefront_id).await;
+            storefront
+                .ok()
+                .and_then(|s| state.checkout.storefront_redirect(&row, &s))
+                .unwrap_or_else(|| format!("/checkout/{}/result", row.id))
+        }
+    };
+    let target = script_json(&serde_json::Value::String(destination.clone()));
+    let body = format!(
+        "<h1>결제를 처리하고 있습니다</h1><p><a href=\"{href}\">다음 화면으로 이동</a></p>\
+         <script>const target = {target};\
+         if (window.opener && !window.opener.closed) {{ try {{ window.opener.location.href = target; window.close(); }} catch (e) {{ window.location.replace(target); }} }}\
+         else {{ window.location.replace(target); }}</script>",
+        href = escape(&destination),
+    );
+    Page::new("결제 처리 중", body)
+        .with_head(format!("<meta http-equiv=\"refresh\" content=\"2;url={}\">", escape(&destination)))
+        .into_response(StatusCode::OK)
+}
+
+/// Korean explanations of paydesk's own failure codes; Innopay's messages are shown verbatim.
+fn shopper_failure_message(code: &str, innopay_message: &str) -> String {
+    match code {
+        "amount_mismatch" | "order_mismatch" => {
+            "결제 정보가 주문 내용과 일치하지 않아 결제를 진행하지 않았습니다. 요금은 청구되지 않았습니다. 상점에 문의해 주세요.".into()
+        }
+        "expired" => "결제 가능 시간이 지났습니다. 상점에서 다시 주문해 주세요.".into(),
+        "innopay_unreachable" => "결제 서버에 연결하지 못했습니다. 요금은 청구되지 않았습니다. 잠시 후 다시 시도해 주세요.".into(),
+        _ => format!("결제가 승인되지 않았습니다: {innopay_message}"),
+    }
+}
+
+#[handler]
+async fn result_page(state: Data<&AppState>, Path(id): Path<String>) -> Response {
+    let (row, _) = match state.checkout.for_shopper(&id).await {
+        Ok(found) => found,
+        Err(super::CheckoutError::NotFound) => return not_found(),
+        Err(e) => return server_error(e),
+    };
+    let summary = order_summary(&row);
+    let (title, body, head) = match status_of(&row) {
+        PaymentStatus::Paid => {
+            let mut details = String::new();
+            for (label, value) in [
+                ("카드", row.card_company_name.as_deref().map(|n| format!("{n}카드"))),
+                ("카드번호", row.card_number.clone()),
+                ("할부", row.card_quota.as_deref().map(|q| if q == "00" { "일시불".to_string() } else { format!("{}개월", q.trim_start_matches('0')) })),
+                ("승인번호", row.approval_number.clone()),
+                ("승인일시", row.approved_at.map(|t| t.to_offset(time::UtcOffset::from_hms(9, 0, 0).expect("KST")).format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default())),
+            ] {
+                if let Some(value) = value {
+                    details.push_str(&format!("<dt>{label}</dt><dd>{}</dd>", escape(&value)));
+                }
+            }
+            let receipt = row
+                .receipt_url
+                .as_deref()
+                .map(|u| format!("<p><a class=\"button secondary\" href=\"{}\" target=\"_blank\" rel=\"noopener\">카드 영수증 보기</a></p>", escape(u)))
+                .unwrap_or_default();
+            (
+                "결제 완료",
+                format!("<h1>결제가 완료되었습니다</h1><p class=\"ok\" role=\"status\">결제가 정상적으로 승인되었습니다.</p>{summary}<div class=\"card\"><dl>{details}</dl></div>{receipt}"),
+                String::new(),
+            )
+        }
+        PaymentStatus::Approving | PaymentStatus::Unknown => (
+            "결제 확인 중",
+            format!("<h1>결제를 확인하고 있습니다</h1><p class=\"card\" role=\"status\">카드사의 승인 결과를 확인하고 있습니다. 이 화면을 닫지 말고 잠시만 기다려 주세요. 같은 주문으로 두 번 결제되지 않으며, 승인되지 않은 결제는 자동으로 취소됩니다.</p>{summary}"),
+            "<meta http-equiv=\"refresh\" content=\"3\">".to_string(),
+        ),
+        PaymentStatus::Cancelled | PaymentStatus::PartiallyCancelled => (
+            "결제 취소",
+            format!("<h1>결제가 취소되었습니다</h1><p class=\"card\">취소된 금액: {}</p>{summary}", escape(&format_won(row.cancelled_amount))),
+            String::new(),
+        ),
+        PaymentStatus::Ready => return Redirect::see_other(format!("/checkout/{}", row.id)).into_response(),
+        PaymentStatus::Failed | PaymentStatus::Expired => {
+            let code = row.failure_code.clone().unwrap_or_default();
+            let innopay_message = row.failure_message.clone().unwrap_or_default();
+            let message = shopper_failure_message(&code, &innopay_message);
+            (
+                "결제 실패",
+                format!(
+                    "<h1>결제에 실패했습니다</h1><div class=\"error\" role=\"alert\"><p>{message}</p><p class=\"muted\">오류 코드: {code}</p></div>{summary}",
+                    message = escape(&message),
+                    code = escape(&code),
+                ),
+                String::new(),
+            )
+        }
+    };
+    Page::new(title, body).with_head(head).into_response(StatusCode::OK)
+}
+
+#[handler]
+async fn status_json(state: Data<&AppState>, Path(id): Path<String>) -> Response {
+    match state.checkout.for_shopper(&id).await {
+        Ok((row, _)) => Response::builder()
+            .content_type("application/json")
+            .header("cache-control", "no-store")
+            .body(serde_json::json!({"status": row.status}).to_string()),
+        Err(super::CheckoutError::NotFound) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => server_error(e),
+    }
+}
+
+/// The demo product of the embedded default.
+const DEMO_GOODS: &str = "이노페이 화장품";
+const DEMO_PRICE: i64 = 20_000;
+
+#[handler]
+async fn demo_shop() -> Response {
+    let body = format!(
+        "<h1>paydesk 데모 상점</h1><p class=\"muted\">이 상점은 paydesk의 결제 흐름을 보여 주는 데모입니다. 샌드박스에서 결제되므로 실제 돈은 오가지 않습니다.</p>\
+         <form class=\"card\" method=\"post\" action=\"/demo/buy\"><h2>{goods}</h2><p class=\"amount\">{price}</p>\
+         <label for=\"quantity\">수량</label> <select id=\"quantity\" name=\"quantity\">{options}</select>\
+         <p><button type=\"submit\">구매하기</button></p></form>",
+        goods = escape(DEMO_GOODS),
+        price = escape(&format_won(DEMO_PRICE)),
+        options = (1..=20).map(|n| format!("<option value=\"{n}\">{n}개</option>")).collect::<String>(),
+    );
+    Page::new("paydesk 데모 상점", body)
+        .with_banner("샌드박스 데모: 실제 결제가 이루어지지 않습니다")
+        .into_response(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct DemoOrder {
+    quantity: u32,
+}
+
+/// Creates the checkout through the public API with the demo key, exactly as a storefront would.
+#[handler]
+async fn demo_buy(state: Data<&AppState>, Form(order): Form<DemoOrder>) -> Response {
+    let Some(key) = state.demo_api_key.as_ref() else {
+        return not_found();
+    };
+    let quantity = order.quantity.clamp(1, 20);
+    let body = serde_json::json!({
+        "goodsName": format!("{DEMO_GOODS} x{quantity}"),
+        "amount": DEMO_PRICE * i64::from(quantity),
+        "buyer": {"name": "홍길동", "tel": "01012345678", "email": "test@test.com"},
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/checkouts", state.public_url))
+        .bearer_auth(key.expose())
+        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+        .json(&body)
+        .send()
+        .await;
+    let checkout: serde_json::Value = match response {
+        Ok(r) if r.status().is_success() => match r.json().await {
+            Ok(v) => v,
+            Err(e) => return server_error(e),
+        },
+        Ok(r) => return server_error(format!("demo checkout refused: {}", r.status())),
+        Err(e) => return server_error(e),
+    };
+    match checkout["checkoutUrl"].as_str() {
+        Some(url) => Redirect::see_other(url).into_response(),
+        None => server_error("demo checkout answer has no checkoutUrl"),
+    }
+}

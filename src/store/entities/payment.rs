@@ -1,0 +1,49 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "payments")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub storefront_id: String,
+    pub order_id: String,
+    pub mode: String,
+    pub mid: String,
+    pub goods_name: String,
+    pub amount: i64,
+    pub tax_free_amount: i64,
+    pub pay_method: String,
+    pub buyer_name: String,
+    pub buyer_tel: String,
+    pub buyer_email: String,
+    pub success_url: Option<String>,
+    pub fail_url: Option<String>,
+    pub mall_reserved: Option<String>,
+    pub status: String,
+    pub version: i32,
+    pub expires_at: TimeDateTimeWithTimeZone,
+    pub tid: Option<String>,
+    pub approval_number: Option<String>,
+    pub approved_at: Option<TimeDateTimeWithTimeZone>,
+    pub card_company_code: Option<String>,
+    pub card_company_name: Option<String>,
+    pub card_number: Option<String>,
+    pub card_quota: Option<String>,
+    pub receipt_url: Option<String>,
+    pub cancelled_amount: i64,
+    pub pending_cancel_amount: Option<i64>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub flagged: bool,
+    pub flag_reason: Option<String>,
+    pub gateway_answer: Option<String>,
+    pub reconcile_after: Option<TimeDateTimeWithTimeZone>,
+    pub reconcile_attempts: i32,
+    pub created_at: TimeDateTimeWithTimeZone,
+    pub updated_at: TimeDateTimeWithTimeZone,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

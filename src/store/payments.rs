@@ -1,0 +1,303 @@
+//! Queries on payments and their event history. Every status change goes through `transition`: one
+//! conditional UPDATE (expected status and version) plus the event row, in one transaction, so that of
+//! any number of concurrent requests or instances exactly one wins a given change, and every change is
+//! recorded with its cause.
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use time::OffsetDateTime;
+
+use super::entities::{payment, payment_event};
+use super::{Store, StoreError};
+
+pub use payment::Model as PaymentRow;
+pub use payment_event::Model as PaymentEventRow;
+
+/// What an event records besides the status change.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// e.g. `approval_started`, `paid`, `amount_mismatch`.
+    pub kind: &'static str,
+    /// Who caused it: `api`, `shopper_return`, `gateway`, `reconciler`, `innopay_noti`, `operator`.
+    pub cause: &'static str,
+    pub detail: serde_json::Value,
+}
+
+/// Columns a transition may change; `None` leaves a column as it is.
+#[derive(Debug, Default, Clone)]
+pub struct PaymentUpdate {
+    pub tid: Option<String>,
+    pub approval_number: Option<Option<String>>,
+    pub approved_at: Option<Option<OffsetDateTime>>,
+    pub card_company_code: Option<Option<String>>,
+    pub card_company_name: Option<Option<String>>,
+    pub card_number: Option<Option<String>>,
+    pub card_quota: Option<Option<String>>,
+    pub receipt_url: Option<Option<String>>,
+    pub cancelled_amount: Option<i64>,
+    pub pending_cancel_amount: Option<Option<i64>>,
+    pub failure_code: Option<Option<String>>,
+    pub failure_message: Option<Option<String>>,
+    pub flag_reason: Option<String>,
+    pub gateway_answer: Option<String>,
+    pub reconcile_after: Option<Option<OffsetDateTime>>,
+    pub reconcile_attempts: Option<i32>,
+}
+
+impl PaymentUpdate {
+    fn into_active_model(self, status: &str, version: i32) -> payment::ActiveModel {
+        fn set<T: Into<sea_orm::Value>>(value: Option<T>) -> sea_orm::ActiveValue<T> {
+            value.map_or(sea_orm::ActiveValue::NotSet, Set)
+        }
+        payment::ActiveModel {
+            status: Set(status.to_string()),
+            version: Set(version),
+            updated_at: Set(OffsetDateTime::now_utc()),
+            tid: set(self.tid.map(Some)),
+            approval_number: set(self.approval_number),
+            approved_at: set(self.approved_at),
+            card_company_code: set(self.card_company_code),
+            card_company_name: set(self.card_company_name),
+            card_number: set(self.card_number),
+            card_quota: set(self.card_quota),
+            receipt_url: set(self.receipt_url),
+            cancelled_amount: set(self.cancelled_amount),
+            pending_cancel_amount: set(self.pending_cancel_amount),
+            failure_code: set(self.failure_code),
+            failure_message: set(self.failure_message),
+            flagged: set(self.flag_reason.as_ref().map(|_| true)),
+            flag_reason: set(self.flag_reason.map(Some)),
+            gateway_answer: set(self.gateway_answer.map(Some)),
+            reconcile_after: set(self.reconcile_after),
+            reconcile_attempts: set(self.reconcile_attempts),
+            ..Default::default()
+        }
+    }
+}
+
+/// Filters of `GET /v1/payments`.
+#[derive(Debug, Default, Clone)]
+pub struct PaymentFilter {
+    pub statuses: Vec<String>,
+    pub created_from: Option<OffsetDateTime>,
+    pub created_to: Option<OffsetDateTime>,
+    /// Only payments with an id before this one (ids sort by creation time).
+    pub before_id: Option<String>,
+    pub limit: u64,
+}
+
+impl Store {
+    /// Inserts a new payment and its `created` event. A duplicate order id for the same storefront is
+    /// `StoreError::Duplicate`.
+    pub async fn insert_payment(&self, row: PaymentRow, event: NewEvent) -> Result<(), StoreError> {
+        let txn = self.db().begin().await?;
+        let status = row.status.clone();
+        let id = row.id.clone();
+        row.into_active_model()
+            .insert(&txn)
+            .await
+            .map_err(StoreError::from_insert)?;
+        insert_event(&txn, &id, 1, None, &status, event).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The payment with this id, if it belongs to `storefront_id`.
+    pub async fn payment_of(&self, storefront_id: &str, id: &str) -> Result<Option<PaymentRow>, StoreError> {
+        Ok(payment::Entity::find_by_id(id)
+            .filter(payment::Column::StorefrontId.eq(storefront_id))
+            .one(self.db())
+            .await?)
+    }
+
+    /// The payment with this id, whoever owns it (shopper-facing pages address it by id alone).
+    pub async fn payment(&self, id: &str) -> Result<Option<PaymentRow>, StoreError> {
+        Ok(payment::Entity::find_by_id(id).one(self.db()).await?)
+    }
+
+    pub async fn payment_by_order(
+        &self,
+        storefront_id: &str,
+        order_id: &str,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        Ok(payment::Entity::find()
+            .filter(payment::Column::StorefrontId.eq(storefront_id))
+            .filter(payment::Column::OrderId.eq(order_id))
+            .one(self.db())
+            .await?)
+    }
+
+    pub async fn payment_events(&self, payment_id: &str) -> Result<Vec<PaymentEventRow>, StoreError> {
+        Ok(payment_event::Entity::find()
+            .filter(payment_event::Column::PaymentId.eq(payment_id))
+            .order_by_asc(payment_event::Column::Sequence)
+            .all(self.db())
+            .await?)
+    }
+
+    /// A storefront's payments, newest first.
+    pub async fn payments(
+        &self,
+        storefront_id: &str,
+        filter: &PaymentFilter,
+    ) -> Result<Vec<PaymentRow>, StoreError> {
+        let mut query = payment::Entity::find().filter(payment::Column::StorefrontId.eq(storefront_id));
+        if !filter.statuses.is_empty() {
+            query = query.filter(payment::Column::Status.is_in(filter.statuses.clone()));
+        }
+        if let Some(from) = filter.created_from {
+            query = query.filter(payment::Column::CreatedAt.gte(from));
+        }
+        if let Some(to) = filter.created_to {
+            query = query.filter(payment::Column::CreatedAt.lt(to));
+        }
+        if let Some(before) = &filter.before_id {
+            query = query.filter(payment::Column::Id.lt(before.clone()));
+        }
+        Ok(query
+            .order_by_desc(payment::Column::Id)
+            .limit(filter.limit)
+            .all(self.db())
+            .await?)
+    }
+
+    /// Applies a change if the payment is still in `from_status` at `from_version`. Returns the
+    /// updated row, or `None` when someone else changed it first (nothing is written then).
+    pub async fn transition(
+        &self,
+        current: &PaymentRow,
+        to_status: &str,
+        update: PaymentUpdate,
+        event: NewEvent,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let txn = self.db().begin().await?;
+        let next_version = current.version + 1;
+        let result = payment::Entity::update_many()
+            .set(update.into_active_model(to_status, next_version))
+            .filter(payment::Column::Id.eq(current.id.clone()))
+            .filter(payment::Column::Status.eq(current.status.clone()))
+            .filter(payment::Column::Version.eq(current.version))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        insert_event(
+            &txn,
+            &current.id,
+            next_version,
+            Some(&current.status),
+            to_status,
+            event,
+        )
+        .await?;
+        let updated = payment::Entity::find_by_id(current.id.clone())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::Db(sea_orm::DbErr::RecordNotFound(current.id.clone())))?;
+        txn.commit().await?;
+        Ok(Some(updated))
+    }
+
+    /// Payments the reconciler should look at now: `unknown`, or `approving` for longer than
+    /// `stale_after` (an instance died mid-approval), whose next attempt time has come.
+    pub async fn payments_to_reconcile(
+        &self,
+        now: OffsetDateTime,
+        stale_before: OffsetDateTime,
+        limit: u64,
+    ) -> Result<Vec<PaymentRow>, StoreError> {
+        let due = Condition::any()
+            .add(payment::Column::ReconcileAfter.is_null())
+            .add(payment::Column::ReconcileAfter.lte(now));
+        let candidates = Condition::any()
+            .add(payment::Column::Status.eq("unknown"))
+            .add(
+                Condition::all()
+                    .add(payment::Column::Status.eq("approving"))
+                    .add(payment::Column::UpdatedAt.lt(stale_before)),
+            )
+            .add(payment::Column::PendingCancelAmount.is_not_null());
+        Ok(payment::Entity::find()
+            .filter(candidates)
+            .filter(due)
+            .order_by_asc(payment::Column::UpdatedAt)
+            .limit(limit)
+            .all(self.db())
+            .await?)
+    }
+
+    /// Claims a payment for reconciliation until `until`, if no other instance holds it; the claim is
+    /// the conditional update, so two instances never resolve the same payment at once.
+    pub async fn claim_for_reconcile(
+        &self,
+        row: &PaymentRow,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let due = Condition::any()
+            .add(payment::Column::ReconcileAfter.is_null())
+            .add(payment::Column::ReconcileAfter.lte(now));
+        let result = payment::Entity::update_many()
+            .col_expr(payment::Column::ReconcileAfter, Expr::value(until))
+            .col_expr(
+                payment::Column::ReconcileAttempts,
+                Expr::col(payment::Column::ReconcileAttempts).add(1),
+            )
+            .filter(payment::Column::Id.eq(row.id.clone()))
+            .filter(payment::Column::Version.eq(row.version))
+            .filter(due)
+            .exec(self.db())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Ready checkouts whose time ran out.
+    pub async fn expired_ready_payments(
+        &self,
+        now: OffsetDateTime,
+        limit: u64,
+    ) -> Result<Vec<PaymentRow>, StoreError> {
+        Ok(payment::Entity::find()
+            .filter(payment::Column::Status.eq("ready"))
+            .filter(payment::Column::ExpiresAt.lte(now))
+            .limit(limit)
+            .all(self.db())
+            .await?)
+    }
+
+    pub async fn count_payments(&self, storefront_id: &str) -> Result<u64, StoreError> {
+        Ok(payment::Entity::find()
+            .filter(payment::Column::StorefrontId.eq(storefront_id))
+            .count(self.db())
+            .await?)
+    }
+}
+
+async fn insert_event(
+    txn: &sea_orm::DatabaseTransaction,
+    payment_id: &str,
+    sequence: i32,
+    from_status: Option<&str>,
+    to_status: &str,
+    event: NewEvent,
+) -> Result<(), StoreError> {
+    payment_event::ActiveModel {
+        payment_id: Set(payment_id.to_string()),
+        sequence: Set(sequence),
+        kind: Set(event.kind.to_string()),
+        from_status: Set(from_status.map(str::to_string)),
+        to_status: Set(to_status.to_string()),
+        cause: Set(event.cause.to_string()),
+        detail: Set(event.detail.to_string()),
+        created_at: Set(OffsetDateTime::now_utc()),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}

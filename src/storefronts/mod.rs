@@ -1,0 +1,385 @@
+//! Storefronts: the tenants of paydesk. Each has an Innopay MID with its merchant key and cancel
+//! password (secrets, never returned by the API), API keys (shown once, stored as SHA-256 hashes) and a
+//! signing secret for the redirects and webhooks paydesk sends it. A storefront is `test` when its MID
+//! is an Innopay test MID and `live` otherwise; keys carry the mode in their prefix, and a key only
+//! authenticates for a storefront of the same mode, so a test key can never reach a live MID.
+
+use base64::Engine;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::api::ApiError;
+use crate::config::{Config, Secret};
+use crate::domain::{InvalidValue, Mid};
+use crate::store::storefronts::{ApiKeyRow, StorefrontRow};
+use crate::store::{Store, StoreError};
+
+/// Innopay's public test MID; payments on it move no money.
+pub const TEST_MIDS: &[&str] = &["testpay01m"];
+
+/// Id of the storefront `serve` creates on the embedded default.
+pub const DEMO_STOREFRONT_ID: &str = "sf_demo";
+
+/// How many demo keys stay valid; each start without `PAYDESK_DEMO_API_KEY` prints a new one.
+const DEMO_KEYS_KEPT: u64 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Test,
+    Live,
+}
+
+impl Mode {
+    pub fn for_mid(mid: &Mid) -> Self {
+        if TEST_MIDS.contains(&mid.as_str()) {
+            Mode::Test
+        } else {
+            Mode::Live
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Test => "test",
+            Mode::Live => "live",
+        }
+    }
+
+    fn key_prefix(self) -> &'static str {
+        match self {
+            Mode::Test => "sk_test_",
+            Mode::Live => "sk_live_",
+        }
+    }
+}
+
+/// A storefront as the rest of paydesk uses it.
+#[derive(Clone, Debug)]
+pub struct Storefront {
+    pub id: String,
+    pub name: String,
+    pub mode: Mode,
+    pub mid: Mid,
+    pub merchant_key: Secret<String>,
+    pub cancel_password: Secret<String>,
+    /// Signs return redirects and webhooks (Standard Webhooks `whsec_` format).
+    pub signing_secret: Secret<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorefrontError {
+    #[error("missing API key")]
+    MissingKey,
+    #[error("unknown or revoked API key")]
+    InvalidKey,
+    #[error("the API key's mode does not match its storefront")]
+    ModeMismatch,
+    #[error("invalid {field}: expected {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("live storefronts need PAYDESK_INNOPAY_API_URL pointing at Innopay; this server talks to the sandbox")]
+    LiveNeedsInnopay,
+    #[error("no storefront {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<StorefrontError> for ApiError {
+    fn from(err: StorefrontError) -> Self {
+        match err {
+            StorefrontError::MissingKey => {
+                ApiError::unauthenticated("missing_api_key", "send `Authorization: Bearer <API key>`")
+                    .with_param("Authorization")
+            }
+            StorefrontError::InvalidKey | StorefrontError::ModeMismatch => ApiError::unauthenticated(
+                "invalid_api_key",
+                "the API key is unknown or revoked",
+            )
+            .with_param("Authorization"),
+            StorefrontError::Invalid { field, reason } => {
+                ApiError::invalid("invalid_storefront", field, format!("{field}: expected {reason}"))
+            }
+            StorefrontError::NotFound(_) => {
+                ApiError::not_found("storefront_not_found", "no such storefront")
+            }
+            StorefrontError::LiveNeedsInnopay => ApiError::invalid(
+                "live_mid_without_innopay",
+                "mid",
+                StorefrontError::LiveNeedsInnopay.to_string(),
+            ),
+            StorefrontError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl TryFrom<StorefrontRow> for Storefront {
+    type Error = StorefrontError;
+
+    fn try_from(row: StorefrontRow) -> Result<Self, Self::Error> {
+        let mid: Mid = row.innopay_mid.parse().map_err(|e: InvalidValue| {
+            StorefrontError::Invalid {
+                field: "mid",
+                reason: e.0,
+            }
+        })?;
+        Ok(Storefront {
+            mode: if row.mode == "live" { Mode::Live } else { Mode::Test },
+            id: row.id,
+            name: row.name,
+            mid,
+            merchant_key: Secret::new(row.merchant_key),
+            cancel_password: Secret::new(row.cancel_password),
+            signing_secret: Secret::new(row.signing_secret),
+        })
+    }
+}
+
+fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn new_signing_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill(&mut bytes);
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// A freshly issued key: the only moment its plaintext exists.
+fn issue_key(storefront_id: &str, mode: Mode, label: &str, plaintext: Option<&str>) -> (String, ApiKeyRow) {
+    let key = plaintext
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}{}", mode.key_prefix(), random_token(32)));
+    let row = ApiKeyRow {
+        id: format!("key_{}", random_token(20)),
+        storefront_id: storefront_id.to_string(),
+        prefix: key.chars().take(12).collect(),
+        key_hash: hash_key(&key),
+        mode: mode.as_str().to_string(),
+        label: label.to_string(),
+        created_at: OffsetDateTime::now_utc(),
+        revoked_at: None,
+    };
+    (key, row)
+}
+
+/// What `paydesk storefront create` needs.
+pub struct NewStorefront {
+    pub name: String,
+    pub mid: String,
+    pub merchant_key: Secret<String>,
+    pub cancel_password: Secret<String>,
+}
+
+/// A created storefront with the secrets that are shown exactly once.
+pub struct Created {
+    pub storefront: Storefront,
+    pub api_key: Secret<String>,
+}
+
+/// Resolves a bearer key to its storefront.
+pub async fn authenticate(store: &Store, bearer: &str) -> Result<Storefront, StorefrontError> {
+    let bearer = bearer.trim();
+    if bearer.is_empty() {
+        return Err(StorefrontError::MissingKey);
+    }
+    if !(bearer.starts_with("sk_test_") || bearer.starts_with("sk_live_")) {
+        return Err(StorefrontError::InvalidKey);
+    }
+    let (key, row) = store
+        .storefront_by_key_hash(&hash_key(bearer))
+        .await?
+        .ok_or(StorefrontError::InvalidKey)?;
+    let storefront = Storefront::try_from(row)?;
+    if key.mode != storefront.mode.as_str() || !bearer.starts_with(storefront.mode.key_prefix()) {
+        return Err(StorefrontError::ModeMismatch);
+    }
+    Ok(storefront)
+}
+
+fn validate(new: &NewStorefront, config: &Config) -> Result<(Mid, Mode), StorefrontError> {
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(StorefrontError::Invalid {
+            field: "name",
+            reason: "1 to 100 characters".into(),
+        });
+    }
+    let mid: Mid = new.mid.parse().map_err(|e: InvalidValue| StorefrontError::Invalid {
+        field: "mid",
+        reason: e.0,
+    })?;
+    let mode = Mode::for_mid(&mid);
+    if mode == Mode::Live && config.innopay.api_url.is_none() {
+        return Err(StorefrontError::LiveNeedsInnopay);
+    }
+    for (field, value) in [
+        ("merchant_key", new.merchant_key.expose()),
+        ("cancel_password", new.cancel_password.expose()),
+    ] {
+        if value.trim().is_empty() || value.len() > 500 {
+            return Err(StorefrontError::Invalid {
+                field,
+                reason: "a non-empty value of at most 500 characters".into(),
+            });
+        }
+    }
+    Ok((mid, mode))
+}
+
+pub async fn create(
+    store: &Store,
+    config: &Config,
+    new: NewStorefront,
+) -> Result<Created, StorefrontError> {
+    let id = format!("sf_{}", random_token(16));
+    create_with_id(store, config, &id, new, "default", None).await
+}
+
+async fn create_with_id(
+    store: &Store,
+    config: &Config,
+    id: &str,
+    new: NewStorefront,
+    key_label: &str,
+    fixed_key: Option<&str>,
+) -> Result<Created, StorefrontError> {
+    let (mid, mode) = validate(&new, config)?;
+    let now = OffsetDateTime::now_utc();
+    let row = StorefrontRow {
+        id: id.to_string(),
+        name: new.name.trim().to_string(),
+        mode: mode.as_str().to_string(),
+        innopay_mid: mid.to_string(),
+        merchant_key: new.merchant_key.expose().clone(),
+        cancel_password: new.cancel_password.expose().clone(),
+        signing_secret: new_signing_secret(),
+        created_at: now,
+        updated_at: now,
+    };
+    let (key, key_row) = issue_key(id, mode, key_label, fixed_key);
+    store.insert_storefront(row.clone(), key_row).await?;
+    Ok(Created {
+        storefront: Storefront::try_from(row)?,
+        api_key: Secret::new(key),
+    })
+}
+
+pub async fn list(store: &Store) -> Result<Vec<Storefront>, StorefrontError> {
+    store
+        .storefronts()
+        .await?
+        .into_iter()
+        .map(Storefront::try_from)
+        .collect()
+}
+
+pub async fn find(store: &Store, id: &str) -> Result<Storefront, StorefrontError> {
+    store
+        .storefront(id)
+        .await?
+        .ok_or_else(|| StorefrontError::NotFound(id.to_string()))
+        .and_then(Storefront::try_from)
+}
+
+/// Issues a new key and revokes the previous ones.
+pub async fn rotate_key(store: &Store, id: &str) -> Result<Secret<String>, StorefrontError> {
+    let storefront = find(store, id).await?;
+    let (key, row) = issue_key(id, storefront.mode, "default", None);
+    store.replace_api_key(row, 0, false).await?;
+    Ok(Secret::new(key))
+}
+
+/// Makes sure the demo storefront on the sandbox test MID exists and returns a test key for it:
+/// `PAYDESK_DEMO_API_KEY` when set (so scripts know it), else a new one.
+pub async fn ensure_demo(store: &Store, config: &Config) -> Result<Secret<String>, StorefrontError> {
+    let fixed = config.demo_api_key.as_ref().map(|k| k.expose().as_str());
+    if let Some(key) = fixed
+        && !key.starts_with("sk_test_")
+    {
+        return Err(StorefrontError::Invalid {
+            field: "PAYDESK_DEMO_API_KEY",
+            reason: "a test key starting with sk_test_".into(),
+        });
+    }
+    if store.storefront(DEMO_STOREFRONT_ID).await?.is_none() {
+        let created = create_with_id(
+            store,
+            config,
+            DEMO_STOREFRONT_ID,
+            NewStorefront {
+                name: "데모 상점 (paydesk demo)".into(),
+                mid: TEST_MIDS[0].into(),
+                merchant_key: config.sandbox.merchant_key.clone(),
+                cancel_password: config.sandbox.cancel_password.clone(),
+            },
+            "demo",
+            fixed,
+        )
+        .await;
+        match created {
+            Ok(created) => return Ok(created.api_key),
+            // Another instance created it at the same moment: fall through and add our key.
+            Err(StorefrontError::Store(_)) if store.storefront(DEMO_STOREFRONT_ID).await?.is_some() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(key) = fixed
+        && let Some(existing) = store.find_api_key_by_hash(&hash_key(key)).await?
+    {
+        if existing.storefront_id == DEMO_STOREFRONT_ID && existing.revoked_at.is_none() {
+            return Ok(Secret::new(key.to_string()));
+        }
+        return Err(StorefrontError::Invalid {
+            field: "PAYDESK_DEMO_API_KEY",
+            reason: "a key not already used by another storefront or revoked".into(),
+        });
+    }
+    let (key, row) = issue_key(DEMO_STOREFRONT_ID, Mode::Test, "demo", fixed);
+    store.replace_api_key(row, DEMO_KEYS_KEPT - 1, true).await?;
+    Ok(Secret::new(key))
+}
+
+
+/// `Authorization: Bearer sk_test_...` (or `sk_live_...`): the storefront's secret API key.
+#[derive(poem_openapi::SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "sk_test_... / sk_live_...")]
+pub struct ApiKeyAuth(poem_openapi::auth::Bearer);
+
+impl ApiKeyAuth {
+    /// The storefront this key belongs to.
+    pub async fn storefront(&self, store: &Store) -> Result<Storefront, StorefrontError> {
+        authenticate(store, &self.0.token).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_their_mode_and_are_stored_hashed() {
+        let (key, row) = issue_key("sf_x", Mode::Test, "default", None);
+        assert!(key.starts_with("sk_test_"));
+        assert_eq!(key.len(), 8 + 32);
+        assert_eq!(row.key_hash, hash_key(&key));
+        assert_ne!(row.key_hash, key);
+        assert_eq!(row.prefix, &key[..12]);
+        let (live, _) = issue_key("sf_x", Mode::Live, "default", None);
+        assert!(live.starts_with("sk_live_"));
+    }
+
+    #[test]
+    fn only_test_mids_are_test_mode() {
+        assert_eq!(Mode::for_mid(&"testpay01m".parse().unwrap()), Mode::Test);
+        assert_eq!(Mode::for_mid(&"shopabc01m".parse().unwrap()), Mode::Live);
+    }
+}
