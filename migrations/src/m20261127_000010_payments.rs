@@ -88,15 +88,32 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Payments::Table)
-                    .col(ColumnDef::new(Payments::Id).string_len(40).not_null().primary_key())
-                    .col(ColumnDef::new(Payments::StorefrontId).string_len(40).not_null())
+                    .col(
+                        ColumnDef::new(Payments::Id)
+                            .string_len(40)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Payments::StorefrontId)
+                            .string_len(40)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Payments::OrderId).string_len(40).not_null())
                     .col(ColumnDef::new(Payments::Mode).string_len(8).not_null())
                     .col(ColumnDef::new(Payments::Mid).string_len(20).not_null())
                     .col(ColumnDef::new(Payments::GoodsName).text().not_null())
                     .col(ColumnDef::new(Payments::Amount).big_integer().not_null())
-                    .col(ColumnDef::new(Payments::TaxFreeAmount).big_integer().not_null())
-                    .col(ColumnDef::new(Payments::PayMethod).string_len(10).not_null())
+                    .col(
+                        ColumnDef::new(Payments::TaxFreeAmount)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Payments::PayMethod)
+                            .string_len(10)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Payments::BuyerName).text().not_null())
                     .col(ColumnDef::new(Payments::BuyerTel).string_len(20).not_null())
                     .col(ColumnDef::new(Payments::BuyerEmail).text().not_null())
@@ -105,26 +122,70 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Payments::MallReserved).text().null())
                     .col(ColumnDef::new(Payments::Status).string_len(24).not_null())
                     .col(ColumnDef::new(Payments::Version).integer().not_null())
-                    .col(ColumnDef::new(Payments::ExpiresAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Payments::ExpiresAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Payments::Tid).string_len(40).null())
-                    .col(ColumnDef::new(Payments::ApprovalNumber).string_len(40).null())
-                    .col(ColumnDef::new(Payments::ApprovedAt).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(Payments::CardCompanyCode).string_len(4).null())
-                    .col(ColumnDef::new(Payments::CardCompanyName).string_len(40).null())
+                    .col(
+                        ColumnDef::new(Payments::ApprovalNumber)
+                            .string_len(40)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Payments::ApprovedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Payments::CardCompanyCode)
+                            .string_len(4)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Payments::CardCompanyName)
+                            .string_len(40)
+                            .null(),
+                    )
                     .col(ColumnDef::new(Payments::CardNumber).string_len(40).null())
                     .col(ColumnDef::new(Payments::CardQuota).string_len(4).null())
                     .col(ColumnDef::new(Payments::ReceiptUrl).text().null())
-                    .col(ColumnDef::new(Payments::CancelledAmount).big_integer().not_null())
-                    .col(ColumnDef::new(Payments::PendingCancelAmount).big_integer().null())
+                    .col(
+                        ColumnDef::new(Payments::CancelledAmount)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Payments::PendingCancelAmount)
+                            .big_integer()
+                            .null(),
+                    )
                     .col(ColumnDef::new(Payments::FailureCode).string_len(40).null())
                     .col(ColumnDef::new(Payments::FailureMessage).text().null())
                     .col(ColumnDef::new(Payments::Flagged).boolean().not_null())
                     .col(ColumnDef::new(Payments::FlagReason).text().null())
                     .col(ColumnDef::new(Payments::GatewayAnswer).text().null())
-                    .col(ColumnDef::new(Payments::ReconcileAfter).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(Payments::ReconcileAttempts).integer().not_null())
-                    .col(ColumnDef::new(Payments::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Payments::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Payments::ReconcileAfter)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Payments::ReconcileAttempts)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Payments::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Payments::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(Payments::Table, Payments::StorefrontId)
@@ -175,14 +236,38 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(PaymentEvents::PaymentId).string_len(40).not_null())
+                    .col(
+                        ColumnDef::new(PaymentEvents::PaymentId)
+                            .string_len(40)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(PaymentEvents::Sequence).integer().not_null())
-                    .col(ColumnDef::new(PaymentEvents::Kind).string_len(40).not_null())
-                    .col(ColumnDef::new(PaymentEvents::FromStatus).string_len(24).null())
-                    .col(ColumnDef::new(PaymentEvents::ToStatus).string_len(24).not_null())
-                    .col(ColumnDef::new(PaymentEvents::Cause).string_len(40).not_null())
+                    .col(
+                        ColumnDef::new(PaymentEvents::Kind)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PaymentEvents::FromStatus)
+                            .string_len(24)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(PaymentEvents::ToStatus)
+                            .string_len(24)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(PaymentEvents::Cause)
+                            .string_len(40)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(PaymentEvents::Detail).text().not_null())
-                    .col(ColumnDef::new(PaymentEvents::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(PaymentEvents::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(PaymentEvents::Table, PaymentEvents::PaymentId)
@@ -207,14 +292,42 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(IdempotencyKeys::Table)
-                    .col(ColumnDef::new(IdempotencyKeys::StorefrontId).string_len(40).not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::IdempotencyKey).string_len(255).not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::Route).string_len(100).not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::Fingerprint).string_len(64).not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::ResponseStatus).integer().null())
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::StorefrontId)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::IdempotencyKey)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::Route)
+                            .string_len(100)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::Fingerprint)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::ResponseStatus)
+                            .integer()
+                            .null(),
+                    )
                     .col(ColumnDef::new(IdempotencyKeys::ResponseBody).text().null())
-                    .col(ColumnDef::new(IdempotencyKeys::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::ExpiresAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::ExpiresAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .primary_key(
                         Index::create()
                             .col(IdempotencyKeys::StorefrontId)

@@ -76,8 +76,16 @@ async fn a_checkout_carries_everything_to_open_the_window() {
         assert_eq!(go_pay["buyerTel"], "01012345678", "hyphens are dropped");
         assert_eq!(go_pay["payMethod"], "CARD");
         assert_eq!(go_pay["mallReserved"], "cart=42");
-        assert_eq!(go_pay["returnUrl"], app.url(&format!("/checkout/{id}/return")));
-        assert!(checkout["sdkUrl"].as_str().unwrap().ends_with("/sandbox/tpay/js/innopay.js"));
+        assert_eq!(
+            go_pay["returnUrl"],
+            app.url(&format!("/checkout/{id}/return"))
+        );
+        assert!(
+            checkout["sdkUrl"]
+                .as_str()
+                .unwrap()
+                .ends_with("/sandbox/tpay/js/innopay.js")
+        );
 
         let fetched: Value = app
             .client
@@ -120,24 +128,68 @@ async fn every_rejected_field_has_its_own_code() {
     let key = demo_key(&app);
     let cases: Vec<(&str, Value, &str, &str)> = vec![
         ("orderId", json!("has space"), "invalid_order_id", "orderId"),
-        ("orderId", json!("x".repeat(41)), "invalid_order_id", "orderId"),
+        (
+            "orderId",
+            json!("x".repeat(41)),
+            "invalid_order_id",
+            "orderId",
+        ),
         ("goodsName", json!(""), "invalid_goods_name", "goodsName"),
         ("amount", json!(-5), "invalid_amount", "amount"),
         ("amount", json!(50), "invalid_amount", "amount"),
-        ("amount", json!(2_000_000_000i64), "invalid_amount", "amount"),
-        ("taxFreeAmount", json!(-1), "invalid_tax_free_amount", "taxFreeAmount"),
-        ("payMethod", json!("VBANK"), "unsupported_pay_method", "payMethod"),
-        ("payMethod", json!("BITCOIN"), "unsupported_pay_method", "payMethod"),
-        ("successUrl", json!("javascript:alert(1)"), "invalid_success_url", "successUrl"),
+        (
+            "amount",
+            json!(2_000_000_000i64),
+            "invalid_amount",
+            "amount",
+        ),
+        (
+            "taxFreeAmount",
+            json!(-1),
+            "invalid_tax_free_amount",
+            "taxFreeAmount",
+        ),
+        (
+            "payMethod",
+            json!("VBANK"),
+            "unsupported_pay_method",
+            "payMethod",
+        ),
+        (
+            "payMethod",
+            json!("BITCOIN"),
+            "unsupported_pay_method",
+            "payMethod",
+        ),
+        (
+            "successUrl",
+            json!("javascript:alert(1)"),
+            "invalid_success_url",
+            "successUrl",
+        ),
         ("failUrl", json!("/relative"), "invalid_fail_url", "failUrl"),
-        ("mallReserved", json!("x".repeat(201)), "invalid_mall_reserved", "mallReserved"),
-        ("expiresInSeconds", json!(5), "invalid_expires_in_seconds", "expiresInSeconds"),
+        (
+            "mallReserved",
+            json!("x".repeat(201)),
+            "invalid_mall_reserved",
+            "mallReserved",
+        ),
+        (
+            "expiresInSeconds",
+            json!(5),
+            "invalid_expires_in_seconds",
+            "expiresInSeconds",
+        ),
     ];
     for (field, value, code, param) in cases {
         let mut body = order(20000);
         body[field] = value.clone();
         let response = create(&app, &key, &body).await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{field}={value}");
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{field}={value}"
+        );
         let error = error_body(response).await;
         assert_eq!(error["code"], code, "{field}={value}: {error}");
         assert_eq!(error["param"], param, "{field}={value}");
@@ -147,7 +199,12 @@ async fn every_rejected_field_has_its_own_code() {
     for (field, value, code, param) in [
         ("name", json!(""), "invalid_buyer_name", "buyer.name"),
         ("tel", json!("12345"), "invalid_buyer_tel", "buyer.tel"),
-        ("email", json!("not-an-email"), "invalid_buyer_email", "buyer.email"),
+        (
+            "email",
+            json!("not-an-email"),
+            "invalid_buyer_email",
+            "buyer.email",
+        ),
     ] {
         let mut body = order(20000);
         body["buyer"][field] = value;
@@ -175,11 +232,22 @@ async fn keys_authenticate_and_storefronts_see_only_their_own() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let key = demo_key(&app);
-        let missing = app.client.post(app.url("/v1/checkouts")).json(&order(1000)).send().await.unwrap();
+        let missing = app
+            .client
+            .post(app.url("/v1/checkouts"))
+            .json(&order(1000))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(error_body(missing).await["code"], "missing_api_key");
 
-        let wrong = create(&app, "sk_test_notarealkeynotarealkeynotarealk", &order(1000)).await;
+        let wrong = create(
+            &app,
+            "sk_test_notarealkeynotarealkeynotarealk",
+            &order(1000),
+        )
+        .await;
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
         let error = error_body(wrong).await;
         assert_eq!(error["code"], "invalid_api_key");
@@ -191,7 +259,13 @@ async fn keys_authenticate_and_storefronts_see_only_their_own() {
             format!("/v1/checkouts/{}", mine["id"].as_str().unwrap()),
             format!("/v1/payments/{}", mine["id"].as_str().unwrap()),
         ] {
-            let response = app.client.get(app.url(&path)).bearer_auth(&other).send().await.unwrap();
+            let response = app
+                .client
+                .get(app.url(&path))
+                .bearer_auth(&other)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
             assert_eq!(error_body(response).await["code"], "resource_not_found");
         }
@@ -209,12 +283,23 @@ async fn keys_authenticate_and_storefronts_see_only_their_own() {
         // The same order id is fine for another storefront.
         let mut same_order = order(1000);
         same_order["orderId"] = mine["orderId"].clone();
-        assert_eq!(create(&app, &other, &same_order).await.status(), StatusCode::CREATED);
+        assert_eq!(
+            create(&app, &other, &same_order).await.status(),
+            StatusCode::CREATED
+        );
 
         // A rotated key stops working at once.
-        let new_key = paydesk::storefronts::rotate_key(&app.state.store, "sf_demo").await.unwrap();
-        assert_eq!(create(&app, &key, &order(1000)).await.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(create(&app, new_key.expose(), &order(1000)).await.status(), StatusCode::CREATED);
+        let new_key = paydesk::storefronts::rotate_key(&app.state.store, "sf_demo")
+            .await
+            .unwrap();
+        assert_eq!(
+            create(&app, &key, &order(1000)).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            create(&app, new_key.expose(), &order(1000)).await.status(),
+            StatusCode::CREATED
+        );
     }
 }
 
@@ -248,7 +333,10 @@ async fn idempotency_keys_replay_refuse_and_serialise() {
         // A refused request releases its key: the corrected request may use it.
         let refused = send(order(1), "idem-2").await.unwrap();
         assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(send(order(2000), "idem-2").await.unwrap().status(), StatusCode::CREATED);
+        assert_eq!(
+            send(order(2000), "idem-2").await.unwrap().status(),
+            StatusCode::CREATED
+        );
 
         // Concurrent duplicates: one checkout, the others replay it or are told to retry.
         let before = app.state.store.count_payments("sf_demo").await.unwrap();
@@ -259,7 +347,12 @@ async fn idempotency_keys_replay_refuse_and_serialise() {
             let response = response.unwrap();
             match response.status() {
                 StatusCode::CREATED => {
-                    ids.insert(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+                    ids.insert(
+                        response.json::<Value>().await.unwrap()["id"]
+                            .as_str()
+                            .unwrap()
+                            .to_string(),
+                    );
                 }
                 StatusCode::CONFLICT => {
                     let error = error_body(response).await;
@@ -270,7 +363,10 @@ async fn idempotency_keys_replay_refuse_and_serialise() {
             }
         }
         assert_eq!(ids.len(), 1, "{backend:?}: {ids:?}");
-        assert_eq!(app.state.store.count_payments("sf_demo").await.unwrap(), before + 1);
+        assert_eq!(
+            app.state.store.count_payments("sf_demo").await.unwrap(),
+            before + 1
+        );
     }
 }
 
@@ -281,31 +377,75 @@ async fn payments_list_newest_first_with_cursor_and_filters() {
         let key = demo_key(&app);
         let mut ids = Vec::new();
         for i in 0..5 {
-            let created: Value = create(&app, &key, &order(1000 + i)).await.json().await.unwrap();
+            let created: Value = create(&app, &key, &order(1000 + i))
+                .await
+                .json()
+                .await
+                .unwrap();
             ids.push(created["id"].as_str().unwrap().to_string());
         }
         let page = |query: String| {
-            let request = app.client.get(app.url(&format!("/v1/payments{query}"))).bearer_auth(&key);
+            let request = app
+                .client
+                .get(app.url(&format!("/v1/payments{query}")))
+                .bearer_auth(&key);
             async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
         };
         let first = page("?limit=2".into()).await;
-        let first_ids: Vec<&str> = first["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+        let first_ids: Vec<&str> = first["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
         assert_eq!(first_ids, vec![ids[4].as_str(), ids[3].as_str()]);
         assert_eq!(first["hasMore"], true);
-        let second = page(format!("?limit=2&startingAfter={}", first["nextCursor"].as_str().unwrap())).await;
+        let second = page(format!(
+            "?limit=2&startingAfter={}",
+            first["nextCursor"].as_str().unwrap()
+        ))
+        .await;
         assert_eq!(second["data"][0]["id"], ids[2].as_str());
-        let last = page(format!("?limit=2&startingAfter={}", second["nextCursor"].as_str().unwrap())).await;
+        let last = page(format!(
+            "?limit=2&startingAfter={}",
+            second["nextCursor"].as_str().unwrap()
+        ))
+        .await;
         assert_eq!(last["data"].as_array().unwrap().len(), 1);
         assert_eq!(last["hasMore"], false);
 
-        assert_eq!(page("?status=paid".into()).await["data"].as_array().unwrap().len(), 0);
-        assert_eq!(page("?status=ready".into()).await["data"].as_array().unwrap().len(), 5);
+        assert_eq!(
+            page("?status=paid".into()).await["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(
+            page("?status=ready".into()).await["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            5
+        );
         let future = page("?createdFrom=2999-01-01T00:00:00Z".into()).await;
         assert_eq!(future["data"].as_array().unwrap().len(), 0);
 
-        let bad = app.client.get(app.url("/v1/payments?limit=0")).bearer_auth(&key).send().await.unwrap();
+        let bad = app
+            .client
+            .get(app.url("/v1/payments?limit=0"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(error_body(bad).await["code"], "invalid_limit");
-        let bad = app.client.get(app.url("/v1/payments?status=nope")).bearer_auth(&key).send().await.unwrap();
+        let bad = app
+            .client
+            .get(app.url("/v1/payments?status=nope"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
         let error = error_body(bad).await;
         assert_eq!(error["code"], "invalid_parameter");
         assert_eq!(error["param"], "status");

@@ -54,7 +54,9 @@ impl TestDb {
             Backend::Postgres => {
                 let admin = postgres_admin_url().expect("PAYDESK_TEST_POSTGRES_URL");
                 let name = format!("paydesk_test_{unique}");
-                let conn = Database::connect(admin.as_str()).await.expect("connect to PostgreSQL");
+                let conn = Database::connect(admin.as_str())
+                    .await
+                    .expect("connect to PostgreSQL");
                 conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
                     .expect("create test database");
@@ -87,7 +89,9 @@ impl Drop for TestDb {
                 rt.block_on(async {
                     if let Ok(conn) = Database::connect(admin.as_str()).await {
                         let _ = conn
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
                             .await;
                         conn.close().await.ok();
                     }
@@ -195,4 +199,34 @@ pub async fn error_body(response: reqwest::Response) -> serde_json::Value {
     assert!(error["retryable"].is_boolean(), "{body}");
     assert_eq!(error["requestId"].as_str(), header_id.as_deref(), "{body}");
     body["error"].clone()
+}
+
+/// Runs one SQL statement (`?` placeholders) on the app's database, for tests that must put data in
+/// a state no API produces (e.g. an expiry in the past).
+pub async fn execute_sql(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) {
+    let conn = Database::connect(app.db.url.as_str())
+        .await
+        .expect("connect");
+    let backend = conn.get_database_backend();
+    let sql = if backend == sea_orm::DatabaseBackend::Postgres {
+        let mut numbered = String::new();
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                numbered.push_str(&format!("${n}"));
+            } else {
+                numbered.push(c);
+            }
+        }
+        numbered
+    } else {
+        sql.to_string()
+    };
+    conn.execute(sea_orm::Statement::from_sql_and_values(
+        backend, sql, values,
+    ))
+    .await
+    .expect("test SQL runs");
+    conn.close().await.ok();
 }
