@@ -54,7 +54,9 @@ impl TestDb {
             Backend::Postgres => {
                 let admin = postgres_admin_url().expect("PAYDESK_TEST_POSTGRES_URL");
                 let name = format!("paydesk_test_{unique}");
-                let conn = Database::connect(admin.as_str()).await.expect("connect to PostgreSQL");
+                let conn = Database::connect(admin.as_str())
+                    .await
+                    .expect("connect to PostgreSQL");
                 conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
                     .expect("create test database");
@@ -87,7 +89,9 @@ impl Drop for TestDb {
                 rt.block_on(async {
                     if let Ok(conn) = Database::connect(admin.as_str()).await {
                         let _ = conn
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
                             .await;
                         conn.close().await.ok();
                     }
@@ -103,11 +107,13 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    #[allow(dead_code)] // for test modules that branch on the engine
     pub backend: Backend,
     pub state: paydesk::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
-    // Last: the database must outlive the server.
+    // Last: the database must outlive the server (held for its Drop).
+    #[allow(dead_code)]
     pub db: TestDb,
 }
 
