@@ -11,11 +11,13 @@ use poem_openapi::OpenApiService;
 
 use crate::api::{BodyLimit, RequestIdMiddleware};
 use crate::config::{Config, ConfigError};
+use crate::gateway::InnopayClient;
 use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
+use crate::sandbox::Sandbox;
 use crate::store::Store;
 
 /// Largest request body paydesk reads; larger ones get 413 `payload_too_large`.
-const MAX_BODY_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Why the service could not start. Each message names the setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,8 @@ pub struct AppState {
     /// Base URL browsers and Innopay use to reach this server (no trailing slash).
     pub public_url: Arc<str>,
     pub metrics: HttpMetrics,
+    /// The Innopay API client (the built-in sandbox unless `PAYDESK_INNOPAY_API_URL` is set).
+    pub gateway: InnopayClient,
 }
 
 /// A built, bound, not yet serving paydesk.
@@ -45,6 +49,8 @@ pub struct App {
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     state: AppState,
+    /// Mounted at `/sandbox` when `PAYDESK_SANDBOX` is on.
+    sandbox: Option<Sandbox>,
 }
 
 /// Every JSON API of paydesk; the OpenAPI document is generated from these.
@@ -104,7 +110,12 @@ impl App {
             .as_ref()
             .map(|u| u.as_str().trim_end_matches('/').to_string())
             .unwrap_or_else(|| format!("http://{addr}"));
+        let sandbox = config
+            .sandbox
+            .enabled
+            .then(|| Sandbox::for_app(&config, &public_url));
         let state = AppState {
+            gateway: InnopayClient::from_config(&config.innopay, &public_url),
             config: Arc::new(config),
             store,
             public_url: public_url.into(),
@@ -114,6 +125,7 @@ impl App {
             acceptor,
             addr,
             state,
+            sandbox,
         })
     }
 
@@ -132,12 +144,15 @@ impl App {
 
     fn endpoint(&self) -> impl Endpoint + 'static {
         let service = api_service(&self.state.public_url);
-        let routes = Route::new()
+        let mut routes = Route::new()
             .at("/openapi.json", service.spec_endpoint())
             .at("/openapi.yaml", service.spec_endpoint_yaml())
-            .nest("/docs", service.swagger_ui())
-            .nest("/", service);
+            .nest("/docs", service.swagger_ui());
+        if let Some(sandbox) = &self.sandbox {
+            routes = routes.nest("/sandbox", sandbox.routes());
+        }
         routes
+            .nest("/", service)
             .with(BodyLimit(MAX_BODY_BYTES))
             .data(self.state.clone())
             .with(RequestIdMiddleware)
@@ -150,6 +165,15 @@ impl App {
         let endpoint = self.endpoint();
         let timeout = self.state.config.shutdown_timeout;
         tracing::info!(addr = %self.addr, public_url = %self.state.public_url, "paydesk serving");
+        if let Some(sandbox) = &self.sandbox {
+            sandbox.announce();
+            if self.state.config.innopay.api_url.is_some() {
+                tracing::warn!(
+                    "the sandbox is mounted while PAYDESK_INNOPAY_API_URL points elsewhere; \
+                     set PAYDESK_SANDBOX=false in production"
+                );
+            }
+        }
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
             .await;

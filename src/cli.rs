@@ -1,16 +1,22 @@
-//! Command line: `serve` (the default), `migrate up|down|status`, `openapi`. Errors print one line and
+//! Command line: `serve` (the default), `migrate up|down|status`, `openapi`, `sandbox`. Errors print one line and
 //! exit with status 1; no backtraces for operator mistakes.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, App};
 use crate::config::Config;
+use crate::sandbox::Standalone;
 use crate::store::Store;
 
 #[derive(Parser)]
-#[command(name = "paydesk", version, about = "Payment desk between Korean storefronts and Innopay")]
+#[command(
+    name = "paydesk",
+    version,
+    about = "Payment desk between Korean storefronts and Innopay"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -30,6 +36,13 @@ enum Command {
         /// YAML instead of JSON.
         #[arg(long)]
         yaml: bool,
+    },
+    /// Serve only the Innopay sandbox (no database), at the same `/sandbox` paths, so several paydesk
+    /// instances can share it through PAYDESK_INNOPAY_API_URL.
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        addr: SocketAddr,
     },
 }
 
@@ -69,7 +82,14 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi { yaml } => {
-            println!("{}", if yaml { app::openapi_yaml() } else { app::openapi_json() });
+            println!(
+                "{}",
+                if yaml {
+                    app::openapi_yaml()
+                } else {
+                    app::openapi_json()
+                }
+            );
             Ok(())
         }
         Command::Serve => {
@@ -81,12 +101,24 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("server failed: {e}"))
         }
+        Command::Sandbox { addr } => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            crate::ops::init_logging(&config);
+            let sandbox = Standalone::bind(&config, addr)
+                .await
+                .map_err(|e| format!("cannot listen on --addr {addr}: {e}"))?;
+            println!("paydesk sandbox listening on {}", sandbox.url());
+            sandbox
+                .run_until(app::shutdown_signal())
+                .await
+                .map_err(|e| format!("sandbox failed: {e}"))
+        }
         Command::Migrate { action } => {
             let config = Config::from_env().map_err(|e| e.to_string())?;
             crate::ops::init_logging(&config);
-            let store = Store::connect(&config.database, 2)
-                .await
-                .map_err(|e| format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}"))?;
+            let store = Store::connect(&config.database, 2).await.map_err(|e| {
+                format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}")
+            })?;
             let result = migrate(&store, action).await;
             store.close().await;
             result
@@ -104,7 +136,11 @@ async fn migrate(store: &Store, action: MigrateAction) -> Result<(), String> {
         MigrateAction::Status => {}
     }
     for m in store.migration_states().await.map_err(|e| e.to_string())? {
-        println!("{} {}", if m.applied { "applied" } else { "pending" }, m.name);
+        println!(
+            "{} {}",
+            if m.applied { "applied" } else { "pending" },
+            m.name
+        );
     }
     Ok(())
 }

@@ -6,8 +6,10 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod gateway;
 pub mod ops;
 pub mod pages;
+pub mod sandbox;
 pub mod store;
 
 pub use app::{App, AppState, StartupError};
