@@ -21,10 +21,16 @@ async fn probes_spec_docs_and_metrics_answer() {
 
         let ready = app.get("/readyz").await;
         assert_eq!(ready.status(), 200, "{backend:?}");
-        assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["status"], "ready");
+        assert_eq!(
+            ready.json::<serde_json::Value>().await.unwrap()["status"],
+            "ready"
+        );
 
         let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
-        assert!(spec["openapi"].as_str().unwrap().starts_with("3."), "{spec}");
+        assert!(
+            spec["openapi"].as_str().unwrap().starts_with("3."),
+            "{spec}"
+        );
         assert!(spec["paths"]["/readyz"].is_object());
         let yaml = app.get("/openapi.yaml").await.text().await.unwrap();
         assert!(yaml.contains("openapi: 3."), "{yaml:.200}");
@@ -42,10 +48,15 @@ async fn probes_spec_docs_and_metrics_answer() {
         );
         let text = metrics.text().await.unwrap();
         assert!(
-            text.contains(r#"paydesk_http_requests_total{method="GET",route="/healthz",status="2xx"} 1"#),
+            text.contains(
+                r#"paydesk_http_requests_total{method="GET",route="/healthz",status="2xx"} 1"#
+            ),
             "{text}"
         );
-        assert!(text.contains("paydesk_http_request_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains("paydesk_http_request_duration_seconds_bucket"),
+            "{text}"
+        );
         app.stop().await;
     }
 }
@@ -113,11 +124,23 @@ async fn migrations_go_up_down_and_up_again() {
 
         store.migrate_down(None).await.unwrap();
         assert!(
-            store.migration_states().await.unwrap().iter().all(|m| !m.applied),
+            store
+                .migration_states()
+                .await
+                .unwrap()
+                .iter()
+                .all(|m| !m.applied),
             "{backend:?}"
         );
         store.migrate_up().await.unwrap();
-        assert!(store.migration_states().await.unwrap().iter().all(|m| m.applied));
+        assert!(
+            store
+                .migration_states()
+                .await
+                .unwrap()
+                .iter()
+                .all(|m| m.applied)
+        );
         store.close().await;
     }
 }
@@ -132,7 +155,12 @@ async fn readiness_fails_while_migrations_are_missing() {
         assert_eq!(response.headers()["retry-after"], "5");
         let error = error_body(response).await;
         assert_eq!(error["code"], "not_ready");
-        assert!(error["message"].as_str().unwrap().contains("migrations not applied"));
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("migrations not applied")
+        );
         assert_eq!(error["retryable"], true);
     }
 }
@@ -159,7 +187,10 @@ fn run_binary(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
         .output()
         .expect("run paydesk");
     let _ = std::fs::remove_dir_all(dir);
-    (output.status, String::from_utf8_lossy(&output.stderr).to_string())
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
 }
 
 fn tempdir() -> std::path::PathBuf {
@@ -172,9 +203,15 @@ fn tempdir() -> std::path::PathBuf {
 fn bad_settings_stop_start_up_with_one_line() {
     let cases = [
         (("PAYDESK_ADDR", "not-an-address"), "PAYDESK_ADDR"),
-        (("PAYDESK_DATABASE_URL", "mysql://localhost/x"), "PAYDESK_DATABASE_URL"),
         (
-            ("PAYDESK_DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing"),
+            ("PAYDESK_DATABASE_URL", "mysql://localhost/x"),
+            "PAYDESK_DATABASE_URL",
+        ),
+        (
+            (
+                "PAYDESK_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:1/nothing",
+            ),
             "PAYDESK_DATABASE_URL",
         ),
         (("PAYDESK_LOG_FORMAT", "xml"), "PAYDESK_LOG_FORMAT"),
@@ -217,7 +254,10 @@ fn serves_on_a_sqlite_file_by_default_and_stops_on_sigterm() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         paydesk::install_crypto_provider();
-        let status = reqwest::get(format!("{address}/readyz")).await.unwrap().status();
+        let status = reqwest::get(format!("{address}/readyz"))
+            .await
+            .unwrap()
+            .status();
         assert_eq!(status, 200);
     });
     let killed = Command::new("kill")
@@ -228,7 +268,11 @@ fn serves_on_a_sqlite_file_by_default_and_stops_on_sigterm() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     let status = wait_with_timeout(&mut child, Duration::from_secs(15));
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "graceful exit; output: {rest}");
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "graceful exit; output: {rest}"
+    );
     assert!(rest.contains("paydesk stopped"), "{rest}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,5 +1,9 @@
 //! The integration suite: one test binary (linking the whole stack once), one module per area. Every
 //! test starts the real server on port 0 with a fresh database and talks to it over HTTP.
 
+mod browser;
 mod foundation;
+mod gateway;
+mod innopay;
+mod sandbox;
 mod support;
