@@ -39,16 +39,37 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Storefronts::Table)
-                    .col(ColumnDef::new(Storefronts::Id).string_len(40).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Storefronts::Id)
+                            .string_len(40)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Storefronts::Name).string_len(200).not_null())
                     .col(ColumnDef::new(Storefronts::Mode).string_len(8).not_null())
-                    .col(ColumnDef::new(Storefronts::InnopayMid).string_len(20).not_null())
+                    .col(
+                        ColumnDef::new(Storefronts::InnopayMid)
+                            .string_len(20)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Storefronts::MerchantKey).text().not_null())
-                    .col(ColumnDef::new(Storefronts::CancelPassword).text().not_null())
+                    .col(
+                        ColumnDef::new(Storefronts::CancelPassword)
+                            .text()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Storefronts::WebhookUrl).text().null())
                     .col(ColumnDef::new(Storefronts::WebhookSecret).text().null())
-                    .col(ColumnDef::new(Storefronts::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Storefronts::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Storefronts::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Storefronts::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -56,13 +77,35 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ApiKeys::Table)
-                    .col(ColumnDef::new(ApiKeys::Id).string_len(40).not_null().primary_key())
-                    .col(ColumnDef::new(ApiKeys::StorefrontId).string_len(40).not_null())
+                    .col(
+                        ColumnDef::new(ApiKeys::Id)
+                            .string_len(40)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(ApiKeys::StorefrontId)
+                            .string_len(40)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ApiKeys::Prefix).string_len(24).not_null())
-                    .col(ColumnDef::new(ApiKeys::KeyHash).string_len(64).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(ApiKeys::KeyHash)
+                            .string_len(64)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(ApiKeys::Mode).string_len(8).not_null())
-                    .col(ColumnDef::new(ApiKeys::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(ApiKeys::RevokedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(ApiKeys::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ApiKeys::RevokedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(ApiKeys::Table, ApiKeys::StorefrontId)
