@@ -46,8 +46,8 @@ impl Default for Settings {
     }
 }
 
-/// A merchant the sandbox knows.
-#[derive(Clone, Debug)]
+/// A merchant the sandbox knows. Not `Debug`: its key and password must not reach a log line.
+#[derive(Clone)]
 pub struct MerchantAccount {
     pub merchant_key: String,
     pub cancel_password: String,

@@ -325,6 +325,24 @@ async fn calls_that_cannot_leave_are_not_sent() {
     let outcome = refused.transaction(&m, &tid).await;
     assert!(matches!(outcome, Outcome::NotSent { .. }), "{outcome:?}");
 
+    // A server that takes the request and hangs up without answering: it may have acted, so unknown.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = socket.read(&mut buf).await;
+        drop(socket);
+    });
+    let hangs_up = InnopayClient::new(
+        format!("http://{addr}").parse().unwrap(),
+        Duration::from_millis(300),
+        Duration::from_millis(READ_MS),
+    );
+    let outcome = hangs_up.transaction(&m, &tid).await;
+    assert!(matches!(outcome, Outcome::Unknown { .. }), "{outcome:?}");
+
     // A name that does not resolve.
     let nowhere = InnopayClient::new(
         "http://innopay.invalid/".parse().unwrap(),
