@@ -14,11 +14,12 @@ use crate::checkout::{self, CheckoutApi, CheckoutService};
 use crate::config::{Config, ConfigError, Secret};
 use crate::gateway::{self, InnopayClient};
 use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
+use crate::sandbox::Sandbox;
 use crate::store::Store;
 use crate::storefronts;
 
 /// Largest request body paydesk reads; larger ones get 413 `payload_too_large`.
-const MAX_BODY_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Why the service could not start. Each message names the setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,8 @@ pub struct AppState {
     /// Base URL browsers and Innopay use to reach this server (no trailing slash).
     pub public_url: Arc<str>,
     pub metrics: HttpMetrics,
+    /// The Innopay API client (the built-in sandbox unless `PAYDESK_INNOPAY_API_URL` is set).
+    pub gateway: InnopayClient,
     pub checkout: CheckoutService,
     /// The demo storefront's key, on the embedded default only (the demo shop uses it).
     pub demo_api_key: Option<Secret<String>>,
@@ -53,6 +56,8 @@ pub struct App {
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     state: AppState,
+    /// Mounted at `/sandbox` when `PAYDESK_SANDBOX` is on.
+    sandbox: Option<Sandbox>,
 }
 
 /// Every JSON API of paydesk; the OpenAPI document is generated from these.
@@ -123,18 +128,22 @@ impl App {
         };
         let gateway = InnopayClient::from_config(&config.innopay, &public_url);
         let sdk_url = gateway::js_url(&config.innopay, &public_url);
-        let public_url: Arc<str> = public_url.into();
         let checkout = CheckoutService::new(
             store.clone(),
-            gateway,
-            public_url.clone(),
+            gateway.clone(),
+            public_url.clone().into(),
             sdk_url.as_str(),
             config.innopay.read_timeout,
         );
+        let sandbox = config
+            .sandbox
+            .enabled
+            .then(|| Sandbox::for_app(&config, &public_url));
         let state = AppState {
+            gateway,
             config: Arc::new(config),
             store,
-            public_url,
+            public_url: public_url.into(),
             metrics: HttpMetrics::default(),
             checkout,
             demo_api_key,
@@ -143,6 +152,7 @@ impl App {
             acceptor,
             addr,
             state,
+            sandbox,
         })
     }
 
@@ -162,19 +172,22 @@ impl App {
     fn endpoint(&self) -> impl Endpoint + 'static {
         let service = api_service(&self.state.public_url);
         let demo = self.state.demo_api_key.is_some();
-        let routes = Route::new()
+        let mut routes = Route::new()
             .at("/openapi.json", service.spec_endpoint())
             .at("/openapi.yaml", service.spec_endpoint_yaml())
             .nest("/docs", service.swagger_ui());
+        if let Some(sandbox) = &self.sandbox {
+            routes = routes.nest("/sandbox", sandbox.routes());
+        }
         let routes = checkout::page_routes(routes, demo).nest("/", service);
         RootSplit {
             root: checkout::home_page(demo),
             rest: routes,
         }
-            .with(BodyLimit(MAX_BODY_BYTES))
-            .data(self.state.clone())
-            .with(RequestIdMiddleware)
-            .with(MetricsMiddleware(self.state.metrics.clone()))
+        .with(BodyLimit(MAX_BODY_BYTES))
+        .data(self.state.clone())
+        .with(RequestIdMiddleware)
+        .with(MetricsMiddleware(self.state.metrics.clone()))
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish (bounded
@@ -189,6 +202,15 @@ impl App {
             workers_stop,
         );
         tracing::info!(addr = %self.addr, public_url = %self.state.public_url, "paydesk serving");
+        if let Some(sandbox) = &self.sandbox {
+            sandbox.announce();
+            if self.state.config.innopay.api_url.is_some() {
+                tracing::warn!(
+                    "the sandbox is mounted while PAYDESK_INNOPAY_API_URL points elsewhere; \
+                     set PAYDESK_SANDBOX=false in production"
+                );
+            }
+        }
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
             .await;

@@ -1,16 +1,22 @@
-//! Command line: `serve` (the default), `migrate up|down|status`, `openapi`. Errors print one line and
+//! Command line: `serve` (the default), `migrate up|down|status`, `openapi`, `sandbox`. Errors print one line and
 //! exit with status 1; no backtraces for operator mistakes.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, App};
 use crate::config::Config;
+use crate::sandbox::Standalone;
 use crate::store::Store;
 
 #[derive(Parser)]
-#[command(name = "paydesk", version, about = "Payment desk between Korean storefronts and Innopay")]
+#[command(
+    name = "paydesk",
+    version,
+    about = "Payment desk between Korean storefronts and Innopay"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -36,6 +42,13 @@ enum Command {
         #[arg(long)]
         yaml: bool,
     },
+    /// Serve only the Innopay sandbox (no database), at the same `/sandbox` paths, so several paydesk
+    /// instances can share it through PAYDESK_INNOPAY_API_URL.
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        addr: SocketAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -52,7 +65,11 @@ enum StorefrontAction {
         #[arg(long, env = "PAYDESK_STOREFRONT_MERCHANT_KEY", hide_env_values = true)]
         merchant_key: String,
         /// Innopay cancel password (cancelPwd).
-        #[arg(long, env = "PAYDESK_STOREFRONT_CANCEL_PASSWORD", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "PAYDESK_STOREFRONT_CANCEL_PASSWORD",
+            hide_env_values = true
+        )]
         cancel_password: String,
     },
     /// List storefronts (no secrets).
@@ -100,7 +117,14 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi { yaml } => {
-            println!("{}", if yaml { app::openapi_yaml() } else { app::openapi_json() });
+            println!(
+                "{}",
+                if yaml {
+                    app::openapi_yaml()
+                } else {
+                    app::openapi_json()
+                }
+            );
             Ok(())
         }
         Command::Serve => {
@@ -121,20 +145,32 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Storefront { action } => {
             let config = Config::from_env().map_err(|e| e.to_string())?;
-            let store = Store::connect(&config.database, 2)
-                .await
-                .map_err(|e| format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}"))?;
+            let store = Store::connect(&config.database, 2).await.map_err(|e| {
+                format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}")
+            })?;
             store.migrate_up().await.map_err(|e| e.to_string())?;
             let result = storefront(&store, &config, action).await;
             store.close().await;
             result
         }
+        Command::Sandbox { addr } => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            crate::ops::init_logging(&config);
+            let sandbox = Standalone::bind(&config, addr)
+                .await
+                .map_err(|e| format!("cannot listen on --addr {addr}: {e}"))?;
+            println!("paydesk sandbox listening on {}", sandbox.url());
+            sandbox
+                .run_until(app::shutdown_signal())
+                .await
+                .map_err(|e| format!("sandbox failed: {e}"))
+        }
         Command::Migrate { action } => {
             let config = Config::from_env().map_err(|e| e.to_string())?;
             crate::ops::init_logging(&config);
-            let store = Store::connect(&config.database, 2)
-                .await
-                .map_err(|e| format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}"))?;
+            let store = Store::connect(&config.database, 2).await.map_err(|e| {
+                format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}")
+            })?;
             let result = migrate(&store, action).await;
             store.close().await;
             result
@@ -142,7 +178,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-async fn storefront(store: &Store, config: &Config, action: StorefrontAction) -> Result<(), String> {
+async fn storefront(
+    store: &Store,
+    config: &Config,
+    action: StorefrontAction,
+) -> Result<(), String> {
     use crate::config::Secret;
     use crate::storefronts::{self, NewStorefront};
     match action {
@@ -165,9 +205,18 @@ async fn storefront(store: &Store, config: &Config, action: StorefrontAction) ->
             .await
             .map_err(|e| e.to_string())?;
             let s = &created.storefront;
-            println!("created storefront {} ({}, {} mode, MID {})", s.id, s.name, s.mode.as_str(), s.mid);
+            println!(
+                "created storefront {} ({}, {} mode, MID {})",
+                s.id,
+                s.name,
+                s.mode.as_str(),
+                s.mid
+            );
             println!("API key (shown once): {}", created.api_key.expose());
-            println!("signing secret (verifies redirects and webhooks): {}", s.signing_secret.expose());
+            println!(
+                "signing secret (verifies redirects and webhooks): {}",
+                s.signing_secret.expose()
+            );
         }
         StorefrontAction::List => {
             for s in storefronts::list(store).await.map_err(|e| e.to_string())? {
@@ -175,8 +224,13 @@ async fn storefront(store: &Store, config: &Config, action: StorefrontAction) ->
             }
         }
         StorefrontAction::RotateKey { id } => {
-            let key = storefronts::rotate_key(store, &id).await.map_err(|e| e.to_string())?;
-            println!("new API key (shown once; the previous keys are revoked): {}", key.expose());
+            let key = storefronts::rotate_key(store, &id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "new API key (shown once; the previous keys are revoked): {}",
+                key.expose()
+            );
         }
     }
     Ok(())
@@ -192,7 +246,11 @@ async fn migrate(store: &Store, action: MigrateAction) -> Result<(), String> {
         MigrateAction::Status => {}
     }
     for m in store.migration_states().await.map_err(|e| e.to_string())? {
-        println!("{} {}", if m.applied { "applied" } else { "pending" }, m.name);
+        println!(
+            "{} {}",
+            if m.applied { "applied" } else { "pending" },
+            m.name
+        );
     }
     Ok(())
 }

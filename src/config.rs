@@ -105,6 +105,9 @@ pub struct SandboxConfig {
     pub merchant_key: Secret<String>,
     /// Cancel password (cancelPwd) of `testpay01m`.
     pub cancel_password: Secret<String>,
+    /// Where the sandbox POSTs Noti for merchants without their own URL; `None` means
+    /// `<public url>/innopay/noti` (when the public URL is known).
+    pub noti_url: Option<Url>,
 }
 
 /// Documented defaults for the sandbox test merchant (no real money can move through the sandbox).
@@ -183,6 +186,7 @@ const KNOWN_KEYS: &[&str] = &[
     "sandbox",
     "sandbox_merchant_key",
     "sandbox_cancel_password",
+    "sandbox_noti_url",
     "help_dir",
     "demo_api_key",
     "reconcile_interval_ms",
@@ -201,10 +205,18 @@ impl Layers {
         self.values.get(key)
     }
 
-    fn parse_or<T: FromStr>(&self, key: &str, default: T, expected: &str) -> Result<T, ConfigError> {
+    fn parse_or<T: FromStr>(
+        &self,
+        key: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
         match self.get(key) {
             None => Ok(default),
-            Some((raw, origin)) => raw.trim().parse().map_err(|_| invalid(origin, expected, raw)),
+            Some((raw, origin)) => raw
+                .trim()
+                .parse()
+                .map_err(|_| invalid(origin, expected, raw)),
         }
     }
 
@@ -302,7 +314,9 @@ impl Config {
             )?,
             database: layers.parse_or(
                 "database_url",
-                "sqlite://paydesk.db?mode=rwc".parse().expect("default URL is valid"),
+                "sqlite://paydesk.db?mode=rwc"
+                    .parse()
+                    .expect("default URL is valid"),
                 "a sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB URL",
             )?,
             public_url: layers.url("public_url")?,
@@ -338,6 +352,7 @@ impl Config {
                         .string("sandbox_cancel_password")
                         .unwrap_or_else(|| DEFAULT_SANDBOX_CANCEL_PASSWORD.to_string()),
                 ),
+                noti_url: layers.url("sandbox_noti_url")?,
             },
             help_dir: layers.string("help_dir").map(PathBuf::from),
             demo_api_key: layers.string("demo_api_key").map(Secret::new),
@@ -371,10 +386,12 @@ fn read_file_layer(path: &Path, required: bool, layers: &mut Layers) -> Result<(
             });
         }
     };
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
-        path: path.display().to_string(),
-        reason: e.message().to_string(),
-    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::File {
+            path: path.display().to_string(),
+            reason: e.message().to_string(),
+        })?;
     flatten(&table, "", path, layers);
     Ok(())
 }
@@ -420,7 +437,10 @@ mod tests {
     fn a_bad_value_names_the_variable() {
         let err = Config::from_sources(None, env(&[("PAYDESK_ADDR", "nowhere")])).unwrap_err();
         let message = err.to_string();
-        assert!(message.starts_with("invalid PAYDESK_ADDR: expected a socket address"), "{message}");
+        assert!(
+            message.starts_with("invalid PAYDESK_ADDR: expected a socket address"),
+            "{message}"
+        );
 
         let err = Config::from_sources(None, env(&[("PAYDESK_DATABASE_URL", "mysql://x")]))
             .unwrap_err()
@@ -449,7 +469,10 @@ mod tests {
 
         std::fs::write(&path, "[innopay]\nread_timeout_ms = \"soon\"\n").unwrap();
         let err = Config::from_sources(Some((path, true)), env(&[])).unwrap_err();
-        assert!(err.to_string().contains("`innopay_read_timeout_ms` in"), "{err}");
+        assert!(
+            err.to_string().contains("`innopay_read_timeout_ms` in"),
+            "{err}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -471,8 +494,7 @@ mod tests {
 
     #[test]
     fn unknown_settings_are_reported() {
-        let config =
-            Config::from_sources(None, env(&[("PAYDESK_ADRR", "127.0.0.1:1")])).unwrap();
+        let config = Config::from_sources(None, env(&[("PAYDESK_ADRR", "127.0.0.1:1")])).unwrap();
         assert_eq!(config.unknown_keys, vec!["PAYDESK_ADRR".to_string()]);
     }
 }

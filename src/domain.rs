@@ -14,7 +14,9 @@ pub struct InvalidValue(pub String);
 
 /// An amount of Korean won. Innopay amounts are whole won, never negative, and below 10^12 here
 /// (far above any card limit) so sums can never overflow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct Amount(i64);
 
@@ -44,6 +46,19 @@ impl Amount {
     pub fn checked_sub(self, other: Amount) -> Option<Amount> {
         Amount::new(self.0.checked_sub(other.0)?).ok()
     }
+
+    /// Reads an amount from JSON the way Innopay writes them: a number (`20000`) or a numeric string
+    /// (`"20000"`); both directions of the API have been seen with either.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, InvalidValue> {
+        match value {
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                .ok_or_else(|| InvalidValue(format!("a whole number of won, got {n}")))
+                .and_then(Amount::new),
+            serde_json::Value::String(s) => s.parse(),
+            other => Err(InvalidValue(format!("a whole number of won, got {other}"))),
+        }
+    }
 }
 
 impl fmt::Display for Amount {
@@ -60,7 +75,10 @@ impl FromStr for Amount {
         if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(InvalidValue(format!("a whole number of won, got {s:?}")));
         }
-        Amount::new(s.parse().map_err(|_| InvalidValue(format!("a whole number of won, got {s:?}")))?)
+        Amount::new(
+            s.parse()
+                .map_err(|_| InvalidValue(format!("a whole number of won, got {s:?}")))?,
+        )
     }
 }
 
@@ -197,7 +215,11 @@ impl FromStr for PayMethod {
         PayMethod::ALL
             .into_iter()
             .find(|m| m.code() == s)
-            .ok_or_else(|| InvalidValue(format!("one of CARD, BANK, VBANK, EPAY, OPCARD, EBANK, got {s:?}")))
+            .ok_or_else(|| {
+                InvalidValue(format!(
+                    "one of CARD, BANK, VBANK, EPAY, OPCARD, EBANK, got {s:?}"
+                ))
+            })
     }
 }
 
@@ -221,21 +243,81 @@ pub struct CardCompany {
 /// The card companies of Innopay's window. ISP membership follows the Innopay guide (BC and KB 국민,
 /// and 우리 among the ISP-password card companies it lists).
 pub const CARD_COMPANIES: [CardCompany; 15] = [
-    CardCompany { code: "01", name: "비씨", isp: true },
-    CardCompany { code: "02", name: "국민", isp: true },
-    CardCompany { code: "03", name: "하나(외환)", isp: false },
-    CardCompany { code: "04", name: "삼성", isp: false },
-    CardCompany { code: "06", name: "신한", isp: false },
-    CardCompany { code: "07", name: "현대", isp: false },
-    CardCompany { code: "08", name: "롯데", isp: false },
-    CardCompany { code: "11", name: "씨티", isp: false },
-    CardCompany { code: "12", name: "NH", isp: false },
-    CardCompany { code: "15", name: "우리", isp: true },
-    CardCompany { code: "16", name: "하나", isp: false },
-    CardCompany { code: "25", name: "VISA", isp: false },
-    CardCompany { code: "26", name: "Master", isp: false },
-    CardCompany { code: "28", name: "AMEX", isp: false },
-    CardCompany { code: "29", name: "JCB", isp: false },
+    CardCompany {
+        code: "01",
+        name: "비씨",
+        isp: true,
+    },
+    CardCompany {
+        code: "02",
+        name: "국민",
+        isp: true,
+    },
+    CardCompany {
+        code: "03",
+        name: "하나(외환)",
+        isp: false,
+    },
+    CardCompany {
+        code: "04",
+        name: "삼성",
+        isp: false,
+    },
+    CardCompany {
+        code: "06",
+        name: "신한",
+        isp: false,
+    },
+    CardCompany {
+        code: "07",
+        name: "현대",
+        isp: false,
+    },
+    CardCompany {
+        code: "08",
+        name: "롯데",
+        isp: false,
+    },
+    CardCompany {
+        code: "11",
+        name: "씨티",
+        isp: false,
+    },
+    CardCompany {
+        code: "12",
+        name: "NH",
+        isp: false,
+    },
+    CardCompany {
+        code: "15",
+        name: "우리",
+        isp: true,
+    },
+    CardCompany {
+        code: "16",
+        name: "하나",
+        isp: false,
+    },
+    CardCompany {
+        code: "25",
+        name: "VISA",
+        isp: false,
+    },
+    CardCompany {
+        code: "26",
+        name: "Master",
+        isp: false,
+    },
+    CardCompany {
+        code: "28",
+        name: "AMEX",
+        isp: false,
+    },
+    CardCompany {
+        code: "29",
+        name: "JCB",
+        isp: false,
+    },
 ];
 
 /// Amount at or above which ISP payments need the cardholder's certificate and ARS (Innopay guide).
@@ -247,8 +329,15 @@ pub fn card_company(code: &str) -> Option<&'static CardCompany> {
 
 /// Finds a company by code or by (a prefix of) its Korean name, e.g. "비씨", "국민카드", "KB국민".
 pub fn card_company_by_name(name: &str) -> Option<&'static CardCompany> {
-    let name = name.trim().trim_end_matches("카드").trim_start_matches("KB");
-    card_company(name).or_else(|| CARD_COMPANIES.iter().find(|c| !name.is_empty() && c.name == name))
+    let name = name
+        .trim()
+        .trim_end_matches("카드")
+        .trim_start_matches("KB");
+    card_company(name).or_else(|| {
+        CARD_COMPANIES
+            .iter()
+            .find(|c| !name.is_empty() && c.name == name)
+    })
 }
 
 #[cfg(test)]
@@ -267,6 +356,17 @@ mod tests {
             Amount::new(5).unwrap().checked_sub(Amount::new(6).unwrap()),
             None
         );
+    }
+
+    #[test]
+    fn json_amounts_may_be_numbers_or_numeric_strings() {
+        use serde_json::json;
+        assert_eq!(Amount::from_json(&json!(20000)).unwrap().won(), 20000);
+        assert_eq!(Amount::from_json(&json!("20000")).unwrap().won(), 20000);
+        assert!(Amount::from_json(&json!(1.5)).is_err());
+        assert!(Amount::from_json(&json!(-1)).is_err());
+        assert!(Amount::from_json(&json!("1,000")).is_err());
+        assert!(Amount::from_json(&json!(null)).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod gateway;
 pub mod ops;
 pub mod pages;
+pub mod sandbox;
 pub mod store;
 pub mod storefronts;
 

@@ -6,9 +6,7 @@
 
 use poem::http::{HeaderValue, StatusCode};
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{
-    MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry,
-};
+use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object};
 
@@ -121,7 +119,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: ErrorType, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        kind: ErrorType,
+        code: &str,
+        message: impl Into<String>,
+    ) -> Self {
         let (retryable, next_action) = match kind {
             ErrorType::Unavailable => (true, NextAction::RetryLater),
             ErrorType::ApiError => (true, NextAction::Retry),
@@ -150,7 +153,13 @@ impl ApiError {
 
     /// 400: a field or parameter is invalid.
     pub fn invalid(code: &str, param: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ErrorType::InvalidRequest, code, message).with_param(param)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorType::InvalidRequest,
+            code,
+            message,
+        )
+        .with_param(param)
     }
 
     /// 404: the resource is not there, or belongs to someone else (never say which).
@@ -165,7 +174,12 @@ impl ApiError {
 
     /// 401: no usable credentials.
     pub fn unauthenticated(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, ErrorType::Authentication, code, message)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorType::Authentication,
+            code,
+            message,
+        )
     }
 
     /// 503 with `Retry-After`.
@@ -227,7 +241,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.body.code, self.body.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.body.code,
+            self.body.message
+        )
     }
 }
 
@@ -281,7 +301,9 @@ impl ApiResponse for ApiError {
                     content: content(),
                     headers: vec![MetaHeader {
                         name: "Retry-After".to_string(),
-                        description: Some("Seconds to wait before retrying (503 only).".to_string()),
+                        description: Some(
+                            "Seconds to wait before retrying (503 only).".to_string(),
+                        ),
                         required: false,
                         deprecated: false,
                         schema: u64::schema_ref(),
@@ -330,11 +352,8 @@ pub(super) fn error_from_poem(err: poem::Error) -> Response {
         )
         .with_param("Content-Type")
     } else if err.is::<AuthorizationError>() {
-        ApiError::unauthenticated(
-            "missing_api_key",
-            "send `Authorization: Bearer <API key>`",
-        )
-        .with_param("Authorization")
+        ApiError::unauthenticated("missing_api_key", "send `Authorization: Bearer <API key>`")
+            .with_param("Authorization")
     } else if status == StatusCode::NOT_FOUND {
         ApiError::not_found("route_not_found", "no such route")
     } else if status == StatusCode::METHOD_NOT_ALLOWED {

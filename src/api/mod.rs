@@ -7,5 +7,7 @@ mod error;
 mod request_id;
 
 pub use body_limit::BodyLimit;
-pub use error::{ApiError, ErrorBody, ErrorEnvelope, ErrorType, HelpLink, InnopayErrorDetail, NextAction};
+pub use error::{
+    ApiError, ErrorBody, ErrorEnvelope, ErrorType, HelpLink, InnopayErrorDetail, NextAction,
+};
 pub use request_id::{RequestIdMiddleware, current_request_id};

@@ -457,12 +457,22 @@ where
     }
     let begin = state
         .store
-        .idempotency_begin(&storefront.id, &key, route, &body_fingerprint, IDEMPOTENCY_TTL)
+        .idempotency_begin(
+            &storefront.id,
+            &key,
+            route,
+            &body_fingerprint,
+            IDEMPOTENCY_TTL,
+        )
         .await?;
     match begin {
         IdempotencyBegin::Replay { status, body } => {
-            let value = T::parse_from_json_string(&body)
-                .map_err(|e| ApiError::internal(format!("stored idempotent answer unreadable: {}", e.into_message())))?;
+            let value = T::parse_from_json_string(&body).map_err(|e| {
+                ApiError::internal(format!(
+                    "stored idempotent answer unreadable: {}",
+                    e.into_message()
+                ))
+            })?;
             Ok((value, status, true))
         }
         IdempotencyBegin::Mismatch => Err(CheckoutError::IdempotencyKeyReused.into()),
@@ -476,7 +486,10 @@ where
                 Ok((value, status, false))
             }
             Err(err) => {
-                state.store.idempotency_abandon(&storefront.id, &key).await?;
+                state
+                    .store
+                    .idempotency_abandon(&storefront.id, &key)
+                    .await?;
                 Err(err)
             }
         },
@@ -496,7 +509,11 @@ impl CheckoutApi {
     /// for a storefront that opens Innopay's window itself, the `goPay` parameters. Send an
     /// `Idempotency-Key` to make retries safe: the same key and body within 72 hours returns the first
     /// answer; the same key with another body is `409 idempotency_key_reused`.
-    #[oai(path = "/v1/checkouts", method = "post", tag = "CheckoutTags::Checkouts")]
+    #[oai(
+        path = "/v1/checkouts",
+        method = "post",
+        tag = "CheckoutTags::Checkouts"
+    )]
     async fn create_checkout(
         &self,
         state: Data<&AppState>,
@@ -520,11 +537,18 @@ impl CheckoutApi {
             },
         )
         .await?;
-        Ok(CreateCheckoutResponse::Created(Json(checkout), replayed.then_some(true)))
+        Ok(CreateCheckoutResponse::Created(
+            Json(checkout),
+            replayed.then_some(true),
+        ))
     }
 
     /// Get a checkout
-    #[oai(path = "/v1/checkouts/:id", method = "get", tag = "CheckoutTags::Checkouts")]
+    #[oai(
+        path = "/v1/checkouts/:id",
+        method = "get",
+        tag = "CheckoutTags::Checkouts"
+    )]
     async fn get_checkout(
         &self,
         state: Data<&AppState>,
@@ -533,7 +557,10 @@ impl CheckoutApi {
     ) -> Result<GetCheckoutResponse, ApiError> {
         let storefront = auth.storefront(&state.store).await?;
         let row = state.checkout.get(&storefront, &id.0).await?;
-        Ok(GetCheckoutResponse::Ok(Json(Checkout::from_row(&row, &state.checkout))))
+        Ok(GetCheckoutResponse::Ok(Json(Checkout::from_row(
+            &row,
+            &state.checkout,
+        ))))
     }
 
     /// List payments
@@ -581,14 +608,20 @@ impl CheckoutApi {
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         Ok(ListPaymentsResponse::Ok(Json(PaymentList {
-            next_cursor: has_more.then(|| rows.last().map(|r| r.id.clone())).flatten(),
+            next_cursor: has_more
+                .then(|| rows.last().map(|r| r.id.clone()))
+                .flatten(),
             has_more,
             data: rows.iter().map(|r| Payment::from_row(r, &[])).collect(),
         })))
     }
 
     /// Get a payment with its history
-    #[oai(path = "/v1/payments/:id", method = "get", tag = "CheckoutTags::Payments")]
+    #[oai(
+        path = "/v1/payments/:id",
+        method = "get",
+        tag = "CheckoutTags::Payments"
+    )]
     async fn get_payment(
         &self,
         state: Data<&AppState>,
@@ -597,7 +630,9 @@ impl CheckoutApi {
     ) -> Result<GetPaymentResponse, ApiError> {
         let storefront = auth.storefront(&state.store).await?;
         let (row, events) = state.checkout.get_with_events(&storefront, &id.0).await?;
-        Ok(GetPaymentResponse::Ok(Json(Payment::from_row(&row, &events))))
+        Ok(GetPaymentResponse::Ok(Json(Payment::from_row(
+            &row, &events,
+        ))))
     }
 
     /// Cancel a payment, fully or partly
@@ -605,7 +640,11 @@ impl CheckoutApi {
     /// Cancels through Innopay's cancel API. Omit `amount` to cancel everything that remains. Never
     /// cancels more than remains; send `expectedRemainingAmount` to be refused when someone else
     /// cancelled in between, and an `Idempotency-Key` to retry safely.
-    #[oai(path = "/v1/payments/:id/cancel", method = "post", tag = "CheckoutTags::Payments")]
+    #[oai(
+        path = "/v1/payments/:id/cancel",
+        method = "post",
+        tag = "CheckoutTags::Payments"
+    )]
     async fn cancel_payment(
         &self,
         state: Data<&AppState>,

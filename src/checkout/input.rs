@@ -69,10 +69,15 @@ fn text(
 }
 
 fn to_amount(won: i64, code: &'static str, field: &'static str) -> Result<Amount, CheckoutError> {
-    Amount::new(won).map_err(|e| CheckoutError::invalid(code, field, format!("{field}: expected {e}")))
+    Amount::new(won)
+        .map_err(|e| CheckoutError::invalid(code, field, format!("{field}: expected {e}")))
 }
 
-fn redirect_url(value: Option<&str>, code: &'static str, field: &'static str) -> Result<Option<Url>, CheckoutError> {
+fn redirect_url(
+    value: Option<&str>,
+    code: &'static str,
+    field: &'static str,
+) -> Result<Option<Url>, CheckoutError> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
@@ -92,7 +97,10 @@ fn redirect_url(value: Option<&str>, code: &'static str, field: &'static str) ->
 /// Korean phone numbers as Innopay wants them: digits only. Hyphens and spaces are dropped.
 fn phone(value: &str) -> Result<String, CheckoutError> {
     let digits: String = value.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
-    if (9..=12).contains(&digits.len()) && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+    if (9..=12).contains(&digits.len())
+        && digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
         Ok(digits)
     } else {
         Err(CheckoutError::invalid(
@@ -107,9 +115,12 @@ fn email(value: &str) -> Result<String, CheckoutError> {
     let value = value.trim();
     let valid = value.len() <= 100
         && !value.chars().any(|c| c.is_whitespace() || c.is_control())
-        && value
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
     if valid {
         Ok(value.to_string())
     } else {
@@ -126,10 +137,20 @@ impl NewCheckout {
         let order_id = match req.order_id.as_deref() {
             None => None,
             Some(raw) => Some(raw.parse::<OrderId>().map_err(|e| {
-                CheckoutError::invalid("invalid_order_id", "orderId", format!("orderId: expected {e}"))
+                CheckoutError::invalid(
+                    "invalid_order_id",
+                    "orderId",
+                    format!("orderId: expected {e}"),
+                )
             })?),
         };
-        let goods_name = text(&req.goods_name, 100, "invalid_goods_name", "goodsName", "the product name shoppers see")?;
+        let goods_name = text(
+            &req.goods_name,
+            100,
+            "invalid_goods_name",
+            "goodsName",
+            "the product name shoppers see",
+        )?;
         let amount = to_amount(req.amount, "invalid_amount", "amount")?;
         let tax_free_amount = amount_or_zero(req.tax_free_amount)?;
         let total = amount.won() + tax_free_amount.won();
@@ -137,7 +158,9 @@ impl NewCheckout {
             return Err(CheckoutError::invalid(
                 "invalid_amount",
                 "amount",
-                format!("amount + taxFreeAmount must be between {MIN_TOTAL_WON} and {MAX_TOTAL_WON} won, got {total}"),
+                format!(
+                    "amount + taxFreeAmount must be between {MIN_TOTAL_WON} and {MAX_TOTAL_WON} won, got {total}"
+                ),
             ));
         }
         let pay_method = match req.pay_method.as_deref().unwrap_or("CARD") {
@@ -155,10 +178,20 @@ impl NewCheckout {
                 ));
             }
         };
-        let buyer_name = text(&req.buyer.name, 30, "invalid_buyer_name", "buyer.name", "the buyer's name")?;
+        let buyer_name = text(
+            &req.buyer.name,
+            30,
+            "invalid_buyer_name",
+            "buyer.name",
+            "the buyer's name",
+        )?;
         let buyer_tel = phone(&req.buyer.tel)?;
         let buyer_email = email(&req.buyer.email)?;
-        let success_url = redirect_url(req.success_url.as_deref(), "invalid_success_url", "successUrl")?;
+        let success_url = redirect_url(
+            req.success_url.as_deref(),
+            "invalid_success_url",
+            "successUrl",
+        )?;
         let fail_url = redirect_url(req.fail_url.as_deref(), "invalid_fail_url", "failUrl")?;
         let mall_reserved = match req.mall_reserved.as_deref() {
             None | Some("") => None,
@@ -175,12 +208,16 @@ impl NewCheckout {
         };
         let expires_in = match req.expires_in_seconds {
             None => DEFAULT_EXPIRY,
-            Some(secs) if (MIN_EXPIRY_SECS..=MAX_EXPIRY_SECS).contains(&secs) => Duration::seconds(secs),
+            Some(secs) if (MIN_EXPIRY_SECS..=MAX_EXPIRY_SECS).contains(&secs) => {
+                Duration::seconds(secs)
+            }
             Some(_) => {
                 return Err(CheckoutError::invalid(
                     "invalid_expires_in_seconds",
                     "expiresInSeconds",
-                    format!("expiresInSeconds must be between {MIN_EXPIRY_SECS} and {MAX_EXPIRY_SECS}"),
+                    format!(
+                        "expiresInSeconds must be between {MIN_EXPIRY_SECS} and {MAX_EXPIRY_SECS}"
+                    ),
                 ));
             }
         };
@@ -202,7 +239,9 @@ impl NewCheckout {
 }
 
 fn amount_or_zero(value: Option<i64>) -> Result<Amount, CheckoutError> {
-    value.map_or(Ok(Amount::ZERO), |won| to_amount(won, "invalid_tax_free_amount", "taxFreeAmount"))
+    value.map_or(Ok(Amount::ZERO), |won| {
+        to_amount(won, "invalid_tax_free_amount", "taxFreeAmount")
+    })
 }
 
 impl NewCancel {
@@ -218,10 +257,20 @@ impl NewCancel {
                 ));
             }
         };
-        let reason = text(&req.reason, 100, "invalid_cancel_reason", "reason", "why the payment is cancelled")?;
+        let reason = text(
+            &req.reason,
+            100,
+            "invalid_cancel_reason",
+            "reason",
+            "why the payment is cancelled",
+        )?;
         let expected_remaining = match req.expected_remaining_amount {
             None => None,
-            Some(won) => Some(to_amount(won, "invalid_expected_remaining_amount", "expectedRemainingAmount")?),
+            Some(won) => Some(to_amount(
+                won,
+                "invalid_expected_remaining_amount",
+                "expectedRemainingAmount",
+            )?),
         };
         Ok(Self {
             amount,

@@ -116,7 +116,11 @@ pub enum CheckoutError {
 }
 
 impl CheckoutError {
-    pub(crate) fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        code: &'static str,
+        field: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         CheckoutError::InvalidField {
             code,
             field,
@@ -129,7 +133,9 @@ impl From<CheckoutError> for ApiError {
     fn from(err: CheckoutError) -> Self {
         let message = err.to_string();
         match err {
-            CheckoutError::InvalidField { code, field, .. } => ApiError::invalid(code, field, message),
+            CheckoutError::InvalidField { code, field, .. } => {
+                ApiError::invalid(code, field, message)
+            }
             CheckoutError::OrderIdTaken(_) => {
                 ApiError::conflict("order_id_taken", message).with_param("orderId")
             }
@@ -142,7 +148,9 @@ impl From<CheckoutError> for ApiError {
                     .with_param("Idempotency-Key")
                     .with_retry(true, NextAction::Retry)
             }
-            CheckoutError::NotCancellable(_) => ApiError::conflict("payment_not_cancellable", message),
+            CheckoutError::NotCancellable(_) => {
+                ApiError::conflict("payment_not_cancellable", message)
+            }
             CheckoutError::CancelExceedsRemaining { .. } => {
                 ApiError::invalid("cancel_amount_exceeds_remaining", "amount", message)
             }
@@ -152,7 +160,10 @@ impl From<CheckoutError> for ApiError {
             }
             CheckoutError::CancelInProgress => ApiError::conflict("cancel_in_progress", message)
                 .with_retry(true, NextAction::WaitForOutcome),
-            CheckoutError::Declined { code, message: innopay_message } => ApiError::new(
+            CheckoutError::Declined {
+                code,
+                message: innopay_message,
+            } => ApiError::new(
                 poem::http::StatusCode::PAYMENT_REQUIRED,
                 crate::api::ErrorType::Payment,
                 "innopay_declined",

@@ -80,7 +80,11 @@ fn order_summary(row: &PaymentRow) -> String {
 
 /// JSON for the page's script; `</` is escaped so no value can close the script element.
 fn script_json(value: &serde_json::Value) -> String {
-    value.to_string().replace("</", "<\\/").replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029")
+    value
+        .to_string()
+        .replace("</", "<\\/")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 #[handler]
@@ -101,7 +105,9 @@ async fn checkout_page(state: Data<&AppState>, Path(id): Path<String>) -> Respon
         "currency": "KRW",
     });
     let retry_note = match row.failure_code.as_deref() {
-        Some("innopay_unreachable") => "<p class=\"error\" role=\"alert\">결제 서버에 연결하지 못해 결제가 진행되지 않았습니다. 요금은 청구되지 않았습니다. 다시 시도해 주세요.</p>",
+        Some("innopay_unreachable") => {
+            "<p class=\"error\" role=\"alert\">결제 서버에 연결하지 못해 결제가 진행되지 않았습니다. 요금은 청구되지 않았습니다. 다시 시도해 주세요.</p>"
+        }
         _ => "",
     };
     let body = format!(
@@ -160,7 +166,11 @@ function checkClosed() {
 /// The returnUrl. Runs the approval, then sends the shopper on: to the storefront's signed success or
 /// fail URL, or to paydesk's result page. In Innopay's popup the page moves the opener and closes.
 #[handler]
-async fn return_page(state: Data<&AppState>, Path(id): Path<String>, Query(query): Query<ReturnQuery>) -> Response {
+async fn return_page(
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<ReturnQuery>,
+) -> Response {
     let row = match state.checkout.handle_return(&id, &query).await {
         Ok(row) => row,
         Err(super::CheckoutError::NotFound) => return not_found(),
@@ -185,7 +195,10 @@ async fn return_page(state: Data<&AppState>, Path(id): Path<String>, Query(query
         href = escape(&destination),
     );
     Page::new("결제 처리 중", body)
-        .with_head(format!("<meta http-equiv=\"refresh\" content=\"2;url={}\">", escape(&destination)))
+        .with_head(format!(
+            "<meta http-equiv=\"refresh\" content=\"2;url={}\">",
+            escape(&destination)
+        ))
         .into_response(StatusCode::OK)
 }
 
@@ -213,11 +226,32 @@ async fn result_page(state: Data<&AppState>, Path(id): Path<String>) -> Response
         PaymentStatus::Paid => {
             let mut details = String::new();
             for (label, value) in [
-                ("카드", row.card_company_name.as_deref().map(|n| format!("{n}카드"))),
+                (
+                    "카드",
+                    row.card_company_name.as_deref().map(|n| format!("{n}카드")),
+                ),
                 ("카드번호", row.card_number.clone()),
-                ("할부", row.card_quota.as_deref().map(|q| if q == "00" { "일시불".to_string() } else { format!("{}개월", q.trim_start_matches('0')) })),
+                (
+                    "할부",
+                    row.card_quota.as_deref().map(|q| {
+                        if q == "00" {
+                            "일시불".to_string()
+                        } else {
+                            format!("{}개월", q.trim_start_matches('0'))
+                        }
+                    }),
+                ),
                 ("승인번호", row.approval_number.clone()),
-                ("승인일시", row.approved_at.map(|t| t.to_offset(time::UtcOffset::from_hms(9, 0, 0).expect("KST")).format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default())),
+                (
+                    "승인일시",
+                    row.approved_at.map(|t| {
+                        t.to_offset(time::UtcOffset::from_hms(9, 0, 0).expect("KST"))
+                            .format(time::macros::format_description!(
+                                "[year]-[month]-[day] [hour]:[minute]:[second]"
+                            ))
+                            .unwrap_or_default()
+                    }),
+                ),
             ] {
                 if let Some(value) = value {
                     details.push_str(&format!("<dt>{label}</dt><dd>{}</dd>", escape(&value)));
@@ -230,21 +264,30 @@ async fn result_page(state: Data<&AppState>, Path(id): Path<String>) -> Response
                 .unwrap_or_default();
             (
                 "결제 완료",
-                format!("<h1>결제가 완료되었습니다</h1><p class=\"ok\" role=\"status\">결제가 정상적으로 승인되었습니다.</p>{summary}<div class=\"card\"><dl>{details}</dl></div>{receipt}"),
+                format!(
+                    "<h1>결제가 완료되었습니다</h1><p class=\"ok\" role=\"status\">결제가 정상적으로 승인되었습니다.</p>{summary}<div class=\"card\"><dl>{details}</dl></div>{receipt}"
+                ),
                 String::new(),
             )
         }
         PaymentStatus::Approving | PaymentStatus::Unknown => (
             "결제 확인 중",
-            format!("<h1>결제를 확인하고 있습니다</h1><p class=\"card\" role=\"status\">카드사의 승인 결과를 확인하고 있습니다. 이 화면을 닫지 말고 잠시만 기다려 주세요. 같은 주문으로 두 번 결제되지 않으며, 승인되지 않은 결제는 자동으로 취소됩니다.</p>{summary}"),
+            format!(
+                "<h1>결제를 확인하고 있습니다</h1><p class=\"card\" role=\"status\">카드사의 승인 결과를 확인하고 있습니다. 이 화면을 닫지 말고 잠시만 기다려 주세요. 같은 주문으로 두 번 결제되지 않으며, 승인되지 않은 결제는 자동으로 취소됩니다.</p>{summary}"
+            ),
             "<meta http-equiv=\"refresh\" content=\"3\">".to_string(),
         ),
         PaymentStatus::Cancelled | PaymentStatus::PartiallyCancelled => (
             "결제 취소",
-            format!("<h1>결제가 취소되었습니다</h1><p class=\"card\">취소된 금액: {}</p>{summary}", escape(&format_won(row.cancelled_amount))),
+            format!(
+                "<h1>결제가 취소되었습니다</h1><p class=\"card\">취소된 금액: {}</p>{summary}",
+                escape(&format_won(row.cancelled_amount))
+            ),
             String::new(),
         ),
-        PaymentStatus::Ready => return Redirect::see_other(format!("/checkout/{}", row.id)).into_response(),
+        PaymentStatus::Ready => {
+            return Redirect::see_other(format!("/checkout/{}", row.id)).into_response();
+        }
         PaymentStatus::Failed | PaymentStatus::Expired => {
             let code = row.failure_code.clone().unwrap_or_default();
             let innopay_message = row.failure_message.clone().unwrap_or_default();
@@ -260,7 +303,9 @@ async fn result_page(state: Data<&AppState>, Path(id): Path<String>) -> Response
             )
         }
     };
-    Page::new(title, body).with_head(head).into_response(StatusCode::OK)
+    Page::new(title, body)
+        .with_head(head)
+        .into_response(StatusCode::OK)
 }
 
 #[handler]
@@ -288,7 +333,9 @@ async fn demo_shop() -> Response {
          <p><button type=\"submit\">구매하기</button></p></form>",
         goods = escape(DEMO_GOODS),
         price = escape(&format_won(DEMO_PRICE)),
-        options = (1..=20).map(|n| format!("<option value=\"{n}\">{n}개</option>")).collect::<String>(),
+        options = (1..=20)
+            .map(|n| format!("<option value=\"{n}\">{n}개</option>"))
+            .collect::<String>(),
     );
     Page::new("paydesk 데모 상점", body)
         .with_banner("샌드박스 데모: 실제 결제가 이루어지지 않습니다")

@@ -30,7 +30,9 @@ pub fn spawn_reconciler(
             match service.reconcile_due(BATCH).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(payments = n, "reconciler pass"),
-                Err(e) => tracing::warn!(error = %e, "reconciler pass failed; retrying next interval"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reconciler pass failed; retrying next interval")
+                }
             }
         }
     })

@@ -66,7 +66,11 @@ fn merchant(storefront: &Storefront) -> Merchant {
 }
 
 fn event(kind: &'static str, cause: &'static str, detail: serde_json::Value) -> NewEvent {
-    NewEvent { kind, cause, detail }
+    NewEvent {
+        kind,
+        cause,
+        detail,
+    }
 }
 
 fn status(row: &PaymentRow) -> PaymentStatus {
@@ -81,7 +85,9 @@ fn total(row: &PaymentRow) -> i64 {
 fn parse_kst(text: &str) -> Option<OffsetDateTime> {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     let kst = UtcOffset::from_hms(9, 0, 0).ok()?;
-    PrimitiveDateTime::parse(text, &format).ok().map(|t| t.assume_offset(kst))
+    PrimitiveDateTime::parse(text, &format)
+        .ok()
+        .map(|t| t.assume_offset(kst))
 }
 
 fn new_payment_id() -> String {
@@ -98,7 +104,10 @@ fn generated_order_id() -> OrderId {
 fn approval_problem(row: &PaymentRow, approval: &Approval) -> Option<String> {
     let mut problems = Vec::new();
     if approval.amt.won() != row.amount {
-        problems.push(format!("approved amt {} differs from {}", approval.amt, row.amount));
+        problems.push(format!(
+            "approved amt {} differs from {}",
+            approval.amt, row.amount
+        ));
     }
     if approval.tax_free_amt.won() != row.tax_free_amount {
         problems.push(format!(
@@ -107,13 +116,19 @@ fn approval_problem(row: &PaymentRow, approval: &Approval) -> Option<String> {
         ));
     }
     if approval.moid != row.order_id {
-        problems.push(format!("approved moid {} differs from {}", approval.moid, row.order_id));
+        problems.push(format!(
+            "approved moid {} differs from {}",
+            approval.moid, row.order_id
+        ));
     }
     if row.tid.as_deref().is_some_and(|tid| tid != approval.tid) {
         problems.push("approved tid differs from the authenticated tid".to_string());
     }
     if approval.mid != row.mid {
-        problems.push(format!("approved mid {} differs from {}", approval.mid, row.mid));
+        problems.push(format!(
+            "approved mid {} differs from {}",
+            approval.mid, row.mid
+        ));
     }
     (!problems.is_empty()).then(|| problems.join("; "))
 }
@@ -140,7 +155,13 @@ fn approval_update(approval: &Approval) -> PaymentUpdate {
 }
 
 impl CheckoutService {
-    pub fn new(store: Store, gateway: InnopayClient, public_url: Arc<str>, sdk_url: &str, read_timeout: std::time::Duration) -> Self {
+    pub fn new(
+        store: Store,
+        gateway: InnopayClient,
+        public_url: Arc<str>,
+        sdk_url: &str,
+        read_timeout: std::time::Duration,
+    ) -> Self {
         let read_timeout = Duration::try_from(read_timeout).unwrap_or(Duration::seconds(30));
         Self {
             store,
@@ -163,7 +184,11 @@ impl CheckoutService {
         &self.sdk_url
     }
 
-    pub async fn create(&self, storefront: &Storefront, new: NewCheckout) -> Result<PaymentRow, CheckoutError> {
+    pub async fn create(
+        &self,
+        storefront: &Storefront,
+        new: NewCheckout,
+    ) -> Result<PaymentRow, CheckoutError> {
         let now = OffsetDateTime::now_utc();
         let order_id = new.order_id.unwrap_or_else(generated_order_id);
         let row = PaymentRow {
@@ -217,7 +242,11 @@ impl CheckoutService {
         }
     }
 
-    pub async fn get(&self, storefront: &Storefront, id: &str) -> Result<PaymentRow, CheckoutError> {
+    pub async fn get(
+        &self,
+        storefront: &Storefront,
+        id: &str,
+    ) -> Result<PaymentRow, CheckoutError> {
         self.store
             .payment_of(&storefront.id, id)
             .await?
@@ -234,30 +263,53 @@ impl CheckoutService {
         Ok((row, events))
     }
 
-    pub async fn list(&self, storefront: &Storefront, filter: &PaymentFilter) -> Result<Vec<PaymentRow>, CheckoutError> {
+    pub async fn list(
+        &self,
+        storefront: &Storefront,
+        filter: &PaymentFilter,
+    ) -> Result<Vec<PaymentRow>, CheckoutError> {
         Ok(self.store.payments(&storefront.id, filter).await?)
     }
 
     /// A payment for the shopper-facing pages, with its storefront. A `ready` checkout past its expiry
     /// is expired on the way.
     pub async fn for_shopper(&self, id: &str) -> Result<(PaymentRow, Storefront), CheckoutError> {
-        let row = self.store.payment(id).await?.ok_or(CheckoutError::NotFound)?;
+        let row = self
+            .store
+            .payment(id)
+            .await?
+            .ok_or(CheckoutError::NotFound)?;
         let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
         let row = self.expire_if_due(row, "shopper").await?;
         Ok((row, storefront))
     }
 
-    async fn expire_if_due(&self, row: PaymentRow, cause: &'static str) -> Result<PaymentRow, CheckoutError> {
+    async fn expire_if_due(
+        &self,
+        row: PaymentRow,
+        cause: &'static str,
+    ) -> Result<PaymentRow, CheckoutError> {
         if status(&row) != PaymentStatus::Ready || row.expires_at > OffsetDateTime::now_utc() {
             return Ok(row);
         }
         let update = PaymentUpdate {
             failure_code: Some(Some("expired".into())),
-            failure_message: Some(Some("the shopper did not pay before the checkout expired".into())),
+            failure_message: Some(Some(
+                "the shopper did not pay before the checkout expired".into(),
+            )),
             ..Default::default()
         };
-        self.apply_or_reload(&row, PaymentStatus::Expired, update, event("expired", cause, json!({"expiresAt": row.expires_at.to_string()})))
-            .await
+        self.apply_or_reload(
+            &row,
+            PaymentStatus::Expired,
+            update,
+            event(
+                "expired",
+                cause,
+                json!({"expiresAt": row.expires_at.to_string()}),
+            ),
+        )
+        .await
     }
 
     /// Applies a transition; if another request changed the payment first, returns the current row.
@@ -270,14 +322,22 @@ impl CheckoutService {
     ) -> Result<PaymentRow, CheckoutError> {
         match self.store.transition(row, to.as_str(), update, ev).await? {
             Some(updated) => Ok(updated),
-            None => self.store.payment(&row.id).await?.ok_or(CheckoutError::NotFound),
+            None => self
+                .store
+                .payment(&row.id)
+                .await?
+                .ok_or(CheckoutError::NotFound),
         }
     }
 
     /// Handles the browser's return from the payment window: verifies, approves, verifies again.
     /// Safe to call any number of times, concurrently, from any instance: only the request that moves
     /// the payment from `ready` to `approving` calls Innopay.
-    pub async fn handle_return(&self, id: &str, query: &ReturnQuery) -> Result<PaymentRow, CheckoutError> {
+    pub async fn handle_return(
+        &self,
+        id: &str,
+        query: &ReturnQuery,
+    ) -> Result<PaymentRow, CheckoutError> {
         let (row, storefront) = self.for_shopper(id).await?;
         if status(&row) != PaymentStatus::Ready {
             // A replayed or concurrent return: the first one is handling (or handled) it.
@@ -290,12 +350,19 @@ impl CheckoutService {
             tracing::warn!(payment = %row.id, %problem, "return query does not match the checkout; not approving");
             let update = PaymentUpdate {
                 failure_code: Some(Some(code.into())),
-                failure_message: Some(Some(format!("the payment window's answer does not match the checkout: {problem}"))),
+                failure_message: Some(Some(format!(
+                    "the payment window's answer does not match the checkout: {problem}"
+                ))),
                 flag_reason: Some(format!("return query mismatch: {problem}")),
                 ..Default::default()
             };
             return self
-                .apply_or_reload(&row, PaymentStatus::Failed, update, event(code, "shopper_return", json!({"problem": problem})))
+                .apply_or_reload(
+                    &row,
+                    PaymentStatus::Failed,
+                    update,
+                    event(code, "shopper_return", json!({"problem": problem})),
+                )
                 .await;
         }
         let tid: Tid = query
@@ -310,7 +377,16 @@ impl CheckoutService {
         };
         let Some(approving) = self
             .store
-            .transition(&row, PaymentStatus::Approving.as_str(), claim, event("approval_started", "shopper_return", json!({"tid": tid.as_str()})))
+            .transition(
+                &row,
+                PaymentStatus::Approving.as_str(),
+                claim,
+                event(
+                    "approval_started",
+                    "shopper_return",
+                    json!({"tid": tid.as_str()}),
+                ),
+            )
             .await?
         else {
             // Another request won the race and is approving.
@@ -325,12 +401,20 @@ impl CheckoutService {
         };
         let outcome = self.gateway.approve(&merchant(&storefront), &request).await;
         tracing::info!(payment = %row.id, outcome = outcome.label(), "approval answered");
-        self.apply_approval_outcome(&storefront, approving, outcome, "gateway").await
+        self.apply_approval_outcome(&storefront, approving, outcome, "gateway")
+            .await
     }
 
     /// The window came back without a token: the shopper cancelled or authentication failed.
-    async fn authentication_ended(&self, row: &PaymentRow, query: &ReturnQuery) -> Result<PaymentRow, CheckoutError> {
-        let code = query.result_code.clone().unwrap_or_else(|| "missing_payment_token".into());
+    async fn authentication_ended(
+        &self,
+        row: &PaymentRow,
+        query: &ReturnQuery,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let code = query
+            .result_code
+            .clone()
+            .unwrap_or_else(|| "missing_payment_token".into());
         let message = query
             .result_msg
             .clone()
@@ -338,7 +422,16 @@ impl CheckoutService {
         if is_shopper_cancel(&code, &message) {
             // Not a failure: the checkout stays payable until it expires.
             return self
-                .apply_or_reload(row, PaymentStatus::Ready, PaymentUpdate::default(), event("window_cancelled", "shopper_return", json!({"code": code, "message": message})))
+                .apply_or_reload(
+                    row,
+                    PaymentStatus::Ready,
+                    PaymentUpdate::default(),
+                    event(
+                        "window_cancelled",
+                        "shopper_return",
+                        json!({"code": code, "message": message}),
+                    ),
+                )
                 .await;
         }
         let update = PaymentUpdate {
@@ -346,8 +439,17 @@ impl CheckoutService {
             failure_message: Some(Some(message.clone())),
             ..Default::default()
         };
-        self.apply_or_reload(row, PaymentStatus::Failed, update, event("authentication_failed", "shopper_return", json!({"code": code, "message": message})))
-            .await
+        self.apply_or_reload(
+            row,
+            PaymentStatus::Failed,
+            update,
+            event(
+                "authentication_failed",
+                "shopper_return",
+                json!({"code": code, "message": message}),
+            ),
+        )
+        .await
     }
 
     /// Turns Innopay's answer to an approval (or an inquiry about one) into the payment's next state.
@@ -362,21 +464,49 @@ impl CheckoutService {
             Outcome::Done(approval) if approval.status == 0 => {
                 if let Some(problem) = approval_problem(&row, &approval) {
                     tracing::error!(payment = %row.id, %problem, "approved payment does not match its checkout; cancelling");
-                    return self.net_cancel(storefront, row, &format!("approved payment does not match the checkout: {problem}"), Some(approval)).await;
+                    return self
+                        .net_cancel(
+                            storefront,
+                            row,
+                            &format!("approved payment does not match the checkout: {problem}"),
+                            Some(approval),
+                        )
+                        .await;
                 }
                 if row.expires_at <= OffsetDateTime::now_utc() && cause == "reconciler" {
-                    return self.net_cancel(storefront, row, "approval confirmed only after the checkout expired", Some(approval)).await;
+                    return self
+                        .net_cancel(
+                            storefront,
+                            row,
+                            "approval confirmed only after the checkout expired",
+                            Some(approval),
+                        )
+                        .await;
                 }
                 let detail = json!({"tid": approval.tid, "authNum": approval.auth_num, "amt": approval.amt.won()});
-                self.apply_or_reload(&row, PaymentStatus::Paid, approval_update(&approval), event("paid", cause, detail))
-                    .await
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Paid,
+                    approval_update(&approval),
+                    event("paid", cause, detail),
+                )
+                .await
             }
             Outcome::Done(approval) => {
                 // Innopay knows the transaction but not as approved (e.g. already cancelled there).
                 let mut update = approval_update(&approval);
                 update.cancelled_amount = Some(total(&row));
-                self.apply_or_reload(&row, PaymentStatus::Cancelled, update, event("cancelled_at_innopay", cause, json!({"innopayStatus": approval.status})))
-                    .await
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Cancelled,
+                    update,
+                    event(
+                        "cancelled_at_innopay",
+                        cause,
+                        json!({"innopayStatus": approval.status}),
+                    ),
+                )
+                .await
             }
             Outcome::Declined { code, message } => {
                 let update = PaymentUpdate {
@@ -385,35 +515,61 @@ impl CheckoutService {
                     reconcile_after: Some(None),
                     ..Default::default()
                 };
-                self.apply_or_reload(&row, PaymentStatus::Failed, update, event("declined", cause, json!({"code": code, "message": message})))
-                    .await
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Failed,
+                    update,
+                    event("declined", cause, json!({"code": code, "message": message})),
+                )
+                .await
             }
             Outcome::Unknown { reason } => {
                 let update = PaymentUpdate {
                     reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(1))),
                     ..Default::default()
                 };
-                let target = if status(&row) == PaymentStatus::Unknown { "inquiry_inconclusive" } else { "outcome_unknown" };
-                self.apply_or_reload(&row, PaymentStatus::Unknown, update, event(target, cause, json!({"reason": reason})))
-                    .await
+                let target = if status(&row) == PaymentStatus::Unknown {
+                    "inquiry_inconclusive"
+                } else {
+                    "outcome_unknown"
+                };
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Unknown,
+                    update,
+                    event(target, cause, json!({"reason": reason})),
+                )
+                .await
             }
-            Outcome::NotSent { reason } if status(&row) == PaymentStatus::Approving && cause == "gateway" => {
+            Outcome::NotSent { reason }
+                if status(&row) == PaymentStatus::Approving && cause == "gateway" =>
+            {
                 // Nothing reached Innopay: no money moved, and the shopper may simply try again.
                 let update = PaymentUpdate {
                     failure_code: Some(Some("innopay_unreachable".into())),
                     failure_message: Some(Some(reason.clone())),
                     ..Default::default()
                 };
-                self.apply_or_reload(&row, PaymentStatus::Ready, update, event("approval_not_sent", cause, json!({"reason": reason})))
-                    .await
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Ready,
+                    update,
+                    event("approval_not_sent", cause, json!({"reason": reason})),
+                )
+                .await
             }
             Outcome::NotSent { reason } => {
                 let update = PaymentUpdate {
                     reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(5))),
                     ..Default::default()
                 };
-                self.apply_or_reload(&row, PaymentStatus::Unknown, update, event("inquiry_not_sent", cause, json!({"reason": reason})))
-                    .await
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Unknown,
+                    update,
+                    event("inquiry_not_sent", cause, json!({"reason": reason})),
+                )
+                .await
             }
         }
     }
@@ -431,10 +587,19 @@ impl CheckoutService {
         reserve.flag_reason = Some(why.to_string());
         let Some(row) = self
             .store
-            .transition(&row, PaymentStatus::Unknown.as_str(), reserve, event("net_cancel_started", "gateway", json!({"reason": why})))
+            .transition(
+                &row,
+                PaymentStatus::Unknown.as_str(),
+                reserve,
+                event("net_cancel_started", "gateway", json!({"reason": why})),
+            )
             .await?
         else {
-            return self.store.payment(&row.id).await?.ok_or(CheckoutError::NotFound);
+            return self
+                .store
+                .payment(&row.id)
+                .await?
+                .ok_or(CheckoutError::NotFound);
         };
         let Some(tid) = row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) else {
             return Ok(row);
@@ -450,7 +615,11 @@ impl CheckoutService {
         self.apply_net_cancel_outcome(row, outcome).await
     }
 
-    async fn apply_net_cancel_outcome(&self, row: PaymentRow, outcome: Outcome<gateway::Cancellation>) -> Result<PaymentRow, CheckoutError> {
+    async fn apply_net_cancel_outcome(
+        &self,
+        row: PaymentRow,
+        outcome: Outcome<gateway::Cancellation>,
+    ) -> Result<PaymentRow, CheckoutError> {
         match outcome {
             Outcome::Done(_) => {
                 let update = PaymentUpdate {
@@ -459,32 +628,58 @@ impl CheckoutService {
                     reconcile_after: Some(None),
                     ..Default::default()
                 };
-                self.apply_or_reload(&row, PaymentStatus::Cancelled, update, event("net_cancelled", "gateway", json!({"amount": total(&row)})))
-                    .await
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Cancelled,
+                    update,
+                    event("net_cancelled", "gateway", json!({"amount": total(&row)})),
+                )
+                .await
             }
             other => {
                 // Still pending: the reconciler confirms by inquiry and retries the cancel.
                 let detail = match &other {
-                    Outcome::Declined { code, message } => json!({"code": code, "message": message}),
-                    Outcome::Unknown { reason } | Outcome::NotSent { reason } => json!({"reason": reason}),
+                    Outcome::Declined { code, message } => {
+                        json!({"code": code, "message": message})
+                    }
+                    Outcome::Unknown { reason } | Outcome::NotSent { reason } => {
+                        json!({"reason": reason})
+                    }
                     Outcome::Done(_) => json!({}),
                 };
                 let update = PaymentUpdate {
                     reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(5))),
                     ..Default::default()
                 };
-                self.apply_or_reload(&row, PaymentStatus::Unknown, update, event("net_cancel_unconfirmed", "gateway", detail))
-                    .await
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Unknown,
+                    update,
+                    event("net_cancel_unconfirmed", "gateway", detail),
+                )
+                .await
             }
         }
     }
 
     /// Cancels part or all of a paid payment.
-    pub async fn cancel(&self, storefront: &Storefront, id: &str, cancel: NewCancel) -> Result<CancelResult, CheckoutError> {
+    pub async fn cancel(
+        &self,
+        storefront: &Storefront,
+        id: &str,
+        cancel: NewCancel,
+    ) -> Result<CancelResult, CheckoutError> {
         let row = self.get(storefront, id).await?;
         let current = status(&row);
-        if !matches!(current, PaymentStatus::Paid | PaymentStatus::PartiallyCancelled) {
-            return Err(if row.pending_cancel_amount.is_some() { CheckoutError::CancelInProgress } else { CheckoutError::NotCancellable(current.as_str()) });
+        if !matches!(
+            current,
+            PaymentStatus::Paid | PaymentStatus::PartiallyCancelled
+        ) {
+            return Err(if row.pending_cancel_amount.is_some() {
+                CheckoutError::CancelInProgress
+            } else {
+                CheckoutError::NotCancellable(current.as_str())
+            });
         }
         if row.pending_cancel_amount.is_some() {
             return Err(CheckoutError::CancelInProgress);
@@ -493,11 +688,17 @@ impl CheckoutService {
         if let Some(expected) = cancel.expected_remaining
             && expected.won() != remaining
         {
-            return Err(CheckoutError::StaleRemainingAmount { expected: expected.won(), actual: remaining });
+            return Err(CheckoutError::StaleRemainingAmount {
+                expected: expected.won(),
+                actual: remaining,
+            });
         }
         let amount = cancel.amount.map_or(remaining, Amount::won);
         if amount > remaining || remaining == 0 {
-            return Err(CheckoutError::CancelExceedsRemaining { requested: amount, remaining });
+            return Err(CheckoutError::CancelExceedsRemaining {
+                requested: amount,
+                remaining,
+            });
         }
         let reserve = PaymentUpdate {
             pending_cancel_amount: Some(Some(amount)),
@@ -505,13 +706,27 @@ impl CheckoutService {
         };
         let Some(reserved) = self
             .store
-            .transition(&row, current.as_str(), reserve, event("cancel_requested", "api", json!({"amount": amount, "reason": cancel.reason})))
+            .transition(
+                &row,
+                current.as_str(),
+                reserve,
+                event(
+                    "cancel_requested",
+                    "api",
+                    json!({"amount": amount, "reason": cancel.reason}),
+                ),
+            )
             .await?
         else {
             return Err(CheckoutError::CancelInProgress);
         };
         let request = gateway::CancelRequest {
-            tid: row.tid.as_deref().unwrap_or_default().parse().map_err(|_| CheckoutError::NotCancellable(current.as_str()))?,
+            tid: row
+                .tid
+                .as_deref()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|_| CheckoutError::NotCancellable(current.as_str()))?,
             pay_method: row.pay_method.parse().unwrap_or(PayMethod::Card),
             partial: amount < total(&row),
             cancel_amt: Amount::new(amount).expect("amount was bounded by the remaining amount"),
@@ -520,30 +735,65 @@ impl CheckoutService {
         let outcome = self.gateway.cancel(&merchant(storefront), &request).await;
         tracing::info!(payment = %row.id, outcome = outcome.label(), "cancel answered");
         match outcome {
-            Outcome::Done(done) => Ok(CancelResult::Done(self.apply_cancel(&reserved, amount, "api", json!({"resultCode": done.result_code, "amount": amount})).await?)),
+            Outcome::Done(done) => Ok(CancelResult::Done(
+                self.apply_cancel(
+                    &reserved,
+                    amount,
+                    "api",
+                    json!({"resultCode": done.result_code, "amount": amount}),
+                )
+                .await?,
+            )),
             Outcome::Unknown { reason } => {
                 let update = PaymentUpdate {
                     reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(2))),
                     ..Default::default()
                 };
                 let row = self
-                    .apply_or_reload(&reserved, current, update, event("cancel_outcome_unknown", "gateway", json!({"reason": reason, "amount": amount})))
+                    .apply_or_reload(
+                        &reserved,
+                        current,
+                        update,
+                        event(
+                            "cancel_outcome_unknown",
+                            "gateway",
+                            json!({"reason": reason, "amount": amount}),
+                        ),
+                    )
                     .await?;
                 Ok(CancelResult::Pending(row))
             }
             Outcome::Declined { code, message } => {
-                self.release_cancel(&reserved, current, "cancel_declined", json!({"code": code, "message": message})).await?;
+                self.release_cancel(
+                    &reserved,
+                    current,
+                    "cancel_declined",
+                    json!({"code": code, "message": message}),
+                )
+                .await?;
                 Err(CheckoutError::Declined { code, message })
             }
             Outcome::NotSent { reason } => {
-                self.release_cancel(&reserved, current, "cancel_not_sent", json!({"reason": reason})).await?;
+                self.release_cancel(
+                    &reserved,
+                    current,
+                    "cancel_not_sent",
+                    json!({"reason": reason}),
+                )
+                .await?;
                 Err(CheckoutError::GatewayUnavailable(reason))
             }
         }
     }
 
     /// Records a cancel Innopay carried out.
-    async fn apply_cancel(&self, row: &PaymentRow, amount: i64, cause: &'static str, detail: serde_json::Value) -> Result<PaymentRow, CheckoutError> {
+    async fn apply_cancel(
+        &self,
+        row: &PaymentRow,
+        amount: i64,
+        cause: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<PaymentRow, CheckoutError> {
         let cancelled = row.cancelled_amount + amount;
         let (to, kind) = if cancelled >= total(row) {
             (PaymentStatus::Cancelled, "cancelled")
@@ -556,16 +806,24 @@ impl CheckoutService {
             reconcile_after: Some(None),
             ..Default::default()
         };
-        self.apply_or_reload(row, to, update, event(kind, cause, detail)).await
+        self.apply_or_reload(row, to, update, event(kind, cause, detail))
+            .await
     }
 
-    async fn release_cancel(&self, row: &PaymentRow, back_to: PaymentStatus, kind: &'static str, detail: serde_json::Value) -> Result<PaymentRow, CheckoutError> {
+    async fn release_cancel(
+        &self,
+        row: &PaymentRow,
+        back_to: PaymentStatus,
+        kind: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<PaymentRow, CheckoutError> {
         let update = PaymentUpdate {
             pending_cancel_amount: Some(None),
             reconcile_after: Some(None),
             ..Default::default()
         };
-        self.apply_or_reload(row, back_to, update, event(kind, "gateway", detail)).await
+        self.apply_or_reload(row, back_to, update, event(kind, "gateway", detail))
+            .await
     }
 
     /// One pass of the reconciler: expire abandoned checkouts, resolve `unknown` and orphaned
@@ -577,11 +835,21 @@ impl CheckoutService {
             self.expire_if_due(row, "reconciler").await?;
             touched += 1;
         }
-        for row in self.store.payments_to_reconcile(now, now - self.approving_stale_after, batch).await? {
-            if !self.store.claim_for_reconcile(&row, now, now + RECONCILE_LEASE).await? {
+        for row in self
+            .store
+            .payments_to_reconcile(now, now - self.approving_stale_after, batch)
+            .await?
+        {
+            if !self
+                .store
+                .claim_for_reconcile(&row, now, now + RECONCILE_LEASE)
+                .await?
+            {
                 continue;
             }
-            let Some(row) = self.store.payment(&row.id).await? else { continue };
+            let Some(row) = self.store.payment(&row.id).await? else {
+                continue;
+            };
             if let Err(e) = self.reconcile_one(row).await {
                 tracing::warn!(error = %e, "reconciling a payment failed; will retry");
             }
@@ -604,9 +872,12 @@ impl CheckoutService {
         };
         tracing::info!(payment = %row.id, status = %row.status, outcome = inquiry.label(), "reconciling by inquiry");
         if let Some(pending) = row.pending_cancel_amount {
-            return self.reconcile_cancel(&storefront, row, pending, inquiry).await;
+            return self
+                .reconcile_cancel(&storefront, row, pending, inquiry)
+                .await;
         }
-        self.apply_approval_outcome(&storefront, row, inquiry, "reconciler").await
+        self.apply_approval_outcome(&storefront, row, inquiry, "reconciler")
+            .await
     }
 
     /// Settles a cancel whose answer was lost, from what the inquiry says was cancelled.
@@ -625,12 +896,30 @@ impl CheckoutService {
                     .map(Amount::won)
                     .unwrap_or(if approval.status == 0 { 0 } else { total(&row) });
                 if cancelled_there >= row.cancelled_amount + pending {
-                    self.apply_cancel(&row, pending, "reconciler", json!({"confirmedBy": "inquiry", "amount": pending})).await
+                    self.apply_cancel(
+                        &row,
+                        pending,
+                        "reconciler",
+                        json!({"confirmedBy": "inquiry", "amount": pending}),
+                    )
+                    .await
                 } else if net_cancel {
                     // The net-cancel did not happen: try it again.
-                    self.net_cancel(storefront, row.clone(), row.flag_reason.as_deref().unwrap_or("net-cancel retry"), None).await
+                    self.net_cancel(
+                        storefront,
+                        row.clone(),
+                        row.flag_reason.as_deref().unwrap_or("net-cancel retry"),
+                        None,
+                    )
+                    .await
                 } else {
-                    self.release_cancel(&row, status(&row), "cancel_not_applied", json!({"confirmedBy": "inquiry"})).await
+                    self.release_cancel(
+                        &row,
+                        status(&row),
+                        "cancel_not_applied",
+                        json!({"confirmedBy": "inquiry"}),
+                    )
+                    .await
                 }
             }
             Outcome::Declined { code, message } if net_cancel => {
@@ -642,8 +931,17 @@ impl CheckoutService {
                     reconcile_after: Some(None),
                     ..Default::default()
                 };
-                self.apply_or_reload(&row, PaymentStatus::Failed, update, event("not_approved_at_innopay", "reconciler", json!({"code": code, "message": message})))
-                    .await
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Failed,
+                    update,
+                    event(
+                        "not_approved_at_innopay",
+                        "reconciler",
+                        json!({"code": code, "message": message}),
+                    ),
+                )
+                .await
             }
             _ => Ok(row),
         }
@@ -654,12 +952,17 @@ impl CheckoutService {
     pub fn storefront_redirect(&self, row: &PaymentRow, storefront: &Storefront) -> Option<String> {
         let target = match status(row) {
             PaymentStatus::Paid => row.success_url.as_deref(),
-            PaymentStatus::Failed | PaymentStatus::Expired | PaymentStatus::Cancelled => row.fail_url.as_deref(),
+            PaymentStatus::Failed | PaymentStatus::Expired | PaymentStatus::Cancelled => {
+                row.fail_url.as_deref()
+            }
             _ => None,
         }?;
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
         let total = total(row);
-        let signed = format!("{}.{}.{}.{}.{}", row.id, row.order_id, row.status, total, timestamp);
+        let signed = format!(
+            "{}.{}.{}.{}.{}",
+            row.id, row.order_id, row.status, total, timestamp
+        );
         let signature = sign(&storefront.signing_secret, &signed);
         let mut url = url::Url::parse(target).ok()?;
         url.query_pairs_mut()
@@ -681,7 +984,10 @@ pub fn sign(secret: &Secret<String>, message: &str) -> String {
         .unwrap_or_else(|_| key_b64.as_bytes().to_vec());
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
     mac.update(message.as_bytes());
-    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
 }
 
 /// Innopay's window reports a shopper's own cancel this way (sandbox and legacy codes).
@@ -697,20 +1003,45 @@ fn return_mismatch(row: &PaymentRow, query: &ReturnQuery) -> Option<(&'static st
     const ORDER: &str = "order_mismatch";
     match query.amt.as_deref().map(|a| a.parse::<Amount>()) {
         Some(Ok(amt)) if amt.won() == row.amount => {}
-        Some(Ok(amt)) => return Some((AMOUNT, format!("amt {amt} differs from the checkout's {}", row.amount))),
+        Some(Ok(amt)) => {
+            return Some((
+                AMOUNT,
+                format!("amt {amt} differs from the checkout's {}", row.amount),
+            ));
+        }
         _ => return Some((AMOUNT, "amt is missing or not a whole number of won".into())),
     }
     if let Some(raw) = query.tax_free_amt.as_deref().filter(|t| !t.is_empty()) {
         match raw.parse::<Amount>() {
             Ok(t) if t.won() == row.tax_free_amount => {}
-            _ => return Some((AMOUNT, format!("taxFreeAmt {raw:?} differs from the checkout's {}", row.tax_free_amount))),
+            _ => {
+                return Some((
+                    AMOUNT,
+                    format!(
+                        "taxFreeAmt {raw:?} differs from the checkout's {}",
+                        row.tax_free_amount
+                    ),
+                ));
+            }
         }
     }
     if query.moid.as_deref() != Some(row.order_id.as_str()) {
-        return Some((ORDER, format!("moid {:?} differs from the checkout's order id", query.moid.as_deref().unwrap_or(""))));
+        return Some((
+            ORDER,
+            format!(
+                "moid {:?} differs from the checkout's order id",
+                query.moid.as_deref().unwrap_or("")
+            ),
+        ));
     }
     if query.mid.as_deref() != Some(row.mid.as_str()) {
-        return Some((ORDER, format!("mid {:?} differs from the storefront's", query.mid.as_deref().unwrap_or(""))));
+        return Some((
+            ORDER,
+            format!(
+                "mid {:?} differs from the storefront's",
+                query.mid.as_deref().unwrap_or("")
+            ),
+        ));
     }
     match query.tid.as_deref().map(|t| t.parse::<Tid>()) {
         Some(Ok(tid)) if tid.as_str().starts_with(row.mid.as_str()) => None,

@@ -38,7 +38,10 @@ enum ReadyResponse {
 #[derive(ApiResponse)]
 enum MetricsResponse {
     /// Prometheus text exposition format 0.0.4.
-    #[oai(status = 200, content_type = "text/plain; version=0.0.4; charset=utf-8")]
+    #[oai(
+        status = 200,
+        content_type = "text/plain; version=0.0.4; charset=utf-8"
+    )]
     Ok(PlainText<String>),
 }
 

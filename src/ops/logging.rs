@@ -8,10 +8,16 @@ use crate::config::{Config, LogFormat};
 pub fn init_logging(config: &Config) {
     let filter = EnvFilter::try_new(&config.log_filter)
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tantivy=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     let result = match config.log_format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
     if result.is_ok() {
         for key in &config.unknown_keys {

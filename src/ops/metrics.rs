@@ -22,10 +22,13 @@ struct Series {
     buckets: [u64; BUCKETS.len() + 1],
 }
 
+/// Series by (method, route pattern, status class).
+type SeriesMap = BTreeMap<(String, String, &'static str), Series>;
+
 /// Shared, in-process metric state; each instance exports its own (Prometheus sums across instances).
 #[derive(Clone, Default)]
 pub struct HttpMetrics {
-    series: Arc<Mutex<BTreeMap<(String, String, &'static str), Series>>>,
+    series: Arc<Mutex<SeriesMap>>,
 }
 
 fn status_class(status: u16) -> &'static str {
@@ -67,10 +70,15 @@ impl HttpMetrics {
                 s.count
             );
         }
-        out.push_str("# HELP paydesk_http_request_duration_seconds Time to answer HTTP requests.\n");
+        out.push_str(
+            "# HELP paydesk_http_request_duration_seconds Time to answer HTTP requests.\n",
+        );
         out.push_str("# TYPE paydesk_http_request_duration_seconds histogram\n");
         for ((method, route, class), s) in series.iter() {
-            let labels = format!("method=\"{method}\",route=\"{}\",status=\"{class}\"", escape(route));
+            let labels = format!(
+                "method=\"{method}\",route=\"{}\",status=\"{class}\"",
+                escape(route)
+            );
             let mut cumulative = 0;
             for (i, bound) in BUCKETS.iter().enumerate() {
                 cumulative += s.buckets[i];
@@ -130,8 +138,14 @@ impl<E: Endpoint> Endpoint for MetricsEndpoint<E> {
         let started = Instant::now();
         let result = self.inner.call(req).await.map(IntoResponse::into_response);
         let (status, route) = match &result {
-            Ok(resp) => (resp.status().as_u16(), resp.data::<PathPattern>().map(|p| p.0.to_string())),
-            Err(err) => (err.status().as_u16(), err.data::<PathPattern>().map(|p| p.0.to_string())),
+            Ok(resp) => (
+                resp.status().as_u16(),
+                resp.data::<PathPattern>().map(|p| p.0.to_string()),
+            ),
+            Err(err) => (
+                err.status().as_u16(),
+                err.data::<PathPattern>().map(|p| p.0.to_string()),
+            ),
         };
         let route = route.unwrap_or_else(|| "unmatched".to_string());
         self.metrics

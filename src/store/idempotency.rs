@@ -48,12 +48,10 @@ impl Store {
                 Err(e) if StoreError::is_duplicate(&e) => {}
                 Err(e) => return Err(e.into()),
             }
-            let Some(existing) = idempotency_key::Entity::find_by_id((
-                storefront_id.to_string(),
-                key.to_string(),
-            ))
-            .one(self.db())
-            .await?
+            let Some(existing) =
+                idempotency_key::Entity::find_by_id((storefront_id.to_string(), key.to_string()))
+                    .one(self.db())
+                    .await?
             else {
                 continue;
             };
@@ -101,7 +99,11 @@ impl Store {
     }
 
     /// Forgets a key whose request failed in a way worth retrying (5XX), so the retry runs again.
-    pub async fn idempotency_abandon(&self, storefront_id: &str, key: &str) -> Result<(), StoreError> {
+    pub async fn idempotency_abandon(
+        &self,
+        storefront_id: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
         idempotency_key::Entity::delete_by_id((storefront_id.to_string(), key.to_string()))
             .exec(self.db())
             .await?;
@@ -109,7 +111,10 @@ impl Store {
     }
 
     /// Removes expired keys; returns how many.
-    pub async fn purge_expired_idempotency_keys(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    pub async fn purge_expired_idempotency_keys(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
         Ok(idempotency_key::Entity::delete_many()
             .filter(idempotency_key::Column::ExpiresAt.lte(now))
             .exec(self.db())

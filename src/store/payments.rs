@@ -106,7 +106,11 @@ impl Store {
     }
 
     /// The payment with this id, if it belongs to `storefront_id`.
-    pub async fn payment_of(&self, storefront_id: &str, id: &str) -> Result<Option<PaymentRow>, StoreError> {
+    pub async fn payment_of(
+        &self,
+        storefront_id: &str,
+        id: &str,
+    ) -> Result<Option<PaymentRow>, StoreError> {
         Ok(payment::Entity::find_by_id(id)
             .filter(payment::Column::StorefrontId.eq(storefront_id))
             .one(self.db())
@@ -130,7 +134,10 @@ impl Store {
             .await?)
     }
 
-    pub async fn payment_events(&self, payment_id: &str) -> Result<Vec<PaymentEventRow>, StoreError> {
+    pub async fn payment_events(
+        &self,
+        payment_id: &str,
+    ) -> Result<Vec<PaymentEventRow>, StoreError> {
         Ok(payment_event::Entity::find()
             .filter(payment_event::Column::PaymentId.eq(payment_id))
             .order_by_asc(payment_event::Column::Sequence)
@@ -144,7 +151,8 @@ impl Store {
         storefront_id: &str,
         filter: &PaymentFilter,
     ) -> Result<Vec<PaymentRow>, StoreError> {
-        let mut query = payment::Entity::find().filter(payment::Column::StorefrontId.eq(storefront_id));
+        let mut query =
+            payment::Entity::find().filter(payment::Column::StorefrontId.eq(storefront_id));
         if !filter.statuses.is_empty() {
             query = query.filter(payment::Column::Status.is_in(filter.statuses.clone()));
         }

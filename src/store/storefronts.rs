@@ -54,7 +54,10 @@ impl Store {
         Ok(owner.map(|s| (key, s)))
     }
 
-    pub async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+    pub async fn find_api_key_by_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<ApiKeyRow>, StoreError> {
         Ok(api_key::Entity::find()
             .filter(api_key::Column::KeyHash.eq(key_hash))
             .one(self.db())

@@ -77,7 +77,9 @@ pub enum StorefrontError {
     ModeMismatch,
     #[error("invalid {field}: expected {reason}")]
     Invalid { field: &'static str, reason: String },
-    #[error("live storefronts need PAYDESK_INNOPAY_API_URL pointing at Innopay; this server talks to the sandbox")]
+    #[error(
+        "live storefronts need PAYDESK_INNOPAY_API_URL pointing at Innopay; this server talks to the sandbox"
+    )]
     LiveNeedsInnopay,
     #[error("no storefront {0}")]
     NotFound(String),
@@ -88,18 +90,20 @@ pub enum StorefrontError {
 impl From<StorefrontError> for ApiError {
     fn from(err: StorefrontError) -> Self {
         match err {
-            StorefrontError::MissingKey => {
-                ApiError::unauthenticated("missing_api_key", "send `Authorization: Bearer <API key>`")
-                    .with_param("Authorization")
-            }
-            StorefrontError::InvalidKey | StorefrontError::ModeMismatch => ApiError::unauthenticated(
-                "invalid_api_key",
-                "the API key is unknown or revoked",
+            StorefrontError::MissingKey => ApiError::unauthenticated(
+                "missing_api_key",
+                "send `Authorization: Bearer <API key>`",
             )
             .with_param("Authorization"),
-            StorefrontError::Invalid { field, reason } => {
-                ApiError::invalid("invalid_storefront", field, format!("{field}: expected {reason}"))
+            StorefrontError::InvalidKey | StorefrontError::ModeMismatch => {
+                ApiError::unauthenticated("invalid_api_key", "the API key is unknown or revoked")
+                    .with_param("Authorization")
             }
+            StorefrontError::Invalid { field, reason } => ApiError::invalid(
+                "invalid_storefront",
+                field,
+                format!("{field}: expected {reason}"),
+            ),
             StorefrontError::NotFound(_) => {
                 ApiError::not_found("storefront_not_found", "no such storefront")
             }
@@ -117,14 +121,19 @@ impl TryFrom<StorefrontRow> for Storefront {
     type Error = StorefrontError;
 
     fn try_from(row: StorefrontRow) -> Result<Self, Self::Error> {
-        let mid: Mid = row.innopay_mid.parse().map_err(|e: InvalidValue| {
-            StorefrontError::Invalid {
-                field: "mid",
-                reason: e.0,
-            }
-        })?;
+        let mid: Mid =
+            row.innopay_mid
+                .parse()
+                .map_err(|e: InvalidValue| StorefrontError::Invalid {
+                    field: "mid",
+                    reason: e.0,
+                })?;
         Ok(Storefront {
-            mode: if row.mode == "live" { Mode::Live } else { Mode::Test },
+            mode: if row.mode == "live" {
+                Mode::Live
+            } else {
+                Mode::Test
+            },
             id: row.id,
             name: row.name,
             mid,
@@ -150,11 +159,19 @@ fn hash_key(key: &str) -> String {
 fn new_signing_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill(&mut bytes);
-    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
 }
 
 /// A freshly issued key: the only moment its plaintext exists.
-fn issue_key(storefront_id: &str, mode: Mode, label: &str, plaintext: Option<&str>) -> (String, ApiKeyRow) {
+fn issue_key(
+    storefront_id: &str,
+    mode: Mode,
+    label: &str,
+    plaintext: Option<&str>,
+) -> (String, ApiKeyRow) {
     let key = plaintext
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}{}", mode.key_prefix(), random_token(32)));
@@ -213,10 +230,13 @@ fn validate(new: &NewStorefront, config: &Config) -> Result<(Mid, Mode), Storefr
             reason: "1 to 100 characters".into(),
         });
     }
-    let mid: Mid = new.mid.parse().map_err(|e: InvalidValue| StorefrontError::Invalid {
-        field: "mid",
-        reason: e.0,
-    })?;
+    let mid: Mid = new
+        .mid
+        .parse()
+        .map_err(|e: InvalidValue| StorefrontError::Invalid {
+            field: "mid",
+            reason: e.0,
+        })?;
     let mode = Mode::for_mid(&mid);
     if mode == Mode::Live && config.innopay.api_url.is_none() {
         return Err(StorefrontError::LiveNeedsInnopay);
@@ -300,7 +320,10 @@ pub async fn rotate_key(store: &Store, id: &str) -> Result<Secret<String>, Store
 
 /// Makes sure the demo storefront on the sandbox test MID exists and returns a test key for it:
 /// `PAYDESK_DEMO_API_KEY` when set (so scripts know it), else a new one.
-pub async fn ensure_demo(store: &Store, config: &Config) -> Result<Secret<String>, StorefrontError> {
+pub async fn ensure_demo(
+    store: &Store,
+    config: &Config,
+) -> Result<Secret<String>, StorefrontError> {
     let fixed = config.demo_api_key.as_ref().map(|k| k.expose().as_str());
     if let Some(key) = fixed
         && !key.starts_with("sk_test_")
@@ -328,7 +351,8 @@ pub async fn ensure_demo(store: &Store, config: &Config) -> Result<Secret<String
         match created {
             Ok(created) => return Ok(created.api_key),
             // Another instance created it at the same moment: fall through and add our key.
-            Err(StorefrontError::Store(_)) if store.storefront(DEMO_STOREFRONT_ID).await?.is_some() => {}
+            Err(StorefrontError::Store(_))
+                if store.storefront(DEMO_STOREFRONT_ID).await?.is_some() => {}
             Err(e) => return Err(e),
         }
     }
@@ -347,7 +371,6 @@ pub async fn ensure_demo(store: &Store, config: &Config) -> Result<Secret<String
     store.replace_api_key(row, DEMO_KEYS_KEPT - 1, true).await?;
     Ok(Secret::new(key))
 }
-
 
 /// `Authorization: Bearer sk_test_...` (or `sk_live_...`): the storefront's secret API key.
 #[derive(poem_openapi::SecurityScheme)]

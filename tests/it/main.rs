@@ -2,6 +2,10 @@
 //! test starts the real server on port 0 with a fresh database and talks to it over HTTP.
 
 mod approval;
+mod browser;
 mod checkout;
 mod foundation;
+mod gateway;
+mod innopay;
+mod sandbox;
 mod support;

@@ -107,11 +107,13 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    #[allow(dead_code)] // for test modules that branch on the engine
     pub backend: Backend,
     pub state: paydesk::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
-    // Last: the database must outlive the server.
+    // Last: the database must outlive the server (held for its Drop).
+    #[allow(dead_code)]
     pub db: TestDb,
 }
 

@@ -1,0 +1,223 @@
+//! Reading Innopay's answers into typed values, tolerantly: amounts as numbers or numeric strings,
+//! optional fields that some integrations never see, and every unknown field kept in `raw`. A field
+//! paydesk depends on that is missing or malformed makes the answer unreadable, which the client
+//! reports as an unknown outcome rather than guessing.
+
+use serde_json::Value;
+
+use crate::domain::Amount;
+
+/// An approved payment as Innopay reports it (approval and inquiry answers share this shape).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Approval {
+    pub tid: String,
+    pub mid: String,
+    pub moid: String,
+    pub amt: Amount,
+    pub tax_free_amt: Amount,
+    /// `0` = approved. Inquiries of the sandbox answer `1` once the payment is cancelled in full.
+    pub status: i64,
+    pub pay_method: String,
+    pub auth_num: Option<String>,
+    /// KST `YYYY-MM-DD HH:mm:ss`, exactly as Innopay sent it.
+    pub approved_at: Option<String>,
+    pub receipt_url: Option<String>,
+    pub card: Option<CardInfo>,
+    /// How much of the payment has been cancelled, when an inquiry reports it.
+    pub cancelled_amt: Option<Amount>,
+    /// The whole answer (`{"success": true, "data": {...}}`), unknown fields included.
+    pub raw: Value,
+}
+
+/// The card part of an approval. Fields Innopay leaves out are empty strings.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct CardInfo {
+    /// Acquiring card company code and name, e.g. `01` / `비씨`.
+    pub acqu_card_code: String,
+    pub acqu_card_name: String,
+    /// Installment months, `00` = paid at once (일시불).
+    pub card_quota: String,
+    /// Masked card number, e.g. `12345678****1234`.
+    pub card_num: String,
+    /// Issuing card company code and name, e.g. `07` / `현대`.
+    pub fn_cd: String,
+    pub fn_name: String,
+    pub currency: Option<String>,
+}
+
+/// A cancel (full or partial) Innopay accepted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cancellation {
+    /// `2001` = cancelled (`2211`, a refund, is accepted as well).
+    pub result_code: String,
+    pub result_msg: String,
+    pub pg_tid: Option<String>,
+    /// The amount this cancel took back: Innopay's `cancelAmt` when present, else what was asked.
+    pub cancel_amt: Amount,
+    /// `YYYYMMDD` and `HHmmss` of the cancel, when sent.
+    pub pg_app_date: Option<String>,
+    pub pg_app_time: Option<String>,
+    pub state_cd: Option<String>,
+    pub raw: Value,
+}
+
+/// Result codes of `cancelApi` that mean the money went back.
+const CANCEL_SUCCESS_CODES: [&str; 2] = ["2001", "2211"];
+
+/// A text field that may arrive as a string or a number; empty strings count as absent.
+pub(crate) fn text(object: &Value, key: &str) -> Option<String> {
+    match object.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// An amount field; absent or `null` is `Ok(None)`, anything unreadable is an error naming the key.
+pub(crate) fn amount(object: &Value, key: &str) -> Result<Option<Amount>, String> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => Amount::from_json(value)
+            .map(Some)
+            .map_err(|e| format!("`{key}` is not an amount: {e}")),
+    }
+}
+
+fn required_text(object: &Value, key: &str) -> Result<String, String> {
+    text(object, key).ok_or_else(|| format!("`{key}` is missing"))
+}
+
+impl Approval {
+    /// Reads `{"success": true, "data": {...}}`.
+    pub(crate) fn from_answer(answer: Value) -> Result<Self, String> {
+        let data = answer
+            .get("data")
+            .filter(|d| d.is_object())
+            .ok_or("`data` is missing")?;
+        let status = text(data, "status")
+            .ok_or("`status` is missing")?
+            .parse::<i64>()
+            .map_err(|_| "`status` is not a number".to_string())?;
+        let cancelled_amt = ["cancelAmt", "cancelledAmt", "totalCancelAmt"]
+            .into_iter()
+            .map(|key| amount(data, key))
+            .find(|found| !matches!(found, Ok(None)))
+            .transpose()?
+            .flatten();
+        Ok(Self {
+            tid: required_text(data, "tid")?,
+            mid: required_text(data, "mid")?,
+            moid: required_text(data, "moid")?,
+            amt: amount(data, "amt")?.ok_or("`amt` is missing")?,
+            // Seen missing in some integrations (B): absent means no tax-free part.
+            tax_free_amt: amount(data, "taxFreeAmt")?.unwrap_or(Amount::ZERO),
+            status,
+            pay_method: text(data, "payMethod").unwrap_or_default(),
+            auth_num: text(data, "authNum"),
+            approved_at: text(data, "approvedAt"),
+            receipt_url: text(data, "receiptUrl"),
+            card: data
+                .get("card")
+                .filter(|c| c.is_object())
+                .map(CardInfo::from_json),
+            cancelled_amt,
+            raw: answer,
+        })
+    }
+}
+
+impl CardInfo {
+    fn from_json(card: &Value) -> Self {
+        let field = |key: &str| text(card, key).unwrap_or_default();
+        Self {
+            acqu_card_code: field("acquCardCode"),
+            acqu_card_name: field("acquCardName"),
+            card_quota: field("cardQuota"),
+            card_num: field("cardNum"),
+            fn_cd: field("fnCd"),
+            fn_name: field("fnName"),
+            currency: text(card, "currency"),
+        }
+    }
+}
+
+/// What a `cancelApi` answer says.
+pub(crate) enum CancelAnswer {
+    Cancelled(Cancellation),
+    Refused { code: String, message: String },
+}
+
+impl Cancellation {
+    /// Reads a `cancelApi` answer; `asked` is the amount requested, used when the answer omits it.
+    pub(crate) fn from_answer(answer: Value, asked: Amount) -> Result<CancelAnswer, String> {
+        let code = required_text(&answer, "resultCode")?;
+        let message = text(&answer, "resultMsg").unwrap_or_default();
+        if !CANCEL_SUCCESS_CODES.contains(&code.as_str()) {
+            return Ok(CancelAnswer::Refused { code, message });
+        }
+        Ok(CancelAnswer::Cancelled(Self {
+            cancel_amt: amount(&answer, "cancelAmt")?.unwrap_or(asked),
+            pg_tid: text(&answer, "pgTid"),
+            pg_app_date: text(&answer, "pgAppDate"),
+            pg_app_time: text(&answer, "pgAppTime"),
+            state_cd: text(&answer, "stateCd"),
+            result_code: code,
+            result_msg: message,
+            raw: answer,
+        }))
+    }
+}
+
+/// Innopay's refusal in a v1 answer: `{"success": false, "error": {"code", "message"}}`, or the same
+/// pair at the top level (`code`/`message` or `resultCode`/`resultMsg`) as older APIs write it.
+pub(crate) fn refusal(answer: &Value) -> Option<(String, String)> {
+    let error = answer
+        .get("error")
+        .filter(|e| e.is_object())
+        .unwrap_or(answer);
+    let code = text(error, "code").or_else(|| text(error, "resultCode"))?;
+    let message = text(error, "message")
+        .or_else(|| text(error, "resultMsg"))
+        .unwrap_or_default();
+    Some((code, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn reads_string_amounts_and_keeps_unknown_fields() {
+        let answer = json!({"success": true, "data": {
+            "tid": "testpay01m01082502061700416194", "mid": "testpay01m", "moid": "o1",
+            "amt": "20000", "status": "0", "payMethod": "CARD", "otid": "x", "cancelAmt": "5000"
+        }});
+        let approval = Approval::from_answer(answer).unwrap();
+        assert_eq!(approval.amt.won(), 20000);
+        assert_eq!(approval.tax_free_amt, Amount::ZERO);
+        assert_eq!(approval.cancelled_amt.unwrap().won(), 5000);
+        assert_eq!(approval.raw["data"]["otid"], "x");
+        assert!(approval.card.is_none());
+    }
+
+    #[test]
+    fn a_missing_or_malformed_key_field_is_unreadable() {
+        let no_amt =
+            json!({"success": true, "data": {"tid": "t", "mid": "m", "moid": "o", "status": 0}});
+        assert!(Approval::from_answer(no_amt).unwrap_err().contains("amt"));
+        let bad_amt = json!({"success": true, "data": {
+            "tid": "t", "mid": "m", "moid": "o", "status": 0, "amt": "20,000"}});
+        assert!(Approval::from_answer(bad_amt).unwrap_err().contains("amt"));
+    }
+
+    #[test]
+    fn refusals_are_read_from_either_shape() {
+        let v1 = json!({"success": false, "error": {"code": "X1", "message": "no"}});
+        assert_eq!(refusal(&v1), Some(("X1".into(), "no".into())));
+        let legacy = json!({"resultCode": "2013", "resultMsg": "too much"});
+        assert_eq!(refusal(&legacy), Some(("2013".into(), "too much".into())));
+        assert_eq!(refusal(&json!({"success": false})), None);
+    }
+}

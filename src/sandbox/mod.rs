@@ -1,0 +1,184 @@
+//! The Innopay sandbox: a stateful, in-memory simulator of Innopay's payment window, approval, cancel,
+//! inquiry and Noti, with fault injection, so tests, demos and newcomers never touch the live hosts
+//! (Innopay has no test host; the test MID runs on the live ones). Mounted at `/sandbox` on the main
+//! server, or served alone by `paydesk sandbox`. No real money moves through it. `docs/SANDBOX.md`
+//! describes every route.
+
+mod api;
+mod control;
+mod faults;
+mod noti;
+mod params;
+mod state;
+mod window;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{Endpoint, EndpointExt, Route, Server};
+
+use crate::api::{BodyLimit, RequestIdMiddleware};
+use crate::config::{Config, SandboxConfig};
+
+pub use control::ControlError;
+pub use faults::{Api, Fault, FaultKind};
+pub use state::{Settings, TEST_MID};
+
+use state::{MerchantAccount, State};
+
+/// Shown on every sandbox page.
+pub const BANNER: &str = "이노페이 샌드박스(테스트) 결제창입니다. 실제 돈은 오가지 않습니다. \
+                          · Innopay sandbox: no real money moves.";
+
+/// A handle on one sandbox's state. Cheap to clone.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    /// `testpay01m` as configured, restored by a reset.
+    test_merchant: MerchantAccount,
+    /// Where Noti go for merchants without their own URL.
+    default_noti_url: Option<String>,
+    /// The sandbox as browsers reach it, e.g. `http://127.0.0.1:8080/sandbox`.
+    base_url: String,
+    /// For Noti.
+    http: reqwest::Client,
+    next_noti_id: AtomicU64,
+}
+
+impl Sandbox {
+    /// A fresh sandbox reachable at `base_url` (ending in `/sandbox`).
+    pub fn new(config: &SandboxConfig, base_url: &str, default_noti_url: Option<String>) -> Self {
+        let test_merchant = MerchantAccount {
+            merchant_key: config.merchant_key.expose().clone(),
+            cancel_password: config.cancel_password.expose().clone(),
+            noti_url: None,
+        };
+        let base_url = base_url.trim_end_matches('/').to_string();
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::new(
+                    test_merchant.clone(),
+                    Settings::default(),
+                    base_url.clone(),
+                )),
+                test_merchant,
+                default_noti_url,
+                base_url,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .expect("the TLS provider is installed before the sandbox starts"),
+                next_noti_id: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The sandbox of the main server: at `{public_url}/sandbox`, Noti to the configured URL or to
+    /// paydesk's own receiver.
+    pub fn for_app(config: &Config, public_url: &str) -> Self {
+        let noti = config
+            .sandbox
+            .noti_url
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| format!("{public_url}/innopay/noti"));
+        Self::new(
+            &config.sandbox,
+            &format!("{public_url}/sandbox"),
+            Some(noti),
+        )
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .expect("sandbox state lock poisoned")
+    }
+
+    /// Forgets everything: authentications, transactions, faults, calls, Noti, extra merchants and
+    /// settings. `testpay01m` comes back as configured.
+    pub fn reset(&self) {
+        *self.lock() = State::new(
+            self.inner.test_merchant.clone(),
+            Settings::default(),
+            self.inner.base_url.clone(),
+        );
+    }
+
+    /// The routes, relative to where they are mounted (`/sandbox`).
+    pub fn routes(&self) -> impl Endpoint + 'static {
+        let routes = window::routes(Route::new());
+        let routes = api::routes(routes);
+        control::routes(routes).data(self.clone())
+    }
+
+    /// The start-up line that makes it obvious no real money moves.
+    pub fn announce(&self) {
+        tracing::warn!(
+            url = %self.inner.base_url,
+            noti_url = self.inner.default_noti_url.as_deref().unwrap_or("none"),
+            "Innopay SANDBOX active: simulated payments only, no real money moves"
+        );
+    }
+}
+
+/// `paydesk sandbox`: the sandbox alone, on its own listener, at the same `/sandbox` paths.
+pub struct Standalone {
+    acceptor: TcpAcceptor,
+    sandbox: Sandbox,
+    url: String,
+}
+
+impl Standalone {
+    pub async fn bind(config: &Config, addr: SocketAddr) -> std::io::Result<Self> {
+        let acceptor = TcpListener::bind(addr).into_acceptor().await?;
+        let bound = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(addr);
+        let url = format!("http://{bound}/sandbox");
+        // Alone, the sandbox only knows paydesk's address if it is configured.
+        let noti = config
+            .sandbox
+            .noti_url
+            .as_ref()
+            .map(|u| u.to_string())
+            .or_else(|| {
+                config
+                    .public_url
+                    .as_ref()
+                    .map(|u| format!("{}/innopay/noti", u.as_str().trim_end_matches('/')))
+            });
+        Ok(Self {
+            acceptor,
+            sandbox: Sandbox::new(&config.sandbox, &url, noti),
+            url,
+        })
+    }
+
+    /// E.g. `http://127.0.0.1:8090/sandbox`: what paydesk's `PAYDESK_INNOPAY_API_URL` should be.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        self.sandbox.announce();
+        let endpoint = Route::new()
+            .nest("/sandbox", self.sandbox.routes())
+            .with(BodyLimit(crate::app::MAX_BODY_BYTES))
+            .with(RequestIdMiddleware);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(endpoint, shutdown, Some(Duration::from_secs(5)))
+            .await
+    }
+}

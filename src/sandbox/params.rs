@@ -1,0 +1,237 @@
+//! The goPay parameters as the payment window receives them, checked the way Innopay's window checks
+//! them (the stand-in `innopay.js` applies the same rules before opening the window). Each problem
+//! carries a window error code: W003, W004 and W011–W014 are Innopay's legacy codes; the others are
+//! the sandbox's own, since Innopay does not publish them.
+
+use std::collections::HashMap;
+
+use url::Url;
+
+use crate::domain::{Amount, Mid, OrderId, PayMethod};
+
+/// Every goPay parameter the window knows; carried from page to page and echoed where Innopay does.
+pub const GOPAY_FIELDS: [&str; 21] = [
+    "payMethod",
+    "mid",
+    "moid",
+    "goodsName",
+    "amt",
+    "taxFreeAmt",
+    "buyerName",
+    "buyerTel",
+    "buyerEmail",
+    "returnUrl",
+    "currency",
+    "goodsCnt",
+    "mallReserved",
+    "mallUserId",
+    "userIp",
+    "offeringPeriod",
+    "vBankExpDate",
+    "appScheme",
+    "logoUrl",
+    "userId",
+    "arsConnType",
+];
+
+/// A refused goPay parameter: window code and the Korean message the window shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamProblem {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn problem(code: &'static str, message: &str) -> ParamProblem {
+    ParamProblem {
+        code,
+        message: message.to_string(),
+    }
+}
+
+/// Valid goPay parameters.
+#[derive(Clone, Debug)]
+pub struct PayParams {
+    pub pay_method: PayMethod,
+    pub mid: Mid,
+    pub moid: OrderId,
+    pub goods_name: String,
+    /// The taxable part; the shopper pays `amt + tax_free_amt`.
+    pub amt: Amount,
+    pub tax_free_amt: Amount,
+    pub buyer_name: String,
+    pub buyer_tel: String,
+    pub buyer_email: String,
+    pub return_url: Url,
+    pub mall_reserved: String,
+    pub mall_user_id: String,
+    pub user_ip: String,
+    pub goods_cnt: u32,
+    pub currency: String,
+    /// The known parameters exactly as received, to carry through the window's pages.
+    pub fields: Vec<(String, String)>,
+}
+
+impl PayParams {
+    /// Checks the parameters in the order the window does; the first problem wins.
+    pub fn parse(form: &HashMap<String, String>) -> Result<Self, ParamProblem> {
+        let get = |key: &str| form.get(key).map(|v| v.trim()).unwrap_or("");
+        let pay_method: PayMethod = get("payMethod")
+            .parse()
+            .map_err(|_| problem("W001", "결제수단(payMethod)을 확인해 주세요."))?;
+        let mid: Mid = get("mid")
+            .parse()
+            .map_err(|_| problem("W002", "가맹점 ID(mid)를 확인해 주세요."))?;
+        let moid: OrderId = get("moid").parse().map_err(|_| {
+            problem(
+                "W005",
+                "주문번호(moid)는 영문, 숫자, _, - 40자 이내여야 합니다.",
+            )
+        })?;
+        let goods_name = get("goodsName");
+        if goods_name.is_empty() {
+            return Err(problem("W006", "상품명(goodsName)을 입력해 주세요."));
+        }
+        let amt: Amount = get("amt")
+            .parse()
+            .ok()
+            .filter(|a: &Amount| a.won() > 0)
+            .ok_or_else(|| problem("W007", "결제금액(amt)을 확인해 주세요."))?;
+        let tax_free_amt = match get("taxFreeAmt") {
+            "" => Amount::ZERO,
+            raw => raw
+                .parse()
+                .map_err(|_| problem("W014", "면세금액(taxFreeAmt)을 확인해 주세요."))?,
+        };
+        if amt.checked_add(tax_free_amt).is_none() {
+            return Err(problem("W007", "결제금액(amt)을 확인해 주세요."));
+        }
+        let buyer_name = get("buyerName");
+        if buyer_name.is_empty() {
+            return Err(problem("W011", "구매자명(buyerName)을 입력해 주세요."));
+        }
+        let buyer_tel = get("buyerTel");
+        if !(8..=12).contains(&buyer_tel.len()) || !buyer_tel.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(problem(
+                "W012",
+                "구매자 연락처(buyerTel)는 숫자만 입력해 주세요.",
+            ));
+        }
+        let buyer_email = get("buyerEmail");
+        if !is_email(buyer_email) {
+            return Err(problem(
+                "W013",
+                "구매자 이메일(buyerEmail)을 확인해 주세요.",
+            ));
+        }
+        let return_url = Url::parse(get("returnUrl"))
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| problem("W008", "인증결과 전송 URL(returnUrl)을 확인해 주세요."))?;
+        let goods_cnt = match get("goodsCnt") {
+            "" => 1,
+            raw => raw
+                .parse()
+                .map_err(|_| problem("W009", "상품 수량(goodsCnt)을 확인해 주세요."))?,
+        };
+        let fields = GOPAY_FIELDS
+            .iter()
+            .filter_map(|key| form.get(*key).map(|v| (key.to_string(), v.clone())))
+            .collect();
+        Ok(Self {
+            pay_method,
+            mid,
+            moid,
+            goods_name: goods_name.to_string(),
+            amt,
+            tax_free_amt,
+            buyer_name: buyer_name.to_string(),
+            buyer_tel: buyer_tel.to_string(),
+            buyer_email: buyer_email.to_string(),
+            return_url,
+            mall_reserved: get("mallReserved").to_string(),
+            mall_user_id: get("mallUserId").to_string(),
+            user_ip: get("userIp").to_string(),
+            goods_cnt,
+            currency: match get("currency") {
+                "" => "KRW".to_string(),
+                other => other.to_string(),
+            },
+            fields,
+        })
+    }
+
+    /// What the shopper pays.
+    pub fn total(&self) -> Amount {
+        self.amt
+            .checked_add(self.tax_free_amt)
+            .expect("checked when parsed")
+    }
+}
+
+fn is_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed_form() -> HashMap<String, String> {
+        [
+            ("payMethod", "CARD"),
+            ("mid", "testpay01m"),
+            ("moid", "test0120200814162443"),
+            ("goodsName", "이노페이 화장품"),
+            ("amt", "20000"),
+            ("buyerName", "홍길동"),
+            ("buyerTel", "01012345678"),
+            ("buyerEmail", "test@test.com"),
+            ("returnUrl", "https://www.test.com/return"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn the_seed_parameters_are_valid() {
+        let params = PayParams::parse(&seed_form()).unwrap();
+        assert_eq!(params.total().won(), 20000);
+        assert_eq!(params.goods_cnt, 1);
+        assert_eq!(params.fields.len(), 9);
+    }
+
+    #[test]
+    fn each_bad_parameter_has_its_window_code() {
+        for (key, value, code) in [
+            ("payMethod", "CASH", "W001"),
+            ("mid", "TESTPAY01M", "W002"),
+            ("moid", "has space", "W005"),
+            ("goodsName", " ", "W006"),
+            ("amt", "0", "W007"),
+            ("amt", "20,000", "W007"),
+            ("taxFreeAmt", "-1", "W014"),
+            ("buyerName", "", "W011"),
+            ("buyerTel", "010-1234-5678", "W012"),
+            ("buyerEmail", "test", "W013"),
+            ("returnUrl", "/return", "W008"),
+        ] {
+            let mut form = seed_form();
+            form.insert(key.to_string(), value.to_string());
+            assert_eq!(
+                PayParams::parse(&form).unwrap_err().code,
+                code,
+                "{key}={value}"
+            );
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Browser journeys in headless Chromium, and the harness they share. `Browser::start` finds
+//! `chromium` and `chromedriver`, starts chromedriver on a free port and opens a headless session with
+//! a fresh profile; its methods speak W3C WebDriver over plain HTTP (no extra crates, no TLS).
+//! Without a browser the tests print why and skip, unless `PAYDESK_REQUIRE_BROWSER=1` (CI), where
+//! they fail. Screenshots go to `<target dir>/screenshots/`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::Html;
+use poem::{Route, Server, get, handler};
+use serde_json::{Value, json};
+
+use crate::innopay::{merchant, new_moid};
+use crate::support::{Backend, TestApp};
+use paydesk::gateway::Outcome;
+
+/// The key W3C WebDriver names element references with.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A desktop window; phone journeys pass their own size to `Browser::start_sized`.
+pub const DESKTOP: (u32, u32) = (1280, 900);
+
+fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env).map(PathBuf::from) {
+        return path.is_file().then_some(path);
+    }
+    let dirs = std::env::var_os("PATH")?;
+    std::env::split_paths(&dirs)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// A headless Chromium session driven through chromedriver. Dropping it ends both.
+pub struct Browser {
+    driver: Child,
+    http: reqwest::Client,
+    /// `http://127.0.0.1:PORT/session/ID`
+    session: String,
+    profile: PathBuf,
+}
+
+impl Browser {
+    /// A desktop-sized browser, or `None` (after saying why) when none is installed and
+    /// `PAYDESK_REQUIRE_BROWSER` is not `1`.
+    pub async fn start() -> Option<Self> {
+        Self::start_sized(DESKTOP).await
+    }
+
+    pub async fn start_sized((width, height): (u32, u32)) -> Option<Self> {
+        let chromium = find_program(
+            "PAYDESK_CHROMIUM",
+            &["chromium", "chromium-browser", "google-chrome"],
+        );
+        let driver = find_program("PAYDESK_CHROMEDRIVER", &["chromedriver"]);
+        let (Some(chromium), Some(driver)) = (chromium, driver) else {
+            let message = "browser test skipped: chromium and chromedriver not found (install the Debian \
+                           packages chromium and chromium-driver, or set PAYDESK_CHROMIUM / PAYDESK_CHROMEDRIVER)";
+            if std::env::var("PAYDESK_REQUIRE_BROWSER").as_deref() == Ok("1") {
+                panic!("{message}; PAYDESK_REQUIRE_BROWSER=1 makes this a failure");
+            }
+            eprintln!("{message}");
+            return None;
+        };
+        paydesk::install_crypto_provider();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile = std::env::temp_dir().join(format!(
+            "paydesk-chromium-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let mut browser = Self {
+            driver: child,
+            http: reqwest::Client::new(),
+            session: String::new(),
+            profile,
+        };
+        let root = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            let ready = browser.http.get(format!("{root}/status")).send().await;
+            if let Ok(response) = ready
+                && let Ok(status) = response.json::<Value>().await
+                && status["value"]["ready"] == true
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([
+            format!("--user-data-dir={}", browser.profile.display()),
+            format!("--window-size={width},{height}"),
+        ])
+        .collect::<Vec<_>>();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+        }}});
+        let created: Value = browser
+            .http
+            .post(format!("{root}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session answer");
+        let id = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {created}"));
+        browser.session = format!("{root}/session/{id}");
+        Some(browser)
+    }
+
+    /// One WebDriver command; returns its `value`, or the WebDriver error as text.
+    async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let mut request = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let ok = response.status().is_success();
+        let value = response.json::<Value>().await.map_err(|e| e.to_string())?["value"].take();
+        if ok {
+            Ok(value)
+        } else {
+            Err(format!("{}: {}", value["error"], value["message"]))
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.command(reqwest::Method::POST, path, Some(body))
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.command(reqwest::Method::GET, path, None)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.post("/url", json!({"url": url})).await;
+    }
+
+    pub async fn url(&self) -> String {
+        self.get("/url")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub async fn title(&self) -> String {
+        self.get("/title")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Waits (up to 10 s) for an element and returns its reference.
+    pub async fn find(&self, css: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let found = self
+                .command(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
+            if let Ok(element) = found {
+                return element[ELEMENT]
+                    .as_str()
+                    .expect("element reference")
+                    .to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no element {css}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.post(&format!("/element/{element}/click"), json!({}))
+            .await;
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.post(&format!("/element/{element}/value"), json!({"text": text}))
+            .await;
+    }
+
+    pub async fn execute(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+            .await
+    }
+
+    pub async fn window(&self) -> String {
+        self.get("/window")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub async fn windows(&self) -> Vec<String> {
+        serde_json::from_value(self.get("/window/handles").await).unwrap_or_default()
+    }
+
+    pub async fn switch_to(&self, handle: &str) {
+        self.post("/window", json!({"handle": handle})).await;
+    }
+
+    /// Closes the current window, as a shopper closing a popup.
+    pub async fn close_window(&self) {
+        self.command(reqwest::Method::DELETE, "/window", None)
+            .await
+            .expect("close window");
+    }
+
+    /// Waits (up to 10 s) for a window other than `known` and returns it.
+    pub async fn wait_for_new_window(&self, known: &[String]) -> String {
+        self.wait("a new window", || async {
+            self.windows()
+                .await
+                .into_iter()
+                .find(|h| !known.contains(h))
+        })
+        .await
+    }
+
+    /// Waits (up to 10 s) until the current URL starts with `prefix`; returns it.
+    pub async fn wait_for_url(&self, prefix: &str) -> String {
+        self.wait(&format!("a URL starting with {prefix}"), || async {
+            Some(self.url().await).filter(|u| u.starts_with(prefix))
+        })
+        .await
+    }
+
+    /// The text of an open alert, if any (and dismisses it).
+    pub async fn take_alert(&self) -> Option<String> {
+        let text = self
+            .command(reqwest::Method::GET, "/alert/text", None)
+            .await
+            .ok()?;
+        let _ = self
+            .command(reqwest::Method::POST, "/alert/dismiss", Some(json!({})))
+            .await;
+        text.as_str().map(str::to_string)
+    }
+
+    pub async fn wait<T, F: Future<Output = Option<T>>>(
+        &self,
+        what: &str,
+        mut check: impl FnMut() -> F,
+    ) -> T {
+        let started = Instant::now();
+        loop {
+            if let Some(found) = check().await {
+                return found;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                self.screenshot("timeout").await;
+                panic!(
+                    "timed out waiting for {what}; current URL {}",
+                    self.url().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Saves a PNG of the current window as `<target dir>/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let encoded = self.get("/screenshot").await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap_or_default())
+            .expect("base64 PNG");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("the target dir")
+            .join("screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            // End the session so Chromium exits with chromedriver. The test's runtime is blocked in
+            // this drop, so a fresh runtime and client (pooled connections belong to a runtime) do it.
+            let session = self.session.clone();
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|rt| {
+                        rt.block_on(async { reqwest::Client::new().delete(session).send().await })
+                    })
+            })
+            .join();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// A merchant's shop page on port 0, as in the seed guide: loads `innopay.js` from the sandbox, calls
+/// `goPay` from a button, and has a return page.
+pub struct Shop {
+    pub base: String,
+}
+
+#[handler]
+fn returned() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>returned</title></head><body>결제 인증 결과</body></html>",
+    )
+}
+
+impl Shop {
+    /// `pay_params` makes the JavaScript object given to `goPay` from the shop's return URL.
+    pub async fn start(js_url: &str, pay_params: impl FnOnce(&str) -> String) -> Self {
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let base = format!("http://{addr}");
+        let pay_params = pay_params(&format!("{base}/return"));
+        let page = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>shop</title>\
+             <script type=\"text/javascript\" src=\"{js_url}\"></script></head><body>\
+             <section><span>총 주문금액</span> <span>20,000 원</span>\
+             <button id=\"btn_pay\">결제하기</button></section>\
+             <script>innopay.closeHandler = function (moid) {{ document.title = 'closed:' + moid; }};\
+             document.querySelector('#btn_pay').addEventListener('click', function () {{\
+             innopay.goPay({pay_params}); }});</script></body></html>"
+        );
+        let shop = Route::new()
+            .at(
+                "/shop",
+                get(poem::endpoint::make_sync(move |_| Html(page.clone()))),
+            )
+            .at("/return", get(returned));
+        tokio::spawn(Server::new_with_acceptor(acceptor).run(shop));
+        Self { base }
+    }
+}
+
+/// The seed guide's goPay call.
+fn seed_call(moid: &str, return_url: &str) -> String {
+    format!(
+        "{{payMethod: 'CARD', mid: 'testpay01m', moid: '{moid}', goodsName: '이노페이 화장품', amt: 20000, \
+         buyerName: '홍길동', buyerTel: '01012345678', buyerEmail: 'test@test.com', \
+         returnUrl: '{return_url}', mallReserved: 'from-browser'}}"
+    )
+}
+
+#[tokio::test]
+async fn a_shop_page_opens_the_popup_and_a_card_payment_lands_on_return_url() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let moid = new_moid();
+    let js = app.url("/sandbox/tpay/js/innopay.js");
+    let shop = Shop::start(&js, |return_url| seed_call(&moid, return_url)).await;
+    let return_url = format!("{}/return", shop.base);
+
+    browser.goto(&format!("{}/shop", shop.base)).await;
+    let shop_window = browser.window().await;
+    browser.click("#btn_pay").await;
+    let popup = browser
+        .wait_for_new_window(std::slice::from_ref(&shop_window))
+        .await;
+    browser.switch_to(&popup).await;
+    browser.find("#agree").await;
+    browser.screenshot("sandbox-window-terms").await;
+    browser.click("#agree").await;
+    browser.click("#card-07").await;
+    browser.click("#next").await;
+    browser.type_into("#cardPassword", "1234").await;
+    browser.screenshot("sandbox-window-card").await;
+    browser.click("#pay").await;
+
+    browser.switch_to(&shop_window).await;
+    let landed = browser.wait_for_url(&return_url).await;
+    browser.screenshot("sandbox-returned").await;
+    let query: HashMap<String, String> = url::Url::parse(&landed)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    for key in [
+        "paymentToken",
+        "tid",
+        "mid",
+        "moid",
+        "amt",
+        "taxFreeAmt",
+        "payMethod",
+        "mallReserved",
+    ] {
+        assert!(query.contains_key(key), "{key} missing in {landed}");
+    }
+    assert_eq!(query["moid"], moid);
+    assert_eq!(query["amt"], "20000");
+    assert_eq!(query["mallReserved"], "from-browser");
+    assert!(!query.contains_key("resultCode"));
+    // The window closed itself once it was done, without calling closeHandler.
+    browser
+        .wait("the popup to close", || async {
+            (browser.windows().await.len() == 1).then_some(())
+        })
+        .await;
+    assert_eq!(browser.title().await, "returned");
+
+    let auth = crate::innopay::Authenticated { query };
+    let outcome = crate::innopay::client(&app, 2_000)
+        .approve(&merchant(), &auth.approval_request())
+        .await;
+    assert!(matches!(outcome, Outcome::Done(_)), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn the_sdk_alerts_on_bad_parameters_and_reports_a_closed_window() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let moid = new_moid();
+    let shop = Shop::start(&app.url("/sandbox/tpay/js/innopay.js"), |return_url| {
+        seed_call(&moid, return_url)
+    })
+    .await;
+    browser.goto(&format!("{}/shop", shop.base)).await;
+    let shop_window = browser.window().await;
+
+    // The alert interrupts the script, so the result is read afterwards.
+    let _ = browser
+        .command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "window.result = innopay.goPay({payMethod: 'CARD', mid: 'testpay01m', moid: 'x'});", "args": []})),
+        )
+        .await;
+    let alert = browser.take_alert().await.expect("an alert");
+    assert!(alert.starts_with("[W006]"), "{alert}");
+    assert_eq!(
+        browser.execute("return window.result;", json!([])).await,
+        json!(false)
+    );
+    assert_eq!(
+        browser.windows().await.len(),
+        1,
+        "no window on bad parameters"
+    );
+
+    browser.click("#btn_pay").await;
+    let popup = browser
+        .wait_for_new_window(std::slice::from_ref(&shop_window))
+        .await;
+    browser.switch_to(&popup).await;
+    browser.find("#agree").await;
+    browser.close_window().await;
+    browser.switch_to(&shop_window).await;
+    let expected = format!("closed:{moid}");
+    browser
+        .wait("closeHandler to run", || async {
+            (browser.title().await == expected).then_some(())
+        })
+        .await;
+}
