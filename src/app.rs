@@ -133,7 +133,7 @@ impl App {
             gateway.clone(),
             public_url.clone().into(),
             sdk_url.as_str(),
-            config.innopay.read_timeout,
+            &config,
         );
         let sandbox = config
             .sandbox

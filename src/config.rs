@@ -135,6 +135,9 @@ pub struct Config {
     pub demo_api_key: Option<Secret<String>>,
     /// How often each instance's reconciler looks for payments to resolve.
     pub reconcile_interval: Duration,
+    /// How long after an approval attempt an inquiry answering "no such transaction" is not yet
+    /// believed: the approval may still be in flight at Innopay.
+    pub inquiry_grace: Duration,
     /// Settings that were given but are not known; reported once logging is up.
     pub unknown_keys: Vec<String>,
 }
@@ -190,6 +193,7 @@ const KNOWN_KEYS: &[&str] = &[
     "help_dir",
     "demo_api_key",
     "reconcile_interval_ms",
+    "inquiry_grace_ms",
 ];
 
 /// Keys that are read elsewhere (the config file's own location, the test suite's PostgreSQL).
@@ -357,6 +361,7 @@ impl Config {
             help_dir: layers.string("help_dir").map(PathBuf::from),
             demo_api_key: layers.string("demo_api_key").map(Secret::new),
             reconcile_interval: ms("reconcile_interval_ms", 2_000)?,
+            inquiry_grace: ms("inquiry_grace_ms", 60_000)?,
             unknown_keys,
         })
     }

@@ -55,6 +55,8 @@ pub struct CheckoutService {
     sdk_url: Arc<str>,
     /// After this long in `approving` a payment is presumed orphaned (its instance died).
     approving_stale_after: Duration,
+    /// See `Config::inquiry_grace`.
+    inquiry_grace: Duration,
 }
 
 fn merchant(storefront: &Storefront) -> Merchant {
@@ -160,15 +162,17 @@ impl CheckoutService {
         gateway: InnopayClient,
         public_url: Arc<str>,
         sdk_url: &str,
-        read_timeout: std::time::Duration,
+        config: &crate::config::Config,
     ) -> Self {
-        let read_timeout = Duration::try_from(read_timeout).unwrap_or(Duration::seconds(30));
+        let duration =
+            |d: std::time::Duration| Duration::try_from(d).unwrap_or(Duration::seconds(60));
         Self {
             store,
             gateway,
             public_url,
             sdk_url: sdk_url.into(),
-            approving_stale_after: read_timeout + Duration::seconds(15),
+            approving_stale_after: duration(config.innopay.read_timeout) + Duration::seconds(15),
+            inquiry_grace: duration(config.inquiry_grace),
         }
     }
 
@@ -528,23 +532,17 @@ impl CheckoutService {
                     reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(1))),
                     ..Default::default()
                 };
-                let target = if status(&row) == PaymentStatus::Unknown {
-                    "inquiry_inconclusive"
-                } else {
-                    "outcome_unknown"
-                };
                 self.apply_or_reload(
                     &row,
                     PaymentStatus::Unknown,
                     update,
-                    event(target, cause, json!({"reason": reason})),
+                    event("outcome_unknown", cause, json!({"reason": reason})),
                 )
                 .await
             }
-            Outcome::NotSent { reason }
-                if status(&row) == PaymentStatus::Approving && cause == "gateway" =>
-            {
+            Outcome::NotSent { reason } => {
                 // Nothing reached Innopay: no money moved, and the shopper may simply try again.
+                // (The reconciler never gets here: an inquiry that was not sent is inconclusive.)
                 let update = PaymentUpdate {
                     failure_code: Some(Some("innopay_unreachable".into())),
                     failure_message: Some(Some(reason.clone())),
@@ -555,19 +553,6 @@ impl CheckoutService {
                     PaymentStatus::Ready,
                     update,
                     event("approval_not_sent", cause, json!({"reason": reason})),
-                )
-                .await
-            }
-            Outcome::NotSent { reason } => {
-                let update = PaymentUpdate {
-                    reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(5))),
-                    ..Default::default()
-                };
-                self.apply_or_reload(
-                    &row,
-                    PaymentStatus::Unknown,
-                    update,
-                    event("inquiry_not_sent", cause, json!({"reason": reason})),
                 )
                 .await
             }
@@ -876,8 +861,34 @@ impl CheckoutService {
                 .reconcile_cancel(&storefront, row, pending, inquiry)
                 .await;
         }
+        let conclusive = match &inquiry {
+            Outcome::Done(_) => true,
+            // "No such transaction" while the approval may still be in flight proves nothing.
+            Outcome::Declined { .. } => {
+                self.approval_attempt_age(&row).await? >= self.inquiry_grace
+            }
+            Outcome::Unknown { .. } | Outcome::NotSent { .. } => false,
+        };
+        if !conclusive {
+            let backoff = Duration::seconds(1 << row.reconcile_attempts.clamp(0, 6));
+            self.store
+                .schedule_reconcile(&row.id, OffsetDateTime::now_utc() + backoff)
+                .await?;
+            return Ok(row);
+        }
         self.apply_approval_outcome(&storefront, row, inquiry, "reconciler")
             .await
+    }
+
+    /// Time since paydesk last asked Innopay to approve this payment.
+    async fn approval_attempt_age(&self, row: &PaymentRow) -> Result<Duration, CheckoutError> {
+        let events = self.store.payment_events(&row.id).await?;
+        let started = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "approval_started")
+            .map_or(row.updated_at, |e| e.created_at);
+        Ok(OffsetDateTime::now_utc() - started)
     }
 
     /// Settles a cancel whose answer was lost, from what the inquiry says was cancelled.

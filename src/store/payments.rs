@@ -264,6 +264,17 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
+    /// Sets when the reconciler looks at a payment next (after an inconclusive inquiry). Not a state
+    /// change, so no event.
+    pub async fn schedule_reconcile(&self, id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        payment::Entity::update_many()
+            .col_expr(payment::Column::ReconcileAfter, Expr::value(at))
+            .filter(payment::Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        Ok(())
+    }
+
     /// Ready checkouts whose time ran out.
     pub async fn expired_ready_payments(
         &self,

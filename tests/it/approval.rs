@@ -338,6 +338,7 @@ async fn lost_approval_answers_end_paid_by_inquiry() {
             backend,
             &[
                 ("innopay_read_timeout_ms", "400"),
+                ("inquiry_grace_ms", "3000"),
                 ("reconcile_interval_ms", "150"),
             ],
         )

@@ -225,7 +225,7 @@ pub async fn execute_sql(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) 
     } else {
         sql.to_string()
     };
-    conn.execute(sea_orm::Statement::from_sql_and_values(
+    conn.execute_raw(sea_orm::Statement::from_sql_and_values(
         backend, sql, values,
     ))
     .await
