@@ -244,11 +244,12 @@ fn chosen_card(
 fn card_step(
     sandbox: &Sandbox,
     form: &HashMap<String, String>,
-) -> Result<(PayParams, &'static CardCompany, String), Response> {
-    let params = checked_params(sandbox, form).map_err(|problem| problem_page(&problem))?;
+) -> Result<(PayParams, &'static CardCompany, String), Box<Response>> {
+    let params =
+        checked_params(sandbox, form).map_err(|problem| Box::new(problem_page(&problem)))?;
     match chosen_card(form) {
         Ok((card, quota)) => Ok((params, card, quota)),
-        Err(message) => Err(card_choice(&params, Some(message))),
+        Err(message) => Err(Box::new(card_choice(&params, Some(message)))),
     }
 }
 
@@ -270,7 +271,7 @@ fn window_auth(
 ) -> Response {
     let (params, card, quota) = match card_step(sandbox, &form) {
         Ok(step) => step,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let certificate = needs_certificate(card, params.total());
     let (kind, password) = if card.isp {
@@ -328,7 +329,7 @@ fn window_certificate(
 ) -> Response {
     let (params, card, quota) = match card_step(sandbox, &form) {
         Ok(step) => step,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let mut fields = carried(&params, card, &quota);
     for key in ["scenario", "declineCode", "window"] {
