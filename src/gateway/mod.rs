@@ -164,26 +164,23 @@ impl InnopayClient {
             "amt": req.amt.won(),
             "taxFreeAmt": req.tax_free_amt.won(),
         });
-        let outcome = match self.url("/v1/transactions/pay") {
+        let sent = self
+            .send("/v1/transactions/pay", |http, url| {
+                http.post(url)
+                    .header("Payment-Token", req.payment_token.expose())
+                    .header("Merchant-Key", merchant.merchant_key.expose())
+                    .header(CONTENT_TYPE, "application/json; charset=UTF-8")
+                    .body(body.to_string())
+            })
+            .await;
+        let outcome = match sent {
             Err(failure) => failure.into(),
-            Ok(url) => {
-                let request = self.http.as_ref().map(|http| {
-                    http.post(url)
-                        .header("Payment-Token", req.payment_token.expose())
-                        .header("Merchant-Key", merchant.merchant_key.expose())
-                        .header(CONTENT_TYPE, "application/json; charset=UTF-8")
-                        .body(body.to_string())
-                });
-                match self.exchange(request).await {
-                    Err(failure) => failure.into(),
-                    Ok(answer) => read_v1(answer).and_then(|approval| {
-                        approval_mismatch(&approval, merchant, req)
-                            .map_or(Outcome::Done(approval), |reason| Outcome::Unknown {
-                                reason,
-                            })
-                    }),
-                }
-            }
+            Ok(answer) => read_v1(answer).and_then(|approval| {
+                approval_mismatch(&approval, merchant, req)
+                    .map_or(Outcome::Done(approval), |reason| Outcome::Unknown {
+                        reason,
+                    })
+            }),
         };
         log("approve", &merchant.mid, req.tid.as_str(), &outcome);
         outcome
@@ -200,27 +197,22 @@ impl InnopayClient {
             "cancelMsg": req.cancel_msg,
             "cancelPwd": merchant.cancel_password.expose(),
         });
-        let outcome = match self.url("/api/cancelApi") {
+        let sent = self
+            .send("/api/cancelApi", |http, url| {
+                http.post(url)
+                    .header(CONTENT_TYPE, "application/json; charset=UTF-8")
+                    .body(body.to_string())
+            })
+            .await;
+        let outcome = match sent {
             Err(failure) => failure.into(),
-            Ok(url) => {
-                let request = self.http.as_ref().map(|http| {
-                    http.post(url)
-                        .header(CONTENT_TYPE, "application/json; charset=UTF-8")
-                        .body(body.to_string())
-                });
-                match self.exchange(request).await {
-                    Err(failure) => failure.into(),
-                    Ok(answer) => match Cancellation::from_answer(answer, req.cancel_amt) {
-                        Ok(CancelAnswer::Cancelled(cancellation)) => Outcome::Done(cancellation),
-                        Ok(CancelAnswer::Refused { code, message }) => {
-                            Outcome::Declined { code, message }
-                        }
-                        Err(why) => Outcome::Unknown {
-                            reason: format!("unreadable cancel answer: {why}"),
-                        },
-                    },
-                }
-            }
+            Ok(answer) => match Cancellation::from_answer(answer, req.cancel_amt) {
+                Ok(CancelAnswer::Cancelled(cancellation)) => Outcome::Done(cancellation),
+                Ok(CancelAnswer::Refused { code, message }) => Outcome::Declined { code, message },
+                Err(why) => Outcome::Unknown {
+                    reason: format!("unreadable cancel answer: {why}"),
+                },
+            },
         };
         log("cancel", &merchant.mid, req.tid.as_str(), &outcome);
         outcome
@@ -229,20 +221,9 @@ impl InnopayClient {
     /// Looks a transaction up by tid (`GET /v1/transactions/{tid}`). `Declined` means Innopay does
     /// not have it.
     pub async fn transaction(&self, merchant: &Merchant, tid: &Tid) -> Outcome<Approval> {
-        let outcome = self
-            .inquire(merchant, &format!("/v1/transactions/{tid}"))
+        let path = format!("/v1/transactions/{tid}");
+        self.inquire(merchant, &path, "tid", tid.as_str(), |a| &a.tid)
             .await
-            .and_then(|approval| {
-                if approval.tid == tid.as_str() {
-                    Outcome::Done(approval)
-                } else {
-                    Outcome::Unknown {
-                        reason: format!("inquiry for tid {tid} answered tid {}", approval.tid),
-                    }
-                }
-            });
-        log("inquire", &merchant.mid, tid.as_str(), &outcome);
-        outcome
     }
 
     /// Looks the approved transaction of an order up (`GET /v1/transactions/orders/{moid}`).
@@ -252,39 +233,45 @@ impl InnopayClient {
         merchant: &Merchant,
         moid: &OrderId,
     ) -> Outcome<Approval> {
-        let outcome = self
-            .inquire(merchant, &format!("/v1/transactions/orders/{moid}"))
+        let path = format!("/v1/transactions/orders/{moid}");
+        self.inquire(merchant, &path, "order", moid.as_str(), |a| &a.moid)
             .await
-            .and_then(|approval| {
-                if approval.moid == moid.as_str() {
-                    Outcome::Done(approval)
-                } else {
-                    Outcome::Unknown {
-                        reason: format!(
-                            "inquiry for order {moid} answered order {}",
-                            approval.moid
-                        ),
-                    }
-                }
-            });
-        log("inquire_order", &merchant.mid, moid.as_str(), &outcome);
-        outcome
     }
 
-    async fn inquire(&self, merchant: &Merchant, path: &str) -> Outcome<Approval> {
-        let url = match self.url(path) {
-            Ok(url) => url,
-            Err(failure) => return failure.into(),
-        };
-        let request = self.http.as_ref().map(|http| {
-            http.get(url)
-                .header("MID", merchant.mid.as_str())
-                .header("Merchant-Key", merchant.merchant_key.expose())
-        });
-        match self.exchange(request).await {
+    /// An inquiry by `what` (tid or order) = `key`; an answer about another one is unknown.
+    async fn inquire(
+        &self,
+        merchant: &Merchant,
+        path: &str,
+        what: &str,
+        key: &str,
+        answered: fn(&Approval) -> &str,
+    ) -> Outcome<Approval> {
+        let sent = self
+            .send(path, |http, url| {
+                http.get(url)
+                    .header("MID", merchant.mid.as_str())
+                    .header("Merchant-Key", merchant.merchant_key.expose())
+            })
+            .await;
+        let outcome = match sent {
             Err(failure) => failure.into(),
             Ok(answer) => read_v1(answer),
         }
+        .and_then(|approval| {
+            if answered(&approval) == key {
+                Outcome::Done(approval)
+            } else {
+                Outcome::Unknown {
+                    reason: format!(
+                        "inquiry for {what} {key} answered {what} {}",
+                        answered(&approval)
+                    ),
+                }
+            }
+        });
+        log(&format!("inquire_{what}"), &merchant.mid, key, &outcome);
+        outcome
     }
 
     fn url(&self, path: &str) -> Result<Url, Failure> {
@@ -293,13 +280,19 @@ impl InnopayClient {
         })
     }
 
-    /// Sends and reads a JSON answer. Only a failure before the request left (connect, DNS, building
-    /// it) is `NotSent`; everything after is `Unknown`.
-    async fn exchange(
+    /// Builds the request for `path`, sends it and reads a JSON answer. Only a failure before the
+    /// request left (configuration, connect, DNS) is `NotSent`; everything after is `Unknown`.
+    async fn send(
         &self,
-        request: Result<reqwest::RequestBuilder, &String>,
+        path: &str,
+        build: impl FnOnce(&reqwest::Client, Url) -> reqwest::RequestBuilder,
     ) -> Result<Value, Failure> {
-        let request = request.map_err(|why| Failure::NotSent(why.clone()))?;
+        let url = self.url(path)?;
+        let http = self
+            .http
+            .as_ref()
+            .map_err(|why| Failure::NotSent(why.clone()))?;
+        let request = build(http, url);
         let response = request.send().await.map_err(|e| {
             if e.is_builder() || e.is_connect() {
                 Failure::NotSent(format!("could not reach Innopay: {}", describe(&e)))

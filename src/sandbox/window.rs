@@ -240,6 +240,19 @@ fn chosen_card(
     Ok((card, quota))
 }
 
+/// The parameters and card choice steps 2 and 3 start from, or the page to show instead.
+fn card_step(
+    sandbox: &Sandbox,
+    form: &HashMap<String, String>,
+) -> Result<(PayParams, &'static CardCompany, String), Box<Response>> {
+    let params =
+        checked_params(sandbox, form).map_err(|problem| Box::new(problem_page(&problem)))?;
+    match chosen_card(form) {
+        Ok((card, quota)) => Ok((params, card, quota)),
+        Err(message) => Err(Box::new(card_choice(&params, Some(message)))),
+    }
+}
+
 fn carried(params: &PayParams, card: &CardCompany, quota: &str) -> Vec<(String, String)> {
     let mut fields = params.fields.clone();
     fields.extend([
@@ -256,13 +269,9 @@ fn window_auth(
     Form(form): Form<HashMap<String, String>>,
     Data(sandbox): Data<&Sandbox>,
 ) -> Response {
-    let params = match checked_params(sandbox, &form) {
-        Ok(params) => params,
-        Err(problem) => return problem_page(&problem),
-    };
-    let (card, quota) = match chosen_card(&form) {
-        Ok(choice) => choice,
-        Err(message) => return card_choice(&params, Some(message)),
+    let (params, card, quota) = match card_step(sandbox, &form) {
+        Ok(step) => step,
+        Err(page) => return *page,
     };
     let certificate = needs_certificate(card, params.total());
     let (kind, password) = if card.isp {
@@ -318,13 +327,9 @@ fn window_certificate(
     Form(form): Form<HashMap<String, String>>,
     Data(sandbox): Data<&Sandbox>,
 ) -> Response {
-    let params = match checked_params(sandbox, &form) {
-        Ok(params) => params,
-        Err(problem) => return problem_page(&problem),
-    };
-    let (card, quota) = match chosen_card(&form) {
-        Ok(choice) => choice,
-        Err(message) => return card_choice(&params, Some(message)),
+    let (params, card, quota) = match card_step(sandbox, &form) {
+        Ok(step) => step,
+        Err(page) => return *page,
     };
     let mut fields = carried(&params, card, &quota);
     for key in ["scenario", "declineCode", "window"] {

@@ -403,25 +403,59 @@ fn seed_call(moid: &str, return_url: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn a_shop_page_opens_the_popup_and_a_card_payment_lands_on_return_url() {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let moid = new_moid();
-    let js = app.url("/sandbox/tpay/js/innopay.js");
-    let shop = Shop::start(&js, |return_url| seed_call(&moid, return_url)).await;
-    let return_url = format!("{}/return", shop.base);
+/// A browser on the seed guide's shop page, served on port 0, paying through a fresh paydesk's
+/// sandbox. `None` when no browser is installed (the test then skips).
+struct SeedShop {
+    browser: Browser,
+    app: TestApp,
+    shop: Shop,
+    moid: String,
+    shop_window: String,
+}
 
-    browser.goto(&format!("{}/shop", shop.base)).await;
-    let shop_window = browser.window().await;
+impl SeedShop {
+    async fn open() -> Option<Self> {
+        let browser = Browser::start().await?;
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        let moid = new_moid();
+        let js = app.url("/sandbox/tpay/js/innopay.js");
+        let shop = Shop::start(&js, |return_url| seed_call(&moid, return_url)).await;
+        browser.goto(&format!("{}/shop", shop.base)).await;
+        let shop_window = browser.window().await;
+        Some(Self {
+            browser,
+            app,
+            shop,
+            moid,
+            shop_window,
+        })
+    }
+}
+
+/// Clicks the shop's 결제하기 and switches to the payment window once its first step shows.
+async fn open_payment_window(browser: &Browser, shop_window: &str) {
     browser.click("#btn_pay").await;
     let popup = browser
-        .wait_for_new_window(std::slice::from_ref(&shop_window))
+        .wait_for_new_window(&[shop_window.to_string()])
         .await;
     browser.switch_to(&popup).await;
     browser.find("#agree").await;
+}
+
+#[tokio::test]
+async fn a_shop_page_opens_the_popup_and_a_card_payment_lands_on_return_url() {
+    let Some(SeedShop {
+        browser,
+        app,
+        shop,
+        moid,
+        shop_window,
+    }) = SeedShop::open().await
+    else {
+        return;
+    };
+    let return_url = format!("{}/return", shop.base);
+    open_payment_window(&browser, &shop_window).await;
     browser.screenshot("sandbox-window-terms").await;
     browser.click("#agree").await;
     browser.click("#card-07").await;
@@ -438,16 +472,7 @@ async fn a_shop_page_opens_the_popup_and_a_card_payment_lands_on_return_url() {
         .query_pairs()
         .into_owned()
         .collect();
-    for key in [
-        "paymentToken",
-        "tid",
-        "mid",
-        "moid",
-        "amt",
-        "taxFreeAmt",
-        "payMethod",
-        "mallReserved",
-    ] {
+    for key in crate::innopay::RETURN_QUERY_KEYS {
         assert!(query.contains_key(key), "{key} missing in {landed}");
     }
     assert_eq!(query["moid"], moid);
@@ -471,18 +496,17 @@ async fn a_shop_page_opens_the_popup_and_a_card_payment_lands_on_return_url() {
 
 #[tokio::test]
 async fn the_sdk_alerts_on_bad_parameters_and_reports_a_closed_window() {
-    let Some(browser) = Browser::start().await else {
+    // Bound, not `..`: the app and the shop must live until the end of the test.
+    let Some(SeedShop {
+        browser,
+        app: _app,
+        shop: _shop,
+        moid,
+        shop_window,
+    }) = SeedShop::open().await
+    else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let moid = new_moid();
-    let shop = Shop::start(&app.url("/sandbox/tpay/js/innopay.js"), |return_url| {
-        seed_call(&moid, return_url)
-    })
-    .await;
-    browser.goto(&format!("{}/shop", shop.base)).await;
-    let shop_window = browser.window().await;
-
     // The alert interrupts the script, so the result is read afterwards.
     let _ = browser
         .command(
@@ -503,12 +527,7 @@ async fn the_sdk_alerts_on_bad_parameters_and_reports_a_closed_window() {
         "no window on bad parameters"
     );
 
-    browser.click("#btn_pay").await;
-    let popup = browser
-        .wait_for_new_window(std::slice::from_ref(&shop_window))
-        .await;
-    browser.switch_to(&popup).await;
-    browser.find("#agree").await;
+    open_payment_window(&browser, &shop_window).await;
     browser.close_window().await;
     browser.switch_to(&shop_window).await;
     let expected = format!("closed:{moid}");

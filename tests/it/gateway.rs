@@ -8,11 +8,11 @@ use paydesk::domain::{Amount, PayMethod};
 use paydesk::gateway::{Approval, CancelRequest, Cancellation, InnopayClient, Outcome};
 use serde_json::{Value, json};
 
-use crate::innopay::{add_fault, authorize, client, control, merchant, set};
+use crate::innopay::{add_fault, authorize, client, client_at, control, merchant, set};
 use crate::support::{Backend, TestApp};
 
 /// The read timeout of these tests: long enough for a loaded CI machine, short enough to wait for.
-const READ_MS: u64 = 300;
+const READ_MS: u64 = 500;
 
 fn won(n: i64) -> Amount {
     Amount::new(n).unwrap()
@@ -136,12 +136,12 @@ async fn each_fault_ends_in_its_outcome() {
     approve(&app, &gateway, &[]).await;
 
     // A delay past the read timeout: unknown, never declined.
-    add_fault(&app, json!({"kind": "delay", "ms": 1500, "calls": 1})).await;
+    add_fault(&app, json!({"kind": "delay", "ms": 2500, "calls": 1})).await;
     let auth = authorize(&app, &[]).await;
     let started = Instant::now();
     let reason = unknown(gateway.approve(&m, &auth.approval_request()).await);
     assert!(
-        started.elapsed() < Duration::from_millis(1400),
+        started.elapsed() < Duration::from_millis(2000),
         "the read timeout fired"
     );
     assert!(reason.contains("no answer"), "{reason}");
@@ -316,11 +316,7 @@ async fn calls_that_cannot_leave_are_not_sent() {
         .local_addr()
         .unwrap()
         .port();
-    let refused = InnopayClient::new(
-        format!("http://127.0.0.1:{port}/sandbox").parse().unwrap(),
-        Duration::from_millis(300),
-        Duration::from_millis(READ_MS),
-    );
+    let refused = client_at(&format!("http://127.0.0.1:{port}/sandbox"), READ_MS);
     let outcome = refused.transaction(&m, &tid).await;
     assert!(matches!(outcome, Outcome::NotSent { .. }), "{outcome:?}");
 
@@ -334,15 +330,11 @@ async fn calls_that_cannot_leave_are_not_sent() {
         let _ = socket.read(&mut buf).await;
         drop(socket);
     });
-    let hangs_up = InnopayClient::new(
-        format!("http://{addr}").parse().unwrap(),
-        Duration::from_millis(300),
-        Duration::from_millis(READ_MS),
-    );
+    let hangs_up = client_at(&format!("http://{addr}"), READ_MS);
     let outcome = hangs_up.transaction(&m, &tid).await;
     assert!(matches!(outcome, Outcome::Unknown { .. }), "{outcome:?}");
 
-    // A name that does not resolve.
+    // A name that does not resolve (a longer connect timeout, so the DNS failure decides).
     let nowhere = InnopayClient::new(
         "http://innopay.invalid/".parse().unwrap(),
         Duration::from_millis(1_000),
@@ -352,11 +344,7 @@ async fn calls_that_cannot_leave_are_not_sent() {
     assert!(matches!(outcome, Outcome::NotSent { .. }), "{outcome:?}");
 
     // An API URL reqwest cannot use.
-    let misconfigured = InnopayClient::new(
-        "ftp://127.0.0.1/".parse().unwrap(),
-        Duration::from_millis(300),
-        Duration::from_millis(READ_MS),
-    );
+    let misconfigured = client_at("ftp://127.0.0.1/", READ_MS);
     let auth_request = paydesk::gateway::ApprovalRequest {
         tid: "testpay01m01082502061700416194".parse().unwrap(),
         moid: "o1".parse().unwrap(),

@@ -39,6 +39,18 @@ pub fn seed_params(moid: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// The query keys Innopay's window sends to returnUrl after a successful authentication.
+pub const RETURN_QUERY_KEYS: [&str; 8] = [
+    "paymentToken",
+    "tid",
+    "mid",
+    "moid",
+    "amt",
+    "taxFreeAmt",
+    "payMethod",
+    "mallReserved",
+];
+
 /// What the window sent to returnUrl.
 pub struct Authenticated {
     pub query: HashMap<String, String>,

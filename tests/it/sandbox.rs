@@ -243,16 +243,7 @@ async fn authorize_sends_the_shopper_back_with_innopay_query() {
         ],
     )
     .await;
-    for key in [
-        "paymentToken",
-        "tid",
-        "mid",
-        "moid",
-        "amt",
-        "taxFreeAmt",
-        "payMethod",
-        "mallReserved",
-    ] {
+    for key in crate::innopay::RETURN_QUERY_KEYS {
         assert!(ok.query.contains_key(key), "{key} missing: {:?}", ok.query);
     }
     assert_eq!(ok.get("x"), "1", "the returnUrl's own query is kept");
@@ -323,19 +314,29 @@ async fn authorize_sends_the_shopper_back_with_innopay_query() {
     assert!(unknown_mid.text().await.unwrap().contains("W003"));
 }
 
+/// A window page as the browser would post to it: status and HTML.
+async fn window_page(app: &TestApp, path: &str, form: &[(String, String)]) -> (u16, String) {
+    let response = app
+        .client
+        .post(app.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn set_field(form: &mut Vec<(String, String)>, key: &str, value: &str) {
+    form.retain(|(k, _)| k != key);
+    form.push((key.to_string(), value.to_string()));
+}
+
 #[tokio::test]
 async fn the_window_pages_are_korean_and_ask_isp_cards_for_a_certificate_at_300000_won() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let mut form = crate::innopay::seed_params(&crate::innopay::new_moid());
-    let start = app
-        .client
-        .post(app.url("/sandbox/pay/window"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), 200);
-    let page = start.text().await.unwrap();
+    let (status, page) = window_page(&app, "/sandbox/pay/window", &form).await;
+    assert_eq!(status, 200);
     for text in [
         "약관 동의",
         "카드사 선택",
@@ -348,74 +349,41 @@ async fn the_window_pages_are_korean_and_ask_isp_cards_for_a_certificate_at_3000
     ] {
         assert!(page.contains(text), "{text} missing");
     }
+    const AUTH: &str = "/sandbox/pay/window/auth";
+    const TO_AUTHORIZE: &str = "action=\"/sandbox/pay/authorize\"";
 
     // Without agreeing to the terms the window asks again.
-    form.push(("cardCode".into(), "01".into()));
-    let no_terms = app
-        .client
-        .post(app.url("/sandbox/pay/window/auth"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    set_field(&mut form, "cardCode", "01");
     assert!(
-        no_terms
-            .text()
+        window_page(&app, AUTH, &form)
             .await
-            .unwrap()
+            .1
             .contains("약관에 동의해 주세요")
     );
 
-    form.push(("agree".into(), "1".into()));
-    let isp_small = app
-        .client
-        .post(app.url("/sandbox/pay/window/auth"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let page = isp_small.text().await.unwrap();
+    set_field(&mut form, "agree", "1");
+    let (_, page) = window_page(&app, AUTH, &form).await;
     assert!(page.contains("ISP 비밀번호") && page.contains("3Factor 인증 필요 ISP 공인인증 오류"));
     assert!(
-        page.contains("action=\"/sandbox/pay/authorize\""),
+        page.contains(TO_AUTHORIZE),
         "below 300,000 won no certificate"
     );
 
-    form.retain(|(k, _)| k != "amt");
-    form.push(("amt".into(), "300000".into()));
-    let isp_large = app
-        .client
-        .post(app.url("/sandbox/pay/window/auth"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let page = isp_large.text().await.unwrap();
+    set_field(&mut form, "amt", "300000");
+    let (_, page) = window_page(&app, AUTH, &form).await;
     assert!(
         page.contains("action=\"/sandbox/pay/window/certificate\""),
         "{page}"
     );
-    let certificate = app
-        .client
-        .post(app.url("/sandbox/pay/window/certificate"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let page = certificate.text().await.unwrap();
-    assert!(page.contains("공인인증서") && page.contains("ARS"));
+    let (_, page) = window_page(&app, "/sandbox/pay/window/certificate", &form).await;
+    assert!(page.contains("공인인증서") && page.contains("ARS") && page.contains(TO_AUTHORIZE));
 
-    form.retain(|(k, _)| k != "cardCode");
-    form.push(("cardCode".into(), "07".into()));
-    let non_isp = app
-        .client
-        .post(app.url("/sandbox/pay/window/auth"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let page = non_isp.text().await.unwrap();
-    assert!(page.contains("안심클릭") && page.contains("action=\"/sandbox/pay/authorize\""));
+    set_field(&mut form, "cardCode", "07");
+    let (_, page) = window_page(&app, AUTH, &form).await;
+    assert!(
+        page.contains("안심클릭") && page.contains(TO_AUTHORIZE),
+        "not ISP: no certificate"
+    );
 }
 
 #[tokio::test]
@@ -609,6 +577,21 @@ async fn control_api_lists_faults_and_reset_forgets_everything() {
         .await
         .unwrap();
     assert_eq!(unknown_setting.status(), 400);
+
+    // Token lifetime is undocumented (C): adjustable, and an expired token is refused.
+    set(&app, "settings", json!({"tokenTtlSecs": 0})).await;
+    let stale = authorize(&app, &[]).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let outcome = client(&app, 2_000)
+        .approve(&merchant(), &stale.approval_request())
+        .await;
+    assert_eq!(
+        outcome,
+        Outcome::Declined {
+            code: "A003".into(),
+            message: "Payment-Token의 유효시간이 지났습니다.".into()
+        }
+    );
 
     let reset = app
         .client
