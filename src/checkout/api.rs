@@ -568,6 +568,8 @@ impl CheckoutApi {
     /// Newest first, `limit` (1 to 100, default 20) at a time; pass `nextCursor` as `startingAfter` for
     /// the next page.
     #[oai(path = "/v1/payments", method = "get", tag = "CheckoutTags::Payments")]
+    // poem-openapi takes each query parameter as its own argument.
+    #[allow(clippy::too_many_arguments)]
     async fn list_payments(
         &self,
         state: Data<&AppState>,

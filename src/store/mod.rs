@@ -113,8 +113,6 @@ impl Store {
         self.kind
     }
 
-    // Read by the repositories that arrive with later modules; none on this branch yet.
-    #[allow(dead_code)]
     pub(crate) fn db(&self) -> &DatabaseConnection {
         &self.db
     }

@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::checkout::{create, demo_key, order};
+use crate::innopay::add_fault;
 use crate::support::{Backend, TestApp, backends};
 
 /// The goPay parameters of a checkout as the payment window's form fields, plus the test scenario.
@@ -32,13 +33,13 @@ pub fn authorize_form(checkout: &Value, extra: &[(&str, &str)]) -> Vec<(String, 
 /// Authenticates in the sandbox window (headless) and returns the returnUrl it redirects to.
 pub async fn authorize(
     app: &TestApp,
-    sandbox_base: &str,
+    sandbox: &str,
     checkout: &Value,
     extra: &[(&str, &str)],
 ) -> String {
     let response = app
         .client
-        .post(format!("{sandbox_base}/sandbox/pay/authorize"))
+        .post(format!("{sandbox}/pay/authorize"))
         .form(&authorize_form(checkout, extra))
         .send()
         .await
@@ -64,12 +65,9 @@ pub async fn payment(app: &TestApp, key: &str, id: &str) -> Value {
         .unwrap()
 }
 
-/// The approval calls the sandbox received for this tid.
-pub async fn pay_calls(app: &TestApp, sandbox_base: &str, tid: &str) -> usize {
-    let calls: Value = app
-        .client
-        .get(format!("{sandbox_base}/sandbox/_control/calls"))
-        .send()
+/// The approval calls `sandbox` (its URL, `.../sandbox`) received for this tid.
+pub async fn pay_calls(sandbox: &str, tid: &str) -> usize {
+    let calls: Value = reqwest::get(format!("{sandbox}/_control/calls"))
         .await
         .unwrap()
         .json()
@@ -87,21 +85,6 @@ pub async fn pay_calls(app: &TestApp, sandbox_base: &str, tid: &str) -> usize {
                 && c["tid"] == tid
         })
         .count()
-}
-
-pub async fn add_fault(app: &TestApp, sandbox_base: &str, fault: Value) {
-    let response = app
-        .client
-        .post(format!("{sandbox_base}/sandbox/_control/faults"))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
 }
 
 fn query_param(url: &str, name: &str) -> Option<String> {
@@ -149,7 +132,7 @@ async fn a_checkout_is_paid_end_to_end_on_the_embedded_default() {
         let id = checkout["id"].as_str().unwrap();
         let return_url = authorize(
             &app,
-            &app.base,
+            &app.url("/sandbox"),
             &checkout,
             &[("cardCode", "07"), ("cardQuota", "00")],
         )
@@ -208,7 +191,7 @@ async fn a_checkout_is_paid_end_to_end_on_the_embedded_default() {
                 .len(),
             3
         );
-        assert_eq!(pay_calls(&app, &app.base, &tid).await, 1);
+        assert_eq!(pay_calls(&app.url("/sandbox"), &tid).await, 1);
     }
 }
 
@@ -223,7 +206,7 @@ async fn a_tampered_amount_is_refused_before_approval_and_flagged() {
             .await
             .unwrap();
         let id = checkout["id"].as_str().unwrap();
-        let return_url = authorize(&app, &app.base, &checkout, &[]).await;
+        let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
         let tid = query_param(&return_url, "tid").unwrap();
         let tampered = return_url.replace("amt=300000", "amt=3000");
         assert_ne!(tampered, return_url);
@@ -235,14 +218,14 @@ async fn a_tampered_amount_is_refused_before_approval_and_flagged() {
         assert_eq!(refused["flagged"], true);
         assert!(refused["flagReason"].as_str().unwrap().contains("amt"));
         assert_eq!(
-            pay_calls(&app, &app.base, &tid).await,
+            pay_calls(&app.url("/sandbox"), &tid).await,
             0,
             "no approval was requested"
         );
 
         // The genuine return afterwards cannot revive it either.
         app.client.get(&return_url).send().await.unwrap();
-        assert_eq!(pay_calls(&app, &app.base, &tid).await, 0);
+        assert_eq!(pay_calls(&app.url("/sandbox"), &tid).await, 0);
         let page = app
             .get(&format!("/checkout/{id}/result"))
             .await
@@ -267,7 +250,13 @@ async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
         .unwrap();
     let id = checkout["id"].as_str().unwrap();
 
-    let cancelled = authorize(&app, &app.base, &checkout, &[("scenario", "cancel")]).await;
+    let cancelled = authorize(
+        &app,
+        &app.url("/sandbox"),
+        &checkout,
+        &[("scenario", "cancel")],
+    )
+    .await;
     app.client.get(&cancelled).send().await.unwrap();
     let still = payment(&app, &key, id).await;
     assert_eq!(still["status"], "ready", "{still}");
@@ -275,7 +264,7 @@ async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
 
     let declined = authorize(
         &app,
-        &app.base,
+        &app.url("/sandbox"),
         &checkout,
         &[("scenario", "decline"), ("declineCode", "C001")],
     )
@@ -304,14 +293,14 @@ async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
 async fn innopay_refusing_the_approval_fails_the_payment() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let key = demo_key(&app);
-    add_fault(&app, &app.base, json!({"kind": "decline", "api": "pay", "calls": 1, "code": "3011", "message": "카드번호 오류"})).await;
+    add_fault(&app, json!({"kind": "decline", "api": "pay", "calls": 1, "code": "3011", "message": "카드번호 오류"})).await;
     let checkout: Value = create(&app, &key, &order(20000))
         .await
         .json()
         .await
         .unwrap();
     let id = checkout["id"].as_str().unwrap();
-    let return_url = authorize(&app, &app.base, &checkout, &[]).await;
+    let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&return_url).send().await.unwrap();
     let failed = payment(&app, &key, id).await;
     assert_eq!(failed["status"], "failed");
@@ -345,14 +334,14 @@ async fn lost_approval_answers_end_paid_by_inquiry() {
         .await;
         let key = demo_key(&app);
         for fault in &faults {
-            add_fault(&app, &app.base, fault.clone()).await;
+            add_fault(&app, fault.clone()).await;
             let checkout: Value = create(&app, &key, &order(20000))
                 .await
                 .json()
                 .await
                 .unwrap();
             let id = checkout["id"].as_str().unwrap();
-            let return_url = authorize(&app, &app.base, &checkout, &[]).await;
+            let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
             let tid = query_param(&return_url, "tid").unwrap();
             app.client.get(&return_url).send().await.unwrap();
             let page = app
@@ -373,7 +362,7 @@ async fn lost_approval_answers_end_paid_by_inquiry() {
                 resolved["status"], "paid",
                 "{backend:?} {fault}: {resolved}"
             );
-            assert_eq!(pay_calls(&app, &app.base, &tid).await, 1, "{fault}");
+            assert_eq!(pay_calls(&app.url("/sandbox"), &tid).await, 1, "{fault}");
             assert!(
                 event_types(&resolved).contains(&"outcome_unknown".to_string()),
                 "{fault}: {resolved}"
@@ -389,7 +378,6 @@ async fn an_approval_for_another_amount_is_cancelled_at_once_and_flagged() {
         let key = demo_key(&app);
         add_fault(
             &app,
-            &app.base,
             json!({"kind": "amount_mismatch", "api": "pay", "calls": 1, "amt": 21000}),
         )
         .await;
@@ -399,7 +387,7 @@ async fn an_approval_for_another_amount_is_cancelled_at_once_and_flagged() {
             .await
             .unwrap();
         let id = checkout["id"].as_str().unwrap();
-        let return_url = authorize(&app, &app.base, &checkout, &[]).await;
+        let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
         app.client.get(&return_url).send().await.unwrap();
         let cancelled = settled(&app, &key, id, Duration::from_secs(10)).await;
         assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
@@ -420,7 +408,7 @@ async fn cancels_are_partial_or_full_never_above_what_remains() {
             .await
             .unwrap();
         let id = checkout["id"].as_str().unwrap().to_string();
-        let return_url = authorize(&app, &app.base, &checkout, &[]).await;
+        let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
         app.client.get(&return_url).send().await.unwrap();
         let cancel = |body: Value, idem: &'static str| {
             app.client
@@ -518,9 +506,9 @@ async fn a_lost_cancel_answer_is_confirmed_by_inquiry() {
         .await
         .unwrap();
     let id = checkout["id"].as_str().unwrap();
-    let return_url = authorize(&app, &app.base, &checkout, &[]).await;
+    let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&return_url).send().await.unwrap();
-    add_fault(&app, &app.base, json!({"kind": "server_error", "api": "cancel", "calls": 1, "status": 504, "applied": true})).await;
+    add_fault(&app, json!({"kind": "server_error", "api": "cancel", "calls": 1, "status": 504, "applied": true})).await;
     let pending = app
         .client
         .post(app.url(&format!("/v1/payments/{id}/cancel")))
@@ -545,7 +533,7 @@ async fn expired_checkouts_refuse_payment() {
     body["expiresInSeconds"] = json!(60);
     let checkout: Value = create(&app, &key, &body).await.json().await.unwrap();
     let id = checkout["id"].as_str().unwrap();
-    let return_url = authorize(&app, &app.base, &checkout, &[]).await;
+    let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
     // Move the expiry into the past, as if the shopper had waited too long.
     crate::support::execute_sql(
         &app,
@@ -560,5 +548,111 @@ async fn expired_checkouts_refuse_payment() {
     let expired = payment(&app, &key, id).await;
     assert_eq!(expired["status"], "expired", "{expired}");
     let tid = query_param(&return_url, "tid").unwrap();
-    assert_eq!(pay_calls(&app, &app.base, &tid).await, 0);
+    assert_eq!(pay_calls(&app.url("/sandbox"), &tid).await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_that_was_never_approved_ends_failed_after_the_grace() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("innopay_read_timeout_ms", "400"),
+            ("reconcile_interval_ms", "150"),
+            ("inquiry_grace_ms", "1500"),
+        ],
+    )
+    .await;
+    let key = demo_key(&app);
+    add_fault(
+        &app,
+        json!({"kind": "server_error", "api": "pay", "calls": 1, "status": 503, "applied": false}),
+    )
+    .await;
+    let checkout: Value = create(&app, &key, &order(20000))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = checkout["id"].as_str().unwrap();
+    let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
+    app.client.get(&return_url).send().await.unwrap();
+    assert_eq!(payment(&app, &key, id).await["status"], "unknown");
+    let resolved = settled(&app, &key, id, Duration::from_secs(15)).await;
+    assert_eq!(resolved["status"], "failed", "{resolved}");
+    assert_eq!(
+        event_types(&resolved),
+        vec!["created", "approval_started", "outcome_unknown", "declined"],
+        "inconclusive inquiries add no events"
+    );
+}
+
+/// Two paydesk instances on one database, one standalone sandbox, 20 concurrent returns of the same
+/// authentication: exactly one approval reaches Innopay and one payment is recorded.
+#[tokio::test]
+async fn concurrent_returns_across_instances_approve_once() {
+    paydesk::install_crypto_provider();
+    let sandbox_config =
+        paydesk::Config::with_overrides([("sandbox_merchant_key", "shared-key")]).unwrap();
+    let standalone =
+        paydesk::sandbox::Standalone::bind(&sandbox_config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let sandbox = standalone.url().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(standalone.run_until(async {
+        let _ = stopped.await;
+    }));
+    // PostgreSQL when available: that is the production set-up this must hold on.
+    let backend = *backends().last().unwrap();
+    let settings = [("innopay_api_url", sandbox.as_str()), ("sandbox", "false")];
+    let first = TestApp::spawn_with(backend, &settings).await;
+    let second = TestApp::spawn_beside(&first, &settings).await;
+    let created = paydesk::storefronts::create(
+        &first.state.store,
+        &first.state.config,
+        paydesk::storefronts::NewStorefront {
+            name: "동시성 상점".into(),
+            mid: "testpay01m".into(),
+            merchant_key: paydesk::config::Secret::new("shared-key".into()),
+            cancel_password: paydesk::config::Secret::new(
+                paydesk::config::DEFAULT_SANDBOX_CANCEL_PASSWORD.into(),
+            ),
+        },
+    )
+    .await
+    .unwrap();
+    let key = created.api_key.expose().clone();
+
+    for round in 0..3 {
+        let checkout: Value = create(&first, &key, &order(20000 + round))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = checkout["id"].as_str().unwrap().to_string();
+        let return_url = authorize(&first, &sandbox, &checkout, &[]).await;
+        let tid = query_param(&return_url, "tid").unwrap();
+        let path_and_query = return_url.strip_prefix(&first.base).unwrap().to_string();
+        let returns = (0..20).map(|i| {
+            let app = if i % 2 == 0 { &first } else { &second };
+            app.client.get(app.url(&path_and_query)).send()
+        });
+        for response in futures_util::future::join_all(returns).await {
+            assert_eq!(response.unwrap().status(), StatusCode::OK);
+        }
+        assert_eq!(
+            pay_calls(&sandbox, &tid).await,
+            1,
+            "{backend:?} round {round}"
+        );
+        let paid = settled(&second, &key, &id, Duration::from_secs(10)).await;
+        assert_eq!(paid["status"], "paid", "{paid}");
+        assert_eq!(
+            event_types(&paid).iter().filter(|t| *t == "paid").count(),
+            1,
+            "{paid}"
+        );
+    }
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }

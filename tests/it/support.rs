@@ -107,14 +107,13 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    #[allow(dead_code)] // for test modules that branch on the engine
-    pub backend: Backend,
     pub state: paydesk::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
-    // Last: the database must outlive the server (held for its Drop).
-    #[allow(dead_code)]
-    pub db: TestDb,
+    pub db_url: String,
+    // Last: the database must outlive the server (held for its Drop); `None` for instances that
+    // share another's.
+    _db: Option<TestDb>,
 }
 
 impl TestApp {
@@ -125,14 +124,20 @@ impl TestApp {
     /// Starts paydesk with extra settings (keys without the `PAYDESK_` prefix).
     pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
         let db = TestDb::create(backend).await;
-        Self::spawn_on(db, backend, overrides).await
+        let url = db.url.clone();
+        Self::spawn_on(&url, Some(db), overrides).await
+    }
+
+    /// Another instance on the database of `first` (several paydesks on one database).
+    pub async fn spawn_beside(first: &TestApp, overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_on(&first.db_url, None, overrides).await
     }
 
     /// Starts paydesk on an existing database (to run several instances against one).
-    pub async fn spawn_on(db: TestDb, backend: Backend, overrides: &[(&str, &str)]) -> Self {
+    async fn spawn_on(db_url: &str, db: Option<TestDb>, overrides: &[(&str, &str)]) -> Self {
         let mut settings: Vec<(&str, &str)> = vec![
             ("addr", "127.0.0.1:0"),
-            ("database_url", db.url.as_str()),
+            ("database_url", db_url),
             ("shutdown_timeout_secs", "5"),
             ("db_max_connections", "5"),
         ];
@@ -151,11 +156,11 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
-            backend,
             state,
             shutdown: Some(tx),
             server: Some(server),
-            db,
+            db_url: db_url.to_string(),
+            _db: db,
         }
     }
 
@@ -206,7 +211,7 @@ pub async fn error_body(response: reqwest::Response) -> serde_json::Value {
 /// Runs one SQL statement (`?` placeholders) on the app's database, for tests that must put data in
 /// a state no API produces (e.g. an expiry in the past).
 pub async fn execute_sql(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) {
-    let conn = Database::connect(app.db.url.as_str())
+    let conn = Database::connect(app.db_url.as_str())
         .await
         .expect("connect");
     let backend = conn.get_database_backend();
