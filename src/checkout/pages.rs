@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::PaymentStatus;
 use super::service::ReturnQuery;
 use crate::app::AppState;
-use crate::pages::{Page, escape, format_won};
+use crate::pages::{Page, escape, format_won, script_json};
 use crate::store::payments::PaymentRow;
 
 /// Adds the shopper-facing pages to `route`; the demo shop's order endpoint only when `demo` is on.
@@ -76,15 +76,6 @@ fn order_summary(row: &PaymentRow) -> String {
         buyer = escape(&row.buyer_name),
         amount = escape(&format_won(row.amount + row.tax_free_amount)),
     )
-}
-
-/// JSON for the page's script; `</` is escaped so no value can close the script element.
-fn script_json(value: &serde_json::Value) -> String {
-    value
-        .to_string()
-        .replace("</", "<\\/")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
 }
 
 #[handler]

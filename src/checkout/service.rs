@@ -171,7 +171,9 @@ impl CheckoutService {
             gateway,
             public_url,
             sdk_url: sdk_url.into(),
-            approving_stale_after: duration(config.innopay.read_timeout) + Duration::seconds(15),
+            // The approving request gives up after the read timeout; a few seconds more and its
+            // instance has surely died (or is stuck) rather than still recording the answer.
+            approving_stale_after: duration(config.innopay.read_timeout) + Duration::seconds(5),
             inquiry_grace: duration(config.inquiry_grace),
         }
     }

@@ -21,6 +21,18 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// A JSON value safe to place inside a `<script>` element: `<`, `>` and `&` are written as `\u003c`
+/// etc., so no value can close the element or open a comment, and U+2028/9 cannot end a JS line.
+pub fn script_json(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
 /// Formats a KRW amount the way Korean shops print it: `20,000 원`.
 pub fn format_won(amount: i64) -> String {
     let digits = amount.unsigned_abs().to_string();
@@ -121,6 +133,18 @@ mod tests {
             escape("<script>alert('x')</script> & \"y\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
         );
+    }
+
+    #[test]
+    fn script_json_cannot_close_the_script_element() {
+        let value = serde_json::json!({"name": "</script><!-- & \u{2028}"});
+        let text = script_json(&value);
+        assert!(
+            !text.contains('<') && !text.contains('>') && !text.contains('&'),
+            "{text}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
     }
 
     #[test]

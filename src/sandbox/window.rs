@@ -460,11 +460,7 @@ fn return_url(params: &PayParams, result: Vec<(&str, String)>) -> url::Url {
 /// The window's last page: sends the shop page (the window's opener) to `returnUrl` and closes the
 /// window; without an opener the window itself goes there.
 fn finish_page(target: &url::Url, params: &PayParams) -> Response {
-    let json = |s: &str| {
-        serde_json::to_string(s)
-            .expect("string")
-            .replace("</", "<\\/")
-    };
+    let json = |s: &str| crate::pages::script_json(&serde_json::Value::from(s));
     let head = format!(
         "<script>(function () {{\n\
          var url = {url};\n\

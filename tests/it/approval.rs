@@ -32,13 +32,12 @@ pub fn authorize_form(checkout: &Value, extra: &[(&str, &str)]) -> Vec<(String, 
 
 /// Authenticates in the sandbox window (headless) and returns the returnUrl it redirects to.
 pub async fn authorize(
-    app: &TestApp,
+    client: &reqwest::Client,
     sandbox: &str,
     checkout: &Value,
     extra: &[(&str, &str)],
 ) -> String {
-    let response = app
-        .client
+    let response = client
         .post(format!("{sandbox}/pay/authorize"))
         .form(&authorize_form(checkout, extra))
         .send()
@@ -131,7 +130,7 @@ async fn a_checkout_is_paid_end_to_end_on_the_embedded_default() {
             .unwrap();
         let id = checkout["id"].as_str().unwrap();
         let return_url = authorize(
-            &app,
+            &app.client,
             &app.url("/sandbox"),
             &checkout,
             &[("cardCode", "07"), ("cardQuota", "00")],
@@ -206,7 +205,7 @@ async fn a_tampered_amount_is_refused_before_approval_and_flagged() {
             .await
             .unwrap();
         let id = checkout["id"].as_str().unwrap();
-        let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
+        let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
         let tid = query_param(&return_url, "tid").unwrap();
         let tampered = return_url.replace("amt=300000", "amt=3000");
         assert_ne!(tampered, return_url);
@@ -251,7 +250,7 @@ async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
     let id = checkout["id"].as_str().unwrap();
 
     let cancelled = authorize(
-        &app,
+        &app.client,
         &app.url("/sandbox"),
         &checkout,
         &[("scenario", "cancel")],
@@ -263,7 +262,7 @@ async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
     assert_eq!(event_types(&still).last().unwrap(), "window_cancelled");
 
     let declined = authorize(
-        &app,
+        &app.client,
         &app.url("/sandbox"),
         &checkout,
         &[("scenario", "decline"), ("declineCode", "C001")],
@@ -300,7 +299,7 @@ async fn innopay_refusing_the_approval_fails_the_payment() {
         .await
         .unwrap();
     let id = checkout["id"].as_str().unwrap();
-    let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
+    let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&return_url).send().await.unwrap();
     let failed = payment(&app, &key, id).await;
     assert_eq!(failed["status"], "failed");
@@ -341,7 +340,7 @@ async fn lost_approval_answers_end_paid_by_inquiry() {
                 .await
                 .unwrap();
             let id = checkout["id"].as_str().unwrap();
-            let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
+            let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
             let tid = query_param(&return_url, "tid").unwrap();
             app.client.get(&return_url).send().await.unwrap();
             let page = app
@@ -387,7 +386,7 @@ async fn an_approval_for_another_amount_is_cancelled_at_once_and_flagged() {
             .await
             .unwrap();
         let id = checkout["id"].as_str().unwrap();
-        let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
+        let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
         app.client.get(&return_url).send().await.unwrap();
         let cancelled = settled(&app, &key, id, Duration::from_secs(10)).await;
         assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
@@ -408,7 +407,7 @@ async fn cancels_are_partial_or_full_never_above_what_remains() {
             .await
             .unwrap();
         let id = checkout["id"].as_str().unwrap().to_string();
-        let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
+        let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
         app.client.get(&return_url).send().await.unwrap();
         let cancel = |body: Value, idem: &'static str| {
             app.client
@@ -506,7 +505,7 @@ async fn a_lost_cancel_answer_is_confirmed_by_inquiry() {
         .await
         .unwrap();
     let id = checkout["id"].as_str().unwrap();
-    let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
+    let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&return_url).send().await.unwrap();
     add_fault(&app, json!({"kind": "server_error", "api": "cancel", "calls": 1, "status": 504, "applied": true})).await;
     let pending = app
@@ -533,7 +532,7 @@ async fn expired_checkouts_refuse_payment() {
     body["expiresInSeconds"] = json!(60);
     let checkout: Value = create(&app, &key, &body).await.json().await.unwrap();
     let id = checkout["id"].as_str().unwrap();
-    let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
+    let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     // Move the expiry into the past, as if the shopper had waited too long.
     crate::support::execute_sql(
         &app,
@@ -574,7 +573,7 @@ async fn an_unknown_outcome_that_was_never_approved_ends_failed_after_the_grace(
         .await
         .unwrap();
     let id = checkout["id"].as_str().unwrap();
-    let return_url = authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
+    let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&return_url).send().await.unwrap();
     assert_eq!(payment(&app, &key, id).await["status"], "unknown");
     let resolved = settled(&app, &key, id, Duration::from_secs(15)).await;
@@ -630,7 +629,7 @@ async fn concurrent_returns_across_instances_approve_once() {
             .await
             .unwrap();
         let id = checkout["id"].as_str().unwrap().to_string();
-        let return_url = authorize(&first, &sandbox, &checkout, &[]).await;
+        let return_url = authorize(&first.client, &sandbox, &checkout, &[]).await;
         let tid = query_param(&return_url, "tid").unwrap();
         let path_and_query = return_url.strip_prefix(&first.base).unwrap().to_string();
         let returns = (0..20).map(|i| {

@@ -8,4 +8,5 @@ mod foundation;
 mod gateway;
 mod innopay;
 mod sandbox;
+mod shopper;
 mod support;
