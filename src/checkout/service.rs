@@ -135,6 +135,15 @@ fn approval_problem(row: &PaymentRow, approval: &Approval) -> Option<String> {
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
+/// A failure's code and message, as shown to the storefront and (translated) to the shopper.
+fn failure(code: &str, message: &str) -> PaymentUpdate {
+    PaymentUpdate {
+        failure_code: Some(Some(code.to_string())),
+        failure_message: Some(Some(message.to_string())),
+        ..Default::default()
+    }
+}
+
 /// The columns an approval fills.
 fn approval_update(approval: &Approval) -> PaymentUpdate {
     let card = approval.card.as_ref();
@@ -298,13 +307,10 @@ impl CheckoutService {
         if status(&row) != PaymentStatus::Ready || row.expires_at > OffsetDateTime::now_utc() {
             return Ok(row);
         }
-        let update = PaymentUpdate {
-            failure_code: Some(Some("expired".into())),
-            failure_message: Some(Some(
-                "the shopper did not pay before the checkout expired".into(),
-            )),
-            ..Default::default()
-        };
+        let update = failure(
+            "expired",
+            "the shopper did not pay before the checkout expired",
+        );
         self.apply_or_reload(
             &row,
             PaymentStatus::Expired,
@@ -355,12 +361,11 @@ impl CheckoutService {
         if let Some((code, problem)) = return_mismatch(&row, query) {
             tracing::warn!(payment = %row.id, %problem, "return query does not match the checkout; not approving");
             let update = PaymentUpdate {
-                failure_code: Some(Some(code.into())),
-                failure_message: Some(Some(format!(
-                    "the payment window's answer does not match the checkout: {problem}"
-                ))),
                 flag_reason: Some(format!("return query mismatch: {problem}")),
-                ..Default::default()
+                ..failure(
+                    code,
+                    &format!("the payment window's answer does not match the checkout: {problem}"),
+                )
             };
             return self
                 .apply_or_reload(
@@ -440,11 +445,7 @@ impl CheckoutService {
                 )
                 .await;
         }
-        let update = PaymentUpdate {
-            failure_code: Some(Some(code.clone())),
-            failure_message: Some(Some(message.clone())),
-            ..Default::default()
-        };
+        let update = failure(&code, &message);
         self.apply_or_reload(
             row,
             PaymentStatus::Failed,
@@ -516,10 +517,8 @@ impl CheckoutService {
             }
             Outcome::Declined { code, message } => {
                 let update = PaymentUpdate {
-                    failure_code: Some(Some(code.clone())),
-                    failure_message: Some(Some(message.clone())),
                     reconcile_after: Some(None),
-                    ..Default::default()
+                    ..failure(&code, &message)
                 };
                 self.apply_or_reload(
                     &row,
@@ -545,11 +544,7 @@ impl CheckoutService {
             Outcome::NotSent { reason } => {
                 // Nothing reached Innopay: no money moved, and the shopper may simply try again.
                 // (The reconciler never gets here: an inquiry that was not sent is inconclusive.)
-                let update = PaymentUpdate {
-                    failure_code: Some(Some("innopay_unreachable".into())),
-                    failure_message: Some(Some(reason.clone())),
-                    ..Default::default()
-                };
+                let update = failure("innopay_unreachable", &reason);
                 self.apply_or_reload(
                     &row,
                     PaymentStatus::Ready,
@@ -939,10 +934,8 @@ impl CheckoutService {
                 // Innopay has no approval: nothing to take back.
                 let update = PaymentUpdate {
                     pending_cancel_amount: Some(None),
-                    failure_code: Some(Some(code.clone())),
-                    failure_message: Some(Some(message.clone())),
                     reconcile_after: Some(None),
-                    ..Default::default()
+                    ..failure(&code, &message)
                 };
                 self.apply_or_reload(
                     &row,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::checkout::{create, demo_key, order};
+use crate::checkout::{demo_key, new_checkout, order};
 use crate::innopay::add_fault;
 use crate::support::{Backend, TestApp, backends};
 
@@ -109,6 +109,15 @@ pub async fn settled(app: &TestApp, key: &str, id: &str, limit: Duration) -> Val
     }
 }
 
+/// paydesk's own result page for a checkout.
+pub async fn result_page(app: &TestApp, id: &str) -> String {
+    app.get(&format!("/checkout/{id}/result"))
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
 fn event_types(payment: &Value) -> Vec<String> {
     payment["events"]
         .as_array()
@@ -123,11 +132,7 @@ async fn a_checkout_is_paid_end_to_end_on_the_embedded_default() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let key = demo_key(&app);
-        let checkout: Value = create(&app, &key, &order(20000))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let checkout: Value = new_checkout(&app, &key, &order(20000)).await;
         let id = checkout["id"].as_str().unwrap();
         let return_url = authorize(
             &app.client,
@@ -169,12 +174,7 @@ async fn a_checkout_is_paid_end_to_end_on_the_embedded_default() {
         assert_eq!(sequences, vec![1, 2, 3]);
 
         // The receipt page shows the outcome in Korean.
-        let receipt = app
-            .get(&format!("/checkout/{id}/result"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let receipt = result_page(&app, id).await;
         assert!(receipt.contains("결제가 완료되었습니다"), "{receipt}");
         assert!(receipt.contains("20,000 원"));
 
@@ -199,11 +199,7 @@ async fn a_tampered_amount_is_refused_before_approval_and_flagged() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let key = demo_key(&app);
-        let checkout: Value = create(&app, &key, &order(300000))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let checkout: Value = new_checkout(&app, &key, &order(300000)).await;
         let id = checkout["id"].as_str().unwrap();
         let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
         let tid = query_param(&return_url, "tid").unwrap();
@@ -225,12 +221,7 @@ async fn a_tampered_amount_is_refused_before_approval_and_flagged() {
         // The genuine return afterwards cannot revive it either.
         app.client.get(&return_url).send().await.unwrap();
         assert_eq!(pay_calls(&app.url("/sandbox"), &tid).await, 0);
-        let page = app
-            .get(&format!("/checkout/{id}/result"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = result_page(&app, id).await;
         assert!(
             page.contains("결제 정보가 주문 내용과 일치하지 않아"),
             "{page}"
@@ -242,11 +233,7 @@ async fn a_tampered_amount_is_refused_before_approval_and_flagged() {
 async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let key = demo_key(&app);
-    let checkout: Value = create(&app, &key, &order(20000))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let checkout: Value = new_checkout(&app, &key, &order(20000)).await;
     let id = checkout["id"].as_str().unwrap();
 
     let cancelled = authorize(
@@ -276,12 +263,7 @@ async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
         failed["failure"]["message"],
         "3Factor 인증 필요 ISP 공인인증 오류"
     );
-    let page = app
-        .get(&format!("/checkout/{id}/result"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = result_page(&app, id).await;
     assert!(
         page.contains("3Factor 인증 필요 ISP 공인인증 오류"),
         "{page}"
@@ -293,11 +275,7 @@ async fn innopay_refusing_the_approval_fails_the_payment() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let key = demo_key(&app);
     add_fault(&app, json!({"kind": "decline", "api": "pay", "calls": 1, "code": "3011", "message": "카드번호 오류"})).await;
-    let checkout: Value = create(&app, &key, &order(20000))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let checkout: Value = new_checkout(&app, &key, &order(20000)).await;
     let id = checkout["id"].as_str().unwrap();
     let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&return_url).send().await.unwrap();
@@ -334,21 +312,12 @@ async fn lost_approval_answers_end_paid_by_inquiry() {
         let key = demo_key(&app);
         for fault in &faults {
             add_fault(&app, fault.clone()).await;
-            let checkout: Value = create(&app, &key, &order(20000))
-                .await
-                .json()
-                .await
-                .unwrap();
+            let checkout: Value = new_checkout(&app, &key, &order(20000)).await;
             let id = checkout["id"].as_str().unwrap();
             let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
             let tid = query_param(&return_url, "tid").unwrap();
             app.client.get(&return_url).send().await.unwrap();
-            let page = app
-                .get(&format!("/checkout/{id}/result"))
-                .await
-                .text()
-                .await
-                .unwrap();
+            let page = result_page(&app, id).await;
             let after_return = payment(&app, &key, id).await;
             if after_return["status"] == "unknown" {
                 assert!(
@@ -380,11 +349,7 @@ async fn an_approval_for_another_amount_is_cancelled_at_once_and_flagged() {
             json!({"kind": "amount_mismatch", "api": "pay", "calls": 1, "amt": 21000}),
         )
         .await;
-        let checkout: Value = create(&app, &key, &order(20000))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let checkout: Value = new_checkout(&app, &key, &order(20000)).await;
         let id = checkout["id"].as_str().unwrap();
         let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
         app.client.get(&return_url).send().await.unwrap();
@@ -401,11 +366,7 @@ async fn cancels_are_partial_or_full_never_above_what_remains() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let key = demo_key(&app);
-        let checkout: Value = create(&app, &key, &order(50000))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let checkout: Value = new_checkout(&app, &key, &order(50000)).await;
         let id = checkout["id"].as_str().unwrap().to_string();
         let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
         app.client.get(&return_url).send().await.unwrap();
@@ -499,11 +460,7 @@ async fn a_lost_cancel_answer_is_confirmed_by_inquiry() {
     )
     .await;
     let key = demo_key(&app);
-    let checkout: Value = create(&app, &key, &order(30000))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let checkout: Value = new_checkout(&app, &key, &order(30000)).await;
     let id = checkout["id"].as_str().unwrap();
     let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&return_url).send().await.unwrap();
@@ -530,7 +487,7 @@ async fn expired_checkouts_refuse_payment() {
     let key = demo_key(&app);
     let mut body = order(20000);
     body["expiresInSeconds"] = json!(60);
-    let checkout: Value = create(&app, &key, &body).await.json().await.unwrap();
+    let checkout: Value = new_checkout(&app, &key, &body).await;
     let id = checkout["id"].as_str().unwrap();
     let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     // Move the expiry into the past, as if the shopper had waited too long.
@@ -567,11 +524,7 @@ async fn an_unknown_outcome_that_was_never_approved_ends_failed_after_the_grace(
         json!({"kind": "server_error", "api": "pay", "calls": 1, "status": 503, "applied": false}),
     )
     .await;
-    let checkout: Value = create(&app, &key, &order(20000))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let checkout: Value = new_checkout(&app, &key, &order(20000)).await;
     let id = checkout["id"].as_str().unwrap();
     let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&return_url).send().await.unwrap();
@@ -623,11 +576,7 @@ async fn concurrent_returns_across_instances_approve_once() {
     let key = created.api_key.expose().clone();
 
     for round in 0..3 {
-        let checkout: Value = create(&first, &key, &order(20000 + round))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let checkout: Value = new_checkout(&first, &key, &order(20000 + round)).await;
         let id = checkout["id"].as_str().unwrap().to_string();
         let return_url = authorize(&first.client, &sandbox, &checkout, &[]).await;
         let tid = query_param(&return_url, "tid").unwrap();

@@ -33,6 +33,13 @@ pub async fn create(app: &TestApp, key: &str, body: &Value) -> reqwest::Response
         .unwrap()
 }
 
+/// Creates a checkout that must succeed and returns its JSON.
+pub async fn new_checkout(app: &TestApp, key: &str, body: &Value) -> Value {
+    let response = create(app, key, body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
 /// A second test storefront with its own key.
 pub async fn other_storefront_key(app: &TestApp) -> String {
     let created = paydesk::storefronts::create(
@@ -253,7 +260,7 @@ async fn keys_authenticate_and_storefronts_see_only_their_own() {
         assert_eq!(error["code"], "invalid_api_key");
         assert_eq!(error["param"], "Authorization");
 
-        let mine: Value = create(&app, &key, &order(1000)).await.json().await.unwrap();
+        let mine: Value = new_checkout(&app, &key, &order(1000)).await;
         let other = other_storefront_key(&app).await;
         for path in [
             format!("/v1/checkouts/{}", mine["id"].as_str().unwrap()),
@@ -377,11 +384,7 @@ async fn payments_list_newest_first_with_cursor_and_filters() {
         let key = demo_key(&app);
         let mut ids = Vec::new();
         for i in 0..5 {
-            let created: Value = create(&app, &key, &order(1000 + i))
-                .await
-                .json()
-                .await
-                .unwrap();
+            let created: Value = new_checkout(&app, &key, &order(1000 + i)).await;
             ids.push(created["id"].as_str().unwrap().to_string());
         }
         let page = |query: String| {

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::approval::{authorize, pay_calls};
-use crate::checkout::{create, demo_key, order};
+use crate::checkout::{demo_key, new_checkout, order};
 use crate::support::{Backend, TestApp, TestDb, backends};
 
 fn unescape(html: &str) -> String {
@@ -77,7 +77,7 @@ async fn the_checkout_page_escapes_what_the_storefront_sent() {
     let mut body = order(20000);
     body["goodsName"] = json!("<script>alert('x')</script></script>");
     body["buyer"]["name"] = json!("<img src=x onerror=alert(1)>");
-    let checkout: Value = create(&app, &key, &body).await.json().await.unwrap();
+    let checkout: Value = new_checkout(&app, &key, &body).await;
     let page = app
         .get(&format!("/checkout/{}", checkout["id"].as_str().unwrap()))
         .await
@@ -99,7 +99,7 @@ async fn the_shopper_returns_to_the_storefront_with_a_verifiable_signature() {
         let mut body = order(20000);
         body["successUrl"] = json!("https://shop.example/paid?cart=1");
         body["failUrl"] = json!("https://shop.example/failed");
-        let checkout: Value = create(&app, &key, &body).await.json().await.unwrap();
+        let checkout: Value = new_checkout(&app, &key, &body).await;
         let id = checkout["id"].as_str().unwrap();
         let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
         let page = app
@@ -153,7 +153,7 @@ async fn a_failed_payment_goes_to_the_fail_url() {
     let key = demo_key(&app);
     let mut body = order(20000);
     body["failUrl"] = json!("https://shop.example/failed");
-    let checkout: Value = create(&app, &key, &body).await.json().await.unwrap();
+    let checkout: Value = new_checkout(&app, &key, &body).await;
     let return_url = authorize(
         &app.client,
         &app.url("/sandbox"),
