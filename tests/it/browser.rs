@@ -51,7 +51,13 @@ impl Browser {
         Self::start_sized(DESKTOP).await
     }
 
-    pub async fn start_sized((width, height): (u32, u32)) -> Option<Self> {
+    pub async fn start_sized(size: (u32, u32)) -> Option<Self> {
+        Self::start_with(size, false).await
+    }
+
+    /// With `popup_blocker`, Chromium blocks popups opened without a user gesture, as shoppers'
+    /// browsers do (chromedriver normally turns the blocker off).
+    pub async fn start_with((width, height): (u32, u32), popup_blocker: bool) -> Option<Self> {
         let chromium = find_program(
             "PAYDESK_CHROMIUM",
             &["chromium", "chromium-browser", "google-chrome"],
@@ -123,7 +129,11 @@ impl Browser {
         .collect::<Vec<_>>();
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": args},
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": args,
+                "excludeSwitches": if popup_blocker { vec!["disable-popup-blocking"] } else { vec![] },
+            },
         }}});
         let created: Value = browser
             .http
@@ -218,6 +228,16 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits (up to 10 s) until the element shows some text, and returns that text.
+    pub async fn text(&self, css: &str) -> String {
+        let element = self.find(css).await;
+        self.wait(&format!("text in {css}"), || async {
+            let text = self.get(&format!("/element/{element}/text")).await;
+            text.as_str().filter(|t| !t.is_empty()).map(str::to_string)
+        })
+        .await
     }
 
     pub async fn click(&self, css: &str) {
@@ -433,7 +453,7 @@ impl SeedShop {
 }
 
 /// Clicks the shop's 결제하기 and switches to the payment window once its first step shows.
-async fn open_payment_window(browser: &Browser, shop_window: &str) {
+pub async fn open_payment_window(browser: &Browser, shop_window: &str) {
     browser.click("#btn_pay").await;
     let popup = browser
         .wait_for_new_window(&[shop_window.to_string()])

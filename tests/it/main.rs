@@ -7,6 +7,7 @@ mod checkout;
 mod foundation;
 mod gateway;
 mod innopay;
+mod journeys;
 mod sandbox;
 mod shopper;
 mod support;
