@@ -8,9 +8,6 @@ use crate::browser::{Browser, DESKTOP, open_payment_window};
 use crate::checkout::{demo_key, new_checkout, order};
 use crate::support::{Backend, TestApp};
 
-/// A phone-sized viewport (a common Android width).
-pub const PHONE: (u32, u32) = (390, 844);
-
 /// Opens a new checkout's hosted page; returns the checkout and the page's window handle.
 async fn open_checkout(browser: &Browser, app: &TestApp, amount: i64) -> (Value, String) {
     let checkout = new_checkout(app, &demo_key(app), &order(amount)).await;
