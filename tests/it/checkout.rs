@@ -454,3 +454,33 @@ async fn payments_list_newest_first_with_cursor_and_filters() {
         assert_eq!(error["param"], "status");
     }
 }
+
+#[tokio::test]
+async fn the_demo_key_can_be_fixed_and_survives_restarts() {
+    let fixed = "sk_test_fixedDemoKeyForScripts0000000000";
+    let settings = [("demo_api_key", fixed)];
+    let first = TestApp::spawn_with(crate::support::Backend::Sqlite, &settings).await;
+    assert_eq!(demo_key(&first), fixed);
+    assert_eq!(
+        create(&first, fixed, &order(1000)).await.status(),
+        StatusCode::CREATED
+    );
+    // A second instance (or a restart) on the same database keeps the same key working.
+    let second = TestApp::spawn_beside(&first, &settings).await;
+    assert_eq!(
+        create(&second, fixed, &order(1000)).await.status(),
+        StatusCode::CREATED
+    );
+    // Without a fixed key every start prints a fresh one; earlier ones keep working for a while.
+    let third = TestApp::spawn_beside(&first, &[]).await;
+    let fresh = demo_key(&third);
+    assert!(fresh.starts_with("sk_test_") && fresh != fixed);
+    assert_eq!(
+        create(&third, &fresh, &order(1000)).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        create(&third, fixed, &order(1000)).await.status(),
+        StatusCode::CREATED
+    );
+}
