@@ -13,6 +13,7 @@ pub mod pages;
 pub mod sandbox;
 pub mod store;
 pub mod storefronts;
+pub mod webhooks;
 
 pub use app::{App, AppState, StartupError};
 pub use config::Config;

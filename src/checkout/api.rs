@@ -253,7 +253,7 @@ pub struct Payment {
     pub livemode: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
-    /// Every state change, oldest first (empty in lists).
+    /// Every state change, oldest first (empty in lists and webhook events).
     pub events: Vec<PaymentEvent>,
 }
 
@@ -371,7 +371,7 @@ impl Checkout {
 }
 
 impl Payment {
-    pub(super) fn from_row(row: &PaymentRow, events: &[PaymentEventRow]) -> Self {
+    pub(crate) fn from_row(row: &PaymentRow, events: &[PaymentEventRow]) -> Self {
         let total = row.amount + row.tax_free_amount;
         let card = row.card_company_code.is_some() || row.card_number.is_some();
         Payment {

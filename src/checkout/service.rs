@@ -5,10 +5,7 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use hmac::{KeyInit, Mac};
 use serde_json::json;
-use sha2::Sha256;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::input::{NewCancel, NewCheckout};
@@ -974,7 +971,7 @@ impl CheckoutService {
             "{}.{}.{}.{}.{}",
             row.id, row.order_id, row.status, total, timestamp
         );
-        let signature = sign(&storefront.signing_secret, &signed);
+        let signature = storefront.signature(&signed);
         let mut url = url::Url::parse(target).ok()?;
         url.query_pairs_mut()
             .append_pair("checkoutId", &row.id)
@@ -985,20 +982,6 @@ impl CheckoutService {
             .append_pair("signature", &signature);
         Some(url.into())
     }
-}
-
-/// `v1,<base64 HMAC-SHA256>` keyed by the storefront's `whsec_` secret (Standard Webhooks style).
-pub fn sign(secret: &Secret<String>, message: &str) -> String {
-    let key_b64 = secret.expose().trim_start_matches("whsec_");
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(key_b64)
-        .unwrap_or_else(|_| key_b64.as_bytes().to_vec());
-    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
-    mac.update(message.as_bytes());
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    )
 }
 
 /// Innopay's window reports a shopper's own cancel this way (sandbox and legacy codes).

@@ -1,0 +1,5 @@
+//! Webhooks: telling storefronts what happened to their payments.
+
+mod event;
+
+pub use event::{EventType, Publication, WebhookEvent, publication};
