@@ -474,7 +474,8 @@ impl CheckoutService {
                         )
                         .await;
                 }
-                if row.expires_at <= OffsetDateTime::now_utc() && cause == "reconciler" {
+                // Confirmed late (by inquiry, not by the approval's own answer): too late to keep.
+                if row.expires_at <= OffsetDateTime::now_utc() && cause != "gateway" {
                     return self
                         .net_cancel(
                             storefront,
@@ -776,20 +777,21 @@ impl CheckoutService {
         cause: &'static str,
         detail: serde_json::Value,
     ) -> Result<PaymentRow, CheckoutError> {
-        let cancelled = row.cancelled_amount + amount;
-        let (to, kind) = if cancelled >= total(row) {
-            (PaymentStatus::Cancelled, "cancelled")
-        } else {
-            (PaymentStatus::PartiallyCancelled, "partially_cancelled")
-        };
-        let update = PaymentUpdate {
-            cancelled_amount: Some(cancelled),
-            pending_cancel_amount: Some(None),
-            reconcile_after: Some(None),
-            ..Default::default()
-        };
-        self.apply_or_reload(row, to, update, event(kind, cause, detail))
-            .await
+        let (to, update, ev) = cancel_change(row, amount, cause, detail);
+        self.apply_or_reload(row, to, update, ev).await
+    }
+
+    /// Records a cancel Innopay reports by Noti (made in Innopay's admin, or anywhere but paydesk).
+    /// `None` when the payment changed since `row` was read: nothing is written, the caller judges
+    /// the Noti again against the new state.
+    pub(crate) async fn record_reported_cancel(
+        &self,
+        row: &PaymentRow,
+        amount: i64,
+        detail: serde_json::Value,
+    ) -> Result<Option<PaymentRow>, CheckoutError> {
+        let (to, update, ev) = cancel_change(row, amount, "innopay_noti", detail);
+        Ok(self.store.transition(row, to.as_str(), update, ev).await?)
     }
 
     async fn release_cancel(
@@ -832,7 +834,7 @@ impl CheckoutService {
             let Some(row) = self.store.payment(&row.id).await? else {
                 continue;
             };
-            if let Err(e) = self.reconcile_one(row).await {
+            if let Err(e) = self.reconcile_one(row, "reconciler").await {
                 tracing::warn!(error = %e, "reconciling a payment failed; will retry");
             }
             touched += 1;
@@ -841,8 +843,13 @@ impl CheckoutService {
         Ok(touched)
     }
 
-    /// Finds out what happened to one payment at Innopay and records it.
-    async fn reconcile_one(&self, row: PaymentRow) -> Result<PaymentRow, CheckoutError> {
+    /// Finds out what happened to one payment at Innopay and records it, with `cause` in the history
+    /// of an approval's outcome (the reconciler, or a Noti that reported one paydesk had not settled).
+    pub(crate) async fn reconcile_one(
+        &self,
+        row: PaymentRow,
+        cause: &'static str,
+    ) -> Result<PaymentRow, CheckoutError> {
         let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
         let merchant = merchant(&storefront);
         let inquiry = match row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) {
@@ -873,7 +880,7 @@ impl CheckoutService {
                 .await?;
             return Ok(row);
         }
-        self.apply_approval_outcome(&storefront, row, inquiry, "reconciler")
+        self.apply_approval_outcome(&storefront, row, inquiry, cause)
             .await
     }
 
@@ -982,6 +989,29 @@ impl CheckoutService {
             .append_pair("signature", &signature);
         Some(url.into())
     }
+}
+
+/// The change a cancel of `amount` makes: `cancelled` once nothing remains, else
+/// `partially_cancelled`; any cancel paydesk was waiting to confirm is settled by it.
+fn cancel_change(
+    row: &PaymentRow,
+    amount: i64,
+    cause: &'static str,
+    detail: serde_json::Value,
+) -> (PaymentStatus, PaymentUpdate, NewEvent) {
+    let cancelled = row.cancelled_amount + amount;
+    let (to, kind) = if cancelled >= total(row) {
+        (PaymentStatus::Cancelled, "cancelled")
+    } else {
+        (PaymentStatus::PartiallyCancelled, "partially_cancelled")
+    };
+    let update = PaymentUpdate {
+        cancelled_amount: Some(cancelled),
+        pending_cancel_amount: Some(None),
+        reconcile_after: Some(None),
+        ..Default::default()
+    };
+    (to, update, event(kind, cause, detail))
 }
 
 /// Innopay's window reports a shopper's own cancel this way (sandbox and legacy codes).

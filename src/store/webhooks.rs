@@ -328,14 +328,15 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
-    /// Logs an attempt (if one was made) and moves the delivery on, releasing the lease. The attempt is
-    /// logged even when the lease was lost meanwhile (it happened); the delivery is only changed by
-    /// the lease holder. Returns whether the caller still held the lease.
+    /// Logs an attempt and moves the delivery on, releasing the lease; `Err(reason)` when nothing was
+    /// sent (the reason becomes the delivery's last error). The attempt is logged even when the lease
+    /// was lost meanwhile (it happened); the delivery is only changed by the lease holder. Returns
+    /// whether the caller still held the lease.
     pub async fn finish_webhook_attempt(
         &self,
         delivery_id: &str,
         token: &str,
-        attempt: Option<NewAttempt>,
+        attempt: Result<NewAttempt, String>,
         next: NextStep,
     ) -> Result<bool, StoreError> {
         use webhook_delivery::Column;
@@ -348,25 +349,30 @@ impl Store {
             )
             .col_expr(Column::LeaseToken, Expr::value(Option::<String>::None))
             .col_expr(Column::UpdatedAt, Expr::value(now));
-        if let Some(attempt) = attempt {
-            update = update
-                .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-                .col_expr(
-                    Column::LastStatusCode,
-                    Expr::value(attempt.status_code.map(i32::from)),
-                )
-                .col_expr(Column::LastError, Expr::value(attempt.error.clone()));
-            webhook_attempt::ActiveModel {
-                delivery_id: Set(delivery_id.to_string()),
-                url: Set(attempt.url),
-                attempted_at: Set(attempt.attempted_at),
-                status_code: Set(attempt.status_code.map(i32::from)),
-                error: Set(attempt.error),
-                duration_ms: Set(attempt.duration_ms),
-                ..Default::default()
+        match attempt {
+            Err(reason) => {
+                update = update.col_expr(Column::LastError, Expr::value(reason));
             }
-            .insert(&txn)
-            .await?;
+            Ok(attempt) => {
+                update = update
+                    .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+                    .col_expr(
+                        Column::LastStatusCode,
+                        Expr::value(attempt.status_code.map(i32::from)),
+                    )
+                    .col_expr(Column::LastError, Expr::value(attempt.error.clone()));
+                webhook_attempt::ActiveModel {
+                    delivery_id: Set(delivery_id.to_string()),
+                    url: Set(attempt.url),
+                    attempted_at: Set(attempt.attempted_at),
+                    status_code: Set(attempt.status_code.map(i32::from)),
+                    error: Set(attempt.error),
+                    duration_ms: Set(attempt.duration_ms),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await?;
+            }
         }
         let (status, finished) = match next {
             NextStep::Delivered => (DeliveryStatus::Delivered, Some(now)),

@@ -31,6 +31,18 @@ pub enum EventType {
 }
 
 impl EventType {
+    pub const ALL: [EventType; 5] = [
+        EventType::PaymentPaid,
+        EventType::PaymentFailed,
+        EventType::PaymentCancelled,
+        EventType::PaymentPartiallyCancelled,
+        EventType::PaymentUnknown,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::PaymentPaid => "payment.paid",
