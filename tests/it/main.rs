@@ -7,5 +7,7 @@ mod checkout;
 mod foundation;
 mod gateway;
 mod innopay;
+mod noti;
 mod sandbox;
 mod support;
+mod webhooks;
