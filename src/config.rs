@@ -538,6 +538,23 @@ mod tests {
     }
 
     #[test]
+    fn webhook_settings_default_to_the_documented_schedule_and_refuse_a_bad_scale() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(config.webhooks.timeout, Duration::from_secs(15));
+        assert_eq!(config.webhooks.poll_interval, Duration::from_secs(1));
+        assert_eq!(config.webhooks.retry_scale, 1.0);
+        assert_eq!(config.webhooks.secret_overlap, Duration::from_secs(86_400));
+        let fast = Config::from_sources(None, env(&[("PAYDESK_WEBHOOK_RETRY_SCALE", "0.001")]));
+        assert_eq!(fast.unwrap().webhooks.retry_scale, 0.001);
+        for bad in ["0", "-1", "soon", "inf", "NaN"] {
+            let err = Config::from_sources(None, env(&[("PAYDESK_WEBHOOK_RETRY_SCALE", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PAYDESK_WEBHOOK_RETRY_SCALE"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_settings_are_reported() {
         let config = Config::from_sources(None, env(&[("PAYDESK_ADRR", "127.0.0.1:1")])).unwrap();
         assert_eq!(config.unknown_keys, vec!["PAYDESK_ADRR".to_string()]);

@@ -288,3 +288,69 @@ async fn unmatched_and_contradicting_notis_are_kept_flagged_and_refused() {
     assert!(wrong_amount.note.contains("2000"), "{}", wrong_amount.note);
     assert!(flagged[0].note.contains("virtual-account"));
 }
+
+/// Innopay approved but its answer was lost: the payment is `unknown`. The sandbox's paid Noti is
+/// confirmed by inquiry and the payment recorded `paid` with cause `innopay_noti`, before the
+/// reconciler (set far off here) would have come round; the storefront hears `unknown`, then `paid`.
+#[tokio::test]
+async fn a_paid_noti_settles_an_unknown_payment_after_confirming_by_inquiry() {
+    let mut settings = vec![
+        ("innopay_read_timeout_ms", "400"),
+        ("reconcile_interval_ms", "600000"),
+    ];
+    settings.extend(FAST);
+    let app = TestApp::spawn_with(*backends().last().unwrap(), &settings).await;
+    let key = demo_key(&app);
+    crate::innopay::set(&app, "settings", json!({"notiBackoffMs": 300})).await;
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    set_endpoint(&app, &key, &receiver.url).await;
+    add_fault(
+        &app,
+        json!({"kind": "drop_answer", "api": "pay", "calls": 1, "holdMs": 3000}),
+    )
+    .await;
+    let checkout: Value = create(&app, &key, &order(20000))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = checkout["id"].as_str().unwrap();
+    let return_url = crate::approval::authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
+    app.client.get(&return_url).send().await.unwrap();
+
+    let paid = wait_for_status(&app, &key, id, "paid").await;
+    assert_eq!(
+        events(&paid)[2..].to_vec(),
+        vec![
+            ("outcome_unknown".into(), "gateway".into()),
+            ("paid".into(), "innopay_noti".into())
+        ]
+    );
+    assert!(
+        paid["approvalNumber"].is_string(),
+        "filled from the inquiry"
+    );
+    let types: Vec<Value> = receiver
+        .wait_for(2, Duration::from_secs(10))
+        .await
+        .iter()
+        .map(|r| r.json["type"].clone())
+        .collect();
+    assert_eq!(types, vec!["payment.unknown", "payment.paid"]);
+    let outcomes: Vec<String> = app
+        .state
+        .store
+        .notis(false, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|n| n.outcome)
+        .collect();
+    assert_eq!(
+        outcomes.first().map(String::as_str),
+        Some("deferred"),
+        "{outcomes:?}"
+    );
+    assert!(outcomes.contains(&"applied".to_string()), "{outcomes:?}");
+}

@@ -790,3 +790,37 @@ async fn innopays_notis_of_paydesks_own_changes_add_no_events() {
     let history = settled(&app, &key, &id, Duration::from_secs(1)).await;
     assert_eq!(history["events"].as_array().unwrap().len(), 7, "{history}");
 }
+
+/// `paydesk storefront set-webhook` sets the same endpoint the API does, on a running server's
+/// database, and prints the secret that verifies the webhooks.
+#[tokio::test]
+async fn the_cli_sets_the_webhook_endpoint() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST).await;
+    let key = demo_key(&app);
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    let run = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_paydesk"))
+            .args(["storefront", "set-webhook", "sf_demo", "--url", url])
+            .env_clear()
+            .env("PAYDESK_DATABASE_URL", &app.db_url)
+            .output()
+            .expect("run paydesk")
+    };
+    let refused = run("ftp://shop.example/hooks");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("http:// or https://"));
+
+    let output = run(&receiver.url);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let secret = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("whsec_"))
+        .expect("the secret is printed")
+        .to_string();
+    let (_, endpoint) = get_json(&app, &key, "/v1/webhook-endpoint").await;
+    assert_eq!(endpoint["url"], receiver.url.as_str());
+    pay(&app, &key, 20000).await;
+    let hook = receiver.wait_for(1, Duration::from_secs(10)).await[0].clone();
+    assert!(verifies(&secret, &hook));
+}
