@@ -108,7 +108,7 @@ impl Store {
         let result = storefront::Entity::update_many()
             .col_expr(
                 storefront::Column::PreviousSigningSecret,
-                Expr::col(storefront::Column::SigningSecret).into(),
+                Expr::col(storefront::Column::SigningSecret),
             )
             .col_expr(
                 storefront::Column::PreviousSigningSecretExpiresAt,

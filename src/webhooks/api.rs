@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::service::LoggedDelivery;
 use super::{EventType, WebhookError, WebhookEvent};
-use crate::api::ApiError;
+use crate::api::{ApiError, page_limit};
 use crate::app::AppState;
 use crate::store::webhooks::{DeliveryFilter, DeliveryStatus, EndpointRow};
 use crate::storefronts::{ApiKeyAuth, Storefront};
@@ -225,22 +225,6 @@ fn delivery_view(logged: LoggedDelivery) -> WebhookDelivery {
         last_error: d.last_error,
         created_at: d.created_at,
         finished_at: d.finished_at,
-    }
-}
-
-/// Most items one list call returns.
-const MAX_PAGE: u32 = 100;
-
-fn page_limit(limit: Option<u32>) -> Result<u64, ApiError> {
-    let limit = limit.unwrap_or(20);
-    if (1..=MAX_PAGE).contains(&limit) {
-        Ok(u64::from(limit))
-    } else {
-        Err(ApiError::invalid(
-            "invalid_limit",
-            "limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ))
     }
 }
 
