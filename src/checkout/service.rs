@@ -50,8 +50,9 @@ pub struct CheckoutService {
     gateway: InnopayClient,
     public_url: Arc<str>,
     sdk_url: Arc<str>,
-    /// After this long in `approving` a payment is presumed orphaned (its instance died).
-    approving_stale_after: Duration,
+    /// After this long an Innopay call in flight (an approval in `approving`, a cancel being made) is
+    /// presumed orphaned: its instance died, and the reconciler takes over.
+    call_stale_after: Duration,
     /// See `Config::inquiry_grace`.
     inquiry_grace: Duration,
 }
@@ -168,9 +169,15 @@ impl CheckoutService {
             gateway,
             public_url,
             sdk_url: sdk_url.into(),
-            approving_stale_after: duration(config.innopay.read_timeout) + Duration::seconds(15),
+            call_stale_after: duration(config.innopay.read_timeout) + Duration::seconds(15),
             inquiry_grace: duration(config.inquiry_grace),
         }
+    }
+
+    /// Until when the reconciler leaves alone a cancel this request is making: an inquiry in the
+    /// meantime could see it not yet applied and release it while Innopay carries it out.
+    fn call_deadline(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.call_stale_after
     }
 
     pub fn checkout_url(&self, id: &str) -> String {
@@ -567,6 +574,7 @@ impl CheckoutService {
     ) -> Result<PaymentRow, CheckoutError> {
         let mut reserve = approval.as_ref().map(approval_update).unwrap_or_default();
         reserve.pending_cancel_amount = Some(Some(total(&row)));
+        reserve.reconcile_after = Some(Some(self.call_deadline()));
         reserve.flag_reason = Some(why.to_string());
         let Some(row) = self
             .store
@@ -685,6 +693,7 @@ impl CheckoutService {
         }
         let reserve = PaymentUpdate {
             pending_cancel_amount: Some(Some(amount)),
+            reconcile_after: Some(Some(self.call_deadline())),
             ..Default::default()
         };
         let Some(reserved) = self
@@ -821,7 +830,7 @@ impl CheckoutService {
         }
         for row in self
             .store
-            .payments_to_reconcile(now, now - self.approving_stale_after, batch)
+            .payments_to_reconcile(now, now - self.call_stale_after, batch)
             .await?
         {
             if !self
