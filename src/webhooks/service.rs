@@ -46,23 +46,16 @@ fn parse_endpoint_url(raw: &str) -> Result<url::Url, WebhookError> {
         .ok_or_else(|| WebhookError::InvalidUrl(raw.chars().take(100).collect()))
 }
 
-/// Why a request got no HTTP answer, in one line (reqwest's own message names only the URL).
+/// Why a request got no HTTP answer, in one line, starting with what kind of failure it was.
 fn describe(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        return "timed out".into();
-    }
-    let mut text = String::from(if err.is_connect() {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
         "connection failed"
     } else {
         "request failed"
-    });
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    };
+    format!("{kind}: {}", crate::gateway::describe(err))
 }
 
 impl WebhookService {

@@ -9,11 +9,11 @@ use paydesk::gateway::{CancelRequest, Outcome};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::approval::payment;
+use crate::approval::{checkout_and_return, payment};
 use crate::checkout::{create, demo_key, order};
 use crate::innopay::{add_fault, client, control, merchant};
 use crate::support::{TestApp, backends};
-use crate::webhooks::{Answer, FAST, WebhookReceiver, pay, set_endpoint};
+use crate::webhooks::{Answer, FAST, PAID_PART_CANCELLED, WebhookReceiver, pay, set_endpoint};
 
 /// Cancels through the sandbox's cancelApi directly, as an operator in Innopay's admin would.
 async fn cancel_at_innopay(app: &TestApp, tid: &str, amount: i64, partial: bool) {
@@ -125,18 +125,7 @@ async fn a_cancel_made_outside_paydesk_reaches_the_payment_and_the_storefront_on
         );
 
         let hooks = receiver.wait_for(3, Duration::from_secs(10)).await;
-        let types: Vec<&str> = hooks
-            .iter()
-            .map(|h| h.json["type"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            types,
-            vec![
-                "payment.paid",
-                "payment.partially_cancelled",
-                "payment.cancelled"
-            ]
-        );
+        assert_eq!(receiver.types(), PAID_PART_CANCELLED);
         assert_eq!(hooks[2].json["data"]["status"], "cancelled");
         assert_eq!(hooks[2].json["data"]["sequence"], 5);
 
@@ -309,16 +298,9 @@ async fn a_paid_noti_settles_an_unknown_payment_after_confirming_by_inquiry() {
         json!({"kind": "drop_answer", "api": "pay", "calls": 1, "holdMs": 3000}),
     )
     .await;
-    let checkout: Value = create(&app, &key, &order(20000))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = checkout["id"].as_str().unwrap();
-    let return_url = crate::approval::authorize(&app, &app.url("/sandbox"), &checkout, &[]).await;
-    app.client.get(&return_url).send().await.unwrap();
+    let id = checkout_and_return(&app, &app.url("/sandbox"), &key, 20000).await;
 
-    let paid = wait_for_status(&app, &key, id, "paid").await;
+    let paid = wait_for_status(&app, &key, &id, "paid").await;
     assert_eq!(
         events(&paid)[2..].to_vec(),
         vec![
@@ -330,13 +312,8 @@ async fn a_paid_noti_settles_an_unknown_payment_after_confirming_by_inquiry() {
         paid["approvalNumber"].is_string(),
         "filled from the inquiry"
     );
-    let types: Vec<Value> = receiver
-        .wait_for(2, Duration::from_secs(10))
-        .await
-        .iter()
-        .map(|r| r.json["type"].clone())
-        .collect();
-    assert_eq!(types, vec!["payment.unknown", "payment.paid"]);
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(receiver.types(), vec!["payment.unknown", "payment.paid"]);
     let outcomes: Vec<String> = app
         .state
         .store

@@ -16,9 +16,16 @@ use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, handler}
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::approval::{authorize, payment, settled};
-use crate::checkout::{create, demo_key, order, other_storefront_key};
+use crate::approval::{TwoInstances, checkout_and_return, payment, settled};
+use crate::checkout::{demo_key, other_storefront_key};
 use crate::support::{Backend, TestApp, backends, error_body, execute_sql};
+
+/// A payment paid, partly cancelled, then cancelled, as the storefront hears it.
+pub const PAID_PART_CANCELLED: [&str; 3] = [
+    "payment.paid",
+    "payment.partially_cancelled",
+    "payment.cancelled",
+];
 
 /// Fast polling and a retry schedule a thousand times shorter (30 ms, 60 ms, ... giving up after
 /// about four minutes instead of three days).
@@ -132,6 +139,14 @@ impl WebhookReceiver {
         self.received()
     }
 
+    /// The event types received, in arrival order.
+    pub fn types(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|r| r.json["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// How many requests arrived per `webhook-id`.
     pub fn counts_by_id(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
@@ -176,25 +191,23 @@ pub async fn set_endpoint(app: &TestApp, key: &str, url: &str) -> Value {
     response.json().await.unwrap()
 }
 
-pub async fn get_json(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
+async fn status_and_json(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Creates a checkout on `app`, authenticates it in `sandbox` and follows the return: the payment is
-/// paid when this returns.
+pub async fn get_json(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
+    status_and_json(app.client.get(app.url(path)).bearer_auth(key)).await
+}
+
+pub async fn post_json(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
+    status_and_json(app.client.post(app.url(path)).bearer_auth(key)).await
+}
+
+/// A payment paid through `sandbox`.
 pub async fn pay_at(app: &TestApp, sandbox: &str, key: &str, amount: i64) -> String {
-    let checkout: Value = create(app, key, &order(amount)).await.json().await.unwrap();
-    let id = checkout["id"].as_str().unwrap().to_string();
-    let return_url = authorize(app, sandbox, &checkout, &[]).await;
-    app.client.get(&return_url).send().await.unwrap();
+    let id = checkout_and_return(app, sandbox, key, amount).await;
     assert_eq!(payment(app, key, &id).await["status"], "paid");
     id
 }
@@ -282,40 +295,11 @@ async fn a_paid_payment_delivers_one_signed_payment_paid_on_the_embedded_default
 /// exactly once, each payment's in sequence order; the same 150 listed by `GET /v1/events`.
 #[tokio::test]
 async fn two_instances_deliver_every_event_exactly_once_in_sequence_order() {
-    paydesk::install_crypto_provider();
-    let sandbox_config =
-        paydesk::Config::with_overrides([("sandbox_merchant_key", "shared-key")]).unwrap();
-    let standalone =
-        paydesk::sandbox::Standalone::bind(&sandbox_config, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-    let sandbox = standalone.url().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let sandbox_server = tokio::spawn(standalone.run_until(async {
-        let _ = stopped.await;
-    }));
-    let backend = *backends().last().unwrap();
-    let mut settings = vec![("innopay_api_url", sandbox.as_str()), ("sandbox", "false")];
-    settings.extend(FAST);
-    let first = TestApp::spawn_with(backend, &settings).await;
-    let second = TestApp::spawn_beside(&first, &settings).await;
-    let created = paydesk::storefronts::create(
-        &first.state.store,
-        &first.state.config,
-        paydesk::storefronts::NewStorefront {
-            name: "웹훅 상점".into(),
-            mid: "testpay01m".into(),
-            merchant_key: paydesk::config::Secret::new("shared-key".into()),
-            cancel_password: paydesk::config::Secret::new(
-                paydesk::config::DEFAULT_SANDBOX_CANCEL_PASSWORD.into(),
-            ),
-        },
-    )
-    .await
-    .unwrap();
-    let key = created.api_key.expose().clone();
+    let two = TwoInstances::start(&FAST).await;
+    let (first, second, sandbox, key) = (&two.first, &two.second, &two.sandbox, &two.key);
+    let backend = two.backend;
     let receiver = WebhookReceiver::start(Answer::Status(200)).await;
-    let secret = set_endpoint(&second, &key, &receiver.url).await["signingSecret"]
+    let secret = set_endpoint(second, key, &receiver.url).await["signingSecret"]
         .as_str()
         .unwrap()
         .to_string();
@@ -325,9 +309,9 @@ async fn two_instances_deliver_every_event_exactly_once_in_sequence_order() {
     for chunk in 0..PAYMENTS / 10 {
         let journeys = (0..10).map(|i| {
             let (app, other) = if (chunk * 10 + i) % 2 == 0 {
-                (&first, &second)
+                (first, second)
             } else {
-                (&second, &first)
+                (second, first)
             };
             let (sandbox, key) = (sandbox.as_str(), key.as_str());
             async move {
@@ -363,28 +347,16 @@ async fn two_instances_deliver_every_event_exactly_once_in_sequence_order() {
             .map(|r| r.json["type"].as_str().unwrap())
             .collect();
         assert_eq!(sequences, vec![3, 5, 7], "{id}: arrival order");
-        assert_eq!(
-            types,
-            vec![
-                "payment.paid",
-                "payment.partially_cancelled",
-                "payment.cancelled"
-            ]
-        );
+        assert_eq!(types, PAID_PART_CANCELLED);
     }
 
     // The catch-up list has the same 150 events, oldest first, over two pages.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (_, page) = get_json(&first, &key, "/v1/events?limit=100").await;
+    let (_, page) = get_json(first, key, "/v1/events?limit=100").await;
     assert_eq!(page["data"].as_array().unwrap().len(), 100);
     assert_eq!(page["hasMore"], true);
     let cursor = page["nextCursor"].as_str().unwrap();
-    let (_, rest) = get_json(
-        &second,
-        &key,
-        &format!("/v1/events?limit=100&after={cursor}"),
-    )
-    .await;
+    let (_, rest) = get_json(second, key, &format!("/v1/events?limit=100&after={cursor}")).await;
     assert_eq!(rest["data"].as_array().unwrap().len(), 50);
     assert_eq!(rest["hasMore"], false);
     let mut listed: Vec<String> = page["data"]
@@ -398,11 +370,6 @@ async fn two_instances_deliver_every_event_exactly_once_in_sequence_order() {
     listed.sort();
     delivered.sort();
     assert_eq!(listed, delivered);
-
-    first.stop().await;
-    second.stop().await;
-    let _ = stop.send(());
-    sandbox_server.await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -616,16 +583,8 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
         .as_str()
         .unwrap()
         .to_string();
-    let rotated: Value = app
-        .client
-        .post(app.url("/v1/webhook-endpoint/rotate-secret"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, rotated) = post_json(&app, &key, "/v1/webhook-endpoint/rotate-secret").await;
+    assert_eq!(status, StatusCode::OK);
     let new = rotated["signingSecret"].as_str().unwrap().to_string();
     assert_ne!(new, old);
     let until = time::OffsetDateTime::parse(
@@ -773,20 +732,8 @@ async fn innopays_notis_of_paydesks_own_changes_add_no_events() {
         assert!(started.elapsed() < Duration::from_secs(15), "{notis:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let types: Vec<Value> = receiver
-        .wait_for(3, Duration::from_secs(10))
-        .await
-        .iter()
-        .map(|r| r.json["type"].clone())
-        .collect();
-    assert_eq!(
-        types,
-        vec![
-            "payment.paid",
-            "payment.partially_cancelled",
-            "payment.cancelled"
-        ]
-    );
+    receiver.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(receiver.types(), PAID_PART_CANCELLED);
     let history = settled(&app, &key, &id, Duration::from_secs(1)).await;
     assert_eq!(history["events"].as_array().unwrap().len(), 7, "{history}");
 }
