@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::checkout::{create, demo_key, order};
+use crate::checkout::{create, demo_key, order, storefront_key};
 use crate::innopay::{add_fault, add_fault_at};
 use crate::support::{Backend, TestApp, backends};
 
@@ -143,24 +143,17 @@ impl TwoInstances {
         settings.extend_from_slice(extra);
         let first = TestApp::spawn_with(backend, &settings).await;
         let second = TestApp::spawn_beside(&first, &settings).await;
-        let created = paydesk::storefronts::create(
-            &first.state.store,
-            &first.state.config,
-            paydesk::storefronts::NewStorefront {
-                name: "두 인스턴스 상점".into(),
-                mid: "testpay01m".into(),
-                merchant_key: paydesk::config::Secret::new("shared-key".into()),
-                cancel_password: paydesk::config::Secret::new(
-                    paydesk::config::DEFAULT_SANDBOX_CANCEL_PASSWORD.into(),
-                ),
-            },
+        let key = storefront_key(
+            &first,
+            "두 인스턴스 상점",
+            "shared-key",
+            paydesk::config::DEFAULT_SANDBOX_CANCEL_PASSWORD,
         )
-        .await
-        .unwrap();
+        .await;
         Self {
             first,
             second,
-            key: created.api_key.expose().clone(),
+            key,
             sandbox,
             backend,
             _stop_sandbox: stop,
