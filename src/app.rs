@@ -13,10 +13,12 @@ use crate::api::{BodyLimit, RequestIdMiddleware};
 use crate::checkout::{self, CheckoutApi, CheckoutService};
 use crate::config::{Config, ConfigError, Secret};
 use crate::gateway::{self, InnopayClient};
+use crate::noti;
 use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
 use crate::sandbox::Sandbox;
 use crate::store::Store;
 use crate::storefronts;
+use crate::webhooks::{self, WebhookService, WebhooksApi};
 
 /// Largest request body paydesk reads; larger ones get 413 `payload_too_large`.
 pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -34,6 +36,8 @@ pub enum StartupError {
     Bind { addr: SocketAddr, reason: String },
     #[error("cannot set up the demo storefront: {0}")]
     Demo(String),
+    #[error("{0}")]
+    Webhooks(String),
 }
 
 /// What request handlers share. Cheap to clone.
@@ -47,6 +51,7 @@ pub struct AppState {
     /// The Innopay API client (the built-in sandbox unless `PAYDESK_INNOPAY_API_URL` is set).
     pub gateway: InnopayClient,
     pub checkout: CheckoutService,
+    pub webhooks: WebhookService,
     /// The demo storefront's key, on the embedded default only (the demo shop uses it).
     pub demo_api_key: Option<Secret<String>>,
 }
@@ -61,10 +66,10 @@ pub struct App {
 }
 
 /// Every JSON API of paydesk; the OpenAPI document is generated from these.
-type Apis = (OpsApi, CheckoutApi);
+type Apis = (OpsApi, CheckoutApi, WebhooksApi);
 
 fn apis() -> Apis {
-    (OpsApi, CheckoutApi)
+    (OpsApi, CheckoutApi, WebhooksApi)
 }
 
 /// The OpenAPI service, described for `server_url`.
@@ -135,6 +140,8 @@ impl App {
             sdk_url.as_str(),
             &config,
         );
+        let webhooks = WebhookService::new(store.clone(), config.webhooks.clone())
+            .map_err(StartupError::Webhooks)?;
         let sandbox = config
             .sandbox
             .enabled
@@ -146,6 +153,7 @@ impl App {
             public_url: public_url.into(),
             metrics: HttpMetrics::default(),
             checkout,
+            webhooks,
             demo_api_key,
         };
         Ok(Self {
@@ -179,7 +187,7 @@ impl App {
         if let Some(sandbox) = &self.sandbox {
             routes = routes.nest("/sandbox", sandbox.routes());
         }
-        let routes = checkout::page_routes(routes, demo).nest("/", service);
+        let routes = noti::routes(checkout::page_routes(routes, demo)).nest("/", service);
         RootSplit {
             root: checkout::home_page(demo),
             rest: routes,
@@ -199,8 +207,9 @@ impl App {
         let reconciler = checkout::spawn_reconciler(
             self.state.checkout.clone(),
             self.state.config.reconcile_interval,
-            workers_stop,
+            workers_stop.clone(),
         );
+        let delivery = webhooks::spawn_delivery_worker(self.state.webhooks.clone(), workers_stop);
         tracing::info!(addr = %self.addr, public_url = %self.state.public_url, "paydesk serving");
         if let Some(sandbox) = &self.sandbox {
             sandbox.announce();
@@ -216,6 +225,7 @@ impl App {
             .await;
         let _ = stop_workers.send(true);
         let _ = reconciler.await;
+        let _ = delivery.await;
         self.state.store.close().await;
         tracing::info!("paydesk stopped");
         result

@@ -1,4 +1,5 @@
-//! Command line: `serve` (the default), `migrate up|down|status`, `openapi`, `sandbox`. Errors print one line and
+//! Command line: `serve` (the default), `migrate up|down|status`, `storefront ...`, `noti list`,
+//! `openapi`, `sandbox`. Errors print one line and
 //! exit with status 1; no backtraces for operator mistakes.
 
 use std::net::SocketAddr;
@@ -35,6 +36,11 @@ enum Command {
     Storefront {
         #[command(subcommand)]
         action: StorefrontAction,
+    },
+    /// Show the Noti Innopay sent (newest first), e.g. the flagged ones that need a person.
+    Noti {
+        #[command(subcommand)]
+        action: NotiAction,
     },
     /// Print the OpenAPI document.
     Openapi {
@@ -78,6 +84,26 @@ enum StorefrontAction {
     RotateKey {
         /// Storefront id (`sf_...`).
         id: String,
+    },
+    /// Set (and enable) the storefront's webhook endpoint; prints the secret that signs webhooks.
+    SetWebhook {
+        /// Storefront id (`sf_...`).
+        id: String,
+        /// An absolute http:// or https:// URL.
+        #[arg(long)]
+        url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum NotiAction {
+    /// List received Noti with their outcome.
+    List {
+        /// Only those flagged for a person (unmatched, contradicting, virtual-account deposits).
+        #[arg(long)]
+        flagged: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
     },
 }
 
@@ -145,13 +171,32 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Storefront { action } => {
             let config = Config::from_env().map_err(|e| e.to_string())?;
-            let store = Store::connect(&config.database, 2).await.map_err(|e| {
-                format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}")
-            })?;
-            store.migrate_up().await.map_err(|e| e.to_string())?;
+            let store = open_migrated(&config).await?;
             let result = storefront(&store, &config, action).await;
             store.close().await;
             result
+        }
+        Command::Noti {
+            action: NotiAction::List { flagged, limit },
+        } => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            let store = open_migrated(&config).await?;
+            let result = store.notis(flagged, limit).await.map_err(|e| e.to_string());
+            store.close().await;
+            for n in result? {
+                println!(
+                    "{}\t{}\t{}{}\t{}\t{}\t{}\t{}",
+                    n.id,
+                    n.received_at,
+                    n.outcome,
+                    if n.flagged { " (flagged)" } else { "" },
+                    n.mid.unwrap_or_default(),
+                    n.tid.unwrap_or_default(),
+                    n.payment_id.unwrap_or_default(),
+                    n.note
+                );
+            }
+            Ok(())
         }
         Command::Sandbox { addr } => {
             let config = Config::from_env().map_err(|e| e.to_string())?;
@@ -176,6 +221,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             result
         }
     }
+}
+
+async fn open_migrated(config: &Config) -> Result<Store, String> {
+    let store = Store::connect(&config.database, 2)
+        .await
+        .map_err(|e| format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}"))?;
+    store.migrate_up().await.map_err(|e| e.to_string())?;
+    Ok(store)
 }
 
 async fn storefront(
@@ -230,6 +283,22 @@ async fn storefront(
             println!(
                 "new API key (shown once; the previous keys are revoked): {}",
                 key.expose()
+            );
+        }
+        StorefrontAction::SetWebhook { id, url } => {
+            let service =
+                crate::webhooks::WebhookService::new(store.clone(), config.webhooks.clone())?;
+            let (endpoint, storefront) = service
+                .set_endpoint(&id, &url)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "webhooks of storefront {} go to {}",
+                storefront.id, endpoint.url
+            );
+            println!(
+                "signing secret (verifies webhook-signature): {}",
+                storefront.signing_secret.expose()
             );
         }
     }

@@ -110,6 +110,19 @@ pub struct SandboxConfig {
     pub noti_url: Option<Url>,
 }
 
+/// How webhooks are delivered to storefronts.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// How often each instance's delivery worker looks for due deliveries.
+    pub poll_interval: Duration,
+    /// The longest one delivery attempt may take (connect, send, answer).
+    pub timeout: Duration,
+    /// Multiplies the retry schedule (delays and the three-day give-up age); below 1 only for tests.
+    pub retry_scale: f64,
+    /// How long the previous signing secret keeps signing after a rotation.
+    pub secret_overlap: Duration,
+}
+
 /// Documented defaults for the sandbox test merchant (no real money can move through the sandbox).
 pub const DEFAULT_SANDBOX_MERCHANT_KEY: &str = "sandbox-merchant-key-testpay01m";
 pub const DEFAULT_SANDBOX_CANCEL_PASSWORD: &str = "123456";
@@ -138,6 +151,7 @@ pub struct Config {
     /// How long after an approval attempt an inquiry answering "no such transaction" is not yet
     /// believed: the approval may still be in flight at Innopay.
     pub inquiry_grace: Duration,
+    pub webhooks: WebhookConfig,
     /// Settings that were given but are not known; reported once logging is up.
     pub unknown_keys: Vec<String>,
 }
@@ -194,6 +208,10 @@ const KNOWN_KEYS: &[&str] = &[
     "demo_api_key",
     "reconcile_interval_ms",
     "inquiry_grace_ms",
+    "webhook_poll_ms",
+    "webhook_timeout_ms",
+    "webhook_retry_scale",
+    "webhook_secret_overlap_secs",
 ];
 
 /// Keys that are read elsewhere (the config file's own location, the test suite's PostgreSQL).
@@ -362,6 +380,16 @@ impl Config {
             demo_api_key: layers.string("demo_api_key").map(Secret::new),
             reconcile_interval: ms("reconcile_interval_ms", 2_000)?,
             inquiry_grace: ms("inquiry_grace_ms", 60_000)?,
+            webhooks: WebhookConfig {
+                poll_interval: ms("webhook_poll_ms", 1_000)?,
+                timeout: ms("webhook_timeout_ms", 15_000)?,
+                retry_scale: positive_scale(layers, "webhook_retry_scale")?,
+                secret_overlap: Duration::from_secs(layers.parse_or(
+                    "webhook_secret_overlap_secs",
+                    86_400,
+                    "a whole number of seconds",
+                )?),
+            },
             unknown_keys,
         })
     }
@@ -377,6 +405,18 @@ impl Config {
                 .into_iter()
                 .map(|(k, v)| (format!("PAYDESK_{}", k.to_ascii_uppercase()), v.to_string())),
         )
+    }
+}
+
+/// A multiplier that must be a positive, finite number (default 1).
+fn positive_scale(layers: &Layers, key: &str) -> Result<f64, ConfigError> {
+    let expected = "a positive number such as 1 or 0.001";
+    let scale: f64 = layers.parse_or(key, 1.0, expected)?;
+    match layers.get(key) {
+        Some((raw, origin)) if !(scale.is_finite() && scale > 0.0) => {
+            Err(invalid(origin, expected, raw))
+        }
+        _ => Ok(scale),
     }
 }
 
@@ -495,6 +535,23 @@ mod tests {
         assert!(!dump.contains("very-secret-key"), "{dump}");
         assert!(!dump.contains("pw-123"), "{dump}");
         assert_eq!(config.sandbox.merchant_key.expose(), "very-secret-key");
+    }
+
+    #[test]
+    fn webhook_settings_default_to_the_documented_schedule_and_refuse_a_bad_scale() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(config.webhooks.timeout, Duration::from_secs(15));
+        assert_eq!(config.webhooks.poll_interval, Duration::from_secs(1));
+        assert_eq!(config.webhooks.retry_scale, 1.0);
+        assert_eq!(config.webhooks.secret_overlap, Duration::from_secs(86_400));
+        let fast = Config::from_sources(None, env(&[("PAYDESK_WEBHOOK_RETRY_SCALE", "0.001")]));
+        assert_eq!(fast.unwrap().webhooks.retry_scale, 0.001);
+        for bad in ["0", "-1", "soon", "inf", "NaN"] {
+            let err = Config::from_sources(None, env(&[("PAYDESK_WEBHOOK_RETRY_SCALE", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PAYDESK_WEBHOOK_RETRY_SCALE"), "{bad}: {err}");
+        }
     }
 
     #[test]

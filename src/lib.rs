@@ -8,11 +8,13 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod gateway;
+pub mod noti;
 pub mod ops;
 pub mod pages;
 pub mod sandbox;
 pub mod store;
 pub mod storefronts;
+pub mod webhooks;
 
 pub use app::{App, AppState, StartupError};
 pub use config::Config;

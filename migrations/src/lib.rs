@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_storefronts;
 mod m20261127_000010_payments;
+mod m20261127_000020_webhooks;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_storefronts::Migration),
             Box::new(m20261127_000010_payments::Migration),
+            Box::new(m20261127_000020_webhooks::Migration),
         ]
     }
 }

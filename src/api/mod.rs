@@ -4,10 +4,12 @@
 
 mod body_limit;
 mod error;
+mod page;
 mod request_id;
 
 pub use body_limit::BodyLimit;
 pub use error::{
     ApiError, ErrorBody, ErrorEnvelope, ErrorType, HelpLink, InnopayErrorDetail, NextAction,
 };
+pub use page::{InvalidLimit, page_limit};
 pub use request_id::{RequestIdMiddleware, current_request_id};

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::input::{NewCancel, NewCheckout};
 use super::service::{CancelResult, CheckoutService};
 use super::{CheckoutError, PaymentStatus};
-use crate::api::ApiError;
+use crate::api::{ApiError, page_limit};
 use crate::app::AppState;
 use crate::store::idempotency::IdempotencyBegin;
 use crate::store::payments::{PaymentEventRow, PaymentFilter, PaymentRow};
@@ -253,7 +253,7 @@ pub struct Payment {
     pub livemode: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
-    /// Every state change, oldest first (empty in lists).
+    /// Every state change, oldest first (empty in lists and webhook events).
     pub events: Vec<PaymentEvent>,
 }
 
@@ -371,7 +371,7 @@ impl Checkout {
 }
 
 impl Payment {
-    pub(super) fn from_row(row: &PaymentRow, events: &[PaymentEventRow]) -> Self {
+    pub(crate) fn from_row(row: &PaymentRow, events: &[PaymentEventRow]) -> Self {
         let total = row.amount + row.tax_free_amount;
         let card = row.card_company_code.is_some() || row.card_number.is_some();
         Payment {
@@ -496,9 +496,6 @@ where
     }
 }
 
-/// Most payments one list call returns.
-const MAX_PAGE: u32 = 100;
-
 pub struct CheckoutApi;
 
 #[OpenApi]
@@ -588,14 +585,7 @@ impl CheckoutApi {
         limit: Query<Option<u32>>,
     ) -> Result<ListPaymentsResponse, ApiError> {
         let storefront = auth.storefront(&state.store).await?;
-        let limit = limit.0.unwrap_or(20);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::invalid(
-                "invalid_limit",
-                "limit",
-                format!("limit must be between 1 and {MAX_PAGE}"),
-            ));
-        }
+        let limit = page_limit(limit.0)?;
         let filter = PaymentFilter {
             statuses: status
                 .0
@@ -604,7 +594,7 @@ impl CheckoutApi {
             created_from: created_from.0,
             created_to: created_to.0,
             before_id: starting_after.0,
-            limit: u64::from(limit) + 1,
+            limit: limit + 1,
         };
         let mut rows = state.checkout.list(&storefront, &filter).await?;
         let has_more = rows.len() > limit as usize;

@@ -13,7 +13,7 @@ mod pages;
 mod reconciler;
 mod service;
 
-pub use api::CheckoutApi;
+pub use api::{CheckoutApi, Payment};
 pub use pages::{home as home_page, routes as page_routes};
 pub use reconciler::spawn_reconciler;
 pub use service::CheckoutService;

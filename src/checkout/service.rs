@@ -5,10 +5,7 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use hmac::{KeyInit, Mac};
 use serde_json::json;
-use sha2::Sha256;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::input::{NewCancel, NewCheckout};
@@ -53,8 +50,9 @@ pub struct CheckoutService {
     gateway: InnopayClient,
     public_url: Arc<str>,
     sdk_url: Arc<str>,
-    /// After this long in `approving` a payment is presumed orphaned (its instance died).
-    approving_stale_after: Duration,
+    /// After this long an Innopay call in flight (an approval in `approving`, a cancel being made) is
+    /// presumed orphaned: its instance died, and the reconciler takes over.
+    call_stale_after: Duration,
     /// See `Config::inquiry_grace`.
     inquiry_grace: Duration,
 }
@@ -180,11 +178,15 @@ impl CheckoutService {
             gateway,
             public_url,
             sdk_url: sdk_url.into(),
-            // The approving request gives up after the read timeout; a few seconds more and its
-            // instance has surely died (or is stuck) rather than still recording the answer.
-            approving_stale_after: duration(config.innopay.read_timeout) + Duration::seconds(5),
+            call_stale_after: duration(config.innopay.read_timeout) + Duration::seconds(15),
             inquiry_grace: duration(config.inquiry_grace),
         }
+    }
+
+    /// Until when the reconciler leaves alone a cancel this request is making: an inquiry in the
+    /// meantime could see it not yet applied and release it while Innopay carries it out.
+    fn call_deadline(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.call_stale_after
     }
 
     pub fn checkout_url(&self, id: &str) -> String {
@@ -480,7 +482,8 @@ impl CheckoutService {
                         )
                         .await;
                 }
-                if row.expires_at <= OffsetDateTime::now_utc() && cause == "reconciler" {
+                // Confirmed late (by inquiry, not by the approval's own answer): too late to keep.
+                if row.expires_at <= OffsetDateTime::now_utc() && cause != "gateway" {
                     return self
                         .net_cancel(
                             storefront,
@@ -566,6 +569,7 @@ impl CheckoutService {
     ) -> Result<PaymentRow, CheckoutError> {
         let mut reserve = approval.as_ref().map(approval_update).unwrap_or_default();
         reserve.pending_cancel_amount = Some(Some(total(&row)));
+        reserve.reconcile_after = Some(Some(self.call_deadline()));
         reserve.flag_reason = Some(why.to_string());
         let Some(row) = self
             .store
@@ -684,6 +688,7 @@ impl CheckoutService {
         }
         let reserve = PaymentUpdate {
             pending_cancel_amount: Some(Some(amount)),
+            reconcile_after: Some(Some(self.call_deadline())),
             ..Default::default()
         };
         let Some(reserved) = self
@@ -776,20 +781,21 @@ impl CheckoutService {
         cause: &'static str,
         detail: serde_json::Value,
     ) -> Result<PaymentRow, CheckoutError> {
-        let cancelled = row.cancelled_amount + amount;
-        let (to, kind) = if cancelled >= total(row) {
-            (PaymentStatus::Cancelled, "cancelled")
-        } else {
-            (PaymentStatus::PartiallyCancelled, "partially_cancelled")
-        };
-        let update = PaymentUpdate {
-            cancelled_amount: Some(cancelled),
-            pending_cancel_amount: Some(None),
-            reconcile_after: Some(None),
-            ..Default::default()
-        };
-        self.apply_or_reload(row, to, update, event(kind, cause, detail))
-            .await
+        let (to, update, ev) = cancel_change(row, amount, cause, detail);
+        self.apply_or_reload(row, to, update, ev).await
+    }
+
+    /// Records a cancel Innopay reports by Noti (made in Innopay's admin, or anywhere but paydesk).
+    /// `None` when the payment changed since `row` was read: nothing is written, the caller judges
+    /// the Noti again against the new state.
+    pub(crate) async fn record_reported_cancel(
+        &self,
+        row: &PaymentRow,
+        amount: i64,
+        detail: serde_json::Value,
+    ) -> Result<Option<PaymentRow>, CheckoutError> {
+        let (to, update, ev) = cancel_change(row, amount, "innopay_noti", detail);
+        Ok(self.store.transition(row, to.as_str(), update, ev).await?)
     }
 
     async fn release_cancel(
@@ -819,7 +825,7 @@ impl CheckoutService {
         }
         for row in self
             .store
-            .payments_to_reconcile(now, now - self.approving_stale_after, batch)
+            .payments_to_reconcile(now, now - self.call_stale_after, batch)
             .await?
         {
             if !self
@@ -832,7 +838,7 @@ impl CheckoutService {
             let Some(row) = self.store.payment(&row.id).await? else {
                 continue;
             };
-            if let Err(e) = self.reconcile_one(row).await {
+            if let Err(e) = self.reconcile_one(row, "reconciler").await {
                 tracing::warn!(error = %e, "reconciling a payment failed; will retry");
             }
             touched += 1;
@@ -841,8 +847,13 @@ impl CheckoutService {
         Ok(touched)
     }
 
-    /// Finds out what happened to one payment at Innopay and records it.
-    async fn reconcile_one(&self, row: PaymentRow) -> Result<PaymentRow, CheckoutError> {
+    /// Finds out what happened to one payment at Innopay and records it, with `cause` in the history
+    /// of an approval's outcome (the reconciler, or a Noti that reported one paydesk had not settled).
+    pub(crate) async fn reconcile_one(
+        &self,
+        row: PaymentRow,
+        cause: &'static str,
+    ) -> Result<PaymentRow, CheckoutError> {
         let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
         let merchant = merchant(&storefront);
         let inquiry = match row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) {
@@ -873,7 +884,7 @@ impl CheckoutService {
                 .await?;
             return Ok(row);
         }
-        self.apply_approval_outcome(&storefront, row, inquiry, "reconciler")
+        self.apply_approval_outcome(&storefront, row, inquiry, cause)
             .await
     }
 
@@ -969,7 +980,7 @@ impl CheckoutService {
             "{}.{}.{}.{}.{}",
             row.id, row.order_id, row.status, total, timestamp
         );
-        let signature = sign(&storefront.signing_secret, &signed);
+        let signature = storefront.signature(&signed);
         let mut url = url::Url::parse(target).ok()?;
         url.query_pairs_mut()
             .append_pair("checkoutId", &row.id)
@@ -982,18 +993,27 @@ impl CheckoutService {
     }
 }
 
-/// `v1,<base64 HMAC-SHA256>` keyed by the storefront's `whsec_` secret (Standard Webhooks style).
-pub fn sign(secret: &Secret<String>, message: &str) -> String {
-    let key_b64 = secret.expose().trim_start_matches("whsec_");
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(key_b64)
-        .unwrap_or_else(|_| key_b64.as_bytes().to_vec());
-    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
-    mac.update(message.as_bytes());
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    )
+/// The change a cancel of `amount` makes: `cancelled` once nothing remains, else
+/// `partially_cancelled`; any cancel paydesk was waiting to confirm is settled by it.
+fn cancel_change(
+    row: &PaymentRow,
+    amount: i64,
+    cause: &'static str,
+    detail: serde_json::Value,
+) -> (PaymentStatus, PaymentUpdate, NewEvent) {
+    let cancelled = row.cancelled_amount + amount;
+    let (to, kind) = if cancelled >= total(row) {
+        (PaymentStatus::Cancelled, "cancelled")
+    } else {
+        (PaymentStatus::PartiallyCancelled, "partially_cancelled")
+    };
+    let update = PaymentUpdate {
+        cancelled_amount: Some(cancelled),
+        pending_cancel_amount: Some(None),
+        reconcile_after: Some(None),
+        ..Default::default()
+    };
+    (to, update, event(kind, cause, detail))
 }
 
 /// Innopay's window reports a shopper's own cancel this way (sandbox and legacy codes).

@@ -368,8 +368,9 @@ fn approval_mismatch(a: &Approval, merchant: &Merchant, req: &ApprovalRequest) -
         })
 }
 
-/// The error and its causes on one line ("error sending request: connection refused").
-fn describe(err: &reqwest::Error) -> String {
+/// The error and its causes on one line ("error sending request: connection refused"). Webhook
+/// deliveries describe their failures the same way.
+pub(crate) fn describe(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {

@@ -12,8 +12,10 @@ use crate::config::{DatabaseKind, DatabaseUrl};
 
 mod entities;
 pub mod idempotency;
+pub mod notis;
 pub mod payments;
 pub mod storefronts;
+pub mod webhooks;
 
 /// A database problem, as the rest of the program sees it.
 #[derive(Debug, thiserror::Error)]

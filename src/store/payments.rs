@@ -90,17 +90,16 @@ pub struct PaymentFilter {
 }
 
 impl Store {
-    /// Inserts a new payment and its `created` event. A duplicate order id for the same storefront is
-    /// `StoreError::Duplicate`.
+    /// Inserts a new payment and its `created` event (sequence = the row's version, 1). A duplicate
+    /// order id for the same storefront is `StoreError::Duplicate`.
     pub async fn insert_payment(&self, row: PaymentRow, event: NewEvent) -> Result<(), StoreError> {
         let txn = self.db().begin().await?;
-        let status = row.status.clone();
-        let id = row.id.clone();
-        row.into_active_model()
+        row.clone()
+            .into_active_model()
             .insert(&txn)
             .await
             .map_err(StoreError::from_insert)?;
-        insert_event(&txn, &id, 1, None, &status, event).await?;
+        record_change(&txn, None, &row, event).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -131,6 +130,34 @@ impl Store {
             .filter(payment::Column::StorefrontId.eq(storefront_id))
             .filter(payment::Column::OrderId.eq(order_id))
             .one(self.db())
+            .await?)
+    }
+
+    /// The payment Innopay knows under this MID and tid.
+    pub async fn payment_by_tid(
+        &self,
+        mid: &str,
+        tid: &str,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        Ok(payment::Entity::find()
+            .filter(payment::Column::Mid.eq(mid))
+            .filter(payment::Column::Tid.eq(tid))
+            .one(self.db())
+            .await?)
+    }
+
+    /// Payments with this order id under this MID (several storefronts may share a MID, so there may
+    /// be more than one).
+    pub async fn payments_by_mid_order(
+        &self,
+        mid: &str,
+        order_id: &str,
+    ) -> Result<Vec<PaymentRow>, StoreError> {
+        Ok(payment::Entity::find()
+            .filter(payment::Column::Mid.eq(mid))
+            .filter(payment::Column::OrderId.eq(order_id))
+            .limit(2)
+            .all(self.db())
             .await?)
     }
 
@@ -173,7 +200,8 @@ impl Store {
     }
 
     /// Applies a change if the payment is still in `from_status` at `from_version`. Returns the
-    /// updated row, or `None` when someone else changed it first (nothing is written then).
+    /// updated row, or `None` when someone else changed it first (nothing is written then). The event
+    /// row and, when the change is published, the webhook outbox rows commit with it or not at all.
     pub async fn transition(
         &self,
         current: &PaymentRow,
@@ -194,19 +222,11 @@ impl Store {
             txn.rollback().await?;
             return Ok(None);
         }
-        insert_event(
-            &txn,
-            &current.id,
-            next_version,
-            Some(&current.status),
-            to_status,
-            event,
-        )
-        .await?;
         let updated = payment::Entity::find_by_id(current.id.clone())
             .one(&txn)
             .await?
             .ok_or_else(|| StoreError::Db(sea_orm::DbErr::RecordNotFound(current.id.clone())))?;
+        record_change(&txn, Some(current), &updated, event).await?;
         txn.commit().await?;
         Ok(Some(updated))
     }
@@ -297,26 +317,27 @@ impl Store {
     }
 }
 
-async fn insert_event(
+/// Records one change of a payment, in the caller's transaction: the history row (its sequence is
+/// the payment's new version) and, for changes storefronts are told about, the webhook outbox.
+async fn record_change(
     txn: &sea_orm::DatabaseTransaction,
-    payment_id: &str,
-    sequence: i32,
-    from_status: Option<&str>,
-    to_status: &str,
+    before: Option<&PaymentRow>,
+    after: &PaymentRow,
     event: NewEvent,
 ) -> Result<(), StoreError> {
+    let now = OffsetDateTime::now_utc();
     payment_event::ActiveModel {
-        payment_id: Set(payment_id.to_string()),
-        sequence: Set(sequence),
+        payment_id: Set(after.id.clone()),
+        sequence: Set(after.version),
         kind: Set(event.kind.to_string()),
-        from_status: Set(from_status.map(str::to_string)),
-        to_status: Set(to_status.to_string()),
+        from_status: Set(before.map(|b| b.status.clone())),
+        to_status: Set(after.status.clone()),
         cause: Set(event.cause.to_string()),
         detail: Set(event.detail.to_string()),
-        created_at: Set(OffsetDateTime::now_utc()),
+        created_at: Set(now),
         ..Default::default()
     }
     .insert(txn)
     .await?;
-    Ok(())
+    super::webhooks::write_outbox(txn, before, after, now).await
 }

@@ -1,5 +1,6 @@
 //! Queries on storefronts and their API keys.
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     TransactionTrait,
@@ -93,5 +94,37 @@ impl Store {
         key.into_active_model().insert(&txn).await?;
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Makes `secret` the signing secret and keeps the current one as the previous secret until
+    /// `previous_until`, in one statement (the old value is copied by the database, so a concurrent
+    /// rotation cannot leave a secret nobody was told about as the only one). `None`: no such storefront.
+    pub async fn rotate_signing_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        previous_until: OffsetDateTime,
+    ) -> Result<Option<StorefrontRow>, StoreError> {
+        let result = storefront::Entity::update_many()
+            .col_expr(
+                storefront::Column::PreviousSigningSecret,
+                Expr::col(storefront::Column::SigningSecret),
+            )
+            .col_expr(
+                storefront::Column::PreviousSigningSecretExpiresAt,
+                Expr::value(previous_until),
+            )
+            .col_expr(storefront::Column::SigningSecret, Expr::value(secret))
+            .col_expr(
+                storefront::Column::UpdatedAt,
+                Expr::value(OffsetDateTime::now_utc()),
+            )
+            .filter(storefront::Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.storefront(id).await
     }
 }

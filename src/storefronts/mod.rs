@@ -5,6 +5,7 @@
 //! authenticates for a storefront of the same mode, so a test key can never reach a live MID.
 
 use base64::Engine;
+use hmac::{KeyInit, Mac};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -65,6 +66,38 @@ pub struct Storefront {
     pub cancel_password: Secret<String>,
     /// Signs return redirects and webhooks (Standard Webhooks `whsec_` format).
     pub signing_secret: Secret<String>,
+    /// The secret before the last rotation, while it still signs alongside the new one.
+    pub previous_signing_secret: Option<Secret<String>>,
+    /// When the previous secret stops signing.
+    pub previous_signing_secret_expires_at: Option<OffsetDateTime>,
+}
+
+impl Storefront {
+    /// The Standard Webhooks signature of `message`: `v1,<base64 HMAC-SHA256>` keyed by the current
+    /// secret, then, space-separated, one keyed by the previous secret while a rotation's overlap lasts,
+    /// so a receiver that has either secret can verify. Webhooks sign `{id}.{timestamp}.{body}`; return
+    /// redirects sign their query fields. This is the only place paydesk signs anything.
+    pub fn signature(&self, message: &str) -> String {
+        std::iter::once(&self.signing_secret)
+            .chain(self.previous_signing_secret.as_ref())
+            .map(|secret| sign(secret, message))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// `v1,<base64 HMAC-SHA256>` keyed by the bytes of a `whsec_<base64>` secret.
+fn sign(secret: &Secret<String>, message: &str) -> String {
+    let key_b64 = secret.expose().trim_start_matches("whsec_");
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key_b64)
+        .unwrap_or_else(|_| key_b64.as_bytes().to_vec());
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+    mac.update(message.as_bytes());
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +161,15 @@ impl TryFrom<StorefrontRow> for Storefront {
                     field: "mid",
                     reason: e.0,
                 })?;
+        // An expired previous secret no longer signs, whether or not a rotation has cleared it yet.
+        let overlap_until = row
+            .previous_signing_secret_expires_at
+            .filter(|until| *until > OffsetDateTime::now_utc());
         Ok(Storefront {
+            previous_signing_secret: overlap_until
+                .and(row.previous_signing_secret)
+                .map(Secret::new),
+            previous_signing_secret_expires_at: overlap_until,
             mode: if row.mode == "live" {
                 Mode::Live
             } else {
@@ -282,6 +323,8 @@ async fn create_with_id(
         merchant_key: new.merchant_key.expose().clone(),
         cancel_password: new.cancel_password.expose().clone(),
         signing_secret: new_signing_secret(),
+        previous_signing_secret: None,
+        previous_signing_secret_expires_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -316,6 +359,24 @@ pub async fn rotate_key(store: &Store, id: &str) -> Result<Secret<String>, Store
     let (key, row) = issue_key(id, storefront.mode, "default", None);
     store.replace_api_key(row, 0, false).await?;
     Ok(Secret::new(key))
+}
+
+/// Issues a new signing secret; the current one keeps signing, next to the new one, for `overlap`.
+pub async fn rotate_signing_secret(
+    store: &Store,
+    id: &str,
+    overlap: std::time::Duration,
+) -> Result<Storefront, StorefrontError> {
+    let overlap = time::Duration::try_from(overlap).unwrap_or(time::Duration::DAY);
+    let row = store
+        .rotate_signing_secret(
+            id,
+            &new_signing_secret(),
+            OffsetDateTime::now_utc() + overlap,
+        )
+        .await?
+        .ok_or_else(|| StorefrontError::NotFound(id.to_string()))?;
+    Storefront::try_from(row)
 }
 
 /// Makes sure the demo storefront on the sandbox test MID exists and returns a test key for it:
@@ -398,6 +459,34 @@ mod tests {
         assert_eq!(row.prefix, &key[..12]);
         let (live, _) = issue_key("sf_x", Mode::Live, "default", None);
         assert!(live.starts_with("sk_live_"));
+    }
+
+    fn storefront(secret: &str, previous: Option<&str>) -> Storefront {
+        Storefront {
+            id: "sf_x".into(),
+            name: "x".into(),
+            mode: Mode::Test,
+            mid: "testpay01m".parse().unwrap(),
+            merchant_key: Secret::new(String::new()),
+            cancel_password: Secret::new(String::new()),
+            signing_secret: Secret::new(secret.into()),
+            previous_signing_secret: previous.map(|p| Secret::new(p.into())),
+            previous_signing_secret_expires_at: None,
+        }
+    }
+
+    #[test]
+    fn signatures_follow_standard_webhooks_and_list_both_secrets_during_a_rotation() {
+        // The Standard Webhooks specification's own test vector.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let message = r#"msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.{"test": 2432232314}"#;
+        let expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        assert_eq!(storefront(secret, None).signature(message), expected);
+        let rotating = storefront(&new_signing_secret(), Some(secret)).signature(message);
+        let parts: Vec<&str> = rotating.split(' ').collect();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1], expected);
+        assert!(parts[0].starts_with("v1,") && parts[0] != expected);
     }
 
     #[test]

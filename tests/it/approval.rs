@@ -7,8 +7,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::checkout::{demo_key, new_checkout, order};
-use crate::innopay::add_fault;
+use crate::checkout::{demo_key, new_checkout, order, storefront_key};
+use crate::innopay::{add_fault, add_fault_at};
 use crate::support::{Backend, TestApp, backends};
 
 /// The goPay parameters of a checkout as the payment window's form fields, plus the test scenario.
@@ -116,6 +116,66 @@ pub async fn result_page(app: &TestApp, id: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// Two paydesk instances on one database (PostgreSQL when available: the production set-up) sharing
+/// one standalone sandbox, and a storefront on its test merchant. The sandbox stops when dropped.
+pub struct TwoInstances {
+    pub first: TestApp,
+    pub second: TestApp,
+    /// The standalone sandbox's URL (`.../sandbox`).
+    pub sandbox: String,
+    /// The storefront's API key.
+    pub key: String,
+    pub backend: Backend,
+    _stop_sandbox: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TwoInstances {
+    /// `extra` settings go to both instances.
+    pub async fn start(extra: &[(&str, &str)]) -> Self {
+        paydesk::install_crypto_provider();
+        let sandbox_config =
+            paydesk::Config::with_overrides([("sandbox_merchant_key", "shared-key")]).unwrap();
+        let standalone =
+            paydesk::sandbox::Standalone::bind(&sandbox_config, "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+        let sandbox = standalone.url().to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(standalone.run_until(async {
+            let _ = stopped.await;
+        }));
+        let backend = *backends().last().unwrap();
+        let mut settings = vec![("innopay_api_url", sandbox.as_str()), ("sandbox", "false")];
+        settings.extend_from_slice(extra);
+        let first = TestApp::spawn_with(backend, &settings).await;
+        let second = TestApp::spawn_beside(&first, &settings).await;
+        let key = storefront_key(
+            &first,
+            "두 인스턴스 상점",
+            "shared-key",
+            paydesk::config::DEFAULT_SANDBOX_CANCEL_PASSWORD,
+        )
+        .await;
+        Self {
+            first,
+            second,
+            key,
+            sandbox,
+            backend,
+            _stop_sandbox: stop,
+        }
+    }
+}
+
+/// Creates a checkout on `app`, authenticates it in `sandbox` and follows the return; returns the
+/// payment id.
+pub async fn checkout_and_return(app: &TestApp, sandbox: &str, key: &str, amount: i64) -> String {
+    let checkout = new_checkout(app, key, &order(amount)).await;
+    let return_url = authorize(&app.client, sandbox, &checkout, &[]).await;
+    app.client.get(&return_url).send().await.unwrap();
+    checkout["id"].as_str().unwrap().to_string()
 }
 
 fn event_types(payment: &Value) -> Vec<String> {
@@ -542,58 +602,29 @@ async fn an_unknown_outcome_that_was_never_approved_ends_failed_after_the_grace(
 /// authentication: exactly one approval reaches Innopay and one payment is recorded.
 #[tokio::test]
 async fn concurrent_returns_across_instances_approve_once() {
-    paydesk::install_crypto_provider();
-    let sandbox_config =
-        paydesk::Config::with_overrides([("sandbox_merchant_key", "shared-key")]).unwrap();
-    let standalone =
-        paydesk::sandbox::Standalone::bind(&sandbox_config, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-    let sandbox = standalone.url().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(standalone.run_until(async {
-        let _ = stopped.await;
-    }));
-    // PostgreSQL when available: that is the production set-up this must hold on.
-    let backend = *backends().last().unwrap();
-    let settings = [("innopay_api_url", sandbox.as_str()), ("sandbox", "false")];
-    let first = TestApp::spawn_with(backend, &settings).await;
-    let second = TestApp::spawn_beside(&first, &settings).await;
-    let created = paydesk::storefronts::create(
-        &first.state.store,
-        &first.state.config,
-        paydesk::storefronts::NewStorefront {
-            name: "동시성 상점".into(),
-            mid: "testpay01m".into(),
-            merchant_key: paydesk::config::Secret::new("shared-key".into()),
-            cancel_password: paydesk::config::Secret::new(
-                paydesk::config::DEFAULT_SANDBOX_CANCEL_PASSWORD.into(),
-            ),
-        },
-    )
-    .await
-    .unwrap();
-    let key = created.api_key.expose().clone();
+    let two = TwoInstances::start(&[]).await;
+    let (first, second, sandbox, key) = (&two.first, &two.second, &two.sandbox, &two.key);
+    let backend = two.backend;
 
     for round in 0..3 {
-        let checkout: Value = new_checkout(&first, &key, &order(20000 + round)).await;
+        let checkout: Value = new_checkout(first, key, &order(20000 + round)).await;
         let id = checkout["id"].as_str().unwrap().to_string();
-        let return_url = authorize(&first.client, &sandbox, &checkout, &[]).await;
+        let return_url = authorize(&first.client, sandbox, &checkout, &[]).await;
         let tid = query_param(&return_url, "tid").unwrap();
         let path_and_query = return_url.strip_prefix(&first.base).unwrap().to_string();
         let returns = (0..20).map(|i| {
-            let app = if i % 2 == 0 { &first } else { &second };
+            let app = if i % 2 == 0 { first } else { second };
             app.client.get(app.url(&path_and_query)).send()
         });
         for response in futures_util::future::join_all(returns).await {
             assert_eq!(response.unwrap().status(), StatusCode::OK);
         }
         assert_eq!(
-            pay_calls(&sandbox, &tid).await,
+            pay_calls(sandbox, &tid).await,
             1,
             "{backend:?} round {round}"
         );
-        let paid = settled(&second, &key, &id, Duration::from_secs(10)).await;
+        let paid = settled(second, key, &id, Duration::from_secs(10)).await;
         assert_eq!(paid["status"], "paid", "{paid}");
         assert_eq!(
             event_types(&paid).iter().filter(|t| *t == "paid").count(),
@@ -601,6 +632,38 @@ async fn concurrent_returns_across_instances_approve_once() {
             "{paid}"
         );
     }
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+}
+
+/// A cancel still on its way to Innopay is its request's to settle: the reconciler (here running every
+/// 20 ms, on two instances) must not inquire meanwhile, see nothing cancelled yet, and release it
+/// while Innopay carries it out.
+#[tokio::test]
+async fn the_reconciler_leaves_a_cancel_in_flight_to_its_request() {
+    let two = TwoInstances::start(&[("reconcile_interval_ms", "20")]).await;
+    let (first, second, key) = (&two.first, &two.second, &two.key);
+    let id = checkout_and_return(first, &two.sandbox, key, 20000).await;
+    assert_eq!(payment(first, key, &id).await["status"], "paid");
+    add_fault_at(
+        &two.sandbox,
+        json!({"kind": "delay", "api": "cancel", "calls": 1, "ms": 600}),
+    )
+    .await;
+    let cancelled: Value = first
+        .client
+        .post(first.url(&format!("/v1/payments/{id}/cancel")))
+        .bearer_auth(key)
+        .json(&json!({"amount": 5000, "reason": "반품"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cancelled["status"], "partially_cancelled", "{cancelled}");
+    assert_eq!(cancelled["cancelledAmount"], 5000);
+    let history = event_types(&payment(second, key, &id).await);
+    assert_eq!(
+        history[3..].to_vec(),
+        vec!["cancel_requested", "partially_cancelled"]
+    );
 }

@@ -40,21 +40,31 @@ pub async fn new_checkout(app: &TestApp, key: &str, body: &Value) -> Value {
     response.json().await.unwrap()
 }
 
-/// A second test storefront with its own key.
-pub async fn other_storefront_key(app: &TestApp) -> String {
+/// A new storefront on the test MID with these Innopay credentials; returns its API key.
+pub async fn storefront_key(
+    app: &TestApp,
+    name: &str,
+    merchant_key: &str,
+    cancel_password: &str,
+) -> String {
     let created = paydesk::storefronts::create(
         &app.state.store,
         &app.state.config,
         paydesk::storefronts::NewStorefront {
-            name: "다른 상점".into(),
+            name: name.into(),
             mid: "testpay01m".into(),
-            merchant_key: paydesk::config::Secret::new("other-key".into()),
-            cancel_password: paydesk::config::Secret::new("000000".into()),
+            merchant_key: paydesk::config::Secret::new(merchant_key.into()),
+            cancel_password: paydesk::config::Secret::new(cancel_password.into()),
         },
     )
     .await
     .unwrap();
     created.api_key.expose().clone()
+}
+
+/// A second test storefront with its own key.
+pub async fn other_storefront_key(app: &TestApp) -> String {
+    storefront_key(app, "다른 상점", "other-key", "000000").await
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@ mod foundation;
 mod gateway;
 mod innopay;
 mod journeys;
+mod noti;
 mod sandbox;
 mod shopper;
 mod support;
+mod webhooks;

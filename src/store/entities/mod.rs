@@ -2,6 +2,11 @@
 
 pub mod api_key;
 pub mod idempotency_key;
+pub mod innopay_noti;
 pub mod payment;
 pub mod payment_event;
 pub mod storefront;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
+pub mod webhook_event;

@@ -11,6 +11,8 @@ pub struct Model {
     pub merchant_key: String,
     pub cancel_password: String,
     pub signing_secret: String,
+    pub previous_signing_secret: Option<String>,
+    pub previous_signing_secret_expires_at: Option<TimeDateTimeWithTimeZone>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
 }

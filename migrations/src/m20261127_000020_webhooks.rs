@@ -1,0 +1,504 @@
+//! Telling storefronts: each storefront's webhook endpoint, the outbox of published events (written in
+//! the same transaction as the payment change they announce), their deliveries and every delivery
+//! attempt; the previous signing secret that still signs during a rotation; and every Noti Innopay
+//! sent, kept raw with what paydesk made of it.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum WebhookEndpoints {
+    Table,
+    StorefrontId,
+    Url,
+    Enabled,
+    DisabledReason,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum WebhookEvents {
+    Table,
+    Position,
+    Id,
+    StorefrontId,
+    PaymentId,
+    Sequence,
+    EventType,
+    Body,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum WebhookDeliveries {
+    Table,
+    Id,
+    EventId,
+    StorefrontId,
+    PaymentId,
+    Sequence,
+    Status,
+    Attempts,
+    NextAttemptAt,
+    LeaseUntil,
+    LeaseToken,
+    LastStatusCode,
+    LastError,
+    CreatedAt,
+    UpdatedAt,
+    FinishedAt,
+}
+
+#[derive(DeriveIden)]
+enum WebhookAttempts {
+    Table,
+    Id,
+    DeliveryId,
+    Url,
+    AttemptedAt,
+    StatusCode,
+    Error,
+    DurationMs,
+}
+
+#[derive(DeriveIden)]
+enum InnopayNotis {
+    Table,
+    Id,
+    ReceivedAt,
+    RemoteAddr,
+    Mid,
+    Tid,
+    Moid,
+    Status,
+    PayMethod,
+    PaymentId,
+    Outcome,
+    Note,
+    Flagged,
+    Fields,
+}
+
+#[derive(DeriveIden)]
+enum Storefronts {
+    Table,
+    Id,
+    PreviousSigningSecret,
+    PreviousSigningSecretExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum Payments {
+    Table,
+    Mid,
+    Tid,
+}
+
+const PAYMENTS_BY_TID: &str = "idx_payments_mid_tid";
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebhookEndpoints::Table)
+                    .col(
+                        ColumnDef::new(WebhookEndpoints::StorefrontId)
+                            .string_len(40)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(WebhookEndpoints::Url).text().not_null())
+                    .col(
+                        ColumnDef::new(WebhookEndpoints::Enabled)
+                            .boolean()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookEndpoints::DisabledReason)
+                            .text()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookEndpoints::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookEndpoints::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(WebhookEndpoints::Table, WebhookEndpoints::StorefrontId)
+                            .to(Storefronts::Table, Storefronts::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebhookEvents::Table)
+                    // The catch-up cursor orders by this, so events list in the order they were written.
+                    .col(
+                        ColumnDef::new(WebhookEvents::Position)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookEvents::Id)
+                            .string_len(40)
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookEvents::StorefrontId)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookEvents::PaymentId)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(WebhookEvents::Sequence).integer().not_null())
+                    .col(
+                        ColumnDef::new(WebhookEvents::EventType)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(WebhookEvents::Body).text().not_null())
+                    .col(
+                        ColumnDef::new(WebhookEvents::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(WebhookEvents::Table, WebhookEvents::StorefrontId)
+                            .to(Storefronts::Table, Storefronts::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // One published event per payment event at most.
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_webhook_events_payment_sequence")
+                    .table(WebhookEvents::Table)
+                    .col(WebhookEvents::PaymentId)
+                    .col(WebhookEvents::Sequence)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_webhook_events_storefront")
+                    .table(WebhookEvents::Table)
+                    .col(WebhookEvents::StorefrontId)
+                    .col(WebhookEvents::Position)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebhookDeliveries::Table)
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::Id)
+                            .string_len(40)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::EventId)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::StorefrontId)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::PaymentId)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::Sequence)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::Attempts)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::NextAttemptAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::LeaseUntil)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::LeaseToken)
+                            .string_len(40)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::LastStatusCode)
+                            .integer()
+                            .null(),
+                    )
+                    .col(ColumnDef::new(WebhookDeliveries::LastError).text().null())
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::FinishedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(WebhookDeliveries::Table, WebhookDeliveries::EventId)
+                            .to(WebhookEvents::Table, WebhookEvents::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_webhook_deliveries_due")
+                    .table(WebhookDeliveries::Table)
+                    .col(WebhookDeliveries::Status)
+                    .col(WebhookDeliveries::NextAttemptAt)
+                    .to_owned(),
+            )
+            .await?;
+        // The per-payment ordering check looks for an earlier pending delivery of the same payment.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_webhook_deliveries_payment")
+                    .table(WebhookDeliveries::Table)
+                    .col(WebhookDeliveries::PaymentId)
+                    .col(WebhookDeliveries::Status)
+                    .col(WebhookDeliveries::Sequence)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_webhook_deliveries_storefront")
+                    .table(WebhookDeliveries::Table)
+                    .col(WebhookDeliveries::StorefrontId)
+                    .col(WebhookDeliveries::Id)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebhookAttempts::Table)
+                    .col(
+                        ColumnDef::new(WebhookAttempts::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookAttempts::DeliveryId)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(WebhookAttempts::Url).text().not_null())
+                    .col(
+                        ColumnDef::new(WebhookAttempts::AttemptedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(WebhookAttempts::StatusCode).integer().null())
+                    .col(ColumnDef::new(WebhookAttempts::Error).text().null())
+                    .col(
+                        ColumnDef::new(WebhookAttempts::DurationMs)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(WebhookAttempts::Table, WebhookAttempts::DeliveryId)
+                            .to(WebhookDeliveries::Table, WebhookDeliveries::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_webhook_attempts_delivery")
+                    .table(WebhookAttempts::Table)
+                    .col(WebhookAttempts::DeliveryId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(InnopayNotis::Table)
+                    .col(
+                        ColumnDef::new(InnopayNotis::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(InnopayNotis::ReceivedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(InnopayNotis::RemoteAddr)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(ColumnDef::new(InnopayNotis::Mid).text().null())
+                    .col(ColumnDef::new(InnopayNotis::Tid).text().null())
+                    .col(ColumnDef::new(InnopayNotis::Moid).text().null())
+                    .col(ColumnDef::new(InnopayNotis::Status).text().null())
+                    .col(ColumnDef::new(InnopayNotis::PayMethod).text().null())
+                    .col(
+                        ColumnDef::new(InnopayNotis::PaymentId)
+                            .string_len(40)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(InnopayNotis::Outcome)
+                            .string_len(24)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(InnopayNotis::Note).text().not_null())
+                    .col(ColumnDef::new(InnopayNotis::Flagged).boolean().not_null())
+                    .col(ColumnDef::new(InnopayNotis::Fields).text().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_innopay_notis_payment")
+                    .table(InnopayNotis::Table)
+                    .col(InnopayNotis::PaymentId)
+                    .to_owned(),
+            )
+            .await?;
+        // SQLite alters one column per statement.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Storefronts::Table)
+                    .add_column(
+                        ColumnDef::new(Storefronts::PreviousSigningSecret)
+                            .text()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Storefronts::Table)
+                    .add_column(
+                        ColumnDef::new(Storefronts::PreviousSigningSecretExpiresAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // Noti name the payment by MID and tid.
+        manager
+            .create_index(
+                Index::create()
+                    .name(PAYMENTS_BY_TID)
+                    .table(Payments::Table)
+                    .col(Payments::Mid)
+                    .col(Payments::Tid)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(PAYMENTS_BY_TID)
+                    .table(Payments::Table)
+                    .to_owned(),
+            )
+            .await?;
+        for column in [
+            Storefronts::PreviousSigningSecretExpiresAt,
+            Storefronts::PreviousSigningSecret,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Storefronts::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        for table in [
+            InnopayNotis::Table.into_iden(),
+            WebhookAttempts::Table.into_iden(),
+            WebhookDeliveries::Table.into_iden(),
+            WebhookEvents::Table.into_iden(),
+            WebhookEndpoints::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

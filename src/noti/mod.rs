@@ -1,0 +1,565 @@
+//! Innopay's server-to-server notifications ("Noti") in, at `POST /innopay/noti`. Innopay posts a
+//! form for every approval and cancel (also those made in its merchant admin) and resends until the
+//! answer body is exactly `0000`. A Noti carries no signature, so it is believed only as far as it
+//! agrees with the stored payment (MID, tid, order, amount), and an approval paydesk has not settled
+//! yet is confirmed with Innopay's inquiry API before it is recorded.
+//!
+//! Every Noti is stored raw before anything else happens and then settled with an outcome; `0000` is
+//! answered only for what is safely recorded (applied, already recorded, or kept for a person), never
+//! for anything unmatched or contradicting the record, so Innopay keeps resending those while they
+//! wait, flagged, for someone to look. Changes go through `CheckoutService` and so `Store::transition`:
+//! the payment's history records them with cause `innopay_noti` and webhooks publish them.
+//!
+//! Its own module, not part of `webhooks` (outbound, to storefronts, signed) or `gateway` (paydesk
+//! calling Innopay): it is Innopay calling paydesk, with its own trust rules and its own record.
+//! Not in the OpenAPI document: it imitates Innopay's contract, not paydesk's; `docs/ARCHITECTURE.md`
+//! documents it.
+
+use std::collections::BTreeMap;
+
+use poem::http::StatusCode;
+use poem::web::{Data, RemoteAddr};
+use poem::{Body, IntoResponse, Response, Route, handler, post};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::checkout::{CheckoutError, PaymentStatus};
+use crate::store::notis::{NotiVerdict, ReceivedNoti};
+use crate::store::payments::PaymentRow;
+use crate::store::{Store, StoreError};
+
+/// Adds the Noti receiver to `route`.
+pub fn routes(route: Route) -> Route {
+    route.at("/innopay/noti", post(receive))
+}
+
+/// What became of a Noti.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotiOutcome {
+    /// The payment changed as the Noti says.
+    Applied,
+    /// The payment already showed it; nothing changed.
+    Duplicate,
+    /// Kept for a person, nothing to apply (a virtual-account deposit: paydesk issues none yet).
+    Recorded,
+    /// paydesk's own call for this payment is in flight and will settle it; the resend will match.
+    Deferred,
+    /// No payment has this MID and tid (or order).
+    Unmatched,
+    /// The payment exists but the Noti disagrees with it (amount, order, state).
+    Contradiction,
+    /// Not a Noti paydesk understands (no MID, unknown status).
+    Invalid,
+}
+
+impl NotiOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotiOutcome::Applied => "applied",
+            NotiOutcome::Duplicate => "duplicate",
+            NotiOutcome::Recorded => "recorded",
+            NotiOutcome::Deferred => "deferred",
+            NotiOutcome::Unmatched => "unmatched",
+            NotiOutcome::Contradiction => "contradiction",
+            NotiOutcome::Invalid => "invalid",
+        }
+    }
+
+    /// Whether Innopay may stop resending (`0000`).
+    fn acknowledged(self) -> bool {
+        matches!(
+            self,
+            NotiOutcome::Applied | NotiOutcome::Duplicate | NotiOutcome::Recorded
+        )
+    }
+
+    /// Whether a person must look at it.
+    fn flagged(self) -> bool {
+        matches!(
+            self,
+            NotiOutcome::Recorded
+                | NotiOutcome::Unmatched
+                | NotiOutcome::Contradiction
+                | NotiOutcome::Invalid
+        )
+    }
+
+    /// The answer's status; Innopay reads only the body, the status is for paydesk's own metrics.
+    fn http_status(self) -> StatusCode {
+        match self {
+            NotiOutcome::Applied | NotiOutcome::Duplicate | NotiOutcome::Recorded => StatusCode::OK,
+            NotiOutcome::Deferred => StatusCode::SERVICE_UNAVAILABLE,
+            NotiOutcome::Unmatched => StatusCode::NOT_FOUND,
+            NotiOutcome::Contradiction => StatusCode::CONFLICT,
+            NotiOutcome::Invalid => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Why a Noti could not be judged (it stays stored as `received`; Innopay resends).
+#[derive(Debug, thiserror::Error)]
+pub enum NotiError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Checkout(#[from] CheckoutError),
+}
+
+/// The outcome with its explanation.
+struct Verdict {
+    outcome: NotiOutcome,
+    note: String,
+    payment_id: Option<String>,
+}
+
+impl Verdict {
+    fn new(outcome: NotiOutcome, note: impl Into<String>, payment: Option<&PaymentRow>) -> Self {
+        Self {
+            outcome,
+            note: note.into(),
+            payment_id: payment.map(|p| p.id.clone()),
+        }
+    }
+}
+
+/// The form fields of one Noti.
+struct Noti {
+    fields: BTreeMap<String, String>,
+}
+
+/// What a Noti reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reported {
+    Paid,
+    Cancelled,
+}
+
+impl Noti {
+    /// Innopay's text fields may arrive in another encoding than UTF-8; they are read lossily (the
+    /// fields that identify a payment are ASCII).
+    fn parse(body: &[u8]) -> Self {
+        Self {
+            fields: url::form_urlencoded::parse(body).into_owned().collect(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn first(&self, keys: &[&str]) -> Option<&str> {
+        keys.iter().find_map(|k| self.get(k))
+    }
+
+    fn mid(&self) -> Option<&str> {
+        self.first(&["shopCode", "mid"])
+    }
+
+    fn tid(&self) -> Option<&str> {
+        self.first(&["tid", "transSeq"])
+    }
+
+    /// `Err` carries the field's text when it is not a whole number.
+    fn amount(&self, key: &str) -> Option<Result<i64, String>> {
+        self.get(key).map(|v| {
+            v.replace(',', "")
+                .parse()
+                .map_err(|_| format!("{key}={v:?}"))
+        })
+    }
+
+    /// `status` 25 paid, 85 cancelled; without it, `stateCd` 0 approved, 1 or 2 cancelled.
+    fn reported(&self) -> Option<Reported> {
+        match (self.get("status"), self.get("stateCd")) {
+            (Some("25"), _) | (None, Some("0")) => Some(Reported::Paid),
+            (Some("85"), _) | (None, Some("1" | "2")) => Some(Reported::Cancelled),
+            _ => None,
+        }
+    }
+
+    fn is_virtual_account(&self) -> bool {
+        self.get("payMethod") == Some("VBANK") || self.get("vacctNo").is_some()
+    }
+
+    fn received(&self, remote_addr: Option<String>) -> ReceivedNoti {
+        ReceivedNoti {
+            remote_addr,
+            mid: self.mid().map(str::to_string),
+            tid: self.tid().map(str::to_string),
+            moid: self.get("moid").map(str::to_string),
+            status: self.first(&["status", "stateCd"]).map(str::to_string),
+            pay_method: self.get("payMethod").map(str::to_string),
+            fields: json!(self.fields).to_string(),
+        }
+    }
+}
+
+#[handler]
+async fn receive(body: Body, remote: &RemoteAddr, Data(state): Data<&AppState>) -> Response {
+    let bytes = match body.into_vec().await {
+        Ok(bytes) => bytes,
+        Err(e) => return answer(StatusCode::BAD_REQUEST, &format!("FAIL unreadable: {e}")),
+    };
+    let remote = remote.as_socket_addr().map(|a| a.ip().to_string());
+    match handle(state, Noti::parse(&bytes), remote).await {
+        Ok(outcome) if outcome.acknowledged() => answer(StatusCode::OK, "0000"),
+        Ok(outcome) => answer(outcome.http_status(), &format!("FAIL {}", outcome.as_str())),
+        Err(e) => {
+            tracing::error!(error = %e, "Noti could not be processed; Innopay will resend it");
+            answer(StatusCode::INTERNAL_SERVER_ERROR, "FAIL error")
+        }
+    }
+}
+
+fn answer(status: StatusCode, body: &str) -> Response {
+    body.to_string()
+        .with_status(status)
+        .with_content_type("text/plain; charset=utf-8")
+        .into_response()
+}
+
+/// Stores the Noti, judges it, and records the verdict.
+async fn handle(
+    state: &AppState,
+    noti: Noti,
+    remote_addr: Option<String>,
+) -> Result<NotiOutcome, NotiError> {
+    let id = state.store.insert_noti(noti.received(remote_addr)).await?;
+    let verdict = judge(state, &noti).await?;
+    let outcome = verdict.outcome;
+    state
+        .store
+        .settle_noti(
+            id,
+            NotiVerdict {
+                outcome: outcome.as_str(),
+                note: &verdict.note,
+                flagged: outcome.flagged(),
+                payment_id: verdict.payment_id.as_deref(),
+            },
+        )
+        .await?;
+    if outcome.flagged() {
+        tracing::error!(noti = id, mid = noti.mid(), tid = noti.tid(), outcome = outcome.as_str(), note = %verdict.note, "Noti flagged for a person");
+    } else {
+        tracing::info!(noti = id, tid = noti.tid(), outcome = outcome.as_str(), note = %verdict.note, "Noti");
+    }
+    Ok(outcome)
+}
+
+/// How many times a Noti is judged again when its payment changed while it was being applied.
+const RACES: usize = 3;
+
+async fn judge(state: &AppState, noti: &Noti) -> Result<Verdict, NotiError> {
+    let Some(reported) = noti.reported() else {
+        return Ok(Verdict::new(
+            NotiOutcome::Invalid,
+            format!(
+                "status {:?} / stateCd {:?} is neither paid (25) nor cancelled (85)",
+                noti.get("status"),
+                noti.get("stateCd")
+            ),
+            None,
+        ));
+    };
+    if reported == Reported::Paid && noti.is_virtual_account() {
+        return Ok(Verdict::new(
+            NotiOutcome::Recorded,
+            format!(
+                "virtual-account deposit (amount {:?}, account {:?}): paydesk does not issue \
+                 virtual accounts yet; reconcile it in Innopay's admin",
+                noti.first(&["goodsAmt", "approvalAmt"]),
+                noti.get("vacctNo")
+            ),
+            None,
+        ));
+    }
+    let Some(mid) = noti.mid() else {
+        return Ok(Verdict::new(
+            NotiOutcome::Invalid,
+            "no shopCode (MID)",
+            None,
+        ));
+    };
+    for _ in 0..RACES {
+        let row = match find_payment(&state.store, mid, noti).await? {
+            Ok(row) => row,
+            Err(why) => return Ok(Verdict::new(NotiOutcome::Unmatched, why, None)),
+        };
+        if let Some(problem) = disagreement(&row, noti, reported) {
+            return Ok(Verdict::new(
+                NotiOutcome::Contradiction,
+                problem,
+                Some(&row),
+            ));
+        }
+        let verdict = match reported {
+            Reported::Paid => judge_paid(state, row).await?,
+            Reported::Cancelled => judge_cancelled(state, row, noti).await?,
+        };
+        if let Some(verdict) = verdict {
+            return Ok(verdict);
+        }
+    }
+    Ok(Verdict::new(
+        NotiOutcome::Deferred,
+        "the payment kept changing while this Noti was applied; the resend is judged again",
+        None,
+    ))
+}
+
+/// The payment the Noti is about: by MID and tid, else by MID and order id when that is unique.
+async fn find_payment(
+    store: &Store,
+    mid: &str,
+    noti: &Noti,
+) -> Result<Result<PaymentRow, String>, StoreError> {
+    if let Some(tid) = noti.tid()
+        && let Some(row) = store.payment_by_tid(mid, tid).await?
+    {
+        return Ok(Ok(row));
+    }
+    let Some(moid) = noti.get("moid") else {
+        return Ok(Err(format!(
+            "no payment with MID {mid} and tid {:?}, and no moid",
+            noti.tid()
+        )));
+    };
+    let mut rows = store.payments_by_mid_order(mid, moid).await?;
+    Ok(match rows.len() {
+        1 => Ok(rows.remove(0)),
+        0 => Err(format!(
+            "no payment with MID {mid} and tid {:?} or moid {moid:?}",
+            noti.tid()
+        )),
+        _ => Err(format!(
+            "several payments of MID {mid} have moid {moid:?} and none has tid {:?}",
+            noti.tid()
+        )),
+    })
+}
+
+fn total(row: &PaymentRow) -> i64 {
+    row.amount + row.tax_free_amount
+}
+
+/// Where the Noti contradicts the stored payment's identity or amount.
+fn disagreement(row: &PaymentRow, noti: &Noti, reported: Reported) -> Option<String> {
+    if let Some(moid) = noti.get("moid")
+        && moid != row.order_id
+    {
+        return Some(format!("moid {moid:?} is not the payment's order"));
+    }
+    if let (Some(tid), Some(stored)) = (noti.tid(), row.tid.as_deref())
+        && tid != stored
+    {
+        return Some(format!("tid {tid} is not the payment's tid {stored}"));
+    }
+    // A cancel's approvalAmt may be the cancelled amount; goodsAmt is always the order total.
+    let amount_keys: &[&str] = match reported {
+        Reported::Paid => &["goodsAmt", "approvalAmt"],
+        Reported::Cancelled => &["goodsAmt"],
+    };
+    let amount = amount_keys.iter().find_map(|k| noti.amount(k));
+    match amount {
+        Some(Err(field)) => Some(format!("{field} is not a whole number of won")),
+        Some(Ok(won)) if won != total(row) => Some(format!(
+            "amount {won} differs from the payment's {}",
+            total(row)
+        )),
+        _ => None,
+    }
+}
+
+fn status(row: &PaymentRow) -> PaymentStatus {
+    PaymentStatus::parse(&row.status).unwrap_or(PaymentStatus::Unknown)
+}
+
+/// A paid Noti. `None`: the payment changed meanwhile, judge again.
+async fn judge_paid(state: &AppState, row: PaymentRow) -> Result<Option<Verdict>, NotiError> {
+    let current = status(&row);
+    let verdict = match current {
+        PaymentStatus::Paid | PaymentStatus::PartiallyCancelled | PaymentStatus::Cancelled => {
+            Verdict::new(
+                NotiOutcome::Duplicate,
+                format!("already recorded (now {})", current.as_str()),
+                Some(&row),
+            )
+        }
+        PaymentStatus::Approving => Verdict::new(
+            NotiOutcome::Deferred,
+            "paydesk's own approval call is in flight and records its answer",
+            Some(&row),
+        ),
+        PaymentStatus::Unknown if row.pending_cancel_amount.is_some() => Verdict::new(
+            NotiOutcome::Deferred,
+            "paydesk is confirming a cancel of this payment",
+            Some(&row),
+        ),
+        PaymentStatus::Unknown => {
+            // An unsigned Noti alone never marks a payment paid: Innopay's inquiry confirms it.
+            let settled = state.checkout.reconcile_one(row, "innopay_noti").await?;
+            match status(&settled) {
+                PaymentStatus::Paid => Verdict::new(
+                    NotiOutcome::Applied,
+                    "confirmed by inquiry and recorded as paid",
+                    Some(&settled),
+                ),
+                PaymentStatus::Unknown => Verdict::new(
+                    NotiOutcome::Deferred,
+                    "Innopay's inquiry was inconclusive; the reconciler keeps asking",
+                    Some(&settled),
+                ),
+                other => Verdict::new(
+                    NotiOutcome::Contradiction,
+                    format!(
+                        "Innopay's inquiry does not confirm the approval; the payment is {}",
+                        other.as_str()
+                    ),
+                    Some(&settled),
+                ),
+            }
+        }
+        PaymentStatus::Ready | PaymentStatus::Failed | PaymentStatus::Expired => Verdict::new(
+            NotiOutcome::Contradiction,
+            format!(
+                "Innopay reports an approval of a payment paydesk recorded as {}",
+                current.as_str()
+            ),
+            Some(&row),
+        ),
+    };
+    Ok(Some(verdict))
+}
+
+/// A cancel Noti. `None`: the payment changed meanwhile, judge again.
+async fn judge_cancelled(
+    state: &AppState,
+    row: PaymentRow,
+    noti: &Noti,
+) -> Result<Option<Verdict>, NotiError> {
+    let total = total(&row);
+    let remaining_here = total - row.cancelled_amount;
+    // What Innopay has cancelled in all, so a resend or an overtaken Noti is recognised as recorded.
+    let cancelled_there = match (noti.amount("remainAmt"), noti.amount("cancelAmt")) {
+        (Some(Ok(remain)), _) => total - remain,
+        (None, Some(Ok(amount))) if amount >= remaining_here => total,
+        (None, Some(Ok(_))) => {
+            return Ok(Some(Verdict::new(
+                NotiOutcome::Contradiction,
+                "a partial cancel without remainAmt: cannot tell whether it is already recorded",
+                Some(&row),
+            )));
+        }
+        (Some(Err(field)), _) | (None, Some(Err(field))) => {
+            return Ok(Some(Verdict::new(
+                NotiOutcome::Contradiction,
+                format!("{field} is not a whole number of won"),
+                Some(&row),
+            )));
+        }
+        (None, None) => {
+            return Ok(Some(Verdict::new(
+                NotiOutcome::Invalid,
+                "a cancel without cancelAmt or remainAmt",
+                Some(&row),
+            )));
+        }
+    };
+    if !(1..=total).contains(&cancelled_there) {
+        return Ok(Some(Verdict::new(
+            NotiOutcome::Contradiction,
+            format!("cancelled in all {cancelled_there} of a payment of {total}"),
+            Some(&row),
+        )));
+    }
+    let current = status(&row);
+    let verdict = match current {
+        PaymentStatus::Paid | PaymentStatus::PartiallyCancelled | PaymentStatus::Cancelled => {
+            if cancelled_there <= row.cancelled_amount {
+                Verdict::new(
+                    NotiOutcome::Duplicate,
+                    format!(
+                        "already recorded ({} of {total} cancelled)",
+                        row.cancelled_amount
+                    ),
+                    Some(&row),
+                )
+            } else if row.pending_cancel_amount.is_some() {
+                Verdict::new(
+                    NotiOutcome::Deferred,
+                    "paydesk's own cancel of this payment is in flight and records its answer",
+                    Some(&row),
+                )
+            } else {
+                let amount = cancelled_there - row.cancelled_amount;
+                let detail = json!({
+                    "amount": amount,
+                    "cancelAmt": noti.get("cancelAmt"),
+                    "remainAmt": noti.get("remainAmt"),
+                    "cancelMsg": noti.get("cancelMsg"),
+                    "cancelDate": noti.get("cancelDate"),
+                    "cancelTime": noti.get("cancelTime"),
+                    "stateCd": noti.get("stateCd"),
+                });
+                let Some(recorded) = state
+                    .checkout
+                    .record_reported_cancel(&row, amount, detail)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                Verdict::new(
+                    NotiOutcome::Applied,
+                    format!("cancel of {amount} recorded (now {})", recorded.status),
+                    Some(&recorded),
+                )
+            }
+        }
+        PaymentStatus::Approving | PaymentStatus::Unknown => Verdict::new(
+            NotiOutcome::Deferred,
+            format!(
+                "the payment is {}; paydesk settles its approval first",
+                current.as_str()
+            ),
+            Some(&row),
+        ),
+        PaymentStatus::Ready | PaymentStatus::Failed | PaymentStatus::Expired => Verdict::new(
+            NotiOutcome::Contradiction,
+            format!(
+                "Innopay reports a cancel of a payment paydesk recorded as {}",
+                current.as_str()
+            ),
+            Some(&row),
+        ),
+    };
+    Ok(Some(verdict))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_or_state_code_says_what_is_reported() {
+        let reported = |body: &str| Noti::parse(body.as_bytes()).reported();
+        assert_eq!(reported("status=25&stateCd=0"), Some(Reported::Paid));
+        assert_eq!(reported("status=85&stateCd=1"), Some(Reported::Cancelled));
+        assert_eq!(reported("stateCd=2"), Some(Reported::Cancelled));
+        assert_eq!(reported("status=99"), None);
+        assert_eq!(reported(""), None);
+    }
+
+    #[test]
+    fn fields_are_read_leniently() {
+        let noti =
+            Noti::parse("shopCode=testpay01m&transSeq=T1&goodsAmt=20%2C000&x=%B0%A1".as_bytes());
+        assert_eq!(noti.mid(), Some("testpay01m"));
+        assert_eq!(noti.tid(), Some("T1"));
+        assert_eq!(noti.amount("goodsAmt"), Some(Ok(20_000)));
+        assert!(noti.get("x").is_some(), "EUC-KR bytes are kept, lossily");
+    }
+}

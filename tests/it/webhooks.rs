@@ -1,0 +1,773 @@
+//! Webhooks to a real HTTP receiver on port 0: Standard Webhooks signatures (also across a secret
+//! rotation), exactly-once delivery across two instances with sequences in order per payment, an
+//! outage survived with every attempt logged, giving up, 410 Gone, redirects not followed, the
+//! catch-up list of events, redelivery, and tenant isolation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use poem::http::StatusCode as PoemStatus;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::Data;
+use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, handler};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::approval::{TwoInstances, checkout_and_return, payment, settled};
+use crate::checkout::{demo_key, other_storefront_key};
+use crate::support::{Backend, TestApp, backends, error_body, execute_sql};
+
+/// A payment paid, partly cancelled, then cancelled, as the storefront hears it.
+pub const PAID_PART_CANCELLED: [&str; 3] = [
+    "payment.paid",
+    "payment.partially_cancelled",
+    "payment.cancelled",
+];
+
+/// Fast polling and a retry schedule a thousand times shorter (30 ms, 60 ms, ... giving up after
+/// about four minutes instead of three days).
+pub const FAST: [(&str, &str); 2] = [("webhook_poll_ms", "50"), ("webhook_retry_scale", "0.001")];
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub id: String,
+    pub timestamp: String,
+    pub signature: String,
+    pub body: String,
+    pub json: Value,
+}
+
+/// How the receiver answers.
+#[derive(Clone)]
+pub enum Answer {
+    Status(u16),
+    RedirectTo(String),
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    received: Arc<Mutex<Vec<Received>>>,
+    answer: Answer,
+}
+
+#[handler]
+async fn record_hook(req: &Request, body: String, Data(state): Data<&ReceiverState>) -> Response {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    state.received.lock().unwrap().push(Received {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        json: serde_json::from_str(&body).unwrap_or(Value::Null),
+        body,
+    });
+    match &state.answer {
+        Answer::Status(status) => {
+            ().with_status(PoemStatus::from_u16(*status).unwrap())
+                .into_response()
+        }
+        Answer::RedirectTo(url) => {
+            ().with_status(PoemStatus::FOUND)
+                .with_header("location", url.as_str())
+                .into_response()
+        }
+    }
+}
+
+/// A storefront's webhook endpoint: a real HTTP server that records every request.
+pub struct WebhookReceiver {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl WebhookReceiver {
+    pub async fn start(answer: Answer) -> Self {
+        Self::start_on(0, answer).await
+    }
+
+    /// On a given port (0: any free one).
+    pub async fn start_on(port: u16, answer: Answer) -> Self {
+        let acceptor = TcpListener::bind(format!("127.0.0.1:{port}"))
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let endpoint = Route::new()
+            .at("/hooks", poem::post(record_hook))
+            .data(ReceiverState {
+                received: received.clone(),
+                answer,
+            });
+        tokio::spawn(Server::new_with_acceptor(acceptor).run(endpoint));
+        Self {
+            url: format!("http://{addr}/hooks"),
+            received,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` requests arrived (failing after `limit`), then a little longer so that a
+    /// request sent twice would show, and returns them all.
+    pub async fn wait_for(&self, count: usize, limit: Duration) -> Vec<Received> {
+        let started = Instant::now();
+        while self.received().len() < count {
+            assert!(
+                started.elapsed() < limit,
+                "only {} of {count} webhooks arrived: {:?}",
+                self.received().len(),
+                self.received()
+                    .iter()
+                    .map(|r| r.json["type"].clone())
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.received()
+    }
+
+    /// The event types received, in arrival order.
+    pub fn types(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|r| r.json["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// How many requests arrived per `webhook-id`.
+    pub fn counts_by_id(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for r in self.received() {
+            *counts.entry(r.id).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// A port nothing listens on: bound, then released (connection refused until someone binds it).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Standard Webhooks verification, written independently of paydesk's signing code: some
+/// `v1,<signature>` in the header must be the HMAC-SHA256 of `{id}.{timestamp}.{body}` keyed by the
+/// bytes of the `whsec_` secret.
+pub fn verifies(secret: &str, r: &Received) -> bool {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.{}", r.id, r.timestamp, r.body).as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    r.signature
+        .split(' ')
+        .any(|s| s.strip_prefix("v1,") == Some(expected.as_str()))
+}
+
+pub async fn set_endpoint(app: &TestApp, key: &str, url: &str) -> Value {
+    let response = app
+        .client
+        .put(app.url("/v1/webhook-endpoint"))
+        .bearer_auth(key)
+        .json(&json!({ "url": url }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn status_and_json(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn get_json(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
+    status_and_json(app.client.get(app.url(path)).bearer_auth(key)).await
+}
+
+pub async fn post_json(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
+    status_and_json(app.client.post(app.url(path)).bearer_auth(key)).await
+}
+
+/// A payment paid through `sandbox`.
+pub async fn pay_at(app: &TestApp, sandbox: &str, key: &str, amount: i64) -> String {
+    let id = checkout_and_return(app, sandbox, key, amount).await;
+    assert_eq!(payment(app, key, &id).await["status"], "paid");
+    id
+}
+
+pub async fn pay(app: &TestApp, key: &str, amount: i64) -> String {
+    pay_at(app, &app.url("/sandbox"), key, amount).await
+}
+
+async fn cancel(app: &TestApp, key: &str, id: &str, amount: Option<i64>) {
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/payments/{id}/cancel")))
+        .bearer_auth(key)
+        .json(&json!({"amount": amount, "reason": "반품"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+}
+
+/// The delivery log, newest first.
+pub async fn deliveries(app: &TestApp, key: &str) -> Vec<Value> {
+    let (status, body) = get_json(app, key, "/v1/webhook-deliveries?limit=100").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_paid_payment_delivers_one_signed_payment_paid_on_the_embedded_default() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST).await;
+    let key = demo_key(&app);
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    let endpoint = set_endpoint(&app, &key, &receiver.url).await;
+    assert_eq!(endpoint["enabled"], true);
+    let secret = endpoint["signingSecret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let stored = paydesk::storefronts::find(&app.state.store, "sf_demo")
+        .await
+        .unwrap();
+    assert_eq!(stored.signing_secret.expose(), &secret);
+
+    let id = pay(&app, &key, 20000).await;
+    // The sandbox also sends its paid Noti for this approval: it must not publish anything again.
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let hook = &received[0];
+    assert!(
+        verifies(&secret, hook),
+        "signature does not verify: {hook:?}"
+    );
+    assert!(!verifies("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", hook));
+    assert_eq!(hook.json["type"], "payment.paid");
+    assert_eq!(hook.json["id"], hook.id.as_str());
+    assert!(hook.id.starts_with("evt_"));
+    assert_eq!(hook.json["data"]["id"], id.as_str());
+    assert_eq!(hook.json["data"]["status"], "paid");
+    assert_eq!(hook.json["data"]["totalAmount"], 20000);
+    assert_eq!(
+        hook.json["data"]["sequence"], 3,
+        "created, approval_started, paid"
+    );
+    let sent_at: i64 = hook.timestamp.parse().unwrap();
+    assert!((time::OffsetDateTime::now_utc().unix_timestamp() - sent_at).abs() < 30);
+
+    let log = deliveries(&app, &key).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["status"], "delivered");
+    assert_eq!(log[0]["eventId"], hook.id.as_str());
+    assert_eq!(log[0]["eventType"], "payment.paid");
+    assert_eq!(log[0]["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(log[0]["attempts"][0]["statusCode"], 200);
+    assert!(log[0]["attempts"][0]["durationMs"].is_i64());
+    assert_eq!(log[0]["attempts"][0]["url"], receiver.url.as_str());
+}
+
+/// Two instances on one database (PostgreSQL when available), one standalone sandbox, 50 payments
+/// each paid, partly cancelled and cancelled through either instance: 150 events, each delivered
+/// exactly once, each payment's in sequence order; the same 150 listed by `GET /v1/events`.
+#[tokio::test]
+async fn two_instances_deliver_every_event_exactly_once_in_sequence_order() {
+    let two = TwoInstances::start(&FAST).await;
+    let (first, second, sandbox, key) = (&two.first, &two.second, &two.sandbox, &two.key);
+    let backend = two.backend;
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    let secret = set_endpoint(second, key, &receiver.url).await["signingSecret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    const PAYMENTS: usize = 50;
+    let mut ids = Vec::new();
+    for chunk in 0..PAYMENTS / 10 {
+        let journeys = (0..10).map(|i| {
+            let (app, other) = if (chunk * 10 + i) % 2 == 0 {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            let (sandbox, key) = (sandbox.as_str(), key.as_str());
+            async move {
+                let id = pay_at(app, sandbox, key, 20000).await;
+                cancel(other, key, &id, Some(5000)).await;
+                cancel(app, key, &id, None).await;
+                id
+            }
+        });
+        ids.extend(futures_util::future::join_all(journeys).await);
+    }
+
+    let received = receiver
+        .wait_for(3 * PAYMENTS, Duration::from_secs(90))
+        .await;
+    assert_eq!(received.len(), 3 * PAYMENTS, "{backend:?}: no event twice");
+    assert!(
+        receiver.counts_by_id().values().all(|&n| n == 1),
+        "{backend:?}: every webhook-id exactly once"
+    );
+    assert!(received.iter().all(|r| verifies(&secret, r)));
+    for id in &ids {
+        let mine: Vec<&Received> = received
+            .iter()
+            .filter(|r| r.json["data"]["id"] == id.as_str())
+            .collect();
+        let sequences: Vec<i64> = mine
+            .iter()
+            .map(|r| r.json["data"]["sequence"].as_i64().unwrap())
+            .collect();
+        let types: Vec<&str> = mine
+            .iter()
+            .map(|r| r.json["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(sequences, vec![3, 5, 7], "{id}: arrival order");
+        assert_eq!(types, PAID_PART_CANCELLED);
+    }
+
+    // The catch-up list has the same 150 events, oldest first, over two pages.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (_, page) = get_json(first, key, "/v1/events?limit=100").await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 100);
+    assert_eq!(page["hasMore"], true);
+    let cursor = page["nextCursor"].as_str().unwrap();
+    let (_, rest) = get_json(second, key, &format!("/v1/events?limit=100&after={cursor}")).await;
+    assert_eq!(rest["data"].as_array().unwrap().len(), 50);
+    assert_eq!(rest["hasMore"], false);
+    let mut listed: Vec<String> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["data"].as_array().unwrap())
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut delivered: Vec<String> = received.iter().map(|r| r.id.clone()).collect();
+    listed.sort();
+    delivered.sort();
+    assert_eq!(listed, delivered);
+}
+
+#[tokio::test]
+async fn events_survive_a_receiver_outage_and_the_log_shows_every_attempt() {
+    for backend in backends() {
+        let app = TestApp::spawn_with(backend, &FAST).await;
+        let key = demo_key(&app);
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}/hooks");
+        set_endpoint(&app, &key, &url).await;
+        let mut ids = Vec::new();
+        for amount in [11000, 12000, 13000] {
+            ids.push(pay(&app, &key, amount).await);
+        }
+
+        // Connection refused, again and again: every delivery keeps being tried.
+        let started = Instant::now();
+        loop {
+            let log = deliveries(&app, &key).await;
+            if log.len() == 3
+                && log
+                    .iter()
+                    .all(|d| d["attempts"].as_array().unwrap().len() >= 2)
+            {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "{log:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let receiver = WebhookReceiver::start_on(port, Answer::Status(204)).await;
+        let received = receiver.wait_for(3, Duration::from_secs(15)).await;
+        assert_eq!(received.len(), 3, "{backend:?}: none twice");
+        assert!(receiver.counts_by_id().values().all(|&n| n == 1));
+        let mut paid: Vec<&str> = received
+            .iter()
+            .map(|r| r.json["data"]["id"].as_str().unwrap())
+            .collect();
+        paid.sort();
+        ids.sort();
+        assert_eq!(paid, ids);
+
+        for delivery in deliveries(&app, &key).await {
+            assert_eq!(delivery["status"], "delivered", "{delivery}");
+            let attempts = delivery["attempts"].as_array().unwrap();
+            let (last, failed) = attempts.split_last().unwrap();
+            assert!(failed.len() >= 2, "{delivery}");
+            for attempt in failed {
+                assert!(attempt["statusCode"].is_null(), "{attempt}");
+                assert!(
+                    attempt["error"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("connection failed"),
+                    "{attempt}"
+                );
+                assert_eq!(attempt["url"], url.as_str());
+            }
+            assert_eq!(last["statusCode"], 204);
+            assert!(last["error"].is_null());
+            let times: Vec<&str> = attempts
+                .iter()
+                .map(|a| a["attemptedAt"].as_str().unwrap())
+                .collect();
+            assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        }
+    }
+}
+
+/// A delivery that never succeeds is given up when the schedule runs out; the payment's next event,
+/// held back until then, follows.
+#[tokio::test]
+async fn a_delivery_is_given_up_after_the_schedule_and_the_next_event_follows() {
+    // 1/100000 of the real schedule: gives up 2.6 s after the event.
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("webhook_poll_ms", "20"),
+            ("webhook_retry_scale", "0.00001"),
+        ],
+    )
+    .await;
+    let key = demo_key(&app);
+    set_endpoint(
+        &app,
+        &key,
+        &format!("http://127.0.0.1:{}/hooks", free_port()),
+    )
+    .await;
+    let id = pay(&app, &key, 20000).await;
+    cancel(&app, &key, &id, Some(1000)).await;
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = deliveries(&app, &key).await;
+    let by_type =
+        |log: &[Value], t: &str| log.iter().find(|d| d["eventType"] == t).cloned().unwrap();
+    let paid = by_type(&log, "payment.paid");
+    let partial = by_type(&log, "payment.partially_cancelled");
+    assert_eq!(paid["status"], "pending");
+    assert!(!paid["attempts"].as_array().unwrap().is_empty());
+    assert_eq!(
+        partial["attempts"].as_array().unwrap().len(),
+        0,
+        "sequence 5 waits while sequence 3 is pending"
+    );
+
+    let started = Instant::now();
+    loop {
+        let log = deliveries(&app, &key).await;
+        let paid = by_type(&log, "payment.paid");
+        let partial = by_type(&log, "payment.partially_cancelled");
+        if paid["status"] == "failed" && !partial["attempts"].as_array().unwrap().is_empty() {
+            assert!(paid["finishedAt"].is_string());
+            assert!(paid["nextAttemptAt"].is_null());
+            let first_partial = partial["attempts"][0]["attemptedAt"].as_str().unwrap();
+            assert!(first_partial >= paid["finishedAt"].as_str().unwrap());
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{log:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn gone_disables_the_endpoint_and_redelivery_resends_the_same_event() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST).await;
+    let key = demo_key(&app);
+    let gone = WebhookReceiver::start(Answer::Status(410)).await;
+    set_endpoint(&app, &key, &gone.url).await;
+    pay(&app, &key, 20000).await;
+    gone.wait_for(1, Duration::from_secs(10)).await;
+
+    let (_, endpoint) = get_json(&app, &key, "/v1/webhook-endpoint").await;
+    assert_eq!(endpoint["enabled"], false, "{endpoint}");
+    assert!(
+        endpoint["disabledReason"]
+            .as_str()
+            .unwrap()
+            .contains("410 Gone")
+    );
+    let log = deliveries(&app, &key).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["status"], "failed", "410 is not retried");
+    assert_eq!(log[0]["attempts"][0]["statusCode"], 410);
+
+    // While disabled nothing is sent, but every event is still listed.
+    pay(&app, &key, 21000).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(gone.received().len(), 1);
+    assert_eq!(deliveries(&app, &key).await.len(), 1);
+    let (_, events) = get_json(&app, &key, "/v1/events").await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 2);
+
+    let redeliver = |id: String| {
+        app.client
+            .post(app.url(&format!("/v1/webhook-deliveries/{id}/redeliver")))
+            .bearer_auth(&key)
+            .send()
+    };
+    let refused = redeliver(log[0]["id"].as_str().unwrap().to_string())
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        error_body(refused).await["code"],
+        "webhook_endpoint_disabled"
+    );
+
+    // Setting the endpoint again enables it; a redelivery sends the first event again, same id.
+    let fine = WebhookReceiver::start(Answer::Status(200)).await;
+    let endpoint = set_endpoint(&app, &key, &fine.url).await;
+    assert_eq!(endpoint["enabled"], true);
+    assert!(endpoint["disabledReason"].is_null());
+    let again = redeliver(log[0]["id"].as_str().unwrap().to_string())
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["eventId"], log[0]["eventId"]);
+    assert_ne!(again["id"], log[0]["id"]);
+    let received = fine.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].id, log[0]["eventId"].as_str().unwrap());
+    assert_eq!(received[0].body, gone.received()[0].body, "the same bytes");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST).await;
+    let key = demo_key(&app);
+    let target = WebhookReceiver::start(Answer::Status(200)).await;
+    let redirecting = WebhookReceiver::start(Answer::RedirectTo(target.url.clone())).await;
+    set_endpoint(&app, &key, &redirecting.url).await;
+    pay(&app, &key, 20000).await;
+    redirecting.wait_for(2, Duration::from_secs(10)).await;
+    assert!(target.received().is_empty(), "the redirect was followed");
+    let log = deliveries(&app, &key).await;
+    assert_eq!(
+        log[0]["status"], "pending",
+        "a redirect is a failed attempt"
+    );
+    assert_eq!(log[0]["attempts"][0]["statusCode"], 302);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST).await;
+    let key = demo_key(&app);
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    let old = set_endpoint(&app, &key, &receiver.url).await["signingSecret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, rotated) = post_json(&app, &key, "/v1/webhook-endpoint/rotate-secret").await;
+    assert_eq!(status, StatusCode::OK);
+    let new = rotated["signingSecret"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    let until = time::OffsetDateTime::parse(
+        rotated["previousSecretExpiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let overlap = until - time::OffsetDateTime::now_utc();
+    assert!(overlap > time::Duration::hours(23) && overlap <= time::Duration::hours(24));
+    let (_, endpoint) = get_json(&app, &key, "/v1/webhook-endpoint").await;
+    assert_eq!(endpoint["signingSecret"], new.as_str());
+    assert_eq!(
+        endpoint["previousSecretExpiresAt"],
+        rotated["previousSecretExpiresAt"]
+    );
+
+    pay(&app, &key, 20000).await;
+    let during = receiver.wait_for(1, Duration::from_secs(10)).await[0].clone();
+    assert_eq!(
+        during.signature.split(' ').count(),
+        2,
+        "{}",
+        during.signature
+    );
+    assert!(verifies(&old, &during) && verifies(&new, &during));
+
+    // The overlap ends: only the new secret signs.
+    execute_sql(
+        &app,
+        "UPDATE storefronts SET previous_signing_secret_expires_at = ? WHERE id = ?",
+        vec![
+            (time::OffsetDateTime::now_utc() - time::Duration::seconds(1)).into(),
+            "sf_demo".into(),
+        ],
+    )
+    .await;
+    pay(&app, &key, 21000).await;
+    let after = receiver.wait_for(2, Duration::from_secs(10)).await[1].clone();
+    assert_eq!(after.signature.split(' ').count(), 1);
+    assert!(verifies(&new, &after) && !verifies(&old, &after));
+}
+
+#[tokio::test]
+async fn endpoints_must_be_http_urls() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    for url in [
+        "ftp://shop.example/hooks",
+        "shop.example/hooks",
+        "javascript:alert(1)",
+    ] {
+        let response = app
+            .client
+            .put(app.url("/v1/webhook-endpoint"))
+            .bearer_auth(&key)
+            .json(&json!({ "url": url }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
+        let error = error_body(response).await;
+        assert_eq!(error["code"], "invalid_webhook_url");
+        assert_eq!(error["param"], "url");
+    }
+    let (status, body) = get_json(&app, &key, "/v1/webhook-endpoint").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "webhook_endpoint_not_found");
+}
+
+#[tokio::test]
+async fn storefronts_see_only_their_own_events_and_deliveries() {
+    for backend in backends() {
+        let app = TestApp::spawn_with(backend, &FAST).await;
+        let key = demo_key(&app);
+        let other = other_storefront_key(&app).await;
+        let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+        set_endpoint(&app, &key, &receiver.url).await;
+        let id = pay(&app, &key, 20000).await;
+        let hook = receiver.wait_for(1, Duration::from_secs(10)).await[0].clone();
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+
+        let (_, mine) = get_json(&app, &key, "/v1/events").await;
+        assert_eq!(mine["data"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            mine["data"][0], hook.json,
+            "the list shows what was delivered"
+        );
+        let (_, mine) = get_json(&app, &key, &format!("/v1/events?paymentId={id}")).await;
+        assert_eq!(mine["data"].as_array().unwrap().len(), 1);
+        let delivery_id = deliveries(&app, &key).await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        let (_, theirs) = get_json(&app, &other, "/v1/events").await;
+        assert_eq!(theirs["data"], json!([]), "{backend:?}");
+        assert!(deliveries(&app, &other).await.is_empty());
+        let (status, body) = get_json(&app, &other, &format!("/v1/events?after={}", hook.id)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "event_not_found");
+        let (status, _) = get_json(&app, &other, "/v1/webhook-endpoint").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        set_endpoint(&app, &other, &receiver.url).await;
+        let stolen = app
+            .client
+            .post(app.url(&format!("/v1/webhook-deliveries/{delivery_id}/redeliver")))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stolen.status(), StatusCode::NOT_FOUND);
+        assert_eq!(error_body(stolen).await["code"], "resource_not_found");
+
+        for path in [
+            "/v1/events",
+            "/v1/webhook-deliveries",
+            "/v1/webhook-endpoint",
+        ] {
+            let anonymous = app.get(path).await;
+            assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
+        }
+        assert_eq!(receiver.received().len(), 1);
+    }
+}
+
+/// The Noti the sandbox sends for paydesk's own approvals and cancels are answered `0000` (once
+/// paydesk has recorded the outcome) and publish nothing twice.
+#[tokio::test]
+async fn innopays_notis_of_paydesks_own_changes_add_no_events() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST).await;
+    let key = demo_key(&app);
+    crate::innopay::set(&app, "settings", json!({"notiBackoffMs": 200})).await;
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    set_endpoint(&app, &key, &receiver.url).await;
+    let id = pay(&app, &key, 20000).await;
+    cancel(&app, &key, &id, Some(5000)).await;
+    cancel(&app, &key, &id, None).await;
+    let started = Instant::now();
+    loop {
+        let notis = crate::innopay::control(&app, "notis").await;
+        let notis = notis.as_array().unwrap();
+        if notis.len() == 3 && notis.iter().all(|n| n["delivered"] == true) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{notis:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    receiver.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(receiver.types(), PAID_PART_CANCELLED);
+    let history = settled(&app, &key, &id, Duration::from_secs(1)).await;
+    assert_eq!(history["events"].as_array().unwrap().len(), 7, "{history}");
+}
+
+/// `paydesk storefront set-webhook` sets the same endpoint the API does, on a running server's
+/// database, and prints the secret that verifies the webhooks.
+#[tokio::test]
+async fn the_cli_sets_the_webhook_endpoint() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST).await;
+    let key = demo_key(&app);
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    let run = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_paydesk"))
+            .args(["storefront", "set-webhook", "sf_demo", "--url", url])
+            .env_clear()
+            .env("PAYDESK_DATABASE_URL", &app.db_url)
+            .output()
+            .expect("run paydesk")
+    };
+    let refused = run("ftp://shop.example/hooks");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("http:// or https://"));
+
+    let output = run(&receiver.url);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let secret = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("whsec_"))
+        .expect("the secret is printed")
+        .to_string();
+    let (_, endpoint) = get_json(&app, &key, "/v1/webhook-endpoint").await;
+    assert_eq!(endpoint["url"], receiver.url.as_str());
+    pay(&app, &key, 20000).await;
+    let hook = receiver.wait_for(1, Duration::from_secs(10)).await[0].clone();
+    assert!(verifies(&secret, &hook));
+}
