@@ -7,6 +7,7 @@ use crate::approval::{payment, settled};
 use crate::browser::{Browser, DESKTOP, open_payment_window};
 use crate::checkout::{demo_key, new_checkout, order};
 use crate::support::{Backend, TestApp};
+use crate::webhooks::{Answer, FAST, WebhookReceiver, set_endpoint, verifies};
 
 /// Opens a new checkout's hosted page; returns the checkout and the page's window handle.
 async fn open_checkout(browser: &Browser, app: &TestApp, amount: i64) -> (Value, String) {
@@ -34,7 +35,9 @@ async fn journey_a_card_payment_from_checkout_page_to_receipt() {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST).await;
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    let endpoint = set_endpoint(&app, &demo_key(&app), &receiver.url).await;
     let (checkout, page) = open_checkout(&browser, &app, 20000).await;
     browser.screenshot("journey-success-checkout").await;
     open_payment_window(&browser, &page).await;
@@ -51,6 +54,15 @@ async fn journey_a_card_payment_from_checkout_page_to_receipt() {
     assert!(text.contains("현대카드"), "{text}");
     let paid = settled(&app, &demo_key(&app), id, std::time::Duration::from_secs(5)).await;
     assert_eq!(paid["status"], "paid");
+    let hooks = receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(hooks[0].json["type"], "payment.paid");
+    assert_eq!(hooks[0].json["data"]["id"], id);
+    assert!(verifies(
+        endpoint["signingSecret"].as_str().unwrap(),
+        &hooks[0]
+    ));
 }
 
 #[tokio::test]
