@@ -5,11 +5,15 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_storefronts;
+mod m20261127_000100_help_analytics;
 
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_storefronts::Migration)]
+        vec![
+            Box::new(m20261127_000001_storefronts::Migration),
+            Box::new(m20261127_000100_help_analytics::Migration),
+        ]
     }
 }

@@ -3,12 +3,19 @@
 //! SQLite (embedded default) and PostgreSQL (production); correctness across several instances relies on
 //! the database (conditional updates, unique keys), never on in-process locks.
 
+mod help_analytics;
+
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::config::{DatabaseKind, DatabaseUrl};
+
+pub use help_analytics::{
+    Counted, FeedbackComment, FeedbackTotals, HelpAnalytics, HelpReport, NewFeedback, NewSearch,
+    NewView, ViewSource, normalize_query,
+};
 
 /// A database problem, as the rest of the program sees it.
 #[derive(Debug, thiserror::Error)]
