@@ -11,6 +11,7 @@ use poem_openapi::OpenApiService;
 
 use crate::api::{BodyLimit, RequestIdMiddleware};
 use crate::config::{Config, ConfigError};
+use crate::help::{HelpApi, HelpError, HelpHandle, HelpSource, PublicHelpCors};
 use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
 use crate::store::Store;
 
@@ -26,6 +27,8 @@ pub enum StartupError {
     Database(String),
     #[error("cannot apply database migrations: {0}")]
     Migrations(String),
+    #[error("cannot load the help articles (PAYDESK_HELP_DIR): {0}")]
+    Help(#[from] HelpError),
     #[error("cannot listen on PAYDESK_ADDR={addr}: {reason}")]
     Bind { addr: SocketAddr, reason: String },
 }
@@ -38,6 +41,8 @@ pub struct AppState {
     /// Base URL browsers and Innopay use to reach this server (no trailing slash).
     pub public_url: Arc<str>,
     pub metrics: HttpMetrics,
+    /// The help centre; `help.current()` is the article set in use (swapped whole on reload).
+    pub help: HelpHandle,
 }
 
 /// A built, bound, not yet serving paydesk.
@@ -48,10 +53,10 @@ pub struct App {
 }
 
 /// Every JSON API of paydesk; the OpenAPI document is generated from these.
-type Apis = OpsApi;
+type Apis = (OpsApi, HelpApi);
 
 fn apis() -> Apis {
-    OpsApi
+    (OpsApi, HelpApi)
 }
 
 /// The OpenAPI service, described for `server_url`.
@@ -80,6 +85,8 @@ pub fn openapi_yaml() -> String {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        // Articles first: a broken PAYDESK_HELP_DIR should stop start-up before anything is opened.
+        let help = HelpHandle::load(HelpSource::from_dir(config.help_dir.clone()))?;
         let store = Store::connect(&config.database, config.db_max_connections)
             .await
             .map_err(|e| StartupError::Database(one_line(&e.to_string())))?;
@@ -109,6 +116,7 @@ impl App {
             store,
             public_url: public_url.into(),
             metrics: HttpMetrics::default(),
+            help,
         };
         Ok(Self {
             acceptor,
@@ -132,7 +140,7 @@ impl App {
 
     fn endpoint(&self) -> impl Endpoint + 'static {
         let service = api_service(&self.state.public_url);
-        let routes = Route::new()
+        let routes = crate::help::mount_pages(Route::new())
             .at("/openapi.json", service.spec_endpoint())
             .at("/openapi.yaml", service.spec_endpoint_yaml())
             .nest("/docs", service.swagger_ui())
@@ -141,6 +149,7 @@ impl App {
             .with(BodyLimit(MAX_BODY_BYTES))
             .data(self.state.clone())
             .with(RequestIdMiddleware)
+            .with(PublicHelpCors)
             .with(MetricsMiddleware(self.state.metrics.clone()))
     }
 

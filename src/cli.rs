@@ -1,16 +1,24 @@
-//! Command line: `serve` (the default), `migrate up|down|status`, `openapi`. Errors print one line and
-//! exit with status 1; no backtraces for operator mistakes.
+//! Command line: `serve` (the default), `migrate up|down|status`, `openapi`, `help check|reindex`.
+//! Errors print one line and exit with status 1; no backtraces for operator mistakes.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, App};
 use crate::config::Config;
+use crate::help::{HelpCenter, HelpSource};
 use crate::store::Store;
 
 #[derive(Parser)]
-#[command(name = "paydesk", version, about = "Payment desk between Korean storefronts and Innopay")]
+// `help` is the help centre's command here; `--help` still prints usage.
+#[command(
+    name = "paydesk",
+    version,
+    about = "Payment desk between Korean storefronts and Innopay",
+    disable_help_subcommand = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -30,6 +38,29 @@ enum Command {
         /// YAML instead of JSON.
         #[arg(long)]
         yaml: bool,
+    },
+    /// Check or index the help articles.
+    Help {
+        #[command(subcommand)]
+        action: HelpAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum HelpAction {
+    /// Validate the articles: front matter, anchors, duplicate slugs or anchors, internal links,
+    /// `related`, synonyms. Prints one line per problem and fails if there is any.
+    Check {
+        /// Folder to check (default: PAYDESK_HELP_DIR, else the built-in articles).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build the search index the way the server does and print its size and build time. A running
+    /// server reloads its articles on SIGHUP (`kill -HUP <pid>`).
+    Reindex {
+        /// Folder to index (default: PAYDESK_HELP_DIR, else the built-in articles).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -68,6 +99,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Help { action } => help(action),
         Command::Openapi { yaml } => {
             println!("{}", if yaml { app::openapi_yaml() } else { app::openapi_json() });
             Ok(())
@@ -76,6 +108,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let config = Config::from_env().map_err(|e| e.to_string())?;
             crate::ops::init_logging(&config);
             let app = App::build(config).await.map_err(|e| e.to_string())?;
+            tokio::spawn(crate::help::reload_on_sighup(app.state().help.clone()));
             println!("paydesk listening on {}", app.public_url());
             app.run_until(app::shutdown_signal())
                 .await
@@ -90,6 +123,49 @@ async fn run(cli: Cli) -> Result<(), String> {
             let result = migrate(&store, action).await;
             store.close().await;
             result
+        }
+    }
+}
+
+/// The folder given with `--dir`, else the configured one, else the built-in articles.
+fn help_source(dir: Option<PathBuf>) -> Result<HelpSource, String> {
+    match dir {
+        Some(dir) => Ok(HelpSource::Dir(dir)),
+        None => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            Ok(HelpSource::from_dir(config.help_dir))
+        }
+    }
+}
+
+fn help(action: HelpAction) -> Result<(), String> {
+    match action {
+        HelpAction::Check { dir } => {
+            let source = help_source(dir)?;
+            let (articles, problems) = HelpCenter::check(&source).map_err(|e| e.to_string())?;
+            for problem in &problems {
+                println!("{problem}");
+            }
+            if problems.is_empty() {
+                println!("{source}: {articles} articles, no problems");
+                Ok(())
+            } else {
+                Err(format!("{source}: {} problem(s)", problems.len()))
+            }
+        }
+        HelpAction::Reindex { dir } => {
+            let source = help_source(dir)?;
+            let center = HelpCenter::load(&source).map_err(|e| e.to_string())?;
+            let stats = center.stats();
+            println!(
+                "{source}: {} articles, {} sections, {} terms, indexed in {:.1} ms",
+                stats.articles,
+                stats.sections,
+                stats.terms,
+                stats.build_micros as f64 / 1000.0
+            );
+            println!("a running paydesk reloads its articles on SIGHUP: kill -HUP <pid>");
+            Ok(())
         }
     }
 }

@@ -128,6 +128,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Serve help articles from this folder instead of the built-in ones.
     pub help_dir: Option<PathBuf>,
+    /// Bearer token for `GET /v1/help/analytics`; `None` disables the report.
+    pub help_analytics_token: Option<Secret<String>>,
     /// Fixed value for the demo storefront's test API key (scripts need a known key).
     pub demo_api_key: Option<Secret<String>>,
     /// Settings that were given but are not known; reported once logging is up.
@@ -182,6 +184,7 @@ const KNOWN_KEYS: &[&str] = &[
     "sandbox_merchant_key",
     "sandbox_cancel_password",
     "help_dir",
+    "help_analytics_token",
     "demo_api_key",
 ];
 
@@ -337,6 +340,7 @@ impl Config {
                 ),
             },
             help_dir: layers.string("help_dir").map(PathBuf::from),
+            help_analytics_token: layers.string("help_analytics_token").map(Secret::new),
             demo_api_key: layers.string("demo_api_key").map(Secret::new),
             unknown_keys,
         })
@@ -455,6 +459,7 @@ mod tests {
             None,
             env(&[
                 ("PAYDESK_SANDBOX_MERCHANT_KEY", "very-secret-key"),
+                ("PAYDESK_HELP_ANALYTICS_TOKEN", "analytics-secret"),
                 ("PAYDESK_DATABASE_URL", "postgres://u:pw-123@db/x"),
             ]),
         )

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod help;
 pub mod ops;
 pub mod pages;
 pub mod store;
