@@ -35,7 +35,7 @@ enum HelpTags {
 
 /// A section (or whole article) that answers the query.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "HelpHit", rename_all = "camelCase")]
 struct HitBody {
     slug: String,
     title: String,
@@ -67,7 +67,7 @@ impl From<HelpHit> for HitBody {
 
 /// Search results, one hit per article, best first.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "HelpSearchResults", rename_all = "camelCase")]
 struct SearchBody {
     query: String,
     /// Time spent searching inside paydesk, in microseconds.
@@ -86,6 +86,7 @@ enum SearchResponse {
 
 /// A section of an article.
 #[derive(Object)]
+#[oai(rename = "HelpSection")]
 struct SectionBody {
     anchor: String,
     heading: String,
@@ -95,6 +96,7 @@ struct SectionBody {
 
 /// A linked article.
 #[derive(Object)]
+#[oai(rename = "HelpArticleLink")]
 struct ArticleLinkBody {
     slug: String,
     title: String,
@@ -103,7 +105,7 @@ struct ArticleLinkBody {
 
 /// A whole article.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "HelpArticle", rename_all = "camelCase")]
 struct ArticleBody {
     slug: String,
     title: String,
@@ -130,6 +132,7 @@ enum ArticleResponse {
 
 /// An article in the list.
 #[derive(Object)]
+#[oai(rename = "HelpArticleSummary")]
 struct ArticleSummaryBody {
     slug: String,
     title: String,
@@ -148,7 +151,7 @@ enum ArticleListResponse {
 
 /// Help for a failed payment.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "HelpSuggestions", rename_all = "camelCase")]
 struct SuggestBody {
     took_micros: u64,
     /// Best first: error-pattern matches, then search results for the message, then rules about the
@@ -165,7 +168,7 @@ enum SuggestResponse {
 
 /// Where the click happened.
 #[derive(Enum, Clone, Copy)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename = "HelpClickSource", rename_all = "lowercase")]
 enum ClickSource {
     Search,
     Suggest,
@@ -186,6 +189,7 @@ impl From<ClickSource> for ViewSource {
 
 /// A click on a help link shown by your own UI (paydesk's pages record their clicks themselves).
 #[derive(Object)]
+#[oai(rename = "HelpClick")]
 struct ClickRequest {
     slug: String,
     anchor: Option<String>,
@@ -203,6 +207,7 @@ enum ClickResponse {
 
 /// An answer to "도움이 되었나요?".
 #[derive(Object)]
+#[oai(rename = "HelpFeedback")]
 struct FeedbackRequest {
     slug: String,
     /// The section the reader was on, if known.
@@ -221,6 +226,7 @@ enum FeedbackResponse {
 
 /// How often a query was searched.
 #[derive(Object)]
+#[oai(rename = "HelpQueryCount")]
 struct QueryCountBody {
     /// Lower-cased, spaces collapsed.
     query: String,
@@ -229,6 +235,7 @@ struct QueryCountBody {
 
 /// A count for one article.
 #[derive(Object)]
+#[oai(rename = "HelpArticleCount")]
 struct ArticleCountBody {
     slug: String,
     title: String,
@@ -237,7 +244,7 @@ struct ArticleCountBody {
 
 /// Feedback totals of one article.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "HelpFeedbackTotals", rename_all = "camelCase")]
 struct FeedbackTotalsBody {
     slug: String,
     title: String,
@@ -247,7 +254,7 @@ struct FeedbackTotalsBody {
 
 /// A feedback comment.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "HelpComment", rename_all = "camelCase")]
 struct CommentBody {
     slug: String,
     helpful: bool,
@@ -257,7 +264,7 @@ struct CommentBody {
 
 /// What readers searched for and how the articles served them.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "HelpAnalytics", rename_all = "camelCase")]
 struct AnalyticsBody {
     since: OffsetDateTime,
     searches: u64,

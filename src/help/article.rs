@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 /// Who an article is written for.
 #[derive(poem_openapi::Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename = "HelpAudience", rename_all = "lowercase")]
 pub enum Audience {
     /// A shopper whose payment failed.
     Shopper,
