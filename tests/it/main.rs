@@ -2,4 +2,6 @@
 //! test starts the real server on port 0 with a fresh database and talks to it over HTTP.
 
 mod foundation;
+mod help;
+mod help_quality;
 mod support;
