@@ -1,6 +1,7 @@
 //! `HelpCenter`: one loaded, checked and indexed set of articles, immutable once built. Searching
-//! groups matching sections by article (the best section stands for its article), builds highlighted
-//! snippets, and answers with the most useful articles, flagged as a fallback, when nothing matches.
+//! turns the index's article matches into hits (the best section, or the article as a whole), builds
+//! highlighted snippets, and answers with the most useful articles, flagged as a fallback, when
+//! nothing matches.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -13,8 +14,6 @@ use super::snippet::highlight;
 use super::source::{HelpSource, SourceFile};
 use super::suggest::RULE_TARGETS;
 
-/// Sections fetched per article wanted: enough that grouping by article still fills the page.
-const SECTIONS_PER_HIT: usize = 4;
 /// Hits scoring below this share of the best hit are dropped: with OR queries, a lone shared
 /// particle would otherwise drag in unrelated articles.
 const MIN_RELATIVE_SCORE: f32 = 0.2;
@@ -138,11 +137,8 @@ impl HelpCenter {
         limit: usize,
     ) -> Vec<HelpHit> {
         let terms = self.index.query_terms(query, &self.catalog.synonyms);
-        let sections = match self
-            .index
-            .search(&terms, audience, limit * SECTIONS_PER_HIT)
-        {
-            Ok(sections) => sections,
+        let found = match self.index.search(&terms, audience, limit) {
+            Ok(found) => found,
             Err(e) => {
                 // An in-memory index does not fail; if it ever does, shoppers still get the fallback.
                 tracing::error!(error = %e, "help search failed");
@@ -150,17 +146,41 @@ impl HelpCenter {
             }
         };
         let highlight_terms = highlight_set(&terms);
-        let best = sections.first().map_or(0.0, |m| m.score);
-        let mut seen = HashSet::new();
-        sections
+        let best = found.first().map_or(0.0, |m| m.score);
+        found
             .into_iter()
-            .filter(|m| m.score >= best * MIN_RELATIVE_SCORE && seen.insert(m.article))
-            .take(limit)
+            .filter(|m| m.score >= best * MIN_RELATIVE_SCORE)
             .map(|m| {
                 let article = &self.catalog.articles()[m.article];
-                self.hit(article, m.section, m.score, &highlight_terms)
+                match m.section {
+                    Some(section) => self.hit(article, section, m.score, &highlight_terms),
+                    None => self.head_hit(article, m.score, &highlight_terms),
+                }
             })
             .collect()
+    }
+
+    /// A hit for an article as a whole: the summary and intro as the snippet, no anchor.
+    pub(super) fn head_hit(
+        &self,
+        article: &Article,
+        score: f32,
+        terms: &HashSet<String>,
+    ) -> HelpHit {
+        let intro = article
+            .sections
+            .first()
+            .filter(|s| s.anchor.is_none())
+            .map_or("", |s| s.text.as_str());
+        HelpHit {
+            slug: article.slug.clone(),
+            title: article.title.clone(),
+            anchor: None,
+            section: None,
+            url: article.url(None),
+            snippet: highlight(&format!("{}\n{intro}", article.summary), terms),
+            score,
+        }
     }
 
     /// A hit for one section of an article; the snippet marks `terms`.
@@ -172,11 +192,7 @@ impl HelpCenter {
         terms: &HashSet<String>,
     ) -> HelpHit {
         let section = &article.sections[section];
-        let snippet = if section.anchor.is_none() {
-            highlight(&format!("{}\n{}", article.summary, section.text), terms)
-        } else {
-            highlight(&section.text, terms)
-        };
+        let snippet = highlight(&section.text, terms);
         HelpHit {
             slug: article.slug.clone(),
             title: article.title.clone(),
@@ -193,23 +209,10 @@ impl HelpCenter {
         highlight_set(&self.index.query_terms(query, &self.catalog.synonyms))
     }
 
-    /// A hit for a whole article, its summary as the snippet.
-    pub(super) fn article_hit(&self, article: &Article, terms: &HashSet<String>) -> HelpHit {
-        HelpHit {
-            slug: article.slug.clone(),
-            title: article.title.clone(),
-            anchor: None,
-            section: None,
-            url: article.url(None),
-            snippet: highlight(&article.summary, terms),
-            score: 0.0,
-        }
-    }
-
     pub(super) fn fallback(&self, audience: Option<Audience>, limit: usize) -> Vec<HelpHit> {
         self.popular(audience)
             .take(limit)
-            .map(|a| self.article_hit(a, &HashSet::new()))
+            .map(|a| self.head_hit(a, 0.0, &HashSet::new()))
             .collect()
     }
 }

@@ -1,18 +1,30 @@
-//! The tantivy index of the help articles, built in RAM: one document per section (the intro and each
-//! `##`), carrying the article's title, tags and error patterns as well so that every section can be
-//! found by them. Queries are an OR of weighted terms (the query's own tokens, synonym expansions and
-//! typo corrections) over the fields with boosts title > tags > heading > body; BM25 ranks. Every
-//! clause is a plain term query, which lets tantivy prune with block-max WAND.
+//! The tantivy index of the help articles, built in RAM. One document per part of an article: its
+//! head (title, tags, error patterns, summary and the intro) and each `##` section (heading and body).
+//! Queries are an OR of weighted terms (the query's own tokens, synonym expansions and typo
+//! corrections) over the fields with boosts title > tags > heading > body, ranked by BM25. A collector
+//! groups the matches by article while scoring: an article scores its head plus its best section, so
+//! title and section evidence add up without copying the title into every section, and the hit points
+//! at that section.
+//!
+//! Speed: recombined or very uniform knowledge bases make every term common, and scoring cost grows
+//! with the postings read. Clauses are therefore taken most informative first (weight × boost × IDF,
+//! the most a clause can add to a score) until a postings budget is spent; the clauses left out are
+//! the frequent, low-IDF ones that barely move a ranking. On the shipped articles the budget is never
+//! reached.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{Index, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    DocId, Index, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader,
+    TantivyDocument, Term,
+};
 
 use super::HelpError;
 use super::analysis::{KoreanBigramTokenizer, TOKENIZER_NAME, TokenKind, analyze, tokens};
@@ -35,6 +47,13 @@ const TYPO_WEIGHT: f32 = 0.8;
 const MIN_TYPO_LEN: usize = 3;
 /// Most terms one query may expand to; a pasted page of text must not make a search slow.
 const MAX_TERMS: usize = 48;
+/// Postings a query may read (the sum of its clauses' document frequencies): about 10 ns each, so
+/// this bounds a search of a large knowledge base to a few hundred microseconds.
+const POSTINGS_BUDGET: u64 = 20_000;
+/// Clauses kept however common, so a query of common words still finds something.
+const MIN_CLAUSES: usize = 1;
+/// The `section` of an article's head document in the document keys.
+const HEAD: u32 = u32::MAX;
 
 /// Size and build time of an index, for `paydesk help reindex`, logs and the benchmark.
 #[derive(Clone, Copy, Debug)]
@@ -53,11 +72,12 @@ pub struct WeightedTerm {
     pub weight: f32,
 }
 
-/// A matching section: its article and section indexes in the catalog, and its score.
+/// A matching article: its index in the catalog, its best `##` section (an index into
+/// `Article::sections`; `None` when only the head matched) and its score.
 #[derive(Clone, Copy, Debug)]
-pub struct SectionMatch {
+pub struct ArticleMatch {
     pub article: usize,
-    pub section: usize,
+    pub section: Option<usize>,
     pub score: f32,
 }
 
@@ -84,15 +104,16 @@ impl Fields {
 pub struct SearchIndex {
     searcher: Searcher,
     fields: Fields,
-    /// (article, section) of every document, per segment, so hits need no stored-field reads.
-    doc_keys: Vec<Vec<(u32, u32)>>,
+    /// (article, section or `HEAD`) of every document, per segment, so hits need no stored fields.
+    doc_keys: Vec<Arc<[(u32, u32)]>>,
+    articles: usize,
     /// Latin words of the articles, for typo correction (ordered, so expansions are deterministic).
     vocabulary: BTreeSet<String>,
     stats: IndexStats,
 }
 
-fn pack(article: usize, section: usize) -> u64 {
-    ((article as u64) << 32) | section as u64
+fn pack(article: usize, section: u32) -> u64 {
+    ((article as u64) << 32) | u64::from(section)
 }
 
 fn unpack(key: u64) -> (u32, u32) {
@@ -137,33 +158,40 @@ impl SearchIndex {
         for (a, article) in catalog.articles().iter().enumerate() {
             learn(&article.title);
             article.tags.iter().for_each(|t| learn(t));
+            let mut head = TantivyDocument::new();
+            head.add_text(fields.title, &article.title);
+            for tag in &article.tags {
+                head.add_text(fields.tags, tag);
+            }
+            for pattern in &article.error_patterns {
+                if let ErrorPattern::Contains(text) = pattern {
+                    head.add_text(fields.tags, text);
+                }
+            }
+            head.add_text(fields.body, &article.summary);
             for (s, section) in article.sections.iter().enumerate() {
-                let mut doc = TantivyDocument::new();
-                doc.add_text(fields.title, &article.title);
-                for tag in &article.tags {
-                    doc.add_text(fields.tags, tag);
-                }
-                for pattern in &article.error_patterns {
-                    if let ErrorPattern::Contains(text) = pattern {
-                        doc.add_text(fields.tags, text);
-                    }
-                }
-                if let Some(heading) = &section.heading {
-                    learn(heading);
-                    doc.add_text(fields.heading, heading);
-                }
-                if section.anchor.is_none() {
-                    doc.add_text(fields.body, &article.summary);
-                }
                 learn(&section.text);
+                let Some(heading) = &section.heading else {
+                    // The intro belongs to the head.
+                    head.add_text(fields.body, &section.text);
+                    continue;
+                };
+                learn(heading);
+                let mut doc = TantivyDocument::new();
+                doc.add_text(fields.heading, heading);
                 doc.add_text(fields.body, &section.text);
                 for audience in &article.audience {
                     doc.add_text(fields.audience, audience.as_str());
                 }
-                doc.add_u64(fields.key, pack(a, s));
+                doc.add_u64(fields.key, pack(a, s as u32));
                 writer.add_document(doc)?;
                 sections += 1;
             }
+            for audience in &article.audience {
+                head.add_text(fields.audience, audience.as_str());
+            }
+            head.add_u64(fields.key, pack(a, HEAD));
+            writer.add_document(head)?;
         }
         writer.commit()?;
         // One segment searches fastest; the index never changes after this.
@@ -184,7 +212,7 @@ impl SearchIndex {
             doc_keys.push(
                 (0..segment.max_doc())
                     .map(|doc| unpack(column.first(doc).unwrap_or_default()))
-                    .collect(),
+                    .collect::<Arc<[_]>>(),
             );
             for field in [fields.title, fields.tags, fields.heading, fields.body] {
                 terms += segment.inverted_index(field)?.terms().num_terms() as u64;
@@ -200,6 +228,7 @@ impl SearchIndex {
             searcher,
             fields,
             doc_keys,
+            articles: catalog.articles().len(),
             vocabulary,
             stats,
         })
@@ -239,28 +268,50 @@ impl SearchIndex {
         terms.into_terms()
     }
 
-    /// The best `top` sections for `terms`, best first, optionally only of articles for `audience`.
+    /// The clauses worth reading for `terms`: every (term, field) that occurs, most informative first,
+    /// until the postings budget is spent.
+    fn clauses(&self, terms: &[WeightedTerm]) -> Vec<(Occur, Box<dyn Query>)> {
+        let docs = self.searcher.num_docs() as f32;
+        let mut candidates: Vec<(f32, u64, Term, f32)> = Vec::new();
+        for term in terms {
+            for (field, boost) in self.fields.weighted() {
+                let t = Term::from_field_text(field, &term.text);
+                let df = self.searcher.doc_freq(&t).unwrap_or(0);
+                if df == 0 {
+                    continue;
+                }
+                let idf = (1.0 + (docs - df as f32 + 0.5) / (df as f32 + 0.5)).ln();
+                let weight = boost * term.weight;
+                candidates.push((weight * idf, df, t, weight));
+            }
+        }
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut spent = 0;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (_, df, term, weight) in candidates {
+            if clauses.len() >= MIN_CLAUSES && spent + df > POSTINGS_BUDGET {
+                continue;
+            }
+            spent += df;
+            let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(query), weight)),
+            ));
+        }
+        clauses
+    }
+
+    /// The best `limit` articles for `terms`, best first, optionally only those for `audience`.
     pub fn search(
         &self,
         terms: &[WeightedTerm],
         audience: Option<Audience>,
-        top: usize,
-    ) -> Result<Vec<SectionMatch>, HelpError> {
-        if terms.is_empty() || top == 0 {
+        limit: usize,
+    ) -> Result<Vec<ArticleMatch>, HelpError> {
+        let clauses = self.clauses(terms);
+        if clauses.is_empty() || limit == 0 {
             return Ok(Vec::new());
-        }
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 4);
-        for term in terms {
-            for (field, boost) in self.fields.weighted() {
-                let query = TermQuery::new(
-                    Term::from_field_text(field, &term.text),
-                    IndexRecordOption::WithFreqs,
-                );
-                clauses.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(query), boost * term.weight)),
-                ));
-            }
         }
         let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
         if let Some(audience) = audience {
@@ -276,22 +327,127 @@ impl SearchIndex {
                 ),
             ]));
         }
-        let found = self
+        let collector = BestPerArticle {
+            doc_keys: &self.doc_keys,
+            articles: self.articles,
+        };
+        let mut found = self
             .searcher
-            .search(&query, &TopDocs::with_limit(top).order_by_score())
+            .search(&query, &collector)
             .map_err(|e| HelpError::Index(e.to_string()))?;
-        Ok(found
+        let by_score = |a: &ArticleMatch, b: &ArticleMatch| {
+            b.score.total_cmp(&a.score).then(a.article.cmp(&b.article))
+        };
+        if found.len() > limit {
+            found.select_nth_unstable_by(limit - 1, by_score);
+            found.truncate(limit);
+        }
+        found.sort_by(by_score);
+        Ok(found)
+    }
+}
+
+/// Groups matches by article while tantivy scores them: the head's score plus the best section's.
+/// Every matching document is seen (no top-k pruning), so grouping is exact.
+struct BestPerArticle<'a> {
+    doc_keys: &'a [Arc<[(u32, u32)]>],
+    articles: usize,
+}
+
+/// Per article: head score, best section score, best section (or `HEAD`).
+#[derive(Clone, Copy)]
+struct Tally {
+    seen: bool,
+    head: Score,
+    section_score: Score,
+    section: u32,
+}
+
+const EMPTY: Tally = Tally {
+    seen: false,
+    head: 0.0,
+    section_score: 0.0,
+    section: HEAD,
+};
+
+impl Tally {
+    fn into_match(self, article: u32) -> ArticleMatch {
+        ArticleMatch {
+            article: article as usize,
+            section: (self.section != HEAD).then_some(self.section as usize),
+            score: self.head + self.section_score,
+        }
+    }
+}
+
+struct SegmentTally {
+    keys: Arc<[(u32, u32)]>,
+    tallies: Vec<Tally>,
+    touched: Vec<u32>,
+}
+
+impl Collector for BestPerArticle<'_> {
+    type Fruit = Vec<ArticleMatch>;
+    type Child = SegmentTally;
+
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        _: &SegmentReader,
+    ) -> tantivy::Result<Self::Child> {
+        Ok(SegmentTally {
+            keys: Arc::clone(&self.doc_keys[segment as usize]),
+            tallies: vec![EMPTY; self.articles],
+            touched: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, mut segments: Vec<Vec<(u32, Tally)>>) -> tantivy::Result<Self::Fruit> {
+        if segments.len() == 1 {
+            let only = segments.pop().expect("one segment");
+            return Ok(only.into_iter().map(|(a, t)| t.into_match(a)).collect());
+        }
+        // An article's documents may sit in different segments: combine before scoring.
+        let mut merged: HashMap<u32, Tally> = HashMap::new();
+        for (article, tally) in segments.into_iter().flatten() {
+            let entry = merged.entry(article).or_insert(EMPTY);
+            entry.head = entry.head.max(tally.head);
+            if tally.section_score > entry.section_score {
+                entry.section_score = tally.section_score;
+                entry.section = tally.section;
+            }
+        }
+        Ok(merged.into_iter().map(|(a, t)| t.into_match(a)).collect())
+    }
+}
+
+impl SegmentCollector for SegmentTally {
+    type Fruit = Vec<(u32, Tally)>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        let (article, section) = self.keys[doc as usize];
+        let tally = &mut self.tallies[article as usize];
+        if !tally.seen {
+            tally.seen = true;
+            self.touched.push(article);
+        }
+        if section == HEAD {
+            tally.head = score;
+        } else if score > tally.section_score {
+            tally.section_score = score;
+            tally.section = section;
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.touched
             .into_iter()
-            .map(|(score, address)| {
-                let (article, section) =
-                    self.doc_keys[address.segment_ord as usize][address.doc_id as usize];
-                SectionMatch {
-                    article: article as usize,
-                    section: section as usize,
-                    score,
-                }
-            })
-            .collect())
+            .map(|article| (article, self.tallies[article as usize]))
+            .collect()
     }
 }
 

@@ -133,7 +133,7 @@ impl HelpCenter {
                 let position = searched.iter().position(|h| h.slug == article.slug);
                 let hit = match position {
                     Some(i) => searched[i].clone(),
-                    None => self.article_hit(article, terms),
+                    None => self.head_hit(article, 0.0, terms),
                 };
                 Some((longest, position.unwrap_or(usize::MAX), hit))
             })
