@@ -22,10 +22,13 @@ struct Series {
     buckets: [u64; BUCKETS.len() + 1],
 }
 
+/// Series by (method, route pattern, status class).
+type SeriesByLabels = BTreeMap<(String, String, &'static str), Series>;
+
 /// Shared, in-process metric state; each instance exports its own (Prometheus sums across instances).
 #[derive(Clone, Default)]
 pub struct HttpMetrics {
-    series: Arc<Mutex<BTreeMap<(String, String, &'static str), Series>>>,
+    series: Arc<Mutex<SeriesByLabels>>,
 }
 
 fn status_class(status: u16) -> &'static str {

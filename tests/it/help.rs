@@ -391,7 +391,7 @@ async fn analytics_record_searches_clicks_and_feedback_behind_a_token() {
             .json()
             .await
             .unwrap();
-        assert_eq!(report["searches"], 4, "{backend:?} {report}");
+        assert_eq!(report["searches"], 4, "{:?} {report}", app.backend);
         assert_eq!(report["fallbackSearches"], 1, "{report}");
         assert_eq!(report["topQueries"][0]["query"], "isp 비번", "{report}");
         assert_eq!(report["topQueries"][0]["searches"], 3, "{report}");

@@ -111,6 +111,7 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     // Last: the database must outlive the server.
+    #[allow(dead_code, reason = "held, not read: dropped after the server")]
     pub db: TestDb,
 }
 
@@ -229,6 +230,7 @@ pub fn spawn_binary(dir: &Path, env: &[(&str, &str)]) -> (Child, String, BufRead
         line.clear();
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("paydesk exited without printing its address");
 }
 
@@ -242,5 +244,6 @@ pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::proc
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
+    let _ = child.wait();
     None
 }
