@@ -92,15 +92,6 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_help_searches_created")
-                    .table(HelpSearches::Table)
-                    .col(HelpSearches::CreatedAt)
-                    .to_owned(),
-            )
-            .await?;
-        manager
             .create_table(
                 Table::create()
                     .table(HelpViews::Table)
@@ -119,15 +110,6 @@ impl MigrationTrait for Migration {
                             .timestamp_with_time_zone()
                             .not_null(),
                     )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_help_views_created")
-                    .table(HelpViews::Table)
-                    .col(HelpViews::CreatedAt)
                     .to_owned(),
             )
             .await?;
@@ -157,15 +139,35 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_help_feedback_created")
-                    .table(HelpFeedback::Table)
-                    .col(HelpFeedback::CreatedAt)
-                    .to_owned(),
-            )
-            .await
+        // Every report reads one period: index the time of each table.
+        for (name, table, created_at) in [
+            (
+                "idx_help_searches_created",
+                HelpSearches::Table.into_iden(),
+                HelpSearches::CreatedAt.into_iden(),
+            ),
+            (
+                "idx_help_views_created",
+                HelpViews::Table.into_iden(),
+                HelpViews::CreatedAt.into_iden(),
+            ),
+            (
+                "idx_help_feedback_created",
+                HelpFeedback::Table.into_iden(),
+                HelpFeedback::CreatedAt.into_iden(),
+            ),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(table)
+                        .col(created_at)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

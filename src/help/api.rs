@@ -17,7 +17,7 @@ use super::{HelpError, invalid};
 use crate::api::ApiError;
 use crate::app::AppState;
 use crate::domain::{PayMethod, card_company_by_name};
-use crate::store::{Counted, NewFeedback, NewSearch, NewView, ViewSource};
+use crate::store::{Counted, NewFeedback, NewView, ViewSource};
 
 /// Longest search query, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -356,13 +356,6 @@ fn known_anchor(article: &Article, anchor: Option<String>) -> Result<Option<Stri
     }
 }
 
-/// Logs instead of failing: analytics must never cost a shopper their answer.
-fn log_analytics_failure(result: Result<(), crate::store::StoreError>) {
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "cannot record help analytics");
-    }
-}
-
 /// Checks `Authorization: Bearer <token>` against `PAYDESK_HELP_ANALYTICS_TOKEN`.
 fn authorize_analytics(state: &AppState, req: &Request) -> Result<(), HelpError> {
     let Some(token) = &state.config.help_analytics_token else {
@@ -469,24 +462,7 @@ impl HelpApi {
         let limit = bounded(limit.0, 10, 20, "invalid_limit", "limit")?;
         let results = state.help.current().search(&query, audience.0, limit);
         if !typeahead.0.unwrap_or(false) {
-            log_analytics_failure(
-                state
-                    .store
-                    .help_analytics()
-                    .record_search(NewSearch {
-                        query: &query,
-                        audience: audience.0.map(Audience::as_str),
-                        source: "api",
-                        result_count: if results.fallback {
-                            0
-                        } else {
-                            results.hits.len()
-                        },
-                        fallback: results.fallback,
-                        took_micros: results.took_micros,
-                    })
-                    .await,
-            );
+            super::record_search(&state.store, &results, audience.0, "api").await;
         }
         Ok(SearchResponse::Ok(Json(SearchBody {
             query: results.query,

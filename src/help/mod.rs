@@ -33,7 +33,7 @@ pub use source::{HelpSource, SourceFile};
 pub use suggest::{DEFAULT_SUGGESTIONS, SuggestRequest};
 
 use crate::api::{ApiError, ErrorType};
-use crate::store::StoreError;
+use crate::store::{NewSearch, Store, StoreError};
 
 /// What went wrong in the help centre.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +104,38 @@ impl From<HelpError> for ApiError {
             }
         }
     }
+}
+
+/// Logs instead of failing: analytics must never cost a reader their answer.
+fn log_unrecorded(result: Result<(), StoreError>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot record help analytics");
+    }
+}
+
+/// Records a search and what it found; `source` is `api` or `page`.
+async fn record_search(
+    store: &Store,
+    results: &SearchResults,
+    audience: Option<Audience>,
+    source: &str,
+) {
+    let recorded = store
+        .help_analytics()
+        .record_search(NewSearch {
+            query: &results.query,
+            audience: audience.map(Audience::as_str),
+            source,
+            result_count: if results.fallback {
+                0
+            } else {
+                results.hits.len()
+            },
+            fallback: results.fallback,
+            took_micros: results.took_micros,
+        })
+        .await;
+    log_unrecorded(recorded);
 }
 
 /// The help centre in use, shared by every request and replaced whole on reload, so a request sees

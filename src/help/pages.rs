@@ -16,7 +16,7 @@ use super::article::{Article, CATEGORIES};
 use super::center::{HelpCenter, HelpHit};
 use crate::app::AppState;
 use crate::pages::{Page, escape};
-use crate::store::{NewFeedback, NewSearch, NewView, ViewSource};
+use crate::store::{NewFeedback, NewView, ViewSource};
 
 /// The storefront widget, served as is.
 const WIDGET_JS: &str = include_str!("assets/widget.js");
@@ -131,12 +131,6 @@ fn article_list<'a>(heading: &str, articles: impl Iterator<Item = &'a Article>) 
     out
 }
 
-fn log_failure(result: Result<(), crate::store::StoreError>) {
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "cannot record help analytics");
-    }
-}
-
 #[handler]
 async fn home(Data(state): Data<&AppState>) -> Response {
     let help = state.help.current();
@@ -217,24 +211,7 @@ async fn search_page(Data(state): Data<&AppState>, Query(params): Query<SearchPa
         return Redirect::see_other("/help").into_response();
     }
     let results = state.help.current().search(&query, None, PAGE_HITS);
-    log_failure(
-        state
-            .store
-            .help_analytics()
-            .record_search(NewSearch {
-                query: &query,
-                audience: None,
-                source: "page",
-                result_count: if results.fallback {
-                    0
-                } else {
-                    results.hits.len()
-                },
-                fallback: results.fallback,
-                took_micros: results.took_micros,
-            })
-            .await,
-    );
+    super::record_search(&state.store, &results, None, "page").await;
     let mut body = format!("<h1>‘{}’ 검색 결과</h1>\n", escape(&query));
     body.push_str(&search_form(&query));
     if results.fallback {
@@ -279,7 +256,7 @@ async fn article_page(
     let query: Option<String> = params
         .q
         .map(|q| q.trim().chars().take(MAX_QUERY_CHARS).collect());
-    log_failure(
+    super::log_unrecorded(
         state
             .store
             .help_analytics()

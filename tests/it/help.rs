@@ -25,6 +25,18 @@ async fn json(app: &TestApp, path: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// The body of a 200 answer whose content type starts with `content_type`.
+async fn text(app: &TestApp, path: &str, content_type: &str) -> String {
+    let response = app.get(path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    let actual = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(actual.starts_with(content_type), "{path}: {actual}");
+    response.text().await.unwrap()
+}
+
 fn slugs(body: &Value) -> Vec<String> {
     body["hits"]
         .as_array()
@@ -444,15 +456,7 @@ async fn analytics_record_searches_clicks_and_feedback_behind_a_token() {
 #[tokio::test]
 async fn help_pages_render_in_korean_with_anchors_highlights_and_feedback() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let home = app.get("/help").await;
-    assert_eq!(home.status(), 200);
-    assert!(
-        home.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    let home = home.text().await.unwrap();
+    let home = text(&app, "/help", "text/html").await;
     for expected in [
         "도움말 센터",
         "action=\"/help/search\"",
@@ -575,15 +579,7 @@ async fn script_in_a_query_is_escaped_in_api_snippets_and_pages() {
 #[tokio::test]
 async fn the_widget_script_is_served_for_storefront_pages() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let response = app.get("/help/widget.js").await;
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript")
-    );
-    let script = response.text().await.unwrap();
+    let script = text(&app, "/help/widget.js", "text/javascript").await;
     for expected in [
         "data-' + name",
         "error-message",

@@ -191,6 +191,26 @@ fn shopper_phrasings_put_the_right_article_first() {
 }
 
 #[test]
+fn latin_typos_and_phrase_synonyms_find_the_intended_article() {
+    let help = HelpCenter::load(&HelpSource::BuiltIn).unwrap();
+    for (query, expected) in [
+        ("ips 모듈 설치가 안돼요", "isp-errors"),
+        ("otpp 일련번호", "security-card-otp-serial"),
+        ("nprotec 삭제", "reinstall-keyboard-security"),
+        // "일반결제" alone is 안심클릭; "일반결제 ISP" is the ISP family (a phrase, not two words).
+        ("일반결제 비밀번호 분실", "ansimclick-password"),
+        ("일반결제 ISP 비밀번호 분실", "isp-password"),
+    ] {
+        let results = help.search(query, None, 5);
+        assert_eq!(
+            results.hits[0].slug, expected,
+            "{query}: {:?}",
+            results.hits
+        );
+    }
+}
+
+#[test]
 fn a_3factor_error_suggests_the_paybook_article_first() {
     let help = HelpCenter::load(&HelpSource::BuiltIn).unwrap();
     let hits = help.suggest(&SuggestRequest {
