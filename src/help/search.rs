@@ -486,16 +486,18 @@ impl TermBag {
 }
 
 /// Adds the tokens of every synonym group found in `text`: the found entry at `weight`, the rest of
-/// its group at `weight * SYNONYM_WEIGHT`.
+/// its group that may expand at `weight * SYNONYM_WEIGHT`.
 fn expand_synonyms(text: &str, synonyms: &Synonyms, weight: f32, terms: &mut TermBag) {
     for found in synonyms.find(text) {
-        for (e, entry_tokens) in synonyms.tokens_of(found.group).iter().enumerate() {
+        for (e, entry) in synonyms.tokens_of(found.group).iter().enumerate() {
             let w = if e == found.entry {
                 weight
-            } else {
+            } else if entry.expands {
                 weight * SYNONYM_WEIGHT
+            } else {
+                continue;
             };
-            for (token, _) in entry_tokens {
+            for (token, _) in &entry.tokens {
                 terms.add(token, w);
             }
         }

@@ -3,16 +3,24 @@
 //! first and left to right, with spaces ignored: `일반결제 ISP` is one entry of the ISP group and wins
 //! over the shorter `일반결제` (안심클릭), so a multi-word entry acts as a phrase, never as loose words.
 //! Latin entries must stand alone (`ie` does not fire inside `client`); Hangul entries may carry
-//! particles (`비번을` contains `비번`).
+//! particles (`비번을` contains `비번`). When a group is expanded, an entry built on another group's
+//! phrase (`일반결제 ISP` contains all of `일반결제`) is left out, since its loose tokens would find
+//! the other group's articles.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::analysis::{TokenKind, tokens};
 
+/// An entry's analysed tokens, and whether they may stand for the group when it is expanded.
+pub struct EntryTokens {
+    pub tokens: Vec<(String, TokenKind)>,
+    pub expands: bool,
+}
+
 /// Groups and the automaton that finds their entries in a query.
 pub struct Synonyms {
     /// The analysed tokens of each entry, per group.
-    group_tokens: Vec<Vec<Vec<(String, TokenKind)>>>,
+    group_tokens: Vec<Vec<EntryTokens>>,
     /// For each automaton pattern: (group, entry within the group).
     patterns: Vec<(usize, usize)>,
     matcher: Option<AhoCorasick>,
@@ -113,9 +121,30 @@ impl Synonyms {
                 .build(&keys)
                 .expect("synonym entries are plain strings")
         });
-        let group_tokens = groups
+        let analysed: Vec<Vec<Vec<(String, TokenKind)>>> = groups
             .iter()
             .map(|entries| entries.iter().map(|e| tokens(e)).collect())
+            .collect();
+        let contains_all = |outer: &[(String, TokenKind)], inner: &[(String, TokenKind)]| {
+            inner.iter().all(|t| outer.contains(t))
+        };
+        let group_tokens = analysed
+            .iter()
+            .enumerate()
+            .map(|(g, entries)| {
+                entries
+                    .iter()
+                    .map(|entry| EntryTokens {
+                        tokens: entry.clone(),
+                        expands: !analysed.iter().enumerate().any(|(other, others)| {
+                            other != g
+                                && others
+                                    .iter()
+                                    .any(|o| o.len() >= 2 && contains_all(entry, o))
+                        }),
+                    })
+                    .collect()
+            })
             .collect();
         Self {
             group_tokens,
@@ -155,7 +184,7 @@ impl Synonyms {
     }
 
     /// The analysed tokens of each entry of `group`, in file order (`SynonymMatch::entry` indexes it).
-    pub fn tokens_of(&self, group: usize) -> &[Vec<(String, TokenKind)>] {
+    pub fn tokens_of(&self, group: usize) -> &[EntryTokens] {
         &self.group_tokens[group]
     }
 }
@@ -187,6 +216,15 @@ mod tests {
         assert_eq!(groups_found("isp로 결제"), [0]);
         assert_eq!(groups_found("비번을 잊었어요"), [2]);
         assert_eq!(groups_found("휴대폰으로"), [4]);
+    }
+
+    #[test]
+    fn phrases_built_on_another_group_do_not_expand() {
+        let (synonyms, _) = Synonyms::parse(FILE);
+        let expanding: Vec<bool> = synonyms.tokens_of(0).iter().map(|e| e.expands).collect();
+        // 안전결제, ISP expand; 일반결제ISP and 일반결제 ISP carry all of 일반결제 (안심클릭).
+        assert_eq!(expanding, [true, true, false, false]);
+        assert!(synonyms.tokens_of(1).iter().all(|e| e.expands));
     }
 
     #[test]
