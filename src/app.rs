@@ -13,6 +13,7 @@ use crate::api::{BodyLimit, RequestIdMiddleware};
 use crate::checkout::{self, CheckoutApi, CheckoutService};
 use crate::config::{Config, ConfigError, Secret};
 use crate::gateway::{self, InnopayClient};
+use crate::help::{HelpApi, HelpError, HelpHandle, HelpSource, PublicHelpCors};
 use crate::noti;
 use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
 use crate::sandbox::Sandbox;
@@ -32,6 +33,8 @@ pub enum StartupError {
     Database(String),
     #[error("cannot apply database migrations: {0}")]
     Migrations(String),
+    #[error("cannot load the help articles (PAYDESK_HELP_DIR): {0}")]
+    Help(#[from] HelpError),
     #[error("cannot listen on PAYDESK_ADDR={addr}: {reason}")]
     Bind { addr: SocketAddr, reason: String },
     #[error("cannot set up the demo storefront: {0}")]
@@ -54,6 +57,8 @@ pub struct AppState {
     pub webhooks: WebhookService,
     /// The demo storefront's key, on the embedded default only (the demo shop uses it).
     pub demo_api_key: Option<Secret<String>>,
+    /// The help centre; `help.current()` is the article set in use (swapped whole on reload).
+    pub help: HelpHandle,
 }
 
 /// A built, bound, not yet serving paydesk.
@@ -66,10 +71,10 @@ pub struct App {
 }
 
 /// Every JSON API of paydesk; the OpenAPI document is generated from these.
-type Apis = (OpsApi, CheckoutApi, WebhooksApi);
+type Apis = (OpsApi, CheckoutApi, WebhooksApi, HelpApi);
 
 fn apis() -> Apis {
-    (OpsApi, CheckoutApi, WebhooksApi)
+    (OpsApi, CheckoutApi, WebhooksApi, HelpApi)
 }
 
 /// The OpenAPI service, described for `server_url`.
@@ -98,6 +103,8 @@ pub fn openapi_yaml() -> String {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        // Articles first: a broken PAYDESK_HELP_DIR should stop start-up before anything is opened.
+        let help = HelpHandle::load(HelpSource::from_dir(config.help_dir.clone()))?;
         let store = Store::connect(&config.database, config.db_max_connections)
             .await
             .map_err(|e| StartupError::Database(one_line(&e.to_string())))?;
@@ -155,6 +162,7 @@ impl App {
             checkout,
             webhooks,
             demo_api_key,
+            help,
         };
         Ok(Self {
             acceptor,
@@ -180,7 +188,7 @@ impl App {
     fn endpoint(&self) -> impl Endpoint + 'static {
         let service = api_service(&self.state.public_url);
         let demo = self.state.demo_api_key.is_some();
-        let mut routes = Route::new()
+        let mut routes = crate::help::mount_pages(Route::new())
             .at("/openapi.json", service.spec_endpoint())
             .at("/openapi.yaml", service.spec_endpoint_yaml())
             .nest("/docs", service.swagger_ui());
@@ -195,6 +203,7 @@ impl App {
         .with(BodyLimit(MAX_BODY_BYTES))
         .data(self.state.clone())
         .with(RequestIdMiddleware)
+        .with(PublicHelpCors)
         .with(MetricsMiddleware(self.state.metrics.clone()))
     }
 

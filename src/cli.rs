@@ -1,22 +1,26 @@
 //! Command line: `serve` (the default), `migrate up|down|status`, `storefront ...`, `noti list`,
-//! `openapi`, `sandbox`. Errors print one line and
-//! exit with status 1; no backtraces for operator mistakes.
+//! `help check|reindex`, `openapi`, `sandbox`. Errors print one line and exit with status 1; no
+//! backtraces for operator mistakes.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, App};
 use crate::config::Config;
+use crate::help::{HelpCenter, HelpSource};
 use crate::sandbox::Standalone;
 use crate::store::Store;
 
 #[derive(Parser)]
+// `help` is the help centre's command here; `--help` still prints usage.
 #[command(
     name = "paydesk",
     version,
-    about = "Payment desk between Korean storefronts and Innopay"
+    about = "Payment desk between Korean storefronts and Innopay",
+    disable_help_subcommand = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,6 +58,11 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         addr: SocketAddr,
+    },
+    /// Check or index the help articles.
+    Help {
+        #[command(subcommand)]
+        action: HelpAction,
     },
 }
 
@@ -108,6 +117,24 @@ enum NotiAction {
 }
 
 #[derive(Subcommand)]
+enum HelpAction {
+    /// Validate the articles: front matter, anchors, duplicate slugs or anchors, internal links,
+    /// `related`, synonyms. Prints one line per problem and fails if there is any.
+    Check {
+        /// Folder to check (default: PAYDESK_HELP_DIR, else the built-in articles).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build the search index the way the server does and print its size and build time. A running
+    /// server reloads its articles on SIGHUP (`kill -HUP <pid>`).
+    Reindex {
+        /// Folder to index (default: PAYDESK_HELP_DIR, else the built-in articles).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum MigrateAction {
     /// Apply every pending migration.
     Up,
@@ -142,6 +169,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Help { action } => help(action),
         Command::Openapi { yaml } => {
             println!(
                 "{}",
@@ -157,6 +185,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let config = Config::from_env().map_err(|e| e.to_string())?;
             crate::ops::init_logging(&config);
             let app = App::build(config).await.map_err(|e| e.to_string())?;
+            tokio::spawn(crate::help::reload_on_sighup(app.state().help.clone()));
             println!("paydesk listening on {}", app.public_url());
             if let Some(key) = &app.state().demo_api_key {
                 println!(
@@ -303,6 +332,49 @@ async fn storefront(
         }
     }
     Ok(())
+}
+
+/// The folder given with `--dir`, else the configured one, else the built-in articles.
+fn help_source(dir: Option<PathBuf>) -> Result<HelpSource, String> {
+    match dir {
+        Some(dir) => Ok(HelpSource::Dir(dir)),
+        None => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            Ok(HelpSource::from_dir(config.help_dir))
+        }
+    }
+}
+
+fn help(action: HelpAction) -> Result<(), String> {
+    match action {
+        HelpAction::Check { dir } => {
+            let source = help_source(dir)?;
+            let (articles, problems) = HelpCenter::check(&source).map_err(|e| e.to_string())?;
+            for problem in &problems {
+                println!("{problem}");
+            }
+            if problems.is_empty() {
+                println!("{source}: {articles} articles, no problems");
+                Ok(())
+            } else {
+                Err(format!("{source}: {} problem(s)", problems.len()))
+            }
+        }
+        HelpAction::Reindex { dir } => {
+            let source = help_source(dir)?;
+            let center = HelpCenter::load(&source).map_err(|e| e.to_string())?;
+            let stats = center.stats();
+            println!(
+                "{source}: {} articles, {} sections, {} terms, indexed in {:.1} ms",
+                stats.articles,
+                stats.sections,
+                stats.terms,
+                stats.build_micros as f64 / 1000.0
+            );
+            println!("a running paydesk reloads its articles on SIGHUP: kill -HUP <pid>");
+            Ok(())
+        }
+    }
 }
 
 async fn migrate(store: &Store, action: MigrateAction) -> Result<(), String> {

@@ -144,6 +144,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Serve help articles from this folder instead of the built-in ones.
     pub help_dir: Option<PathBuf>,
+    /// Bearer token for `GET /v1/help/analytics`; `None` disables the report.
+    pub help_analytics_token: Option<Secret<String>>,
     /// Fixed value for the demo storefront's test API key (scripts need a known key).
     pub demo_api_key: Option<Secret<String>>,
     /// How often each instance's reconciler looks for payments to resolve.
@@ -205,6 +207,7 @@ const KNOWN_KEYS: &[&str] = &[
     "sandbox_cancel_password",
     "sandbox_noti_url",
     "help_dir",
+    "help_analytics_token",
     "demo_api_key",
     "reconcile_interval_ms",
     "inquiry_grace_ms",
@@ -377,6 +380,7 @@ impl Config {
                 noti_url: layers.url("sandbox_noti_url")?,
             },
             help_dir: layers.string("help_dir").map(PathBuf::from),
+            help_analytics_token: layers.string("help_analytics_token").map(Secret::new),
             demo_api_key: layers.string("demo_api_key").map(Secret::new),
             reconcile_interval: ms("reconcile_interval_ms", 2_000)?,
             inquiry_grace: ms("inquiry_grace_ms", 60_000)?,
@@ -527,6 +531,7 @@ mod tests {
             None,
             env(&[
                 ("PAYDESK_SANDBOX_MERCHANT_KEY", "very-secret-key"),
+                ("PAYDESK_HELP_ANALYTICS_TOKEN", "analytics-secret"),
                 ("PAYDESK_DATABASE_URL", "postgres://u:pw-123@db/x"),
             ]),
         )

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_storefronts;
 mod m20261127_000010_payments;
 mod m20261127_000020_webhooks;
+mod m20261127_000100_help_analytics;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_storefronts::Migration),
             Box::new(m20261127_000010_payments::Migration),
             Box::new(m20261127_000020_webhooks::Migration),
+            Box::new(m20261127_000100_help_analytics::Migration),
         ]
     }
 }

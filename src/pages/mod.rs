@@ -120,6 +120,15 @@ input,select{font-size:1rem;min-height:44px;padding:8px 10px;border:1px solid #c
 .error{background:#fdecea;border:1px solid #f5c2bd;color:#7a1c12;border-radius:10px;padding:12px}\
 .ok{background:#e7f5ec;border:1px solid #b7e0c4;color:#185c2e;border-radius:10px;padding:12px}\
 mark{background:#ffe48a;padding:0 1px}\
+textarea{font:inherit;font-size:1rem;padding:8px 10px;border:1px solid #c9ced4;border-radius:8px;width:100%}\
+.help-search{display:flex;gap:8px;margin:12px 0}.help-search input{flex:1}\
+.hits{list-style:none;padding:0;margin:8px 0}.hit{background:#fff;border:1px solid #e3e6ea;border-radius:12px;padding:12px 16px;margin:8px 0}\
+.hit>a{font-weight:600}.snippet{margin:4px 0 0;color:#3d444d;font-size:.95rem}\
+.notice{background:#eef4ff;border:1px solid #c6d8fb;border-radius:10px;padding:12px}\
+.crumbs{font-size:.9rem;color:#59636e}.summary{font-size:1.05rem;color:#3d444d}\
+.toc ol{margin:0;padding-left:1.2em}.help-section{scroll-margin-top:12px}\
+h2 .anchor{color:#8c959f;text-decoration:none;font-weight:400}.copy-link{min-height:36px;padding:6px 12px;font-size:.9rem}\
+.actions{display:flex;gap:8px;margin-top:8px;flex-wrap:wrap}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 12px}dt{color:#59636e}dd{margin:0}\
 ";
 

@@ -3,6 +3,8 @@
 //! SQLite (embedded default) and PostgreSQL (production); correctness across several instances relies on
 //! the database (conditional updates, unique keys), never on in-process locks.
 
+mod help_analytics;
+
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -16,6 +18,11 @@ pub mod notis;
 pub mod payments;
 pub mod storefronts;
 pub mod webhooks;
+
+pub use help_analytics::{
+    Counted, FeedbackComment, FeedbackTotals, HelpAnalytics, HelpReport, NewFeedback, NewSearch,
+    NewView, ViewSource, normalize_query,
+};
 
 /// A database problem, as the rest of the program sees it.
 #[derive(Debug, thiserror::Error)]

@@ -1,14 +1,15 @@
 //! The service skeleton: probes, spec, docs, metrics, error envelope, migrations, start-up errors and
 //! graceful shutdown, on every backend.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use paydesk::config::DatabaseUrl;
 use paydesk::store::Store;
 
-use crate::support::{Backend, TestApp, TestDb, backends, error_body};
+use crate::support::{
+    Backend, TestApp, TestDb, backends, error_body, spawn_binary, tempdir, wait_with_timeout,
+};
 
 #[tokio::test]
 async fn probes_spec_docs_and_metrics_answer() {
@@ -193,12 +194,6 @@ fn run_binary(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     )
 }
 
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("paydesk-bin-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn bad_settings_stop_start_up_with_one_line() {
     let cases = [
@@ -230,26 +225,7 @@ fn bad_settings_stop_start_up_with_one_line() {
 #[test]
 fn serves_on_a_sqlite_file_by_default_and_stops_on_sigterm() {
     let dir = tempdir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
-        .current_dir(&dir)
-        .env_clear()
-        .env("PAYDESK_ADDR", "127.0.0.1:0")
-        .env("PAYDESK_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn paydesk");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut address = None;
-    let mut line = String::new();
-    while stdout.read_line(&mut line).unwrap() > 0 {
-        if let Some(rest) = line.trim().strip_prefix("paydesk listening on ") {
-            address = Some(rest.to_string());
-            break;
-        }
-        line.clear();
-    }
-    let address = address.expect("paydesk printed its address");
+    let (mut child, address, mut stdout) = spawn_binary(&dir, &[("PAYDESK_LOG_FORMAT", "json")]);
     assert!(dir.join("paydesk.db").exists(), "the SQLite file appears");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -275,19 +251,4 @@ fn serves_on_a_sqlite_file_by_default_and_stops_on_sigterm() {
     );
     assert!(rest.contains("paydesk stopped"), "{rest}");
     let _ = std::fs::remove_dir_all(dir);
-}
-
-fn wait_with_timeout(
-    child: &mut std::process::Child,
-    limit: Duration,
-) -> Option<std::process::ExitStatus> {
-    let started = std::time::Instant::now();
-    while started.elapsed() < limit {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    None
 }

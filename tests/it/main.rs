@@ -6,6 +6,8 @@ mod browser;
 mod checkout;
 mod foundation;
 mod gateway;
+mod help;
+mod help_quality;
 mod innopay;
 mod journeys;
 mod noti;

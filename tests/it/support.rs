@@ -1,7 +1,10 @@
 //! Test harness: fresh databases (a SQLite file in a temp dir; a PostgreSQL database per test when
 //! `PAYDESK_TEST_POSTGRES_URL` is set, dropped afterwards) and a real paydesk server on port 0.
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
 
 use paydesk::{App, Config};
 use sea_orm::{ConnectionTrait, Database};
@@ -236,4 +239,51 @@ pub async fn execute_sql(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) 
     .await
     .expect("test SQL runs");
     conn.close().await.ok();
+}
+
+/// A fresh directory under the system temp dir; the caller removes it.
+pub fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("paydesk-bin-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts the real `paydesk` binary in `dir` on port 0 with only `env` set, and waits until it prints
+/// its address. Returns the child, the address and the rest of its standard output.
+pub fn spawn_binary(dir: &Path, env: &[(&str, &str)]) -> (Child, String, BufReader<ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PAYDESK_ADDR", "127.0.0.1:0")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn paydesk");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 {
+        if let Some(address) = line.trim().strip_prefix("paydesk listening on ") {
+            let address = address.to_string();
+            return (child, address, stdout);
+        }
+        line.clear();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("paydesk exited without printing its address");
+}
+
+/// Waits for the child to exit; kills it after `limit`.
+pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }

@@ -1,0 +1,222 @@
+//! `HelpCenter`: one loaded, checked and indexed set of articles, immutable once built. Searching
+//! turns the index's article matches into hits (the best section, or the article as a whole), builds
+//! highlighted snippets, and answers with the most useful articles, flagged as a fallback, when
+//! nothing matches.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::HelpError;
+use super::article::{Article, Audience};
+use super::catalog::{Catalog, Problem};
+use super::search::{IndexStats, SearchIndex, WeightedTerm};
+use super::snippet::highlight;
+use super::source::{HelpSource, SourceFile};
+use super::suggest::RULE_TARGETS;
+
+/// Hits scoring below this share of the best hit are dropped: with OR queries, a lone shared
+/// particle would otherwise drag in unrelated articles.
+const MIN_RELATIVE_SCORE: f32 = 0.2;
+
+/// A section (or a whole article) that answers a query or an error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HelpHit {
+    pub slug: String,
+    pub title: String,
+    /// The section's anchor; `None` points at the article as a whole.
+    pub anchor: Option<String>,
+    /// The section heading.
+    pub section: Option<String>,
+    /// `/help/{slug}#{anchor}` (or `/help/{slug}`), relative to this server.
+    pub url: String,
+    /// HTML: escaped text with matches in `<mark>`.
+    pub snippet: String,
+    pub score: f32,
+}
+
+impl From<&HelpHit> for crate::api::HelpLink {
+    fn from(hit: &HelpHit) -> Self {
+        crate::api::HelpLink {
+            slug: hit.slug.clone(),
+            title: hit.title.clone(),
+            section: hit.section.clone(),
+            url: hit.url.clone(),
+        }
+    }
+}
+
+/// The answer to a search.
+#[derive(Clone, Debug)]
+pub struct SearchResults {
+    pub query: String,
+    pub took_micros: u64,
+    /// Nothing matched: `hits` are the most useful articles instead.
+    pub fallback: bool,
+    pub hits: Vec<HelpHit>,
+}
+
+/// Articles, synonyms and their index.
+pub struct HelpCenter {
+    catalog: Catalog,
+    index: SearchIndex,
+}
+
+impl HelpCenter {
+    /// Reads, checks and indexes `source`; any problem refuses the whole set (`paydesk help check`
+    /// lists them), so a broken edit never replaces a working help centre.
+    pub fn load(source: &HelpSource) -> Result<Self, HelpError> {
+        Self::from_files(&source.files()?).map_err(|e| match e {
+            HelpError::Invalid { problems, .. } => HelpError::Invalid {
+                origin: source.to_string(),
+                problems,
+            },
+            other => other,
+        })
+    }
+
+    /// Builds from files already in memory (a generated knowledge base in the benchmark).
+    pub fn from_files(files: &[SourceFile]) -> Result<Self, HelpError> {
+        let (catalog, problems) = Catalog::load(files, RULE_TARGETS);
+        if !problems.is_empty() {
+            return Err(HelpError::Invalid {
+                origin: "files".into(),
+                problems,
+            });
+        }
+        let index = SearchIndex::build(&catalog)?;
+        Ok(Self { catalog, index })
+    }
+
+    /// Everything `paydesk help check` reports for `source`, with the number of articles read.
+    pub fn check(source: &HelpSource) -> Result<(usize, Vec<Problem>), HelpError> {
+        let (catalog, problems) = Catalog::load(&source.files()?, RULE_TARGETS);
+        Ok((catalog.articles().len(), problems))
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        self.index.stats()
+    }
+
+    pub fn articles(&self) -> &[Article] {
+        self.catalog.articles()
+    }
+
+    pub fn article(&self, slug: &str) -> Option<&Article> {
+        self.catalog.get(slug)
+    }
+
+    /// The most useful articles (most linked-to), optionally for one audience.
+    pub fn popular(&self, audience: Option<Audience>) -> impl Iterator<Item = &Article> {
+        self.catalog
+            .popular()
+            .filter(move |a| audience.is_none_or(|wanted| a.audience.contains(&wanted)))
+    }
+
+    /// Searches and times the search. Never empty: without a match, the most useful articles come
+    /// back with `fallback: true`.
+    pub fn search(&self, query: &str, audience: Option<Audience>, limit: usize) -> SearchResults {
+        let started = Instant::now();
+        let mut hits = self.matching(query, audience, limit);
+        let fallback = hits.is_empty();
+        if fallback {
+            hits = self.fallback(audience, limit);
+        }
+        SearchResults {
+            query: query.to_string(),
+            took_micros: started.elapsed().as_micros() as u64,
+            fallback,
+            hits,
+        }
+    }
+
+    /// Articles matching `query`, best section each, best first; empty when nothing matches.
+    pub(super) fn matching(
+        &self,
+        query: &str,
+        audience: Option<Audience>,
+        limit: usize,
+    ) -> Vec<HelpHit> {
+        let terms = self.index.query_terms(query, &self.catalog.synonyms);
+        let found = match self.index.search(&terms, audience, limit) {
+            Ok(found) => found,
+            Err(e) => {
+                // An in-memory index does not fail; if it ever does, shoppers still get the fallback.
+                tracing::error!(error = %e, "help search failed");
+                Vec::new()
+            }
+        };
+        let highlight_terms = highlight_set(&terms);
+        let best = found.first().map_or(0.0, |m| m.score);
+        found
+            .into_iter()
+            .filter(|m| m.score >= best * MIN_RELATIVE_SCORE)
+            .map(|m| {
+                let article = &self.catalog.articles()[m.article];
+                match m.section {
+                    Some(section) => self.hit(article, section, m.score, &highlight_terms),
+                    None => self.head_hit(article, m.score, &highlight_terms),
+                }
+            })
+            .collect()
+    }
+
+    /// A hit for an article as a whole: the summary and intro as the snippet, no anchor.
+    pub(super) fn head_hit(
+        &self,
+        article: &Article,
+        score: f32,
+        terms: &HashSet<String>,
+    ) -> HelpHit {
+        let intro = article
+            .sections
+            .first()
+            .filter(|s| s.anchor.is_none())
+            .map_or("", |s| s.text.as_str());
+        HelpHit {
+            slug: article.slug.clone(),
+            title: article.title.clone(),
+            anchor: None,
+            section: None,
+            url: article.url(None),
+            snippet: highlight(&format!("{}\n{intro}", article.summary), terms),
+            score,
+        }
+    }
+
+    /// A hit for one section of an article; the snippet marks `terms`.
+    pub(super) fn hit(
+        &self,
+        article: &Article,
+        section: usize,
+        score: f32,
+        terms: &HashSet<String>,
+    ) -> HelpHit {
+        let section = &article.sections[section];
+        let snippet = highlight(&section.text, terms);
+        HelpHit {
+            slug: article.slug.clone(),
+            title: article.title.clone(),
+            anchor: section.anchor.clone(),
+            section: section.heading.clone(),
+            url: article.url(section.anchor.as_deref()),
+            snippet,
+            score,
+        }
+    }
+
+    /// The highlight set of a query, for hits built outside `matching` (suggest rules).
+    pub(super) fn terms_of(&self, query: &str) -> HashSet<String> {
+        highlight_set(&self.index.query_terms(query, &self.catalog.synonyms))
+    }
+
+    pub(super) fn fallback(&self, audience: Option<Audience>, limit: usize) -> Vec<HelpHit> {
+        self.popular(audience)
+            .take(limit)
+            .map(|a| self.head_hit(a, 0.0, &HashSet::new()))
+            .collect()
+    }
+}
+
+fn highlight_set(terms: &[WeightedTerm]) -> HashSet<String> {
+    terms.iter().map(|t| t.text.clone()).collect()
+}

@@ -1,0 +1,543 @@
+//! The tantivy index of the help articles, built in RAM. One document per part of an article: its
+//! head (title, tags, error patterns, summary and the intro) and each `##` section (heading and body).
+//! Queries are an OR of weighted terms (the query's own tokens, synonym expansions and typo
+//! corrections) over the fields with boosts title > tags > heading > body, ranked by BM25. A collector
+//! groups the matches by article while scoring: an article scores its head plus its best section, so
+//! title and section evidence add up without copying the title into every section, and the hit points
+//! at that section.
+//!
+//! Speed: recombined or very uniform knowledge bases make every term common, and scoring cost grows
+//! with the postings read. Clauses are therefore taken most informative first (weight × boost × IDF,
+//! the most a clause can add to a score) until a postings budget is spent; the clauses left out are
+//! the frequent, low-IDF ones that barely move a ranking. On the shipped articles the budget is never
+//! reached.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::{
+    DocId, Index, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader,
+    TantivyDocument, Term,
+};
+
+use super::HelpError;
+use super::analysis::{KoreanBigramTokenizer, TOKENIZER_NAME, TokenKind, analyze, tokens};
+use super::article::{Audience, ErrorPattern};
+use super::catalog::Catalog;
+use super::synonyms::Synonyms;
+
+/// Field boosts: the title says most about an article, then the tags the content team chose, then
+/// the section heading, then the body.
+const TITLE_BOOST: f32 = 3.0;
+const TAGS_BOOST: f32 = 2.0;
+const HEADING_BOOST: f32 = 1.5;
+const BODY_BOOST: f32 = 1.0;
+
+/// Weight of a synonym relative to the word the shopper typed.
+const SYNONYM_WEIGHT: f32 = 0.6;
+/// Weight of a typo correction (`ips` → `isp`).
+const TYPO_WEIGHT: f32 = 0.8;
+/// Latin words shorter than this are not corrected: two letters have too many neighbours.
+const MIN_TYPO_LEN: usize = 3;
+/// Most terms one query may expand to; a pasted page of text must not make a search slow.
+const MAX_TERMS: usize = 48;
+/// Postings a query may read (the sum of its clauses' document frequencies): about 10 ns each, so
+/// this bounds a search of a large knowledge base to a few hundred microseconds.
+const POSTINGS_BUDGET: u64 = 20_000;
+/// Clauses kept however common, so a query of common words still finds something.
+const MIN_CLAUSES: usize = 1;
+/// The `section` of an article's head document in the document keys.
+const HEAD: u32 = u32::MAX;
+
+/// Size and build time of an index, for `paydesk help reindex`, logs and the benchmark.
+#[derive(Clone, Copy, Debug)]
+pub struct IndexStats {
+    pub articles: usize,
+    pub sections: usize,
+    /// Distinct terms over all text fields.
+    pub terms: u64,
+    pub build_micros: u64,
+}
+
+/// A term of a query with its weight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightedTerm {
+    pub text: String,
+    pub weight: f32,
+}
+
+/// A matching article: its index in the catalog, its best `##` section (an index into
+/// `Article::sections`; `None` when only the head matched) and its score.
+#[derive(Clone, Copy, Debug)]
+pub struct ArticleMatch {
+    pub article: usize,
+    pub section: Option<usize>,
+    pub score: f32,
+}
+
+struct Fields {
+    title: Field,
+    tags: Field,
+    heading: Field,
+    body: Field,
+    audience: Field,
+    key: Field,
+}
+
+impl Fields {
+    fn weighted(&self) -> [(Field, f32); 4] {
+        [
+            (self.title, TITLE_BOOST),
+            (self.tags, TAGS_BOOST),
+            (self.heading, HEADING_BOOST),
+            (self.body, BODY_BOOST),
+        ]
+    }
+}
+
+pub struct SearchIndex {
+    searcher: Searcher,
+    fields: Fields,
+    /// (article, section or `HEAD`) of every document, per segment, so hits need no stored fields.
+    doc_keys: Vec<Arc<[(u32, u32)]>>,
+    articles: usize,
+    /// Latin words of the articles, for typo correction (ordered, so expansions are deterministic).
+    vocabulary: BTreeSet<String>,
+    stats: IndexStats,
+}
+
+fn pack(article: usize, section: u32) -> u64 {
+    ((article as u64) << 32) | u64::from(section)
+}
+
+fn unpack(key: u64) -> (u32, u32) {
+    ((key >> 32) as u32, key as u32)
+}
+
+impl SearchIndex {
+    pub fn build(catalog: &Catalog) -> Result<Self, HelpError> {
+        Self::try_build(catalog).map_err(|e| HelpError::Index(e.to_string()))
+    }
+
+    fn try_build(catalog: &Catalog) -> tantivy::Result<Self> {
+        let started = Instant::now();
+        let mut builder = Schema::builder();
+        let text = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER_NAME)
+                .set_index_option(IndexRecordOption::WithFreqs),
+        );
+        let fields = Fields {
+            title: builder.add_text_field("title", text.clone()),
+            tags: builder.add_text_field("tags", text.clone()),
+            heading: builder.add_text_field("heading", text.clone()),
+            body: builder.add_text_field("body", text),
+            audience: builder.add_text_field("audience", STRING),
+            key: builder.add_u64_field("key", FAST),
+        };
+        let index = Index::create_in_ram(builder.build());
+        index
+            .tokenizers()
+            .register(TOKENIZER_NAME, KoreanBigramTokenizer);
+        let mut writer: IndexWriter = index.writer_with_num_threads(1, 64_000_000)?;
+        let mut vocabulary = BTreeSet::new();
+        let mut learn = |text: &str| {
+            analyze(text, |token, kind, _, _| {
+                if kind == TokenKind::Word && !vocabulary.contains(token) {
+                    vocabulary.insert(token.to_string());
+                }
+            })
+        };
+        let mut sections = 0;
+        for (a, article) in catalog.articles().iter().enumerate() {
+            learn(&article.title);
+            article.tags.iter().for_each(|t| learn(t));
+            let mut head = TantivyDocument::new();
+            head.add_text(fields.title, &article.title);
+            for tag in &article.tags {
+                head.add_text(fields.tags, tag);
+            }
+            for pattern in &article.error_patterns {
+                if let ErrorPattern::Contains(text) = pattern {
+                    head.add_text(fields.tags, text);
+                }
+            }
+            head.add_text(fields.body, &article.summary);
+            for (s, section) in article.sections.iter().enumerate() {
+                learn(&section.text);
+                let Some(heading) = &section.heading else {
+                    // The intro belongs to the head.
+                    head.add_text(fields.body, &section.text);
+                    continue;
+                };
+                learn(heading);
+                let mut doc = TantivyDocument::new();
+                doc.add_text(fields.heading, heading);
+                doc.add_text(fields.body, &section.text);
+                for audience in &article.audience {
+                    doc.add_text(fields.audience, audience.as_str());
+                }
+                doc.add_u64(fields.key, pack(a, s as u32));
+                writer.add_document(doc)?;
+                sections += 1;
+            }
+            for audience in &article.audience {
+                head.add_text(fields.audience, audience.as_str());
+            }
+            head.add_u64(fields.key, pack(a, HEAD));
+            writer.add_document(head)?;
+        }
+        writer.commit()?;
+        // One segment searches fastest; the index never changes after this.
+        let segments = index.searchable_segment_ids()?;
+        if segments.len() > 1 {
+            writer.merge(&segments).wait()?;
+        }
+        writer.wait_merging_threads()?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let searcher = reader.searcher();
+        let mut doc_keys = Vec::new();
+        let mut terms = 0;
+        for segment in searcher.segment_readers() {
+            let column = segment.fast_fields().u64("key")?;
+            doc_keys.push(
+                (0..segment.max_doc())
+                    .map(|doc| unpack(column.first(doc).unwrap_or_default()))
+                    .collect::<Arc<[_]>>(),
+            );
+            for field in [fields.title, fields.tags, fields.heading, fields.body] {
+                terms += segment.inverted_index(field)?.terms().num_terms() as u64;
+            }
+        }
+        let stats = IndexStats {
+            articles: catalog.articles().len(),
+            sections,
+            terms,
+            build_micros: started.elapsed().as_micros() as u64,
+        };
+        Ok(Self {
+            searcher,
+            fields,
+            doc_keys,
+            articles: catalog.articles().len(),
+            vocabulary,
+            stats,
+        })
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        self.stats
+    }
+
+    /// The weighted terms of a query: its own tokens (weight 1), the entries of synonym groups it
+    /// contains, and corrections of Latin words the articles never use.
+    pub fn query_terms(&self, query: &str, synonyms: &Synonyms) -> Vec<WeightedTerm> {
+        let mut terms = TermBag::default();
+        let typed = tokens(query);
+        for (token, _) in &typed {
+            terms.add(token, 1.0);
+        }
+        expand_synonyms(query, synonyms, 1.0, &mut terms);
+        for (token, kind) in &typed {
+            // Numbers (phone numbers, amounts) must match exactly.
+            if *kind != TokenKind::Word
+                || token.chars().count() < MIN_TYPO_LEN
+                || token.chars().all(|c| c.is_ascii_digit())
+                || self.vocabulary.contains(token)
+            {
+                continue;
+            }
+            let candidates = self
+                .vocabulary
+                .iter()
+                .filter(|w| w.len().abs_diff(token.len()) <= 1 && one_edit_apart(token, w));
+            for candidate in candidates {
+                terms.add(candidate, TYPO_WEIGHT);
+                expand_synonyms(candidate, synonyms, TYPO_WEIGHT, &mut terms);
+            }
+        }
+        terms.into_terms()
+    }
+
+    /// The clauses worth reading for `terms`: every (term, field) that occurs, most informative first,
+    /// until the postings budget is spent.
+    fn clauses(&self, terms: &[WeightedTerm]) -> Vec<(Occur, Box<dyn Query>)> {
+        let docs = self.searcher.num_docs() as f32;
+        let mut candidates: Vec<(f32, u64, Term, f32)> = Vec::new();
+        for term in terms {
+            for (field, boost) in self.fields.weighted() {
+                let t = Term::from_field_text(field, &term.text);
+                let df = self.searcher.doc_freq(&t).unwrap_or(0);
+                if df == 0 {
+                    continue;
+                }
+                let idf = (1.0 + (docs - df as f32 + 0.5) / (df as f32 + 0.5)).ln();
+                let weight = boost * term.weight;
+                candidates.push((weight * idf, df, t, weight));
+            }
+        }
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut spent = 0;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (_, df, term, weight) in candidates {
+            if clauses.len() >= MIN_CLAUSES && spent + df > POSTINGS_BUDGET {
+                continue;
+            }
+            spent += df;
+            let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(query), weight)),
+            ));
+        }
+        clauses
+    }
+
+    /// The best `limit` articles for `terms`, best first, optionally only those for `audience`.
+    pub fn search(
+        &self,
+        terms: &[WeightedTerm],
+        audience: Option<Audience>,
+        limit: usize,
+    ) -> Result<Vec<ArticleMatch>, HelpError> {
+        let clauses = self.clauses(terms);
+        if clauses.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+        if let Some(audience) = audience {
+            let filter = TermQuery::new(
+                Term::from_field_text(self.fields.audience, audience.as_str()),
+                IndexRecordOption::Basic,
+            );
+            query = Box::new(BooleanQuery::new(vec![
+                (Occur::Must, query),
+                (
+                    Occur::Must,
+                    Box::new(BoostQuery::new(Box::new(filter), 0.0)),
+                ),
+            ]));
+        }
+        let collector = BestPerArticle {
+            doc_keys: &self.doc_keys,
+            articles: self.articles,
+        };
+        let mut found = self
+            .searcher
+            .search(&query, &collector)
+            .map_err(|e| HelpError::Index(e.to_string()))?;
+        let by_score = |a: &ArticleMatch, b: &ArticleMatch| {
+            b.score.total_cmp(&a.score).then(a.article.cmp(&b.article))
+        };
+        if found.len() > limit {
+            found.select_nth_unstable_by(limit - 1, by_score);
+            found.truncate(limit);
+        }
+        found.sort_by(by_score);
+        Ok(found)
+    }
+}
+
+/// Groups matches by article while tantivy scores them: the head's score plus the best section's.
+/// Every matching document is seen (no top-k pruning), so grouping is exact.
+struct BestPerArticle<'a> {
+    doc_keys: &'a [Arc<[(u32, u32)]>],
+    articles: usize,
+}
+
+/// Per article: head score, best section score, best section (or `HEAD`).
+#[derive(Clone, Copy)]
+struct Tally {
+    seen: bool,
+    head: Score,
+    section_score: Score,
+    section: u32,
+}
+
+const EMPTY: Tally = Tally {
+    seen: false,
+    head: 0.0,
+    section_score: 0.0,
+    section: HEAD,
+};
+
+impl Tally {
+    fn into_match(self, article: u32) -> ArticleMatch {
+        ArticleMatch {
+            article: article as usize,
+            section: (self.section != HEAD).then_some(self.section as usize),
+            score: self.head + self.section_score,
+        }
+    }
+}
+
+struct SegmentTally {
+    keys: Arc<[(u32, u32)]>,
+    tallies: Vec<Tally>,
+    touched: Vec<u32>,
+}
+
+impl Collector for BestPerArticle<'_> {
+    type Fruit = Vec<ArticleMatch>;
+    type Child = SegmentTally;
+
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        _: &SegmentReader,
+    ) -> tantivy::Result<Self::Child> {
+        Ok(SegmentTally {
+            keys: Arc::clone(&self.doc_keys[segment as usize]),
+            tallies: vec![EMPTY; self.articles],
+            touched: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, mut segments: Vec<Vec<(u32, Tally)>>) -> tantivy::Result<Self::Fruit> {
+        if segments.len() == 1 {
+            let only = segments.pop().expect("one segment");
+            return Ok(only.into_iter().map(|(a, t)| t.into_match(a)).collect());
+        }
+        // An article's documents may sit in different segments: combine before scoring.
+        let mut merged: HashMap<u32, Tally> = HashMap::new();
+        for (article, tally) in segments.into_iter().flatten() {
+            let entry = merged.entry(article).or_insert(EMPTY);
+            entry.head = entry.head.max(tally.head);
+            if tally.section_score > entry.section_score {
+                entry.section_score = tally.section_score;
+                entry.section = tally.section;
+            }
+        }
+        Ok(merged.into_iter().map(|(a, t)| t.into_match(a)).collect())
+    }
+}
+
+impl SegmentCollector for SegmentTally {
+    type Fruit = Vec<(u32, Tally)>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        let (article, section) = self.keys[doc as usize];
+        let tally = &mut self.tallies[article as usize];
+        if !tally.seen {
+            tally.seen = true;
+            self.touched.push(article);
+        }
+        if section == HEAD {
+            tally.head = score;
+        } else if score > tally.section_score {
+            tally.section_score = score;
+            tally.section = section;
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.touched
+            .into_iter()
+            .map(|article| (article, self.tallies[article as usize]))
+            .collect()
+    }
+}
+
+/// Terms with their highest weight, in the order first seen.
+#[derive(Default)]
+struct TermBag {
+    order: Vec<String>,
+    weights: HashMap<String, f32>,
+}
+
+impl TermBag {
+    fn add(&mut self, term: &str, weight: f32) {
+        match self.weights.get_mut(term) {
+            Some(w) => *w = w.max(weight),
+            None => {
+                self.order.push(term.to_string());
+                self.weights.insert(term.to_string(), weight);
+            }
+        }
+    }
+
+    /// The heaviest `MAX_TERMS` terms, keeping the order in which they were seen among equals.
+    fn into_terms(self) -> Vec<WeightedTerm> {
+        let mut terms: Vec<WeightedTerm> = self
+            .order
+            .into_iter()
+            .map(|text| {
+                let weight = self.weights[&text];
+                WeightedTerm { text, weight }
+            })
+            .collect();
+        terms.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+        terms.truncate(MAX_TERMS);
+        terms
+    }
+}
+
+/// Adds the tokens of every synonym group found in `text`: the found entry at `weight`, the rest of
+/// its group that may expand at `weight * SYNONYM_WEIGHT`.
+fn expand_synonyms(text: &str, synonyms: &Synonyms, weight: f32, terms: &mut TermBag) {
+    for found in synonyms.find(text) {
+        for (e, entry) in synonyms.tokens_of(found.group).iter().enumerate() {
+            let w = if e == found.entry {
+                weight
+            } else if entry.expands {
+                weight * SYNONYM_WEIGHT
+            } else {
+                continue;
+            };
+            for (token, _) in &entry.tokens {
+                terms.add(token, w);
+            }
+        }
+    }
+}
+
+/// Whether `a` becomes `b` by one insertion, deletion, substitution or swap of neighbours.
+fn one_edit_apart(a: &str, b: &str) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if b.len() < MIN_TYPO_LEN || a.len().abs_diff(b.len()) > 1 || a == b {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    match ra.len().cmp(&rb.len()) {
+        std::cmp::Ordering::Equal => {
+            ra[1..] == rb[1..]
+                || (ra.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
+        }
+        std::cmp::Ordering::Greater => ra[1..] == *rb,
+        std::cmp::Ordering::Less => *ra == rb[1..],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_edit_covers_swaps_insertions_deletions_and_substitutions() {
+        assert!(one_edit_apart("ips", "isp"));
+        assert!(one_edit_apart("otpp", "otp"));
+        assert!(one_edit_apart("nprotec", "nprotect"));
+        assert!(one_edit_apart("xecureveb", "xecureweb"));
+        assert!(!one_edit_apart("isp", "isp"));
+        assert!(
+            !one_edit_apart("ips", "is"),
+            "candidates shorter than three letters are noise"
+        );
+        assert!(!one_edit_apart("abcd", "badc"));
+    }
+}

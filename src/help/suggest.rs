@@ -1,0 +1,201 @@
+//! Help for a payment error, for the API error envelope, the failure page and the storefront widget.
+//! Order: articles whose `errorPatterns` match the message (longest, most specific match first), then
+//! what a search for the message finds, then rules about the payment itself: an ISP card (BC, KB,
+//! 우리) at 300,000 won or more needs a certificate and ARS, and a phone needs the mobile checklist.
+//! Rule hits keep their place even when the search fills the list, because they explain failures
+//! whose message says nothing useful.
+
+use std::collections::HashSet;
+
+use super::center::{HelpCenter, HelpHit};
+use crate::domain::{ISP_CERTIFICATE_THRESHOLD, PayMethod, card_company_by_name};
+
+/// Suggestions when the caller asks for none in particular.
+pub const DEFAULT_SUGGESTIONS: usize = 3;
+
+const CERTIFICATE_ARTICLE: &str = "over-300000-won-certificate";
+const MOBILE_ARTICLE: &str = "mobile-checklist";
+
+/// Sections the rules link to; `paydesk help check` fails if an edit removes one.
+pub(crate) const RULE_TARGETS: &[(&str, &str)] = &[
+    (CERTIFICATE_ARTICLE, "isp-rule"),
+    (CERTIFICATE_ARTICLE, "ansimclick-rule"),
+    (MOBILE_ARTICLE, "checklist"),
+    (MOBILE_ARTICLE, "in-app-browser"),
+];
+
+/// What is known about a failed payment. Every field is optional.
+#[derive(Clone, Debug, Default)]
+pub struct SuggestRequest {
+    /// The error message shown or returned (Innopay's, the card company's, or the browser's).
+    pub message: Option<String>,
+    /// Innopay's result code, e.g. `W003`.
+    pub code: Option<String>,
+    /// `CARD`, `BANK`, ... (card rules only apply to cards).
+    pub pay_method: Option<String>,
+    /// Card company code (`01`) or name (`비씨`, `KB국민카드`).
+    pub card_company: Option<String>,
+    /// Amount in won.
+    pub amount: Option<i64>,
+    /// The shopper's browser; a phone brings the mobile checklist.
+    pub user_agent: Option<String>,
+    /// Most suggestions wanted; 0 means `DEFAULT_SUGGESTIONS`.
+    pub limit: usize,
+}
+
+/// Phones and tablets, by the tokens their browsers put in `User-Agent`.
+fn is_mobile(user_agent: &str) -> bool {
+    ["Mobi", "Android", "iPhone", "iPad", "iPod"]
+        .iter()
+        .any(|t| user_agent.contains(t))
+}
+
+/// The in-app browsers of the Naver and Daum apps, which the mobile checklist says to leave.
+fn is_portal_in_app(user_agent: &str) -> bool {
+    user_agent.contains("NAVER(inapp") || user_agent.contains("DaumApps")
+}
+
+impl HelpCenter {
+    /// Articles for a failed payment, best first, at most `req.limit`; never empty.
+    pub fn suggest(&self, req: &SuggestRequest) -> Vec<HelpHit> {
+        let limit = if req.limit == 0 {
+            DEFAULT_SUGGESTIONS
+        } else {
+            req.limit
+        };
+        let text = [req.message.as_deref(), req.code.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let terms = self.terms_of(&text);
+        // Searched wider than `limit` so that pattern matches can point at their best section.
+        let searched = if text.is_empty() {
+            Vec::new()
+        } else {
+            self.matching(&text, None, limit.max(10))
+        };
+        let patterns = self.pattern_hits(&text, &searched, &terms);
+        let rules = self.rule_hits(req, &terms);
+
+        let mut out: Vec<HelpHit> = Vec::new();
+        let mut seen = HashSet::new();
+        for hit in patterns.into_iter().take(limit) {
+            seen.insert(hit.slug.clone());
+            out.push(hit);
+        }
+        let rules: Vec<HelpHit> = rules
+            .into_iter()
+            .filter(|h| !seen.contains(&h.slug))
+            .collect();
+        let room = limit.saturating_sub(out.len() + rules.len());
+        let mut added = 0;
+        for hit in searched {
+            if added < room && seen.insert(hit.slug.clone()) {
+                out.push(hit);
+                added += 1;
+            }
+        }
+        for hit in rules {
+            if out.len() < limit && seen.insert(hit.slug.clone()) {
+                out.push(hit);
+            }
+        }
+        if out.is_empty() {
+            out = self.fallback(None, limit);
+        }
+        out
+    }
+
+    /// Articles whose error patterns occur in `text`, the longest match first; each points at the
+    /// section the search found for it, or at the article.
+    fn pattern_hits(
+        &self,
+        text: &str,
+        searched: &[HelpHit],
+        terms: &HashSet<String>,
+    ) -> Vec<HelpHit> {
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let lowered = text.to_lowercase();
+        let mut matched: Vec<(usize, usize, HelpHit)> = self
+            .articles()
+            .iter()
+            .filter_map(|article| {
+                let longest = article
+                    .error_patterns
+                    .iter()
+                    .filter_map(|p| p.matched_len(&lowered))
+                    .max()?;
+                let position = searched.iter().position(|h| h.slug == article.slug);
+                let hit = match position {
+                    Some(i) => searched[i].clone(),
+                    None => self.head_hit(article, 0.0, terms),
+                };
+                Some((longest, position.unwrap_or(usize::MAX), hit))
+            })
+            .collect();
+        matched.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then(a.1.cmp(&b.1))
+                .then(a.2.slug.cmp(&b.2.slug))
+        });
+        matched.into_iter().map(|(_, _, hit)| hit).collect()
+    }
+
+    /// Hits that follow from the payment's card, amount and browser rather than its message.
+    fn rule_hits(&self, req: &SuggestRequest, terms: &HashSet<String>) -> Vec<HelpHit> {
+        let mut hits = Vec::new();
+        let paid_by_card = req.pay_method.as_deref().is_none_or(|m| {
+            m.trim().to_ascii_uppercase().parse::<PayMethod>() == Ok(PayMethod::Card)
+        });
+        let company = req.card_company.as_deref().and_then(card_company_by_name);
+        if let (true, Some(company), Some(amount)) = (paid_by_card, company, req.amount)
+            && amount >= ISP_CERTIFICATE_THRESHOLD
+        {
+            // ISP's rule is the guide's firm one; 안심클릭 cards need a certificate too, by company.
+            let anchor = if company.isp {
+                "isp-rule"
+            } else {
+                "ansimclick-rule"
+            };
+            hits.extend(self.section_hit(CERTIFICATE_ARTICLE, anchor, terms));
+        }
+        if let Some(ua) = req.user_agent.as_deref().filter(|ua| is_mobile(ua)) {
+            let anchor = if is_portal_in_app(ua) {
+                "in-app-browser"
+            } else {
+                "checklist"
+            };
+            hits.extend(self.section_hit(MOBILE_ARTICLE, anchor, terms));
+        }
+        hits
+    }
+
+    fn section_hit(&self, slug: &str, anchor: &str, terms: &HashSet<String>) -> Option<HelpHit> {
+        let article = self.article(slug)?;
+        let section = article
+            .sections
+            .iter()
+            .position(|s| s.anchor.as_deref() == Some(anchor))?;
+        Some(self.hit(article, section, 0.0, terms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_phones_and_portal_apps() {
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
+        let naver = "Mozilla/5.0 (Linux; Android 14; SM-S918N) AppleWebKit/537.36 Mobile Safari/537.36 NAVER(inapp; search; 2000; 12.1.0)";
+        let desktop = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36";
+        assert!(is_mobile(iphone) && !is_portal_in_app(iphone));
+        assert!(is_mobile(naver) && is_portal_in_app(naver));
+        assert!(!is_mobile(desktop));
+    }
+}
