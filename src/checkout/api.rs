@@ -9,11 +9,13 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use super::failure;
 use super::input::{NewCancel, NewCheckout};
 use super::service::{CancelResult, CheckoutService};
 use super::{CheckoutError, PaymentStatus};
-use crate::api::{ApiError, page_limit};
+use crate::api::{ApiError, HelpLink, page_limit};
 use crate::app::AppState;
+use crate::help::HelpCenter;
 use crate::store::idempotency::IdempotencyBegin;
 use crate::store::payments::{PaymentEventRow, PaymentFilter, PaymentRow};
 use crate::storefronts::{ApiKeyAuth, Mode, Storefront};
@@ -188,11 +190,18 @@ pub struct CardDetails {
 
 /// Why a payment failed.
 #[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
 pub struct PaymentFailure {
-    /// Innopay's code verbatim, or paydesk's own (`amount_mismatch`, `order_mismatch`, `expired`).
+    /// Innopay's code verbatim, or paydesk's own (`amount_mismatch`, `order_mismatch`, `expired`,
+    /// `innopay_unreachable`).
     pub code: String,
     /// Innopay's message verbatim, or paydesk's explanation.
     pub message: String,
+    /// A short Korean message that is safe to show the shopper.
+    pub shopper_message: String,
+    /// Help articles most likely to fix it, best first (only in `GET /v1/payments/{id}`).
+    #[oai(skip_serializing_if_is_empty)]
+    pub help: Vec<HelpLink>,
 }
 
 /// One recorded state change.
@@ -371,7 +380,12 @@ impl Checkout {
 }
 
 impl Payment {
-    pub(crate) fn from_row(row: &PaymentRow, events: &[PaymentEventRow]) -> Self {
+    /// The payment as the API shows it; with `help`, a failure carries its help articles.
+    pub(crate) fn from_row(
+        row: &PaymentRow,
+        events: &[PaymentEventRow],
+        help: Option<&HelpCenter>,
+    ) -> Self {
         let total = row.amount + row.tax_free_amount;
         let card = row.card_company_code.is_some() || row.card_number.is_some();
         Payment {
@@ -397,9 +411,19 @@ impl Payment {
                 quota: row.card_quota.clone(),
             }),
             receipt_url: row.receipt_url.clone(),
-            failure: row.failure_code.clone().map(|code| PaymentFailure {
-                code,
-                message: row.failure_message.clone().unwrap_or_default(),
+            failure: row.failure_code.clone().map(|code| {
+                let message = row.failure_message.clone().unwrap_or_default();
+                PaymentFailure {
+                    shopper_message: failure::shopper_message(&code, &message),
+                    help: help
+                        .map(|h| failure::help_for(h, row, None))
+                        .unwrap_or_default()
+                        .iter()
+                        .map(HelpLink::from)
+                        .collect(),
+                    code,
+                    message,
+                }
             }),
             flagged: row.flagged,
             flag_reason: row.flag_reason.clone(),
@@ -604,7 +628,10 @@ impl CheckoutApi {
                 .then(|| rows.last().map(|r| r.id.clone()))
                 .flatten(),
             has_more,
-            data: rows.iter().map(|r| Payment::from_row(r, &[])).collect(),
+            data: rows
+                .iter()
+                .map(|r| Payment::from_row(r, &[], None))
+                .collect(),
         })))
     }
 
@@ -623,7 +650,9 @@ impl CheckoutApi {
         let storefront = auth.storefront(&state.store).await?;
         let (row, events) = state.checkout.get_with_events(&storefront, &id.0).await?;
         Ok(GetPaymentResponse::Ok(Json(Payment::from_row(
-            &row, &events,
+            &row,
+            &events,
+            Some(&state.help.current()),
         ))))
     }
 
@@ -661,7 +690,7 @@ impl CheckoutApi {
                     CancelResult::Pending(row) => (row, 202),
                 };
                 let events = state.store.payment_events(&row.id).await?;
-                Ok((Payment::from_row(&row, &events), status))
+                Ok((Payment::from_row(&row, &events, None), status))
             },
         )
         .await?;

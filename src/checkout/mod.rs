@@ -8,6 +8,7 @@
 //! the payment, like a Toss Payments payment object.
 
 mod api;
+mod failure;
 mod input;
 mod pages;
 mod reconciler;
@@ -105,8 +106,6 @@ pub enum CheckoutError {
     CancelInProgress,
     #[error("Innopay refused: {code} {message}")]
     Declined { code: String, message: String },
-    #[error("the outcome at Innopay is unknown: {0}")]
-    OutcomeUnknown(String),
     #[error("Innopay could not be reached: {0}")]
     GatewayUnavailable(String),
     #[error(transparent)]
@@ -169,15 +168,9 @@ impl From<CheckoutError> for ApiError {
                 "innopay_declined",
                 message,
             )
+            .with_shopper_message(format!("이노페이가 요청을 거절했습니다: {innopay_message}"))
             .with_innopay(&code, &innopay_message)
             .with_retry(false, NextAction::ContactSupport),
-            CheckoutError::OutcomeUnknown(_) => ApiError::new(
-                poem::http::StatusCode::ACCEPTED,
-                crate::api::ErrorType::Unavailable,
-                "outcome_unknown",
-                message,
-            )
-            .with_retry(false, NextAction::WaitForOutcome),
             CheckoutError::GatewayUnavailable(_) => {
                 ApiError::unavailable("innopay_unavailable", message, 30)
             }

@@ -7,8 +7,8 @@ use poem::web::{Data, Form, Path, Query, Redirect};
 use poem::{IntoResponse, Response, Route, get, handler, post};
 use serde::Deserialize;
 
-use super::PaymentStatus;
 use super::service::ReturnQuery;
+use super::{PaymentStatus, failure};
 use crate::app::AppState;
 use crate::pages::{Page, escape, format_won, script_json};
 use crate::store::payments::PaymentRow;
@@ -193,20 +193,12 @@ async fn return_page(
         .into_response(StatusCode::OK)
 }
 
-/// Korean explanations of paydesk's own failure codes; Innopay's messages are shown verbatim.
-fn shopper_failure_message(code: &str, innopay_message: &str) -> String {
-    match code {
-        "amount_mismatch" | "order_mismatch" => {
-            "결제 정보가 주문 내용과 일치하지 않아 결제를 진행하지 않았습니다. 요금은 청구되지 않았습니다. 상점에 문의해 주세요.".into()
-        }
-        "expired" => "결제 가능 시간이 지났습니다. 상점에서 다시 주문해 주세요.".into(),
-        "innopay_unreachable" => "결제 서버에 연결하지 못했습니다. 요금은 청구되지 않았습니다. 잠시 후 다시 시도해 주세요.".into(),
-        _ => format!("결제가 승인되지 않았습니다: {innopay_message}"),
-    }
-}
-
 #[handler]
-async fn result_page(state: Data<&AppState>, Path(id): Path<String>) -> Response {
+async fn result_page(
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    req: &poem::Request,
+) -> Response {
     let (row, _) = match state.checkout.for_shopper(&id).await {
         Ok(found) => found,
         Err(super::CheckoutError::NotFound) => return not_found(),
@@ -282,13 +274,19 @@ async fn result_page(state: Data<&AppState>, Path(id): Path<String>) -> Response
         PaymentStatus::Failed | PaymentStatus::Expired => {
             let code = row.failure_code.clone().unwrap_or_default();
             let innopay_message = row.failure_message.clone().unwrap_or_default();
-            let message = shopper_failure_message(&code, &innopay_message);
+            let message = failure::shopper_message(&code, &innopay_message);
+            let user_agent = req
+                .headers()
+                .get(poem::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok());
+            let hits = failure::help_for(&state.help.current(), &row, user_agent);
             (
                 "결제 실패",
                 format!(
-                    "<h1>결제에 실패했습니다</h1><div class=\"error\" role=\"alert\"><p>{message}</p><p class=\"muted\">오류 코드: {code}</p></div>{summary}",
+                    "<h1>결제에 실패했습니다</h1><div class=\"error\" role=\"alert\"><p>{message}</p><p class=\"muted\">오류 코드: {code}</p></div>{help}{summary}",
                     message = escape(&message),
                     code = escape(&code),
+                    help = crate::help::render_suggestions(&hits),
                 ),
                 String::new(),
             )

@@ -116,7 +116,7 @@ pub fn publication(
         kind: event_type,
         created_at,
         data: EventData {
-            payment: Payment::from_row(after, &[]),
+            payment: Payment::from_row(after, &[], None),
             sequence: after.version,
         },
     };

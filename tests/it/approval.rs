@@ -323,11 +323,38 @@ async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
         failed["failure"]["message"],
         "3Factor 인증 필요 ISP 공인인증 오류"
     );
+    assert_eq!(
+        failed["failure"]["shopperMessage"],
+        "결제가 승인되지 않았습니다: 3Factor 인증 필요 ISP 공인인증 오류"
+    );
+    // The Paybook / 3Factor article comes first, in the API and on the failure page.
+    assert_eq!(
+        failed["failure"]["help"][0]["slug"], "paybook-3factor-error",
+        "{failed}"
+    );
     let page = result_page(&app, id).await;
     assert!(
         page.contains("3Factor 인증 필요 ISP 공인인증 오류"),
         "{page}"
     );
+    let help = &page[page.find("help-suggestions").expect("a help box")..];
+    let first_link = &help[help.find("href=\"").unwrap() + 6..];
+    assert!(
+        first_link.starts_with("/help/paybook-3factor-error"),
+        "{help}"
+    );
+    // Lists stay light: no help lookups per payment.
+    let list: Value = app
+        .client
+        .get(app.url("/v1/payments?status=failed"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list["data"][0]["failure"]["help"].is_null(), "{list}");
 }
 
 #[tokio::test]

@@ -9,6 +9,9 @@ use crate::checkout::{demo_key, new_checkout, order};
 use crate::support::{Backend, TestApp};
 use crate::webhooks::{Answer, FAST, WebhookReceiver, set_endpoint, verifies};
 
+/// A phone-sized viewport (a common Android width).
+const PHONE: (u32, u32) = (390, 844);
+
 /// Opens a new checkout's hosted page; returns the checkout and the page's window handle.
 async fn open_checkout(browser: &Browser, app: &TestApp, amount: i64) -> (Value, String) {
     let checkout = new_checkout(app, &demo_key(app), &order(amount)).await;
@@ -102,4 +105,101 @@ async fn journey_a_blocked_popup_is_explained_with_help() {
         "ready",
         "still payable"
     );
+}
+
+#[tokio::test]
+async fn journey_a_3factor_decline_explained_with_the_paybook_article_first() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (checkout, page) = open_checkout(&browser, &app, 20000).await;
+    open_payment_window(&browser, &page).await;
+    // BC (ISP); the decline's first preset is "3Factor 인증 필요 ISP 공인인증 오류".
+    pay_in_window(&browser, "01", "decline").await;
+    browser.switch_to(&page).await;
+    let id = checkout["id"].as_str().unwrap();
+    browser
+        .wait_for_url(&app.url(&format!("/checkout/{id}/result")))
+        .await;
+    let text = browser.text("main").await;
+    browser.screenshot("journey-3factor-failure").await;
+    assert!(text.contains("결제에 실패했습니다"), "{text}");
+    assert!(
+        text.contains("3Factor 인증 필요 ISP 공인인증 오류"),
+        "{text}"
+    );
+    let first_help = browser
+        .execute(
+            "return document.querySelector('.help-suggestions a').getAttribute('href');",
+            serde_json::json!([]),
+        )
+        .await;
+    assert!(
+        first_help
+            .as_str()
+            .unwrap()
+            .starts_with("/help/paybook-3factor-error"),
+        "{first_help}"
+    );
+    assert_eq!(
+        payment(&app, &demo_key(&app), id).await["failure"]["help"][0]["slug"],
+        "paybook-3factor-error"
+    );
+}
+
+#[tokio::test]
+async fn journey_the_help_centre_on_a_phone() {
+    let Some(browser) = Browser::start_sized(PHONE).await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    browser.goto(&app.url("/help")).await;
+    browser
+        .type_into("input[data-typeahead]", "팝업 차단")
+        .await;
+    let first = browser.text("#live-results .hit a").await;
+    browser.screenshot("journey-help-typeahead-phone").await;
+    assert!(first.contains("팝업"), "{first}");
+    browser.click("#live-results .hit a").await;
+    browser.wait_for_url(&app.url("/help/popup-blocked")).await;
+    browser.text("h1").await;
+    // Capture what the copy button writes to the clipboard.
+    browser
+        .execute(
+            "window.copied = null; navigator.clipboard.writeText = function (t) { window.copied = t; return Promise.resolve(); }; return 1;",
+            serde_json::json!([]),
+        )
+        .await;
+    browser.click("button[data-copy]").await;
+    browser.screenshot("journey-help-article-phone").await;
+    let copied = browser
+        .wait("the copied link", || async {
+            let value = browser
+                .execute("return window.copied;", serde_json::json!([]))
+                .await;
+            value.as_str().map(str::to_string)
+        })
+        .await;
+    let first_anchor = browser
+        .execute(
+            "return document.querySelector('section.help-section h2').id;",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(
+        copied,
+        app.url(&format!(
+            "/help/popup-blocked#{}",
+            first_anchor.as_str().unwrap()
+        ))
+    );
+    // The permalink opens the same section.
+    let section = app
+        .get(&copied.replace(&app.base, ""))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(section.contains(&format!("id=\"{}\"", first_anchor.as_str().unwrap())));
 }

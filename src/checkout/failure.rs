@@ -1,0 +1,39 @@
+//! What a failed payment means for the shopper: a short Korean message safe to show them, and the help
+//! articles most likely to fix it. The failure page, the payment API and cancel errors share these.
+
+use crate::help::{HelpCenter, HelpHit, SuggestRequest};
+use crate::store::payments::PaymentRow;
+
+/// How many help articles go with a failure.
+const HELP_LINKS: usize = 3;
+
+/// paydesk's own failure codes explained in Korean; Innopay's and the card company's messages are
+/// shown verbatim, because support and card companies recognise them word for word.
+pub fn shopper_message(code: &str, innopay_message: &str) -> String {
+    match code {
+        "amount_mismatch" | "order_mismatch" => {
+            "결제 정보가 주문 내용과 일치하지 않아 결제를 진행하지 않았습니다. \
+             요금은 청구되지 않았습니다. 상점에 문의해 주세요."
+                .into()
+        }
+        "expired" => "결제 가능 시간이 지났습니다. 상점에서 다시 주문해 주세요.".into(),
+        "innopay_unreachable" => "결제 서버에 연결하지 못했습니다. 요금은 청구되지 않았습니다. \
+             잠시 후 다시 시도해 주세요."
+            .into(),
+        _ => format!("결제가 승인되지 않았습니다: {innopay_message}"),
+    }
+}
+
+/// Help for a failed payment: its error message and code first, then the card company, amount and
+/// the shopper's device (an ISP card at 300,000 won or more, a phone).
+pub fn help_for(help: &HelpCenter, row: &PaymentRow, user_agent: Option<&str>) -> Vec<HelpHit> {
+    help.suggest(&SuggestRequest {
+        message: row.failure_message.clone(),
+        code: row.failure_code.clone(),
+        pay_method: Some(row.pay_method.clone()),
+        card_company: row.card_company_code.clone(),
+        amount: Some(row.amount + row.tax_free_amount),
+        user_agent: user_agent.map(str::to_string),
+        limit: HELP_LINKS,
+    })
+}
