@@ -9,7 +9,7 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{Endpoint, EndpointExt, Route, Server};
 use poem_openapi::OpenApiService;
 
-use crate::api::{BodyLimit, RequestIdMiddleware};
+use crate::api::{AllowHeader, BodyLimit, RequestIdMiddleware};
 use crate::checkout::{self, CheckoutApi, CheckoutService};
 use crate::config::{Config, ConfigError, Secret};
 use crate::gateway::{self, InnopayClient};
@@ -171,6 +171,7 @@ impl App {
 
     fn endpoint(&self) -> impl Endpoint + 'static {
         let service = api_service(&self.state.public_url);
+        let allow = AllowHeader::from_spec(&service.spec());
         let demo = self.state.demo_api_key.is_some();
         let mut routes = Route::new()
             .at("/openapi.json", service.spec_endpoint())
@@ -187,6 +188,7 @@ impl App {
         .with(BodyLimit(MAX_BODY_BYTES))
         .data(self.state.clone())
         .with(RequestIdMiddleware)
+        .with(allow)
         .with(MetricsMiddleware(self.state.metrics.clone()))
     }
 

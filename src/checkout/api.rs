@@ -4,7 +4,7 @@
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::types::{Example, ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::input::{NewCancel, NewCheckout};
 use super::service::{CancelResult, CheckoutService};
 use super::{CheckoutError, PaymentStatus};
-use crate::api::ApiError;
+use crate::api::{ApiError, ErrorDocs, Errors, docs};
 use crate::app::AppState;
 use crate::store::idempotency::IdempotencyBegin;
 use crate::store::payments::{PaymentEventRow, PaymentFilter, PaymentRow};
@@ -38,7 +38,7 @@ pub struct Buyer {
 
 /// A new checkout.
 #[derive(Object, Clone, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct CreateCheckoutRequest {
     /// Your order number, sent to Innopay as `moid`: 1 to 40 of `[A-Za-z0-9_-]`, unique per storefront.
     /// Generated when absent.
@@ -64,6 +64,27 @@ pub struct CreateCheckoutRequest {
     pub mall_reserved: Option<String>,
     /// How long the shopper has to pay: 60 to 604800 seconds, default 1800.
     pub expires_in_seconds: Option<i64>,
+}
+
+impl Example for CreateCheckoutRequest {
+    fn example() -> Self {
+        CreateCheckoutRequest {
+            order_id: Some("order-1001".into()),
+            goods_name: "이노페이 화장품".into(),
+            amount: 20000,
+            tax_free_amount: None,
+            pay_method: Some("CARD".into()),
+            buyer: Buyer {
+                name: "홍길동".into(),
+                tel: "01012345678".into(),
+                email: "test@test.com".into(),
+            },
+            success_url: Some("https://shop.example/paid".into()),
+            fail_url: Some("https://shop.example/failed".into()),
+            mall_reserved: None,
+            expires_in_seconds: Some(1800),
+        }
+    }
 }
 
 /// Everything a storefront needs to call `innopay.goPay(...)` on its own page instead of using the
@@ -270,7 +291,7 @@ pub struct PaymentList {
 
 /// A full or partial cancel.
 #[derive(Object, Clone, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct CancelRequest {
     /// Won to cancel; omit to cancel everything that remains.
     pub amount: Option<i64>,
@@ -279,6 +300,16 @@ pub struct CancelRequest {
     /// The remaining amount you believe the payment has; refused with `stale_remaining_amount` when it
     /// differs, so two operators cannot cancel the same money twice.
     pub expected_remaining_amount: Option<i64>,
+}
+
+impl Example for CancelRequest {
+    fn example() -> Self {
+        CancelRequest {
+            amount: Some(5000),
+            reason: "부분 반품".into(),
+            expected_remaining_amount: None,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -290,6 +321,9 @@ enum CreateCheckoutResponse {
         /// `true` when this answer is a replay of an earlier request with the same key.
         #[oai(header = "Idempotent-Replayed")]
         Option<bool>,
+        /// `/v1/checkouts/{id}`: where the checkout can be read.
+        #[oai(header = "Location")]
+        String,
     ),
 }
 
@@ -422,6 +456,90 @@ impl Payment {
     }
 }
 
+/// The error answers of each operation (see `ErrorDocs`); `tests/it/contract.rs` reaches every one.
+struct CreateCheckoutErrors;
+struct GetErrors;
+struct ListPaymentsErrors;
+struct CancelErrors;
+
+impl ErrorDocs for CreateCheckoutErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "A field is invalid; `error.param` names it. Codes: `invalid_body` (not JSON, or a \
+             field of the wrong type), `invalid_order_id`, `invalid_goods_name`, `invalid_amount`, \
+             `invalid_tax_free_amount`, `unsupported_pay_method`, `invalid_buyer_name`, \
+             `invalid_buyer_tel`, `invalid_buyer_email`, `invalid_success_url`, `invalid_fail_url`, \
+             `invalid_mall_reserved`, `invalid_expires_in_seconds`, `invalid_idempotency_key`.",
+        ),
+        docs::UNAUTHORIZED,
+        (
+            409,
+            "`order_id_taken` (this storefront already has a checkout with this `orderId`), \
+             `idempotency_key_reused`, `idempotency_request_in_progress` (retryable).",
+        ),
+        docs::PAYLOAD_TOO_LARGE,
+        docs::UNSUPPORTED_MEDIA_TYPE,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for GetErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        docs::UNAUTHORIZED,
+        docs::NOT_FOUND,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for ListPaymentsErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "`invalid_parameter`: a query parameter is invalid (`error.param` names it), e.g. \
+             `limit` outside 1 to 100, an unknown `status`, a time that is not RFC 3339.",
+        ),
+        docs::UNAUTHORIZED,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for CancelErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "A field is invalid; `error.param` names it. Codes: `invalid_body`, \
+             `invalid_cancel_amount`, `invalid_cancel_reason`, `invalid_expected_remaining_amount`, \
+             `cancel_amount_exceeds_remaining`, `invalid_idempotency_key`.",
+        ),
+        docs::UNAUTHORIZED,
+        (
+            402,
+            "`innopay_declined`: Innopay refused the cancel; `error.innopay` has its code and \
+             message verbatim. Nothing was cancelled.",
+        ),
+        docs::NOT_FOUND,
+        (
+            409,
+            "`payment_not_cancellable` (not paid, or nothing remains), `stale_remaining_amount` \
+             (`expectedRemainingAmount` differs), `cancel_in_progress` (another cancel of this \
+             payment is being confirmed), `idempotency_key_reused`, \
+             `idempotency_request_in_progress`.",
+        ),
+        docs::PAYLOAD_TOO_LARGE,
+        docs::UNSUPPORTED_MEDIA_TYPE,
+        docs::INTERNAL,
+        (
+            503,
+            "`innopay_unavailable` (Innopay could not be reached; nothing was sent, so nothing was \
+             cancelled), `database_unavailable`. Retry after `Retry-After` seconds.",
+        ),
+    ];
+}
+
 /// How long a key's answer is kept for replay.
 const IDEMPOTENCY_TTL: time::Duration = time::Duration::hours(72);
 
@@ -496,9 +614,6 @@ where
     }
 }
 
-/// Most payments one list call returns.
-const MAX_PAGE: u32 = 100;
-
 pub struct CheckoutApi;
 
 #[OpenApi]
@@ -522,7 +637,7 @@ impl CheckoutApi {
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: Json<CreateCheckoutRequest>,
-    ) -> Result<CreateCheckoutResponse, ApiError> {
+    ) -> Result<CreateCheckoutResponse, Errors<CreateCheckoutErrors>> {
         let storefront = auth.storefront(&state.store).await?;
         let (checkout, _, replayed) = idempotent(
             &state,
@@ -537,9 +652,11 @@ impl CheckoutApi {
             },
         )
         .await?;
+        let location = format!("/v1/checkouts/{}", checkout.id);
         Ok(CreateCheckoutResponse::Created(
             Json(checkout),
             replayed.then_some(true),
+            location,
         ))
     }
 
@@ -554,7 +671,7 @@ impl CheckoutApi {
         state: Data<&AppState>,
         auth: ApiKeyAuth,
         id: Path<String>,
-    ) -> Result<GetCheckoutResponse, ApiError> {
+    ) -> Result<GetCheckoutResponse, Errors<GetErrors>> {
         let storefront = auth.storefront(&state.store).await?;
         let row = state.checkout.get(&storefront, &id.0).await?;
         Ok(GetCheckoutResponse::Ok(Json(Checkout::from_row(
@@ -585,17 +702,12 @@ impl CheckoutApi {
         /// The `nextCursor` of the previous page.
         #[oai(name = "startingAfter")]
         starting_after: Query<Option<String>>,
+        /// Payments per page, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> Result<ListPaymentsResponse, ApiError> {
+    ) -> Result<ListPaymentsResponse, Errors<ListPaymentsErrors>> {
         let storefront = auth.storefront(&state.store).await?;
         let limit = limit.0.unwrap_or(20);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::invalid(
-                "invalid_limit",
-                "limit",
-                format!("limit must be between 1 and {MAX_PAGE}"),
-            ));
-        }
         let filter = PaymentFilter {
             statuses: status
                 .0
@@ -629,7 +741,7 @@ impl CheckoutApi {
         state: Data<&AppState>,
         auth: ApiKeyAuth,
         id: Path<String>,
-    ) -> Result<GetPaymentResponse, ApiError> {
+    ) -> Result<GetPaymentResponse, Errors<GetErrors>> {
         let storefront = auth.storefront(&state.store).await?;
         let (row, events) = state.checkout.get_with_events(&storefront, &id.0).await?;
         Ok(GetPaymentResponse::Ok(Json(Payment::from_row(
@@ -654,7 +766,7 @@ impl CheckoutApi {
         id: Path<String>,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<CancelRequest>,
-    ) -> Result<CancelPaymentResponse, ApiError> {
+    ) -> Result<CancelPaymentResponse, Errors<CancelErrors>> {
         let storefront = auth.storefront(&state.store).await?;
         let route = format!("POST /v1/payments/{}/cancel", id.0);
         let (payment, status, replayed) = idempotent(

@@ -105,8 +105,6 @@ pub enum CheckoutError {
     CancelInProgress,
     #[error("Innopay refused: {code} {message}")]
     Declined { code: String, message: String },
-    #[error("the outcome at Innopay is unknown: {0}")]
-    OutcomeUnknown(String),
     #[error("Innopay could not be reached: {0}")]
     GatewayUnavailable(String),
     #[error(transparent)]
@@ -171,13 +169,6 @@ impl From<CheckoutError> for ApiError {
             )
             .with_innopay(&code, &innopay_message)
             .with_retry(false, NextAction::ContactSupport),
-            CheckoutError::OutcomeUnknown(_) => ApiError::new(
-                poem::http::StatusCode::ACCEPTED,
-                crate::api::ErrorType::Unavailable,
-                "outcome_unknown",
-                message,
-            )
-            .with_retry(false, NextAction::WaitForOutcome),
             CheckoutError::GatewayUnavailable(_) => {
                 ApiError::unavailable("innopay_unavailable", message, 30)
             }

@@ -438,7 +438,9 @@ async fn payments_list_newest_first_with_cursor_and_filters() {
             .send()
             .await
             .unwrap();
-        assert_eq!(error_body(bad).await["code"], "invalid_limit");
+        let error = error_body(bad).await;
+        assert_eq!(error["code"], "invalid_parameter");
+        assert_eq!(error["param"], "limit");
         let bad = app
             .client
             .get(app.url("/v1/payments?status=nope"))
