@@ -297,10 +297,8 @@ pub mod docs {
         "`resource_not_found`: no such id for this storefront (another storefront's ids are not \
          found either).",
     );
-    pub const PAYLOAD_TOO_LARGE: (u16, &str) = (
-        413,
-        "`payload_too_large`: the body is larger than 256 KiB.",
-    );
+    pub const PAYLOAD_TOO_LARGE: (u16, &str) =
+        (413, "`payload_too_large`: the body is larger than 256 KiB.");
     pub const UNSUPPORTED_MEDIA_TYPE: (u16, &str) = (
         415,
         "`unsupported_media_type`: the body is not `application/json`.",

@@ -10,7 +10,7 @@ mod request_id;
 pub use allow::AllowHeader;
 pub use body_limit::BodyLimit;
 pub use error::{
-    ApiError, ErrorBody, ErrorDocs, ErrorEnvelope, ErrorType, Errors, HelpLink,
-    InnopayErrorDetail, NextAction, docs,
+    ApiError, ErrorBody, ErrorDocs, ErrorEnvelope, ErrorType, Errors, HelpLink, InnopayErrorDetail,
+    NextAction, docs,
 };
 pub use request_id::{RequestIdMiddleware, current_request_id};

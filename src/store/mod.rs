@@ -57,7 +57,9 @@ impl From<StoreError> for crate::api::ApiError {
                     5,
                 )
             }
-            StoreError::Db(e) if is_unavailable(&e) => StoreError::Unavailable(e.to_string()).into(),
+            StoreError::Db(e) if is_unavailable(&e) => {
+                StoreError::Unavailable(e.to_string()).into()
+            }
             StoreError::Db(e) => crate::api::ApiError::internal(e),
             StoreError::Duplicate(e) => crate::api::ApiError::internal(e),
         }

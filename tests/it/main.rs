@@ -4,6 +4,7 @@
 mod approval;
 mod browser;
 mod checkout;
+mod contract;
 mod foundation;
 mod gateway;
 mod innopay;
