@@ -292,6 +292,10 @@ pub mod docs {
         "No usable API key: `missing_api_key` (no `Authorization: Bearer ...`), `invalid_api_key` \
          (unknown, revoked, or of the wrong mode).",
     );
+    pub const FORBIDDEN: (u16, &str) = (
+        403,
+        "`live_key_on_sandbox`: a live key sent to a server that talks to the Innopay sandbox.",
+    );
     pub const NOT_FOUND: (u16, &str) = (
         404,
         "`resource_not_found`: no such id for this storefront (another storefront's ids are not \

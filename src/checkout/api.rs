@@ -473,6 +473,7 @@ impl ErrorDocs for CreateCheckoutErrors {
              `invalid_mall_reserved`, `invalid_expires_in_seconds`, `invalid_idempotency_key`.",
         ),
         docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
         (
             409,
             "`order_id_taken` (this storefront already has a checkout with this `orderId`), \
@@ -488,6 +489,7 @@ impl ErrorDocs for CreateCheckoutErrors {
 impl ErrorDocs for GetErrors {
     const ERRORS: &'static [(u16, &'static str)] = &[
         docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
         docs::NOT_FOUND,
         docs::INTERNAL,
         docs::DATABASE_UNAVAILABLE,
@@ -502,6 +504,7 @@ impl ErrorDocs for ListPaymentsErrors {
              `limit` outside 1 to 100, an unknown `status`, a time that is not RFC 3339.",
         ),
         docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
         docs::INTERNAL,
         docs::DATABASE_UNAVAILABLE,
     ];
@@ -516,6 +519,7 @@ impl ErrorDocs for CancelErrors {
              `cancel_amount_exceeds_remaining`, `invalid_idempotency_key`.",
         ),
         docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
         (
             402,
             "`innopay_declined`: Innopay refused the cancel; `error.innopay` has its code and \
@@ -638,7 +642,7 @@ impl CheckoutApi {
         idempotency_key: Header<Option<String>>,
         body: Json<CreateCheckoutRequest>,
     ) -> Result<CreateCheckoutResponse, Errors<CreateCheckoutErrors>> {
-        let storefront = auth.storefront(&state.store).await?;
+        let storefront = auth.storefront(&state).await?;
         let (checkout, _, replayed) = idempotent(
             &state,
             &storefront,
@@ -672,7 +676,7 @@ impl CheckoutApi {
         auth: ApiKeyAuth,
         id: Path<String>,
     ) -> Result<GetCheckoutResponse, Errors<GetErrors>> {
-        let storefront = auth.storefront(&state.store).await?;
+        let storefront = auth.storefront(&state).await?;
         let row = state.checkout.get(&storefront, &id.0).await?;
         Ok(GetCheckoutResponse::Ok(Json(Checkout::from_row(
             &row,
@@ -706,7 +710,7 @@ impl CheckoutApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
     ) -> Result<ListPaymentsResponse, Errors<ListPaymentsErrors>> {
-        let storefront = auth.storefront(&state.store).await?;
+        let storefront = auth.storefront(&state).await?;
         let limit = limit.0.unwrap_or(20);
         let filter = PaymentFilter {
             statuses: status
@@ -742,7 +746,7 @@ impl CheckoutApi {
         auth: ApiKeyAuth,
         id: Path<String>,
     ) -> Result<GetPaymentResponse, Errors<GetErrors>> {
-        let storefront = auth.storefront(&state.store).await?;
+        let storefront = auth.storefront(&state).await?;
         let (row, events) = state.checkout.get_with_events(&storefront, &id.0).await?;
         Ok(GetPaymentResponse::Ok(Json(Payment::from_row(
             &row, &events,
@@ -767,7 +771,7 @@ impl CheckoutApi {
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<CancelRequest>,
     ) -> Result<CancelPaymentResponse, Errors<CancelErrors>> {
-        let storefront = auth.storefront(&state.store).await?;
+        let storefront = auth.storefront(&state).await?;
         let route = format!("POST /v1/payments/{}/cancel", id.0);
         let (payment, status, replayed) = idempotent(
             &state,

@@ -58,6 +58,29 @@ impl Reached<'_> {
     }
 }
 
+/// A live storefront (a non-test MID) in `app`'s database, created as a server pointed at Innopay
+/// would; returns its `sk_live_` key.
+pub async fn live_storefront_key(app: &TestApp) -> String {
+    let live_config =
+        paydesk::Config::with_overrides([("innopay_api_url", "https://api.innopay.co.kr")])
+            .unwrap();
+    let created = paydesk::storefronts::create(
+        &app.state.store,
+        &live_config,
+        paydesk::storefronts::NewStorefront {
+            name: "라이브 상점".into(),
+            mid: "shopabc01m".into(),
+            merchant_key: paydesk::config::Secret::new("live-merchant-key".into()),
+            cancel_password: paydesk::config::Secret::new("999999".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let key = created.api_key.expose().clone();
+    assert!(key.starts_with("sk_live_"), "{key}");
+    key
+}
+
 /// A body that parses, so the answer comes from what the handler does with it.
 fn valid_body(path: &str) -> Value {
     if path.ends_with("/cancel") {
@@ -165,6 +188,24 @@ async fn every_documented_error_status_is_reachable() {
     reached.check("POST", cancel_path, r.await.unwrap()).await;
     let r = post(&cancel).body("{\"reason\": \"x\"}").send();
     reached.check("POST", cancel_path, r.await.unwrap()).await;
+
+    // 403: a live storefront's key, sent to this server that talks to the sandbox.
+    let live = live_storefront_key(&app).await;
+    for (method, path, template) in [
+        ("POST", checkouts.to_string(), checkouts),
+        ("GET", format!("/v1/checkouts/{ready}"), one_checkout),
+        ("GET", payments.to_string(), payments),
+        ("GET", format!("/v1/payments/{ready}"), one_payment),
+        ("POST", cancel.clone(), cancel_path),
+    ] {
+        let request = if method == "POST" {
+            client.post(app.url(&path)).json(&valid_body(&path))
+        } else {
+            client.get(app.url(&path))
+        };
+        let response = request.bearer_auth(&live).send().await.unwrap();
+        reached.check(method, template, response).await;
+    }
 
     // 500: a database that answers but fails every query on payments (no such table).
     execute_sql(&app, "ALTER TABLE payments RENAME TO payments_gone", vec![]).await;
