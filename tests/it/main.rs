@@ -2,6 +2,7 @@
 //! test starts the real server on port 0 with a fresh database and talks to it over HTTP.
 
 mod approval;
+mod attacks;
 mod browser;
 mod checkout;
 mod contract;
