@@ -6,6 +6,7 @@ mod attacks;
 mod browser;
 mod checkout;
 mod contract;
+mod faults;
 mod foundation;
 mod gateway;
 mod innopay;

@@ -179,12 +179,12 @@ async fn a_failed_payment_goes_to_the_fail_url() {
 }
 
 /// A paydesk process, its stdout read until it prints its address.
-struct Process {
+pub struct Process {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
-fn start_paydesk(env: &[(&str, &str)]) -> Process {
+pub fn start_paydesk(env: &[(&str, &str)]) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
         .env_clear()
         .envs(env.iter().copied())
@@ -212,7 +212,7 @@ fn start_paydesk(env: &[(&str, &str)]) -> Process {
 
 impl Process {
     /// SIGKILL: no graceful shutdown, as in a crash.
-    fn kill(self) {
+    pub fn kill(self) {
         drop(self);
     }
 }

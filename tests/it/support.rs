@@ -135,6 +135,7 @@ impl TestApp {
 
     /// Starts paydesk on an existing database (to run several instances against one).
     pub async fn spawn_on(db_url: &str, db: Option<TestDb>, overrides: &[(&str, &str)]) -> Self {
+        paydesk::install_crypto_provider();
         let mut settings: Vec<(&str, &str)> = vec![
             ("addr", "127.0.0.1:0"),
             ("database_url", db_url),
@@ -348,4 +349,39 @@ impl Drop for ThrowawayPostgres {
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Every payment's recorded history is whole: its events are numbered 1..=version without a gap, as
+/// `Store::transition` writes the status change and its event in one transaction. Returns each
+/// payment's id and status.
+pub async fn whole_histories(db_url: &str) -> Vec<(String, String)> {
+    let conn = Database::connect(db_url).await.expect("connect");
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT p.id, p.status, CAST(p.version AS BIGINT) AS version, \
+             CAST(COUNT(e.id) AS BIGINT) AS events, \
+             CAST(COALESCE(MIN(e.sequence), 0) AS BIGINT) AS first, \
+             CAST(COALESCE(MAX(e.sequence), 0) AS BIGINT) AS last \
+             FROM payments p LEFT JOIN payment_events e ON e.payment_id = p.id \
+             GROUP BY p.id, p.status, p.version",
+        ))
+        .await
+        .expect("histories query");
+    conn.close().await.ok();
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("", "id").unwrap();
+            let status: String = row.try_get("", "status").unwrap();
+            let version: i64 = row.try_get("", "version").unwrap();
+            let events: i64 = row.try_get("", "events").unwrap();
+            let first: i64 = row.try_get("", "first").unwrap();
+            let last: i64 = row.try_get("", "last").unwrap();
+            assert!(
+                events == version && first == 1 && last == version,
+                "{id} ({status}): version {version} but events {first}..={last} ({events})"
+            );
+            (id, status)
+        })
+        .collect()
 }
