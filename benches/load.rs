@@ -10,8 +10,13 @@
 //!
 //! on SQLite and, when reachable, PostgreSQL (`PAYDESK_TEST_POSTGRES_URL`, else the local trust
 //! cluster on 5432; a throwaway database is created and dropped). Each measurement stops after
-//! `LOAD_MAX_REQUESTS` (default 3000) requests or `LOAD_SECONDS` (default 3) seconds, whichever
-//! comes first.
+//! `LOAD_MAX_REQUESTS` (default 20000) requests, or `LOAD_ROUND_TRIPS` (default 2500, the checkouts
+//! created beforehand) for the round trip, or `LOAD_SECONDS` (default 3) seconds, whichever comes
+//! first.
+//!
+//! The sandbox sends a Noti after each approval; here they go to a receiver in this process that
+//! acknowledges at once (`0000`), as a healthy storefront-side endpoint would. paydesk's own Noti
+//! endpoint is not measured.
 //!
 //! Run: `cargo bench --bench load` (results go to stdout as Markdown; see docs/PERFORMANCE.md).
 
@@ -51,12 +56,13 @@ struct Server {
 }
 
 impl Server {
-    fn start(database_url: &str) -> Self {
+    fn start(database_url: &str, noti_url: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
             .env_clear()
             .env("PAYDESK_ADDR", "127.0.0.1:0")
             .env("PAYDESK_DATABASE_URL", database_url)
             .env("PAYDESK_DEMO_API_KEY", DEMO_KEY)
+            .env("PAYDESK_SANDBOX_NOTI_URL", noti_url)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -154,12 +160,11 @@ async fn pay(client: &reqwest::Client, base: &str, checkout: &Value) -> bool {
 }
 
 /// Runs `work(i)` for i = 0, 1, ... from `clients` concurrent tasks until the request or time bound.
-async fn measure<F, Fut>(clients: usize, work: F) -> Figure
+async fn measure<F, Fut>(clients: usize, max_requests: usize, work: F) -> Figure
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
 {
-    let max_requests = setting("LOAD_MAX_REQUESTS", 3000) as usize;
     let max_time = Duration::from_secs(setting("LOAD_SECONDS", 3));
     let work = Arc::new(work);
     let next = Arc::new(AtomicUsize::new(0));
@@ -211,8 +216,8 @@ async fn get_ok(client: &reqwest::Client, url: &str) -> bool {
 
 /// Measures every scenario on one database; prints its table and returns the figures that the
 /// targets are judged on: (search / healthz at 64 clients, round trips per second at 64, peak RSS).
-async fn run_backend(label: &str, database_url: &str) -> (Option<f64>, f64, f64) {
-    let server = Server::start(database_url);
+async fn run_backend(label: &str, database_url: &str, noti_url: &str) -> (Option<f64>, f64, f64) {
+    let server = Server::start(database_url, noti_url);
     let base = server.base.clone();
     let client = client();
     let search_url = format!(
@@ -230,9 +235,10 @@ async fn run_backend(label: &str, database_url: &str) -> (Option<f64>, f64, f64)
 
     println!("\n### {label}\n");
     println!(
-        "| scenario | clients | requests | errors | per second | × /healthz | p50 ms | p99 ms |"
+        "| scenario | clients | requests | errors | per second | × /healthz | p50 ms | p99 ms | peak RSS MB |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let max_requests = setting("LOAD_MAX_REQUESTS", 20_000) as usize;
     let mut search_ratio_at_64 = None;
     let mut round_trips_at_64 = 0.0;
     for clients in CONCURRENCY {
@@ -243,22 +249,22 @@ async fn run_backend(label: &str, database_url: &str) -> (Option<f64>, f64, f64)
         let health_url = format!("{base}/healthz");
         let baseline = {
             let (c, u) = (client.clone(), health_url.clone());
-            measure(clients, move |_| {
+            measure(clients, max_requests, move |_| {
                 let (c, u) = (c.clone(), u.clone());
                 async move { get_ok(&c, &u).await }
             })
             .await
         };
-        print_row("healthz (baseline)", clients, &baseline, &baseline);
+        print_row(&server, "healthz (baseline)", clients, &baseline, &baseline);
 
         if search {
             let (c, u) = (client.clone(), search_url.clone());
-            let figure = measure(clients, move |_| {
+            let figure = measure(clients, max_requests, move |_| {
                 let (c, u) = (c.clone(), u.clone());
                 async move { get_ok(&c, &u).await }
             })
             .await;
-            print_row("help search", clients, &figure, &baseline);
+            print_row(&server, "help search", clients, &figure, &baseline);
             if clients == 64 {
                 search_ratio_at_64 = Some(figure.per_second / baseline.per_second);
             }
@@ -266,26 +272,27 @@ async fn run_backend(label: &str, database_url: &str) -> (Option<f64>, f64, f64)
 
         let figure = {
             let (c, b) = (client.clone(), base.clone());
-            measure(clients, move |i| {
+            measure(clients, max_requests, move |i| {
                 let (c, b) = (c.clone(), b.clone());
                 async move { create_checkout(&c, &b, i).await.is_some() }
             })
             .await
         };
-        print_row("create checkout", clients, &figure, &baseline);
+        print_row(&server, "create checkout", clients, &figure, &baseline);
 
         // The checkouts the round trips pay, created beforehand (not timed).
-        let count = setting("LOAD_MAX_REQUESTS", 3000) as usize;
+        let count = setting("LOAD_ROUND_TRIPS", 2500) as usize;
         let made: Vec<Value> = futures_util::stream::iter(0..count)
             .map(|i| create_checkout(&client, &base, 1_000_000 * clients + i))
             .buffer_unordered(16)
             .filter_map(|checkout| async { checkout })
             .collect()
             .await;
+        let trips = made.len();
         let made = Arc::new(made);
         let figure = {
             let (c, b) = (client.clone(), base.clone());
-            measure(clients, move |i| {
+            measure(clients, trips, move |i| {
                 let (c, b, made) = (c.clone(), b.clone(), made.clone());
                 async move {
                     match made.get(i) {
@@ -296,7 +303,13 @@ async fn run_backend(label: &str, database_url: &str) -> (Option<f64>, f64, f64)
             })
             .await
         };
-        print_row("authorize + return (approve)", clients, &figure, &baseline);
+        print_row(
+            &server,
+            "authorize + return (approve)",
+            clients,
+            &figure,
+            &baseline,
+        );
         if clients == 64 {
             round_trips_at_64 = figure.per_second;
         }
@@ -306,15 +319,16 @@ async fn run_backend(label: &str, database_url: &str) -> (Option<f64>, f64, f64)
     (search_ratio_at_64, round_trips_at_64, rss)
 }
 
-fn print_row(name: &str, clients: usize, figure: &Figure, baseline: &Figure) {
+fn print_row(server: &Server, name: &str, clients: usize, figure: &Figure, baseline: &Figure) {
     println!(
-        "| {name} | {clients} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+        "| {name} | {clients} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} |",
         figure.requests,
         figure.errors,
         figure.per_second,
         figure.per_second / baseline.per_second,
         figure.p50_ms,
         figure.p99_ms,
+        server.peak_rss_mb(),
     );
 }
 
@@ -361,7 +375,7 @@ impl LoadDatabase {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is accepted.
+    paydesk::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -369,15 +383,16 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         println!("## Load run {}\n", time::OffsetDateTime::now_utc().date());
+        let noti_url = noti_receiver().await;
         let dir = std::env::temp_dir().join(format!("paydesk-load-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let sqlite = format!("sqlite://{}?mode=rwc", dir.join("load.db").display());
-        let (search_ratio, _, sqlite_rss) = run_backend("SQLite", &sqlite).await;
+        let (search_ratio, _, sqlite_rss) = run_backend("SQLite", &sqlite, &noti_url).await;
         let _ = std::fs::remove_dir_all(&dir);
 
         let postgres = match LoadDatabase::create().await {
             Some(db) => {
-                let result = run_backend("PostgreSQL", &db.url).await;
+                let result = run_backend("PostgreSQL", &db.url, &noti_url).await;
                 db.drop_it().await;
                 Some(result)
             }
@@ -409,6 +424,25 @@ fn main() {
             verdict(rss < 100.0)
         );
     });
+}
+
+/// Acknowledges every Noti the sandbox sends, as a healthy receiver does; returns its URL.
+async fn noti_receiver() -> String {
+    use poem::listener::{Acceptor, Listener};
+    #[poem::handler]
+    fn acknowledge() -> &'static str {
+        "0000"
+    }
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    tokio::spawn(
+        poem::Server::new_with_acceptor(acceptor)
+            .run(poem::Route::new().at("/noti", poem::post(acknowledge))),
+    );
+    format!("http://{addr}/noti")
 }
 
 fn verdict(met: bool) -> &'static str {
