@@ -5,7 +5,7 @@
 # `Allow`, and a resource that is gone right after it was created.
 #
 # Usage: scripts/fuzz-api.sh            (builds the debug binary if needed; about two minutes)
-# Env:   FUZZ_MAX_EXAMPLES (default 40 per operation and phase), FUZZ_SEED (default 7, so a CI failure
+# Env:   FUZZ_MAX_EXAMPLES (default 100 per operation and phase), FUZZ_SEED (default 7, so a CI failure
 #        reproduces), CARGO_TARGET_DIR (default target/).
 # Exit:  non-zero when Schemathesis finds anything or paydesk does not start.
 set -euo pipefail
@@ -57,7 +57,7 @@ status=0
   --checks all \
   --exclude-checks positive_data_acceptance,negative_data_rejection \
   --phases examples,coverage,fuzzing,stateful \
-  --max-examples "${FUZZ_MAX_EXAMPLES:-40}" \
+  --max-examples "${FUZZ_MAX_EXAMPLES:-100}" \
   --seed "${FUZZ_SEED:-7}" \
   --workers 2 \
   --request-timeout 10 \
