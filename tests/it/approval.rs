@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::checkout::{create, demo_key, order};
 use crate::innopay::add_fault;
-use crate::support::{Backend, TestApp, backends};
+use crate::support::{Backend, StandaloneSandbox, TestApp, backends};
 
 /// The goPay parameters of a checkout as the payment window's form fields, plus the test scenario.
 pub fn authorize_form(checkout: &Value, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -96,9 +96,28 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 
 /// Waits until the payment leaves the transient states, up to `limit`.
 pub async fn settled(app: &TestApp, key: &str, id: &str, limit: Duration) -> Value {
+    settled_at(&app.client, &app.base, key, id, limit).await
+}
+
+/// `settled` for a paydesk at `base` that is not a `TestApp` (a child process).
+pub async fn settled_at(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    id: &str,
+    limit: Duration,
+) -> Value {
     let started = std::time::Instant::now();
     loop {
-        let p = payment(app, key, id).await;
+        let p: Value = client
+            .get(format!("{base}/v1/payments/{id}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let status = p["status"].as_str().unwrap().to_string();
         if !matches!(status.as_str(), "approving" | "unknown") && p["pendingCancelAmount"].is_null()
         {
@@ -589,18 +608,8 @@ async fn an_unknown_outcome_that_was_never_approved_ends_failed_after_the_grace(
 /// authentication: exactly one approval reaches Innopay and one payment is recorded.
 #[tokio::test]
 async fn concurrent_returns_across_instances_approve_once() {
-    paydesk::install_crypto_provider();
-    let sandbox_config =
-        paydesk::Config::with_overrides([("sandbox_merchant_key", "shared-key")]).unwrap();
-    let standalone =
-        paydesk::sandbox::Standalone::bind(&sandbox_config, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-    let sandbox = standalone.url().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(standalone.run_until(async {
-        let _ = stopped.await;
-    }));
+    let standalone = StandaloneSandbox::start(&[("sandbox_merchant_key", "shared-key")]).await;
+    let sandbox = standalone.url.clone();
     // PostgreSQL when available: that is the production set-up this must hold on.
     let backend = *backends().last().unwrap();
     let settings = [("innopay_api_url", sandbox.as_str()), ("sandbox", "false")];
@@ -652,6 +661,5 @@ async fn concurrent_returns_across_instances_approve_once() {
             "{paid}"
         );
     }
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    standalone.stop().await;
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::approval::{authorize, pay_calls, payment};
-use crate::checkout::{create, demo_key, order, other_storefront_key};
+use crate::approval::{authorize, pay_calls, payment, settled_at};
+use crate::checkout::{create, demo_key, new_checkout, order, other_storefront_key};
 use crate::contract::live_storefront_key;
+use crate::innopay::add_fault_at;
 use crate::support::{Backend, TestApp, backends, error_body, execute_sql};
 
 /// `url` with query parameter `name` set to `value` (added when absent).
@@ -33,10 +34,6 @@ fn param(url: &str, name: &str) -> String {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
-}
-
-async fn new_checkout(app: &TestApp, key: &str, amount: i64) -> Value {
-    create(app, key, &order(amount)).await.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -540,12 +537,7 @@ async fn secrets_never_reach_logs_or_answers() {
         Some(json!({"kind": "amount_mismatch", "api": "pay", "calls": 1, "amt": 21000})),
     ] {
         if let Some(fault) = fault {
-            client
-                .post(format!("{base}/sandbox/_control/faults"))
-                .json(&fault)
-                .send()
-                .await
-                .unwrap();
+            add_fault_at(&format!("{base}/sandbox"), fault).await;
         }
         let created = read_all(create(order(20000)).await.unwrap()).await;
         answers.push_str(&created);
@@ -556,7 +548,7 @@ async fn secrets_never_reach_logs_or_answers() {
         ids.push(checkout["id"].as_str().unwrap().to_string());
     }
     for id in &ids {
-        let done = settled_at(&client, &base, &api_key, id).await;
+        let done = settled_at(&client, &base, &api_key, id, Duration::from_secs(20)).await;
         answers.push_str(&done.to_string());
     }
     for body in [
@@ -629,28 +621,6 @@ async fn secrets_never_reach_logs_or_answers() {
         );
     }
     drop(db);
-}
-
-async fn settled_at(client: &reqwest::Client, base: &str, key: &str, id: &str) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let p: Value = client
-            .get(format!("{base}/v1/payments/{id}"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if !matches!(p["status"].as_str(), Some("approving" | "unknown"))
-            && p["pendingCancelAmount"].is_null()
-        {
-            return p;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "stuck: {p}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn paydesk_signing_secret(db_url: &str) -> String {

@@ -33,6 +33,13 @@ pub async fn create(app: &TestApp, key: &str, body: &Value) -> reqwest::Response
         .unwrap()
 }
 
+/// Creates a checkout of `amount` won and returns it (its creation must succeed).
+pub async fn new_checkout(app: &TestApp, key: &str, amount: i64) -> Value {
+    let response = create(app, key, &order(amount)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
 /// A second test storefront with its own key.
 pub async fn other_storefront_key(app: &TestApp) -> String {
     let created = paydesk::storefronts::create(

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::approval::authorize;
-use crate::checkout::{create, demo_key, order};
+use crate::checkout::{demo_key, new_checkout, order};
 use crate::innopay::add_fault;
 use crate::support::{Backend, TestApp, ThrowawayPostgres, error_body, execute_sql};
 
@@ -81,6 +81,33 @@ pub async fn live_storefront_key(app: &TestApp) -> String {
     key
 }
 
+/// Every authenticated operation as `(method, concrete path, documented path)`: `id` is the payment
+/// read and cancelled.
+fn every_operation(id: &str) -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        ("POST", "/v1/checkouts".into(), "/v1/checkouts"),
+        ("GET", format!("/v1/checkouts/{id}"), "/v1/checkouts/{id}"),
+        ("GET", "/v1/payments".into(), "/v1/payments"),
+        ("GET", format!("/v1/payments/{id}"), "/v1/payments/{id}"),
+        (
+            "POST",
+            format!("/v1/payments/{id}/cancel"),
+            "/v1/payments/{id}/cancel",
+        ),
+    ]
+}
+
+/// The request of `every_operation` with a body that parses and `key`.
+fn request(app: &TestApp, method: &str, path: &str, key: &str) -> reqwest::RequestBuilder {
+    let url = app.url(path);
+    let builder = if method == "POST" {
+        app.client.post(url).json(&valid_body(path))
+    } else {
+        app.client.get(url)
+    };
+    builder.bearer_auth(key)
+}
+
 /// A body that parses, so the answer comes from what the handler does with it.
 fn valid_body(path: &str) -> Value {
     if path.ends_with("/cancel") {
@@ -104,15 +131,11 @@ async fn every_documented_error_status_is_reachable() {
     let get = |path: &str| client.get(app.url(path)).bearer_auth(&key);
 
     // A paid payment, for the cancel answers.
-    let checkout: Value = create(&app, &key, &order(20000))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let checkout = new_checkout(&app, &key, 20000).await;
     let paid = checkout["id"].as_str().unwrap().to_string();
     let return_url = authorize(client, &app.url("/sandbox"), &checkout, &[]).await;
     client.get(&return_url).send().await.unwrap();
-    let ready: Value = create(&app, &key, &order(3000)).await.json().await.unwrap();
+    let ready = new_checkout(&app, &key, 3000).await;
     let ready = ready["id"].as_str().unwrap().to_string();
     let cancel = format!("/v1/payments/{paid}/cancel");
     let oversized = vec![b' '; 300 * 1024];
@@ -191,39 +214,16 @@ async fn every_documented_error_status_is_reachable() {
 
     // 403: a live storefront's key, sent to this server that talks to the sandbox.
     let live = live_storefront_key(&app).await;
-    for (method, path, template) in [
-        ("POST", checkouts.to_string(), checkouts),
-        ("GET", format!("/v1/checkouts/{ready}"), one_checkout),
-        ("GET", payments.to_string(), payments),
-        ("GET", format!("/v1/payments/{ready}"), one_payment),
-        ("POST", cancel.clone(), cancel_path),
-    ] {
-        let request = if method == "POST" {
-            client.post(app.url(&path)).json(&valid_body(&path))
-        } else {
-            client.get(app.url(&path))
-        };
-        let response = request.bearer_auth(&live).send().await.unwrap();
+    for (method, path, template) in every_operation(&paid) {
+        let response = request(&app, method, &path, &live).send().await.unwrap();
         reached.check(method, template, response).await;
     }
 
     // 500: a database that answers but fails every query on payments (no such table).
     execute_sql(&app, "ALTER TABLE payments RENAME TO payments_gone", vec![]).await;
-    for (method, path, template) in [
-        ("POST", checkouts.to_string(), checkouts),
-        ("GET", format!("/v1/checkouts/{ready}"), one_checkout),
-        ("GET", payments.to_string(), payments),
-        ("GET", format!("/v1/payments/{ready}"), one_payment),
-        ("POST", cancel.clone(), cancel_path),
-    ] {
-        let request = if method == "POST" {
-            post(&path).json(&valid_body(&path))
-        } else {
-            get(&path)
-        };
-        reached
-            .check(method, template, request.send().await.unwrap())
-            .await;
+    for (method, path, template) in every_operation(&paid) {
+        let response = request(&app, method, &path, &key).send().await.unwrap();
+        reached.check(method, template, response).await;
     }
     drop(app);
 
@@ -232,33 +232,21 @@ async fn every_documented_error_status_is_reachable() {
     if let Some(postgres) = &postgres {
         let app = TestApp::spawn_on(&postgres.url(), None, &[]).await;
         let key = demo_key(&app);
-        let checkout: Value = create(&app, &key, &order(20000))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let id = checkout["id"].as_str().unwrap();
+        let id = new_checkout(&app, &key, 20000).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         postgres.stop();
         // Each waits out the pool's acquire timeout (5 s): send them together.
-        let mut requests = vec![("GET", "/readyz".to_string(), "/readyz")];
-        requests.extend([
-            ("POST", checkouts.to_string(), checkouts),
-            ("GET", format!("/v1/checkouts/{id}"), one_checkout),
-            ("GET", payments.to_string(), payments),
-            ("GET", format!("/v1/payments/{id}"), one_payment),
-            ("POST", format!("/v1/payments/{id}/cancel"), cancel_path),
-        ]);
-        let answers = futures_util::future::join_all(requests.iter().map(|(method, path, _)| {
-            let url = app.url(path);
-            let request = if *method == "POST" {
-                app.client.post(url).json(&valid_body(path))
-            } else {
-                app.client.get(url)
-            };
-            request.bearer_auth(&key).send()
-        }))
+        let mut operations = vec![("GET", "/readyz".to_string(), "/readyz")];
+        operations.extend(every_operation(&id));
+        let answers = futures_util::future::join_all(
+            operations
+                .iter()
+                .map(|(method, path, _)| request(&app, method, path, &key).send()),
+        )
         .await;
-        for ((method, path, template), response) in requests.iter().zip(answers) {
+        for ((method, path, template), response) in operations.iter().zip(answers) {
             let response = response.unwrap();
             assert_eq!(
                 response.status(),

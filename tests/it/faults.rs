@@ -11,11 +11,21 @@ use paydesk::gateway::Outcome;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::approval::{authorize, settled};
-use crate::checkout::{demo_key, order};
-use crate::innopay::{add_fault, client_at, merchant};
+use crate::approval::{authorize, settled, settled_at};
+use crate::checkout::{demo_key, new_checkout, order};
+use crate::innopay::{add_fault, add_fault_at, client_at, merchant};
 use crate::shopper::start_paydesk;
-use crate::support::{TestApp, TestDb, ThrowawayPostgres, backends, whole_histories};
+use crate::support::{
+    StandaloneSandbox, TestApp, TestDb, ThrowawayPostgres, backends, whole_histories,
+};
+
+/// Innopay's answers are given up on, and unknown outcomes inquired about, within about a second,
+/// so that a test sees every payment resolved in seconds.
+const QUICK_RESOLUTION: [(&str, &str); 3] = [
+    ("innopay_read_timeout_ms", "1000"),
+    ("inquiry_grace_ms", "2500"),
+    ("reconcile_interval_ms", "150"),
+];
 
 /// How many approvals of each tid the sandbox carried out.
 async fn approvals_by_tid(sandbox: &str) -> HashMap<String, usize> {
@@ -75,15 +85,7 @@ async fn matches_innopay(sandbox: &str, payment: &Value) {
 #[tokio::test]
 async fn every_sandbox_fault_ends_each_payment_final_and_charged_at_most_once() {
     let backend = *backends().last().unwrap();
-    let app = TestApp::spawn_with(
-        backend,
-        &[
-            ("innopay_read_timeout_ms", "400"),
-            ("inquiry_grace_ms", "2500"),
-            ("reconcile_interval_ms", "150"),
-        ],
-    )
-    .await;
+    let app = TestApp::spawn_with(backend, &QUICK_RESOLUTION).await;
     let key = demo_key(&app);
     let sandbox = app.url("/sandbox");
     for fault in [
@@ -104,11 +106,7 @@ async fn every_sandbox_fault_ends_each_payment_final_and_charged_at_most_once() 
     let payments = futures_util::future::join_all((0..28).map(|i| {
         let (app, key, sandbox) = (&app, &key, &sandbox);
         async move {
-            let checkout: Value = crate::checkout::create(app, key, &order(20000 + i))
-                .await
-                .json()
-                .await
-                .unwrap();
+            let checkout = new_checkout(app, key, 20000 + i).await;
             let return_url = authorize(&app.client, sandbox, &checkout, &[]).await;
             let page = app.client.get(&return_url).send().await.unwrap();
             assert_eq!(page.status(), StatusCode::OK);
@@ -157,16 +155,7 @@ async fn postgres_stopped_under_load_answers_503_and_resumes_by_itself() {
     let Some(postgres) = ThrowawayPostgres::start() else {
         return;
     };
-    let app = TestApp::spawn_on(
-        &postgres.url(),
-        None,
-        &[
-            ("innopay_read_timeout_ms", "1000"),
-            ("inquiry_grace_ms", "2000"),
-            ("reconcile_interval_ms", "200"),
-        ],
-    )
-    .await;
+    let app = TestApp::spawn_on(&postgres.url(), None, &QUICK_RESOLUTION).await;
     let key = demo_key(&app);
     let sandbox = app.url("/sandbox");
     let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -295,17 +284,8 @@ async fn postgres_stopped_under_load_answers_503_and_resumes_by_itself() {
 /// the six, failed after the inquiry grace for the four, none left `approving`, each approved once.
 #[tokio::test]
 async fn a_server_killed_with_many_approvals_in_flight_leaves_none_approving() {
-    paydesk::install_crypto_provider();
-    let sandbox_config = paydesk::Config::with_overrides([]).unwrap();
-    let standalone =
-        paydesk::sandbox::Standalone::bind(&sandbox_config, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-    let sandbox = standalone.url().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(standalone.run_until(async {
-        let _ = stopped.await;
-    }));
+    let standalone = StandaloneSandbox::start(&[]).await;
+    let sandbox = standalone.url.clone();
     let db = TestDb::create(*backends().last().unwrap()).await;
     let store = paydesk::store::Store::connect(&db.url.parse().unwrap(), 2)
         .await
@@ -354,12 +334,7 @@ async fn a_server_killed_with_many_approvals_in_flight_leaves_none_approving() {
         json!({"kind": "drop_answer", "api": "pay", "calls": 6, "holdMs": 120000}),
         json!({"kind": "delay", "api": "pay", "calls": 4, "ms": 120000}),
     ] {
-        client
-            .post(format!("{sandbox}/_control/faults"))
-            .json(&fault)
-            .send()
-            .await
-            .unwrap();
+        add_fault_at(&sandbox, fault).await;
     }
     let mut ids = Vec::new();
     let mut returns = Vec::new();
@@ -413,27 +388,7 @@ async fn a_server_killed_with_many_approvals_in_flight_leaves_none_approving() {
     let second = start_paydesk(&second_env);
     let mut by_status: HashMap<String, usize> = HashMap::new();
     for id in &ids {
-        let started = Instant::now();
-        let done = loop {
-            let p: Value = client
-                .get(format!("{}/v1/payments/{id}", second.base))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if !matches!(p["status"].as_str(), Some("approving" | "unknown")) {
-                break p;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(40),
-                "still {}: {p}",
-                p["status"]
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let done = settled_at(&client, &second.base, &key, id, Duration::from_secs(40)).await;
         matches_innopay(&sandbox, &done).await;
         let types: Vec<&str> = done["events"]
             .as_array()
@@ -459,6 +414,5 @@ async fn a_server_killed_with_many_approvals_in_flight_leaves_none_approving() {
     assert_eq!(by_status.get("paid"), Some(&6), "{by_status:?}");
     assert_eq!(by_status.get("failed"), Some(&4), "{by_status:?}");
     second.kill();
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    standalone.stop().await;
 }

@@ -133,9 +133,13 @@ pub fn client_at(api_base: &str, read_timeout_ms: u64) -> InnopayClient {
 
 /// Adds a fault through the control API.
 pub async fn add_fault(app: &TestApp, fault: Value) {
-    let response = app
-        .client
-        .post(app.url("/sandbox/_control/faults"))
+    add_fault_at(&app.url("/sandbox"), fault).await;
+}
+
+/// Adds a fault to the sandbox at `sandbox` (its URL, `.../sandbox`).
+pub async fn add_fault_at(sandbox: &str, fault: Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{sandbox}/_control/faults"))
         .json(&fault)
         .send()
         .await

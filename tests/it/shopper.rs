@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::approval::{authorize, pay_calls};
 use crate::checkout::{create, demo_key, order};
-use crate::support::{Backend, TestApp, TestDb, backends};
+use crate::support::{Backend, StandaloneSandbox, TestApp, TestDb, backends};
 
 fn unescape(html: &str) -> String {
     html.replace("&amp;", "&").replace("&quot;", "\"")
@@ -228,17 +228,8 @@ impl Drop for Process {
 /// finds the payment in `approving`, asks Innopay, and records it `paid`: not stuck, charged once.
 #[tokio::test]
 async fn a_server_killed_mid_approval_is_resolved_after_restart() {
-    paydesk::install_crypto_provider();
-    let sandbox_config = paydesk::Config::with_overrides([]).unwrap();
-    let standalone =
-        paydesk::sandbox::Standalone::bind(&sandbox_config, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-    let sandbox = standalone.url().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(standalone.run_until(async {
-        let _ = stopped.await;
-    }));
+    let standalone = StandaloneSandbox::start(&[]).await;
+    let sandbox = standalone.url.clone();
     let db = TestDb::create(*backends().last().unwrap()).await;
     let env = [
         ("PAYDESK_DATABASE_URL", db.url.as_str()),
@@ -359,6 +350,5 @@ async fn a_server_killed_mid_approval_is_resolved_after_restart() {
     );
     assert_eq!(resolved["events"][2]["cause"], "reconciler");
     second.kill();
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    standalone.stop().await;
 }

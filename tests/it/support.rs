@@ -385,3 +385,38 @@ pub async fn whole_histories(db_url: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The Innopay sandbox served alone (as `paydesk sandbox` does), for paydesk instances that share it
+/// or are killed while it keeps their approvals.
+pub struct StandaloneSandbox {
+    /// `http://127.0.0.1:PORT/sandbox`.
+    pub url: String,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl StandaloneSandbox {
+    /// Starts it with sandbox settings (keys without the `PAYDESK_` prefix).
+    pub async fn start(overrides: &[(&str, &str)]) -> Self {
+        paydesk::install_crypto_provider();
+        let config = Config::with_overrides(overrides.iter().copied()).expect("sandbox config");
+        let standalone =
+            paydesk::sandbox::Standalone::bind(&config, "127.0.0.1:0".parse().unwrap())
+                .await
+                .expect("sandbox binds");
+        let url = standalone.url().to_string();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(standalone.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self { url, stop, server }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.server
+            .await
+            .expect("sandbox task")
+            .expect("sandbox ran");
+    }
+}
