@@ -64,17 +64,21 @@ pub async fn payment(app: &TestApp, key: &str, id: &str) -> Value {
         .unwrap()
 }
 
-/// The approval calls `sandbox` (its URL, `.../sandbox`) received for this tid.
-pub async fn pay_calls(sandbox: &str, tid: &str) -> usize {
+/// Every call `sandbox` (its URL, `.../sandbox`) received, from its control API.
+pub async fn sandbox_calls(sandbox: &str) -> Vec<Value> {
     let calls: Value = reqwest::get(format!("{sandbox}/_control/calls"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    calls
-        .as_array()
-        .unwrap()
+    calls.as_array().unwrap().clone()
+}
+
+/// The approval calls `sandbox` received for this tid.
+pub async fn pay_calls(sandbox: &str, tid: &str) -> usize {
+    sandbox_calls(sandbox)
+        .await
         .iter()
         .filter(|c| {
             c["path"]
@@ -86,7 +90,7 @@ pub async fn pay_calls(sandbox: &str, tid: &str) -> usize {
         .count()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()

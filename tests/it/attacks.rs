@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::approval::{authorize, pay_calls, payment, settled_at};
+use crate::approval::{authorize, pay_calls, payment, query_param, settled_at};
 use crate::checkout::{create, demo_key, new_checkout, order, other_storefront_key};
 use crate::contract::live_storefront_key;
 use crate::innopay::add_fault_at;
@@ -28,12 +28,7 @@ fn with_param(url: &str, name: &str, value: &str) -> String {
 }
 
 fn param(url: &str, name: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    query_param(url, name).unwrap_or_default()
 }
 
 #[tokio::test]
@@ -344,12 +339,7 @@ async fn markup_from_storefronts_and_innopay_is_escaped_on_every_page() {
     let checkout: Value = create(&app, &key, &body).await.json().await.unwrap();
     let id = checkout["id"].as_str().unwrap();
 
-    let page = app
-        .get(&format!("/checkout/{id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = text(&app.client, &app.url(&format!("/checkout/{id}"))).await;
     assert_escaped("checkout page", &page);
     assert!(page.contains("&lt;script&gt;alert"), "{page}");
 
@@ -369,22 +359,8 @@ async fn markup_from_storefronts_and_innopay_is_escaped_on_every_page() {
 
     // Paid: the receipt page.
     let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
-    let returned = app
-        .client
-        .get(&return_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_escaped("return page", &returned);
-    let receipt = app
-        .get(&format!("/checkout/{id}/result"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    assert_escaped("return page", &text(&app.client, &return_url).await);
+    let receipt = text(&app.client, &app.url(&format!("/checkout/{id}/result"))).await;
     assert_escaped("receipt", &receipt);
 
     // Declined with markup in Innopay's message: the failure page shows it as text.
@@ -401,15 +377,8 @@ async fn markup_from_storefronts_and_innopay_is_escaped_on_every_page() {
     )
     .await;
     app.client.get(&return_url).send().await.unwrap();
-    let failure = app
-        .get(&format!(
-            "/checkout/{}/result",
-            declined["id"].as_str().unwrap()
-        ))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let failure_url = format!("/checkout/{}/result", declined["id"].as_str().unwrap());
+    let failure = text(&app.client, &app.url(&failure_url)).await;
     assert_escaped("failure page", &failure);
     assert!(failure.contains("&lt;img src=x"), "{failure}");
 
@@ -453,6 +422,11 @@ async fn chunked_post(app: &TestApp, path: &str, key: &str, body: &[u8]) -> Stri
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer).await;
     String::from_utf8_lossy(&answer).to_string()
+}
+
+/// The body of a GET of `url` (a whole URL), as text.
+async fn text(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 /// Headers and body of an answer, as text to search.

@@ -11,7 +11,7 @@ use paydesk::gateway::Outcome;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::approval::{authorize, settled, settled_at};
+use crate::approval::{authorize, sandbox_calls, settled, settled_at};
 use crate::checkout::{demo_key, new_checkout, order};
 use crate::innopay::{add_fault, add_fault_at, client_at, merchant};
 use crate::shopper::start_paydesk;
@@ -29,14 +29,8 @@ const QUICK_RESOLUTION: [(&str, &str); 3] = [
 
 /// How many approvals of each tid the sandbox carried out.
 async fn approvals_by_tid(sandbox: &str) -> HashMap<String, usize> {
-    let calls: Value = reqwest::get(format!("{sandbox}/_control/calls"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let mut approvals = HashMap::new();
-    for call in calls.as_array().unwrap() {
+    for call in sandbox_calls(sandbox).await {
         let approved = call["outcome"]
             .as_str()
             .is_some_and(|o| o.starts_with("approved"));
