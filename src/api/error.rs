@@ -310,12 +310,16 @@ pub mod docs {
     pub const INTERNAL: (u16, &str) = (
         500,
         "`internal_error`: paydesk failed unexpectedly; the cause is logged under `requestId`. \
-         Retrying is safe.",
+         Send the request again (writes with the same `Idempotency-Key`).",
     );
     pub const DATABASE_UNAVAILABLE: (u16, &str) = (
         503,
-        "`database_unavailable`: paydesk cannot reach its database; nothing was changed. Retry after \
-         `Retry-After` seconds.",
+        "`database_unavailable`: paydesk cannot reach its database. Send the request again after \
+         `Retry-After` seconds (writes with the same `Idempotency-Key`).",
+    );
+    pub const BAD_ID: (u16, &str) = (
+        400,
+        "`invalid_parameter`: the id in the path is not valid percent-encoded UTF-8.",
     );
 }
 
@@ -401,6 +405,12 @@ pub(super) fn error_from_poem(err: poem::Error) -> Response {
             e.to_string(),
         )
         .with_param("Content-Type")
+    } else if err.is::<poem::error::ParsePathError>() {
+        ApiError::invalid(
+            "invalid_parameter",
+            "path",
+            "a path parameter is not valid percent-encoded UTF-8",
+        )
     } else if err.is::<AuthorizationError>() {
         ApiError::unauthenticated("missing_api_key", "send `Authorization: Bearer <API key>`")
             .with_param("Authorization")

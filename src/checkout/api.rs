@@ -488,6 +488,7 @@ impl ErrorDocs for CreateCheckoutErrors {
 
 impl ErrorDocs for GetErrors {
     const ERRORS: &'static [(u16, &'static str)] = &[
+        docs::BAD_ID,
         docs::UNAUTHORIZED,
         docs::FORBIDDEN,
         docs::NOT_FOUND,
@@ -516,7 +517,8 @@ impl ErrorDocs for CancelErrors {
             400,
             "A field is invalid; `error.param` names it. Codes: `invalid_body`, \
              `invalid_cancel_amount`, `invalid_cancel_reason`, `invalid_expected_remaining_amount`, \
-             `cancel_amount_exceeds_remaining`, `invalid_idempotency_key`.",
+             `cancel_amount_exceeds_remaining`, `invalid_idempotency_key`, `invalid_parameter` (the \
+             id in the path is not valid percent-encoded UTF-8).",
         ),
         docs::UNAUTHORIZED,
         docs::FORBIDDEN,
@@ -551,6 +553,27 @@ fn fingerprint(body: &impl ToJSON) -> String {
     hex::encode(Sha256::digest(body.to_json_string().as_bytes()))
 }
 
+fn invalid_idempotency_key() -> ApiError {
+    ApiError::invalid(
+        "invalid_idempotency_key",
+        "Idempotency-Key",
+        "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
+    )
+}
+
+/// The `Idempotency-Key` header as sent. poem-openapi passes a value that is not visible ASCII as if
+/// no header were there; the request would then run without its key and a retry run again, so such
+/// a value is refused instead.
+fn sent_idempotency_key(
+    parsed: Header<Option<String>>,
+    req: &poem::Request,
+) -> Result<Option<String>, ApiError> {
+    if parsed.0.is_none() && req.headers().contains_key("idempotency-key") {
+        return Err(invalid_idempotency_key());
+    }
+    Ok(parsed.0)
+}
+
 /// Runs `work` at most once per (storefront, key): a retry gets the stored answer, the same key with
 /// another body is refused, and a concurrent duplicate is refused while the first runs. Only success
 /// is stored; after an error the key is released so a corrected request can use it.
@@ -571,11 +594,7 @@ where
         return Ok((value, status, false));
     };
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(ApiError::invalid(
-            "invalid_idempotency_key",
-            "Idempotency-Key",
-            "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
-        ));
+        return Err(invalid_idempotency_key());
     }
     let begin = state
         .store
@@ -635,6 +654,7 @@ impl CheckoutApi {
     )]
     async fn create_checkout(
         &self,
+        req: &poem::Request,
         state: Data<&AppState>,
         auth: ApiKeyAuth,
         /// Any unique string (a UUID is fine), at most 255 printable ASCII characters.
@@ -642,11 +662,12 @@ impl CheckoutApi {
         idempotency_key: Header<Option<String>>,
         body: Json<CreateCheckoutRequest>,
     ) -> Result<CreateCheckoutResponse, Errors<CreateCheckoutErrors>> {
+        let key = sent_idempotency_key(idempotency_key, req)?;
         let storefront = auth.storefront(&state).await?;
         let (checkout, _, replayed) = idempotent(
             &state,
             &storefront,
-            idempotency_key.0,
+            key,
             "POST /v1/checkouts",
             fingerprint(&body.0),
             async {
@@ -765,18 +786,20 @@ impl CheckoutApi {
     )]
     async fn cancel_payment(
         &self,
+        req: &poem::Request,
         state: Data<&AppState>,
         auth: ApiKeyAuth,
         id: Path<String>,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<CancelRequest>,
     ) -> Result<CancelPaymentResponse, Errors<CancelErrors>> {
+        let key = sent_idempotency_key(idempotency_key, req)?;
         let storefront = auth.storefront(&state).await?;
         let route = format!("POST /v1/payments/{}/cancel", id.0);
         let (payment, status, replayed) = idempotent(
             &state,
             &storefront,
-            idempotency_key.0,
+            key,
             &route,
             fingerprint(&body.0),
             async {

@@ -298,6 +298,25 @@ async fn oversized_and_malformed_bodies_are_refused_with_codes() {
             "{shown}"
         );
     }
+    // An Idempotency-Key that is not ASCII is refused, not ignored (a retry would pay twice).
+    let not_ascii = app
+        .client
+        .post(app.url("/v1/checkouts"))
+        .bearer_auth(&key)
+        .header(
+            "Idempotency-Key",
+            reqwest::header::HeaderValue::from_bytes(b"key-\xff").unwrap(),
+        )
+        .json(&order(20000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_ascii.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error_body(not_ascii).await["code"],
+        "invalid_idempotency_key"
+    );
+
     let form = post("goodsName=x".into(), "application/x-www-form-urlencoded")
         .await
         .unwrap();

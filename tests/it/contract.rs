@@ -176,6 +176,8 @@ async fn every_documented_error_status_is_reachable() {
         reached.check("GET", template, r.await.unwrap()).await;
         let r = get(&path.replace(&ready, "pay_nothing")).send();
         reached.check("GET", template, r.await.unwrap()).await;
+        let r = get(&path.replace(&ready, "%FF%FE")).send();
+        reached.check("GET", template, r.await.unwrap()).await;
     }
     let r = get("/v1/payments?limit=0").send();
     reached.check("GET", payments, r.await.unwrap()).await;
