@@ -553,25 +553,15 @@ fn fingerprint(body: &impl ToJSON) -> String {
     hex::encode(Sha256::digest(body.to_json_string().as_bytes()))
 }
 
-fn invalid_idempotency_key() -> ApiError {
-    ApiError::invalid(
-        "invalid_idempotency_key",
-        "Idempotency-Key",
-        "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
-    )
-}
-
 /// The `Idempotency-Key` header as sent. poem-openapi passes a value that is not visible ASCII as if
-/// no header were there; the request would then run without its key and a retry run again, so such
-/// a value is refused instead.
-fn sent_idempotency_key(
-    parsed: Header<Option<String>>,
-    req: &poem::Request,
-) -> Result<Option<String>, ApiError> {
-    if parsed.0.is_none() && req.headers().contains_key("idempotency-key") {
-        return Err(invalid_idempotency_key());
-    }
-    Ok(parsed.0)
+/// no header were there, and the request would run without its key (a retry then runs again); the
+/// raw value is kept instead, so that `idempotent` refuses it.
+fn sent_idempotency_key(parsed: Header<Option<String>>, req: &poem::Request) -> Option<String> {
+    parsed.0.or_else(|| {
+        req.headers()
+            .get("idempotency-key")
+            .map(|raw| String::from_utf8_lossy(raw.as_bytes()).into_owned())
+    })
 }
 
 /// Runs `work` at most once per (storefront, key): a retry gets the stored answer, the same key with
@@ -594,7 +584,11 @@ where
         return Ok((value, status, false));
     };
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(invalid_idempotency_key());
+        return Err(ApiError::invalid(
+            "invalid_idempotency_key",
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
+        ));
     }
     let begin = state
         .store
@@ -662,7 +656,7 @@ impl CheckoutApi {
         idempotency_key: Header<Option<String>>,
         body: Json<CreateCheckoutRequest>,
     ) -> Result<CreateCheckoutResponse, Errors<CreateCheckoutErrors>> {
-        let key = sent_idempotency_key(idempotency_key, req)?;
+        let key = sent_idempotency_key(idempotency_key, req);
         let storefront = auth.storefront(&state).await?;
         let (checkout, _, replayed) = idempotent(
             &state,
@@ -793,7 +787,7 @@ impl CheckoutApi {
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<CancelRequest>,
     ) -> Result<CancelPaymentResponse, Errors<CancelErrors>> {
-        let key = sent_idempotency_key(idempotency_key, req)?;
+        let key = sent_idempotency_key(idempotency_key, req);
         let storefront = auth.storefront(&state).await?;
         let route = format!("POST /v1/payments/{}/cancel", id.0);
         let (payment, status, replayed) = idempotent(
