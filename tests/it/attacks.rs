@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -458,6 +459,77 @@ async fn read_all(response: reqwest::Response) -> String {
     text
 }
 
+/// The real binary with every log enabled (`PAYDESK_LOG=trace`), everything it prints kept.
+struct Captured {
+    child: std::process::Child,
+    base: String,
+    client: reqwest::Client,
+    printed: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Captured {
+    fn start(env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
+            .env_clear()
+            .env("PAYDESK_ADDR", "127.0.0.1:0")
+            .env("PAYDESK_LOG", "trace")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The first line tells where it listens.
+        let printed = Arc::new(Mutex::new(String::new()));
+        let (listening, base) = std::sync::mpsc::channel();
+        let readers = [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ]
+        .into_iter()
+        .map(|pipe| {
+            let (printed, listening) = (printed.clone(), listening.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Some(base) = line.strip_prefix("paydesk listening on ") {
+                        let _ = listening.send(base.to_string());
+                    }
+                    let mut printed = printed.lock().unwrap();
+                    printed.push_str(&line);
+                    printed.push('\n');
+                }
+            })
+        })
+        .collect();
+        let base = base
+            .recv_timeout(Duration::from_secs(20))
+            .expect("paydesk starts");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            child,
+            base,
+            client,
+            printed,
+            readers,
+        }
+    }
+
+    /// Stops it (SIGTERM) and returns all it printed.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().unwrap();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        self.printed.lock().unwrap().clone()
+    }
+}
+
 /// Runs a whole payment life (creation, approval, a lost answer resolved by inquiry, a mismatched
 /// approval cancelled at once, partial and full cancels, refused keys) through the real binary with
 /// every log enabled, and searches everything it printed and answered for the secrets it holds.
@@ -469,50 +541,16 @@ async fn secrets_never_reach_logs_or_answers() {
     let merchant_key = format!("mk-{unique}");
     let cancel_password = format!("cp{}", &unique[..10]);
     let api_key = format!("sk_test_{}", &unique[..32]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
-        .env_clear()
-        .env("PAYDESK_ADDR", "127.0.0.1:0")
-        .env("PAYDESK_DATABASE_URL", &db.url)
-        .env("PAYDESK_LOG", "trace")
-        .env("PAYDESK_DEMO_API_KEY", &api_key)
-        .env("PAYDESK_SANDBOX_MERCHANT_KEY", &merchant_key)
-        .env("PAYDESK_SANDBOX_CANCEL_PASSWORD", &cancel_password)
-        .env("PAYDESK_INNOPAY_READ_TIMEOUT_MS", "500")
-        .env("PAYDESK_INQUIRY_GRACE_MS", "2000")
-        .env("PAYDESK_RECONCILE_INTERVAL_MS", "200")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Everything the process prints is kept; the first line tells where it listens.
-    let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let (listening, base) = std::sync::mpsc::channel();
-    let readers: Vec<_> = [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ]
-    .into_iter()
-    .map(|pipe| {
-        let (printed, listening) = (printed.clone(), listening.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(base) = line.strip_prefix("paydesk listening on ") {
-                    let _ = listening.send(base.to_string());
-                }
-                let mut printed = printed.lock().unwrap();
-                printed.push_str(&line);
-                printed.push('\n');
-            }
-        })
-    })
-    .collect();
-    let base = base
-        .recv_timeout(Duration::from_secs(20))
-        .expect("paydesk starts");
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let paydesk = Captured::start(&[
+        ("PAYDESK_DATABASE_URL", db.url.as_str()),
+        ("PAYDESK_DEMO_API_KEY", &api_key),
+        ("PAYDESK_SANDBOX_MERCHANT_KEY", &merchant_key),
+        ("PAYDESK_SANDBOX_CANCEL_PASSWORD", &cancel_password),
+        ("PAYDESK_INNOPAY_READ_TIMEOUT_MS", "500"),
+        ("PAYDESK_INQUIRY_GRACE_MS", "2000"),
+        ("PAYDESK_RECONCILE_INTERVAL_MS", "200"),
+    ]);
+    let (base, client) = (paydesk.base.clone(), paydesk.client.clone());
     let mut answers = String::new();
     let create = |body: Value| {
         client
@@ -580,12 +618,7 @@ async fn secrets_never_reach_logs_or_answers() {
         .unwrap();
     answers.push_str(&wrong.text().await.unwrap());
 
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    child.wait().unwrap();
-    for reader in readers {
-        reader.join().unwrap();
-    }
-    let printed = printed.lock().unwrap().clone();
+    let printed = paydesk.stop();
     assert!(
         printed.contains("approval answered") && printed.contains("TRACE"),
         "trace logs were captured: {printed:.2000}"
@@ -630,4 +663,78 @@ async fn paydesk_signing_secret(db_url: &str) -> String {
     let secret: String = row.try_get("", "signing_secret").unwrap();
     conn.close().await.ok();
     secret
+}
+
+/// The database password, with the database gone: every log line about the outage and every answer
+/// during it leave it out.
+#[tokio::test]
+async fn the_database_password_stays_out_of_logs_while_the_database_is_down() {
+    let Some(postgres) = crate::support::ThrowawayPostgres::start() else {
+        return;
+    };
+    // The cluster trusts local connections, so any password is accepted and none is needed.
+    let password = format!("pw{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let url = postgres
+        .url()
+        .replace("postgres@", &format!("postgres:{password}@"));
+    let paydesk = Captured::start(&[
+        ("PAYDESK_DATABASE_URL", url.as_str()),
+        ("PAYDESK_RECONCILE_INTERVAL_MS", "100"),
+    ]);
+    let key = paydesk
+        .printed
+        .lock()
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.split("demo storefront test key: ")
+                .nth(1)
+                .map(str::to_string)
+        })
+        .expect("the demo key is printed");
+    let created = paydesk
+        .client
+        .post(format!("{}/v1/checkouts", paydesk.base))
+        .bearer_auth(&key)
+        .json(&order(20000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let checkout: Value = created.json().await.unwrap();
+    postgres.stop();
+    // Each waits out the pool's acquire timeout (5 s): send them together.
+    let paths = [
+        "/readyz".to_string(),
+        "/v1/payments".to_string(),
+        format!("/checkout/{}", checkout["id"].as_str().unwrap()),
+    ];
+    let responses = futures_util::future::join_all(paths.iter().map(|path| {
+        paydesk
+            .client
+            .get(format!("{}{path}", paydesk.base))
+            .bearer_auth(&key)
+            .send()
+    }))
+    .await;
+    let mut answers = String::new();
+    for (path, response) in paths.iter().zip(responses) {
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        answers.push_str(&read_all(response).await);
+    }
+    postgres.start_again();
+    let printed = paydesk.stop();
+    assert!(
+        printed.contains("not ready"),
+        "the outage was logged: {printed:.3000}"
+    );
+    assert!(
+        !printed.contains(&password),
+        "the database password is in the logs"
+    );
+    assert!(
+        !answers.contains(&password),
+        "the database password is in an answer"
+    );
 }
