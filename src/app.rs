@@ -9,7 +9,7 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{Endpoint, EndpointExt, Route, Server};
 use poem_openapi::OpenApiService;
 
-use crate::api::{BodyLimit, RequestIdMiddleware};
+use crate::api::{AllowHeader, BodyLimit, RequestIdMiddleware};
 use crate::checkout::{self, CheckoutApi, CheckoutService};
 use crate::config::{Config, ConfigError, Secret};
 use crate::gateway::{self, InnopayClient};
@@ -187,6 +187,7 @@ impl App {
 
     fn endpoint(&self) -> impl Endpoint + 'static {
         let service = api_service(&self.state.public_url);
+        let allow = AllowHeader::from_spec(&service.spec());
         let demo = self.state.demo_api_key.is_some();
         let mut routes = crate::help::mount_pages(Route::new())
             .at("/openapi.json", service.spec_endpoint())
@@ -204,6 +205,7 @@ impl App {
         .data(self.state.clone())
         .with(RequestIdMiddleware)
         .with(PublicHelpCors)
+        .with(allow)
         .with(MetricsMiddleware(self.state.metrics.clone()))
     }
 

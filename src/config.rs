@@ -331,19 +331,32 @@ impl Config {
             })
             .map(|(_, (_, origin))| origin.to_string())
             .collect();
+        let database: DatabaseUrl = layers.parse_or(
+            "database_url",
+            "sqlite://paydesk.db?mode=rwc"
+                .parse()
+                .expect("default URL is valid"),
+            "a sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB URL",
+        )?;
+        // SQLite has one writer: more connections only make writers sleep in SQLite's busy handler
+        // (p99 181 ms instead of 35 ms for checkout creation at 16 clients, and 20 MB more memory;
+        // docs/PERFORMANCE.md).
+        let default_connections = match database.kind {
+            DatabaseKind::Sqlite => 4,
+            DatabaseKind::Postgres => 16,
+        };
+        let db_max_connections = layers.parse_or(
+            "db_max_connections",
+            default_connections,
+            "a positive whole number",
+        )?;
         Ok(Self {
             addr: layers.parse_or(
                 "addr",
                 SocketAddr::from(([127, 0, 0, 1], 8080)),
                 "a socket address such as 127.0.0.1:8080",
             )?,
-            database: layers.parse_or(
-                "database_url",
-                "sqlite://paydesk.db?mode=rwc"
-                    .parse()
-                    .expect("default URL is valid"),
-                "a sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB URL",
-            )?,
+            database,
             public_url: layers.url("public_url")?,
             log_format,
             log_filter: layers
@@ -354,11 +367,7 @@ impl Config {
                 20,
                 "a whole number of seconds",
             )?),
-            db_max_connections: layers.parse_or(
-                "db_max_connections",
-                16,
-                "a positive whole number",
-            )?,
+            db_max_connections,
             innopay: InnopayConfig {
                 api_url: layers.url("innopay_api_url")?,
                 js_url: layers.url("innopay_js_url")?,
@@ -480,6 +489,11 @@ mod tests {
         assert_eq!(config.database.kind, DatabaseKind::Sqlite);
         assert!(config.sandbox.enabled);
         assert!(config.innopay.api_url.is_none());
+        assert_eq!(config.db_max_connections, 4, "SQLite has one writer");
+        let postgres =
+            Config::from_sources(None, env(&[("PAYDESK_DATABASE_URL", "postgres://u@db/x")]))
+                .unwrap();
+        assert_eq!(postgres.db_max_connections, 16);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! carry Innopay's own code and message verbatim, a message safe to show a shopper, and help articles.
 //! 5XX bodies never reveal internals: the cause is logged with the request id instead.
 
+use std::marker::PhantomData;
+
 use poem::http::{HeaderValue, StatusCode};
 use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
@@ -98,8 +100,8 @@ pub struct ErrorBody {
     /// A short Korean message that is safe to show the shopper.
     #[oai(skip_serializing_if_is_none)]
     pub shopper_message: Option<String>,
-    /// Help articles most likely to solve the problem, best first.
-    #[oai(skip_serializing_if_is_empty)]
+    /// Help articles most likely to solve the problem, best first (absent when there are none).
+    #[oai(default, skip_serializing_if_is_empty)]
     pub help: Vec<HelpLink>,
 }
 
@@ -275,42 +277,94 @@ impl From<ApiError> for poem::Error {
     }
 }
 
-impl ApiResponse for ApiError {
+/// The error answers one operation documents in the OpenAPI spec: each status it can answer, with a
+/// description naming the `error.code` values that status carries there. Listing exact statuses per
+/// operation (rather than `4XX`/`5XX`) is what lets a test prove every documented answer reachable.
+pub trait ErrorDocs: Send + Sync + 'static {
+    /// `(status, description)`, in status order.
+    const ERRORS: &'static [(u16, &'static str)];
+}
+
+/// Answers every authenticated operation shares, for `ErrorDocs` tables.
+pub mod docs {
+    pub const UNAUTHORIZED: (u16, &str) = (
+        401,
+        "No usable API key: `missing_api_key` (no `Authorization: Bearer ...`), `invalid_api_key` \
+         (unknown, revoked, or of the wrong mode).",
+    );
+    pub const FORBIDDEN: (u16, &str) = (
+        403,
+        "`live_key_on_sandbox`: a live key sent to a server that talks to the Innopay sandbox.",
+    );
+    pub const NOT_FOUND: (u16, &str) = (
+        404,
+        "`resource_not_found`: no such id for this storefront (another storefront's ids are not \
+         found either).",
+    );
+    pub const PAYLOAD_TOO_LARGE: (u16, &str) =
+        (413, "`payload_too_large`: the body is larger than 256 KiB.");
+    pub const UNSUPPORTED_MEDIA_TYPE: (u16, &str) = (
+        415,
+        "`unsupported_media_type`: the body is not `application/json`.",
+    );
+    pub const INTERNAL: (u16, &str) = (
+        500,
+        "`internal_error`: paydesk failed unexpectedly; the cause is logged under `requestId`. \
+         Send the request again (writes with the same `Idempotency-Key`).",
+    );
+    pub const DATABASE_UNAVAILABLE: (u16, &str) = (
+        503,
+        "`database_unavailable`: paydesk cannot reach its database. Send the request again after \
+         `Retry-After` seconds (writes with the same `Idempotency-Key`).",
+    );
+    pub const BAD_ID: (u16, &str) = (
+        400,
+        "`invalid_parameter`: the id in the path is not valid percent-encoded UTF-8.",
+    );
+}
+
+/// An `ApiError` returned by an operation whose possible error answers `S` documents. Every module
+/// error converts into it with `?`, exactly as into `ApiError`.
+pub struct Errors<S>(ApiError, PhantomData<S>);
+
+impl<S, E: Into<ApiError>> From<E> for Errors<S> {
+    fn from(err: E) -> Self {
+        Errors(err.into(), PhantomData)
+    }
+}
+
+impl<S> From<Errors<S>> for poem::Error {
+    fn from(err: Errors<S>) -> Self {
+        err.0.into()
+    }
+}
+
+impl<S: ErrorDocs> ApiResponse for Errors<S> {
     fn meta() -> MetaResponses {
-        let content = || {
-            vec![MetaMediaType {
-                content_type: "application/json; charset=utf-8",
-                schema: ErrorEnvelope::schema_ref(),
-            }]
-        };
-        MetaResponses {
-            responses: vec![
-                MetaResponse {
-                    description: "The request was refused. `error.code` says why; `error.param` names \
-                                  the field at fault.",
-                    status: None,
-                    status_range: Some("4XX".to_string()),
-                    content: content(),
-                    headers: vec![],
-                },
-                MetaResponse {
-                    description: "paydesk or a dependency failed. `error.retryable` and `Retry-After` \
-                                  say whether and when to retry.",
-                    status: None,
-                    status_range: Some("5XX".to_string()),
-                    content: content(),
-                    headers: vec![MetaHeader {
+        let responses = S::ERRORS
+            .iter()
+            .map(|&(status, description)| MetaResponse {
+                description,
+                status: Some(status),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "application/json; charset=utf-8",
+                    schema: ErrorEnvelope::schema_ref(),
+                }],
+                // Every 503 comes from `ApiError::unavailable`, which always sets it.
+                headers: (status == 503)
+                    .then(|| MetaHeader {
                         name: "Retry-After".to_string(),
-                        description: Some(
-                            "Seconds to wait before retrying (503 only).".to_string(),
-                        ),
-                        required: false,
+                        description: Some("Seconds to wait before retrying.".to_string()),
+                        required: true,
                         deprecated: false,
                         schema: u64::schema_ref(),
-                    }],
-                },
-            ],
-        }
+                    })
+                    .into_iter()
+                    .collect(),
+            })
+            .collect();
+        MetaResponses { responses }
     }
 
     fn register(registry: &mut Registry) {
@@ -351,6 +405,12 @@ pub(super) fn error_from_poem(err: poem::Error) -> Response {
             e.to_string(),
         )
         .with_param("Content-Type")
+    } else if err.is::<poem::error::ParsePathError>() {
+        ApiError::invalid(
+            "invalid_parameter",
+            "path",
+            "a path parameter is not valid percent-encoded UTF-8",
+        )
     } else if err.is::<AuthorizationError>() {
         ApiError::unauthenticated("missing_api_key", "send `Authorization: Bearer <API key>`")
             .with_param("Authorization")

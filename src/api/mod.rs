@@ -2,14 +2,17 @@
 //! ties a response to its log lines, and the conversion of poem's own parse errors into that envelope.
 //! Modules keep their own error enums and map them to `ApiError` once, in their own `From` impl.
 
+mod allow;
 mod body_limit;
 mod error;
 mod page;
 mod request_id;
 
+pub use allow::AllowHeader;
 pub use body_limit::BodyLimit;
 pub use error::{
-    ApiError, ErrorBody, ErrorEnvelope, ErrorType, HelpLink, InnopayErrorDetail, NextAction,
+    ApiError, ErrorBody, ErrorDocs, ErrorEnvelope, ErrorType, Errors, HelpLink, InnopayErrorDetail,
+    NextAction, docs,
 };
 pub use page::{InvalidLimit, page_limit};
 pub use request_id::{RequestIdMiddleware, current_request_id};

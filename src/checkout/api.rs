@@ -4,7 +4,7 @@
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::types::{Example, ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -13,7 +13,7 @@ use super::failure;
 use super::input::{NewCancel, NewCheckout};
 use super::service::{CancelResult, CheckoutService};
 use super::{CheckoutError, PaymentStatus};
-use crate::api::{ApiError, HelpLink, page_limit};
+use crate::api::{ApiError, ErrorDocs, Errors, HelpLink, docs};
 use crate::app::AppState;
 use crate::help::HelpCenter;
 use crate::store::idempotency::IdempotencyBegin;
@@ -40,7 +40,7 @@ pub struct Buyer {
 
 /// A new checkout.
 #[derive(Object, Clone, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct CreateCheckoutRequest {
     /// Your order number, sent to Innopay as `moid`: 1 to 40 of `[A-Za-z0-9_-]`, unique per storefront.
     /// Generated when absent.
@@ -66,6 +66,27 @@ pub struct CreateCheckoutRequest {
     pub mall_reserved: Option<String>,
     /// How long the shopper has to pay: 60 to 604800 seconds, default 1800.
     pub expires_in_seconds: Option<i64>,
+}
+
+impl Example for CreateCheckoutRequest {
+    fn example() -> Self {
+        CreateCheckoutRequest {
+            order_id: Some("order-1001".into()),
+            goods_name: "이노페이 화장품".into(),
+            amount: 20000,
+            tax_free_amount: None,
+            pay_method: Some("CARD".into()),
+            buyer: Buyer {
+                name: "홍길동".into(),
+                tel: "01012345678".into(),
+                email: "test@test.com".into(),
+            },
+            success_url: Some("https://shop.example/paid".into()),
+            fail_url: Some("https://shop.example/failed".into()),
+            mall_reserved: None,
+            expires_in_seconds: Some(1800),
+        }
+    }
 }
 
 /// Everything a storefront needs to call `innopay.goPay(...)` on its own page instead of using the
@@ -279,7 +300,7 @@ pub struct PaymentList {
 
 /// A full or partial cancel.
 #[derive(Object, Clone, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct CancelRequest {
     /// Won to cancel; omit to cancel everything that remains.
     pub amount: Option<i64>,
@@ -288,6 +309,16 @@ pub struct CancelRequest {
     /// The remaining amount you believe the payment has; refused with `stale_remaining_amount` when it
     /// differs, so two operators cannot cancel the same money twice.
     pub expected_remaining_amount: Option<i64>,
+}
+
+impl Example for CancelRequest {
+    fn example() -> Self {
+        CancelRequest {
+            amount: Some(5000),
+            reason: "부분 반품".into(),
+            expected_remaining_amount: None,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -299,6 +330,9 @@ enum CreateCheckoutResponse {
         /// `true` when this answer is a replay of an earlier request with the same key.
         #[oai(header = "Idempotent-Replayed")]
         Option<bool>,
+        /// `/v1/checkouts/{id}`: where the checkout can be read.
+        #[oai(header = "Location")]
+        String,
     ),
 }
 
@@ -446,11 +480,112 @@ impl Payment {
     }
 }
 
+/// The error answers of each operation (see `ErrorDocs`); `tests/it/contract.rs` reaches every one.
+struct CreateCheckoutErrors;
+struct GetErrors;
+struct ListPaymentsErrors;
+struct CancelErrors;
+
+impl ErrorDocs for CreateCheckoutErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "A field is invalid; `error.param` names it. Codes: `invalid_body` (not JSON, or a \
+             field of the wrong type), `invalid_order_id`, `invalid_goods_name`, `invalid_amount`, \
+             `invalid_tax_free_amount`, `unsupported_pay_method`, `invalid_buyer_name`, \
+             `invalid_buyer_tel`, `invalid_buyer_email`, `invalid_success_url`, `invalid_fail_url`, \
+             `invalid_mall_reserved`, `invalid_expires_in_seconds`, `invalid_idempotency_key`.",
+        ),
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        (
+            409,
+            "`order_id_taken` (this storefront already has a checkout with this `orderId`), \
+             `idempotency_key_reused`, `idempotency_request_in_progress` (retryable).",
+        ),
+        docs::PAYLOAD_TOO_LARGE,
+        docs::UNSUPPORTED_MEDIA_TYPE,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for GetErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        docs::BAD_ID,
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        docs::NOT_FOUND,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for ListPaymentsErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "`invalid_parameter`: a query parameter is invalid (`error.param` names it), e.g. \
+             `limit` outside 1 to 100, an unknown `status`, a time that is not RFC 3339.",
+        ),
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for CancelErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "A field is invalid; `error.param` names it. Codes: `invalid_body`, \
+             `invalid_cancel_amount`, `invalid_cancel_reason`, `invalid_expected_remaining_amount`, \
+             `cancel_amount_exceeds_remaining`, `invalid_idempotency_key`, `invalid_parameter` (the \
+             id in the path is not valid percent-encoded UTF-8).",
+        ),
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        (
+            402,
+            "`innopay_declined`: Innopay refused the cancel; `error.innopay` has its code and \
+             message verbatim. Nothing was cancelled.",
+        ),
+        docs::NOT_FOUND,
+        (
+            409,
+            "`payment_not_cancellable` (not paid, or nothing remains), `stale_remaining_amount` \
+             (`expectedRemainingAmount` differs), `cancel_in_progress` (another cancel of this \
+             payment is being confirmed), `idempotency_key_reused`, \
+             `idempotency_request_in_progress`.",
+        ),
+        docs::PAYLOAD_TOO_LARGE,
+        docs::UNSUPPORTED_MEDIA_TYPE,
+        docs::INTERNAL,
+        (
+            503,
+            "`innopay_unavailable` (Innopay could not be reached; nothing was sent, so nothing was \
+             cancelled), `database_unavailable`. Retry after `Retry-After` seconds.",
+        ),
+    ];
+}
+
 /// How long a key's answer is kept for replay.
 const IDEMPOTENCY_TTL: time::Duration = time::Duration::hours(72);
 
 fn fingerprint(body: &impl ToJSON) -> String {
     hex::encode(Sha256::digest(body.to_json_string().as_bytes()))
+}
+
+/// The `Idempotency-Key` header as sent. poem-openapi passes a value that is not visible ASCII as if
+/// no header were there, and the request would run without its key (a retry then runs again); the
+/// raw value is kept instead, so that `idempotent` refuses it.
+fn sent_idempotency_key(parsed: Header<Option<String>>, req: &poem::Request) -> Option<String> {
+    parsed.0.or_else(|| {
+        req.headers()
+            .get("idempotency-key")
+            .map(|raw| String::from_utf8_lossy(raw.as_bytes()).into_owned())
+    })
 }
 
 /// Runs `work` at most once per (storefront, key): a retry gets the stored answer, the same key with
@@ -537,18 +672,20 @@ impl CheckoutApi {
     )]
     async fn create_checkout(
         &self,
+        req: &poem::Request,
         state: Data<&AppState>,
         auth: ApiKeyAuth,
         /// Any unique string (a UUID is fine), at most 255 printable ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: Json<CreateCheckoutRequest>,
-    ) -> Result<CreateCheckoutResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
+    ) -> Result<CreateCheckoutResponse, Errors<CreateCheckoutErrors>> {
+        let key = sent_idempotency_key(idempotency_key, req);
+        let storefront = auth.storefront(&state).await?;
         let (checkout, _, replayed) = idempotent(
             &state,
             &storefront,
-            idempotency_key.0,
+            key,
             "POST /v1/checkouts",
             fingerprint(&body.0),
             async {
@@ -558,9 +695,11 @@ impl CheckoutApi {
             },
         )
         .await?;
+        let location = format!("/v1/checkouts/{}", checkout.id);
         Ok(CreateCheckoutResponse::Created(
             Json(checkout),
             replayed.then_some(true),
+            location,
         ))
     }
 
@@ -575,8 +714,8 @@ impl CheckoutApi {
         state: Data<&AppState>,
         auth: ApiKeyAuth,
         id: Path<String>,
-    ) -> Result<GetCheckoutResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
+    ) -> Result<GetCheckoutResponse, Errors<GetErrors>> {
+        let storefront = auth.storefront(&state).await?;
         let row = state.checkout.get(&storefront, &id.0).await?;
         Ok(GetCheckoutResponse::Ok(Json(Checkout::from_row(
             &row,
@@ -606,10 +745,12 @@ impl CheckoutApi {
         /// The `nextCursor` of the previous page.
         #[oai(name = "startingAfter")]
         starting_after: Query<Option<String>>,
+        /// Payments per page, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> Result<ListPaymentsResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
-        let limit = page_limit(limit.0)?;
+    ) -> Result<ListPaymentsResponse, Errors<ListPaymentsErrors>> {
+        let storefront = auth.storefront(&state).await?;
+        let limit = limit.0.unwrap_or(20);
         let filter = PaymentFilter {
             statuses: status
                 .0
@@ -618,7 +759,7 @@ impl CheckoutApi {
             created_from: created_from.0,
             created_to: created_to.0,
             before_id: starting_after.0,
-            limit: limit + 1,
+            limit: u64::from(limit) + 1,
         };
         let mut rows = state.checkout.list(&storefront, &filter).await?;
         let has_more = rows.len() > limit as usize;
@@ -646,8 +787,8 @@ impl CheckoutApi {
         state: Data<&AppState>,
         auth: ApiKeyAuth,
         id: Path<String>,
-    ) -> Result<GetPaymentResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
+    ) -> Result<GetPaymentResponse, Errors<GetErrors>> {
+        let storefront = auth.storefront(&state).await?;
         let (row, events) = state.checkout.get_with_events(&storefront, &id.0).await?;
         Ok(GetPaymentResponse::Ok(Json(Payment::from_row(
             &row,
@@ -668,18 +809,20 @@ impl CheckoutApi {
     )]
     async fn cancel_payment(
         &self,
+        req: &poem::Request,
         state: Data<&AppState>,
         auth: ApiKeyAuth,
         id: Path<String>,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<CancelRequest>,
-    ) -> Result<CancelPaymentResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
+    ) -> Result<CancelPaymentResponse, Errors<CancelErrors>> {
+        let key = sent_idempotency_key(idempotency_key, req);
+        let storefront = auth.storefront(&state).await?;
         let route = format!("POST /v1/payments/{}/cancel", id.0);
         let (payment, status, replayed) = idempotent(
             &state,
             &storefront,
-            idempotency_key.0,
+            key,
             &route,
             fingerprint(&body.0),
             async {

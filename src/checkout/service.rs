@@ -360,7 +360,7 @@ impl CheckoutService {
         let Some(token) = query.payment_token.as_deref().filter(|t| !t.is_empty()) else {
             return self.authentication_ended(&row, query).await;
         };
-        if let Some((code, problem)) = return_mismatch(&row, query) {
+        if let Some((code, problem)) = return_mismatch(&row, &storefront, query) {
             tracing::warn!(payment = %row.id, %problem, "return query does not match the checkout; not approving");
             let update = PaymentUpdate {
                 flag_reason: Some(format!("return query mismatch: {problem}")),
@@ -1021,12 +1021,24 @@ fn is_shopper_cancel(code: &str, message: &str) -> bool {
     matches!(code, "USER_CANCEL" | "9998" | "CANCEL") || message.contains("취소")
 }
 
-/// Compares what the browser brought back with the stored checkout. Missing `taxFreeAmt` means the
-/// stored one (Innopay sometimes leaves it out).
+/// Compares what the browser brought back (and the storefront as it is now) with the stored checkout.
+/// Missing `taxFreeAmt` means the stored one (Innopay sometimes leaves it out).
 /// Returns the failure code (`amount_mismatch` or `order_mismatch`) and what differs.
-fn return_mismatch(row: &PaymentRow, query: &ReturnQuery) -> Option<(&'static str, String)> {
+fn return_mismatch(
+    row: &PaymentRow,
+    storefront: &Storefront,
+    query: &ReturnQuery,
+) -> Option<(&'static str, String)> {
     const AMOUNT: &str = "amount_mismatch";
     const ORDER: &str = "order_mismatch";
+    // The approval is sent with the storefront's MID and key: they must be the ones the checkout
+    // (and so the shopper's authentication) was made for.
+    if storefront.mid.as_str() != row.mid {
+        return Some((
+            ORDER,
+            "the storefront's MID changed after the checkout was created".into(),
+        ));
+    }
     match query.amt.as_deref().map(|a| a.parse::<Amount>()) {
         Some(Ok(amt)) if amt.won() == row.amount => {}
         Some(Ok(amt)) => {

@@ -14,7 +14,7 @@ use super::article::{Article, Audience, category_label};
 use super::center::{HelpCenter, HelpHit};
 use super::suggest::SuggestRequest;
 use super::{HelpError, invalid};
-use crate::api::ApiError;
+use crate::api::{ErrorDocs, Errors, docs};
 use crate::app::AppState;
 use crate::domain::{PayMethod, card_company_by_name};
 use crate::store::{Counted, NewFeedback, NewView, ViewSource};
@@ -456,7 +456,7 @@ impl HelpApi {
         /// `true` for keystroke searches of a search-as-you-type box: answered, not recorded in
         /// analytics.
         typeahead: Query<Option<bool>>,
-    ) -> Result<SearchResponse, ApiError> {
+    ) -> Result<SearchResponse, Errors<SearchErrors>> {
         let query = text_param(q.0, MAX_QUERY_CHARS, "query_too_long", "q")?
             .ok_or_else(|| invalid("missing_query", "q", "`q` is required"))?;
         let limit = bounded(limit.0, 10, 20, "invalid_limit", "limit")?;
@@ -506,7 +506,7 @@ impl HelpApi {
         &self,
         state: Data<&AppState>,
         slug: poem_openapi::param::Path<String>,
-    ) -> Result<ArticleResponse, ApiError> {
+    ) -> Result<ArticleResponse, Errors<ArticleErrors>> {
         let help = state.help.current();
         let article = help
             .article(&slug.0)
@@ -541,7 +541,7 @@ impl HelpApi {
         amount: Query<Option<i64>>,
         /// Most hits, 1 to 10 (default 3).
         limit: Query<Option<u32>>,
-    ) -> Result<SuggestResponse, ApiError> {
+    ) -> Result<SuggestResponse, Errors<SuggestErrors>> {
         let started = std::time::Instant::now();
         let message = text_param(message.0, MAX_MESSAGE_CHARS, "message_too_long", "message")?;
         let code = text_param(code.0, 100, "code_too_long", "code")?;
@@ -616,7 +616,7 @@ impl HelpApi {
         &self,
         state: Data<&AppState>,
         body: Json<ClickRequest>,
-    ) -> Result<ClickResponse, ApiError> {
+    ) -> Result<ClickResponse, Errors<ClickErrors>> {
         let help = state.help.current();
         let article = known_article(&help, &body.0.slug)?;
         let anchor = known_anchor(article, body.0.anchor)?;
@@ -643,7 +643,7 @@ impl HelpApi {
         &self,
         state: Data<&AppState>,
         body: Json<FeedbackRequest>,
-    ) -> Result<FeedbackResponse, ApiError> {
+    ) -> Result<FeedbackResponse, Errors<FeedbackErrors>> {
         let help = state.help.current();
         let article = known_article(&help, &body.0.slug)?;
         let anchor = known_anchor(article, body.0.anchor)?;
@@ -681,7 +681,7 @@ impl HelpApi {
         days: Query<Option<u32>>,
         /// Rows per list, 1 to 100 (default 20).
         limit: Query<Option<u32>>,
-    ) -> Result<AnalyticsResponse, ApiError> {
+    ) -> Result<AnalyticsResponse, Errors<AnalyticsErrors>> {
         authorize_analytics(&state, req)?;
         let days = bounded(days.0, 30, 365, "invalid_days", "days")?;
         let limit = bounded(limit.0, 20, 100, "invalid_limit", "limit")?;
@@ -723,4 +723,86 @@ impl HelpApi {
                 .collect(),
         })))
     }
+}
+
+struct SearchErrors;
+struct ArticleErrors;
+struct SuggestErrors;
+struct ClickErrors;
+struct FeedbackErrors;
+struct AnalyticsErrors;
+
+impl ErrorDocs for SearchErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "`missing_query` (no `q`), `query_too_long`, `invalid_limit` (outside 1 to 20), \
+             `invalid_parameter` (an unknown `audience`); `error.param` names it.",
+        ),
+        docs::INTERNAL,
+    ];
+}
+
+impl ErrorDocs for ArticleErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        docs::BAD_ID,
+        (404, "`article_not_found`: no help article has this slug."),
+        docs::INTERNAL,
+    ];
+}
+
+impl ErrorDocs for SuggestErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "`message_too_long`, `code_too_long`, `invalid_pay_method`, `unknown_card_company`, \
+             `invalid_amount`, `invalid_limit`, `invalid_parameter`; `error.param` names it.",
+        ),
+        docs::INTERNAL,
+    ];
+}
+
+impl ErrorDocs for ClickErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "`unknown_article`, `unknown_section`, `query_too_long`, `invalid_body`; `error.param` \
+             names the field.",
+        ),
+        docs::PAYLOAD_TOO_LARGE,
+        docs::UNSUPPORTED_MEDIA_TYPE,
+        docs::INTERNAL,
+    ];
+}
+
+impl ErrorDocs for FeedbackErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "`unknown_article`, `unknown_section`, `comment_too_long`, `invalid_body`; `error.param` \
+             names the field.",
+        ),
+        docs::PAYLOAD_TOO_LARGE,
+        docs::UNSUPPORTED_MEDIA_TYPE,
+        docs::INTERNAL,
+    ];
+}
+
+impl ErrorDocs for AnalyticsErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "`invalid_days` (outside 1 to 365) or `invalid_parameter`.",
+        ),
+        (
+            401,
+            "`invalid_analytics_token`: no `Authorization: Bearer` or not the configured token.",
+        ),
+        (
+            403,
+            "`analytics_disabled`: this server has no `PAYDESK_HELP_ANALYTICS_TOKEN`.",
+        ),
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
 }

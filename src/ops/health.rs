@@ -5,7 +5,7 @@ use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use crate::api::ApiError;
+use crate::api::{ApiError, ErrorDocs, Errors};
 use crate::app::AppState;
 
 #[derive(Tags)]
@@ -35,6 +35,17 @@ enum ReadyResponse {
     Ready(Json<ProbeStatus>),
 }
 
+/// `/readyz` answers 503 and nothing else when not ready.
+struct ReadyErrors;
+
+impl ErrorDocs for ReadyErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[(
+        503,
+        "`not_ready`: the database is unreachable or migrations are missing; `error.message` says \
+         which.",
+    )];
+}
+
 #[derive(ApiResponse)]
 enum MetricsResponse {
     /// Prometheus text exposition format 0.0.4.
@@ -60,14 +71,14 @@ impl OpsApi {
     /// Readiness: 503 with the reason (`not_ready`) while the database is unreachable or migrations are
     /// missing.
     #[oai(path = "/readyz", method = "get")]
-    async fn readyz(&self, state: Data<&AppState>) -> Result<ReadyResponse, ApiError> {
+    async fn readyz(&self, state: Data<&AppState>) -> Result<ReadyResponse, Errors<ReadyErrors>> {
         match state.store.readiness().await {
             Ok(()) => Ok(ReadyResponse::Ready(Json(ProbeStatus {
                 status: "ready".into(),
             }))),
             Err(reason) => {
                 tracing::warn!(%reason, "not ready");
-                Err(ApiError::unavailable("not_ready", reason, 5))
+                Err(ApiError::unavailable("not_ready", reason, 5).into())
             }
         }
     }

@@ -1,12 +1,17 @@
 //! Idempotency keys of the write API. The key row is inserted before the work starts: the primary key
 //! (storefront, key) makes a concurrent duplicate fail at once, in any instance, and the stored answer
-//! is replayed to retries.
+//! is replayed to retries. A key left "in progress" by a request that never finished is taken over
+//! after `IN_PROGRESS_LEASE`.
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use time::{Duration, OffsetDateTime};
 
 use super::entities::idempotency_key;
 use super::{Store, StoreError};
+
+/// How long a key may stay "in progress". Longer than any request runs (Innopay's read timeout is
+/// 20 s); after it, the key is taken over by the next request that carries it.
+pub const IN_PROGRESS_LEASE: Duration = Duration::minutes(2);
 
 /// What the caller should do with a request carrying an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +60,15 @@ impl Store {
             else {
                 continue;
             };
-            if existing.expires_at <= now {
+            // Expired, or still "in progress" long after any request could still be running (its
+            // instance died, or the database went away before the key could be released).
+            let orphaned = existing.response_status.is_none()
+                && existing.created_at <= now - IN_PROGRESS_LEASE;
+            if existing.expires_at <= now || orphaned {
                 idempotency_key::Entity::delete_many()
                     .filter(idempotency_key::Column::StorefrontId.eq(storefront_id))
                     .filter(idempotency_key::Column::IdempotencyKey.eq(key))
-                    .filter(idempotency_key::Column::ExpiresAt.lte(now))
+                    .filter(idempotency_key::Column::CreatedAt.eq(existing.created_at))
                     .exec(self.db())
                     .await?;
                 continue;

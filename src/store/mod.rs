@@ -8,7 +8,7 @@ mod help_analytics;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
 use crate::config::{DatabaseKind, DatabaseUrl};
 
@@ -66,7 +66,7 @@ impl From<StoreError> for crate::api::ApiError {
                     5,
                 )
             }
-            StoreError::Db(e) if is_connection_error(&e) => {
+            StoreError::Db(e) if is_unavailable(&e) => {
                 StoreError::Unavailable(e.to_string()).into()
             }
             StoreError::Db(e) => crate::api::ApiError::internal(e),
@@ -75,8 +75,41 @@ impl From<StoreError> for crate::api::ApiError {
     }
 }
 
-fn is_connection_error(err: &DbErr) -> bool {
-    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+/// The database cannot be used right now (stopped, restarting, unreachable, or busy past the busy
+/// timeout), as opposed to a bug or a bad query: the request may succeed later, so it is answered 503
+/// with `Retry-After`, never 500. A connection that breaks in the middle of a query (the server was
+/// stopped) arrives as an I/O error of that query, not as a connection error.
+fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::Protocol(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed => true,
+                Sqlx::Database(db) => {
+                    let code = db.code().unwrap_or_default();
+                    if db
+                        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                        .is_some()
+                    {
+                        // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+                        matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6))
+                    } else {
+                        // PostgreSQL: connection exceptions, too many connections, shutting down
+                        // or starting up.
+                        code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+                    }
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
 }
 
 /// One migration and whether it is applied, for `paydesk migrate status` and `/readyz`.

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::api::ApiError;
+use crate::app::AppState;
 use crate::config::{Config, Secret};
 use crate::domain::{InvalidValue, Mid};
 use crate::store::storefronts::{ApiKeyRow, StorefrontRow};
@@ -114,6 +115,8 @@ pub enum StorefrontError {
         "live storefronts need PAYDESK_INNOPAY_API_URL pointing at Innopay; this server talks to the sandbox"
     )]
     LiveNeedsInnopay,
+    #[error("this server talks to the Innopay sandbox and refuses live keys")]
+    LiveKeyOnSandbox,
     #[error("no storefront {0}")]
     NotFound(String),
     #[error(transparent)]
@@ -145,6 +148,13 @@ impl From<StorefrontError> for ApiError {
                 "mid",
                 StorefrontError::LiveNeedsInnopay.to_string(),
             ),
+            StorefrontError::LiveKeyOnSandbox => ApiError::new(
+                poem::http::StatusCode::FORBIDDEN,
+                crate::api::ErrorType::Permission,
+                "live_key_on_sandbox",
+                StorefrontError::LiveKeyOnSandbox.to_string(),
+            )
+            .with_param("Authorization"),
             StorefrontError::Store(e) => e.into(),
         }
     }
@@ -170,11 +180,9 @@ impl TryFrom<StorefrontRow> for Storefront {
                 .and(row.previous_signing_secret)
                 .map(Secret::new),
             previous_signing_secret_expires_at: overlap_until,
-            mode: if row.mode == "live" {
-                Mode::Live
-            } else {
-                Mode::Test
-            },
+            // From the MID, never from the stored label: a row whose MID was changed to a live one
+            // must not stay in test mode, where test keys (which then no longer match) would reach it.
+            mode: Mode::for_mid(&mid),
             id: row.id,
             name: row.name,
             mid,
@@ -439,9 +447,14 @@ pub async fn ensure_demo(
 pub struct ApiKeyAuth(poem_openapi::auth::Bearer);
 
 impl ApiKeyAuth {
-    /// The storefront this key belongs to.
-    pub async fn storefront(&self, store: &Store) -> Result<Storefront, StorefrontError> {
-        authenticate(store, &self.0.token).await
+    /// The storefront this key belongs to. A live storefront's key is refused by a server that talks
+    /// to the sandbox: its payments would be simulated while the storefront believes them real.
+    pub async fn storefront(&self, state: &AppState) -> Result<Storefront, StorefrontError> {
+        let storefront = authenticate(&state.store, &self.0.token).await?;
+        if storefront.mode == Mode::Live && state.config.innopay.api_url.is_none() {
+            return Err(StorefrontError::LiveKeyOnSandbox);
+        }
+        Ok(storefront)
     }
 }
 

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::service::LoggedDelivery;
 use super::{EventType, WebhookError, WebhookEvent};
-use crate::api::{ApiError, page_limit};
+use crate::api::{ErrorDocs, Errors, docs, page_limit};
 use crate::app::AppState;
 use crate::store::webhooks::{DeliveryFilter, DeliveryStatus, EndpointRow};
 use crate::storefronts::{ApiKeyAuth, Storefront};
@@ -247,8 +247,8 @@ impl WebhooksApi {
         state: Data<&AppState>,
         auth: ApiKeyAuth,
         body: Json<SetWebhookEndpoint>,
-    ) -> Result<EndpointResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
+    ) -> Result<EndpointResponse, Errors<SetEndpointErrors>> {
+        let storefront = auth.storefront(&state).await?;
         let (endpoint, storefront) = state
             .webhooks
             .set_endpoint(&storefront.id, &body.0.url)
@@ -271,8 +271,8 @@ impl WebhooksApi {
         &self,
         state: Data<&AppState>,
         auth: ApiKeyAuth,
-    ) -> Result<EndpointResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
+    ) -> Result<EndpointResponse, Errors<GetEndpointErrors>> {
+        let storefront = auth.storefront(&state).await?;
         let (endpoint, storefront) = state.webhooks.endpoint(&storefront).await?;
         Ok(EndpointResponse::Ok(Json(endpoint_view(
             endpoint,
@@ -294,8 +294,8 @@ impl WebhooksApi {
         &self,
         state: Data<&AppState>,
         auth: ApiKeyAuth,
-    ) -> Result<RotateResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
+    ) -> Result<RotateResponse, Errors<RotateErrors>> {
+        let storefront = auth.storefront(&state).await?;
         let rotated = state.webhooks.rotate_secret(&storefront.id).await?;
         let expires = rotated
             .previous_signing_secret_expires_at
@@ -323,8 +323,8 @@ impl WebhooksApi {
         payment_id: Query<Option<String>>,
         /// 1 to 100, default 20.
         limit: Query<Option<u32>>,
-    ) -> Result<EventsResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
+    ) -> Result<EventsResponse, Errors<ListEventsErrors>> {
+        let storefront = auth.storefront(&state).await?;
         let limit = page_limit(limit.0)?;
         let (rows, has_more) = state
             .webhooks
@@ -371,8 +371,8 @@ impl WebhooksApi {
         starting_after: Query<Option<String>>,
         /// 1 to 100, default 20.
         limit: Query<Option<u32>>,
-    ) -> Result<DeliveriesResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
+    ) -> Result<DeliveriesResponse, Errors<ListDeliveriesErrors>> {
+        let storefront = auth.storefront(&state).await?;
         let limit = page_limit(limit.0)?;
         let filter = DeliveryFilter {
             event_id: event_id.0,
@@ -405,9 +405,100 @@ impl WebhooksApi {
         state: Data<&AppState>,
         auth: ApiKeyAuth,
         id: Path<String>,
-    ) -> Result<RedeliverResponse, ApiError> {
-        let storefront = auth.storefront(&state.store).await?;
+    ) -> Result<RedeliverResponse, Errors<RedeliverErrors>> {
+        let storefront = auth.storefront(&state).await?;
         let logged = state.webhooks.redeliver(&storefront, &id.0).await?;
         Ok(RedeliverResponse::Created(Json(delivery_view(logged))))
     }
+}
+
+struct SetEndpointErrors;
+struct GetEndpointErrors;
+struct RotateErrors;
+struct ListEventsErrors;
+struct ListDeliveriesErrors;
+struct RedeliverErrors;
+
+impl ErrorDocs for SetEndpointErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "`invalid_webhook_url` (not an absolute http(s) URL) or `invalid_body`; `error.param` \
+             names the field.",
+        ),
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        docs::PAYLOAD_TOO_LARGE,
+        docs::UNSUPPORTED_MEDIA_TYPE,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for GetEndpointErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        (
+            404,
+            "`webhook_endpoint_not_found`: this storefront has no webhook endpoint yet.",
+        ),
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for RotateErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for ListEventsErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "`invalid_limit` (outside 1 to 100) or `invalid_parameter`; `error.param` names it.",
+        ),
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        (
+            404,
+            "`event_not_found`: `after` is not an event of this storefront.",
+        ),
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for ListDeliveriesErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        (
+            400,
+            "`invalid_limit` (outside 1 to 100) or `invalid_parameter`; `error.param` names it.",
+        ),
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for RedeliverErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        docs::BAD_ID,
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        docs::NOT_FOUND,
+        (
+            409,
+            "`webhook_endpoint_disabled`: the endpoint is disabled (it answered `410 Gone`); set it \
+             again first.",
+        ),
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::checkout::{demo_key, new_checkout, order, storefront_key};
 use crate::innopay::{add_fault, add_fault_at};
-use crate::support::{Backend, TestApp, backends};
+use crate::support::{Backend, StandaloneSandbox, TestApp, backends};
 
 /// The goPay parameters of a checkout as the payment window's form fields, plus the test scenario.
 pub fn authorize_form(checkout: &Value, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -64,17 +64,21 @@ pub async fn payment(app: &TestApp, key: &str, id: &str) -> Value {
         .unwrap()
 }
 
-/// The approval calls `sandbox` (its URL, `.../sandbox`) received for this tid.
-pub async fn pay_calls(sandbox: &str, tid: &str) -> usize {
+/// Every call `sandbox` (its URL, `.../sandbox`) received, from its control API.
+pub async fn sandbox_calls(sandbox: &str) -> Vec<Value> {
     let calls: Value = reqwest::get(format!("{sandbox}/_control/calls"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    calls
-        .as_array()
-        .unwrap()
+    calls.as_array().unwrap().clone()
+}
+
+/// The approval calls `sandbox` received for this tid.
+pub async fn pay_calls(sandbox: &str, tid: &str) -> usize {
+    sandbox_calls(sandbox)
+        .await
         .iter()
         .filter(|c| {
             c["path"]
@@ -86,7 +90,7 @@ pub async fn pay_calls(sandbox: &str, tid: &str) -> usize {
         .count()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -96,9 +100,28 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 
 /// Waits until the payment leaves the transient states, up to `limit`.
 pub async fn settled(app: &TestApp, key: &str, id: &str, limit: Duration) -> Value {
+    settled_at(&app.client, &app.base, key, id, limit).await
+}
+
+/// `settled` for a paydesk at `base` that is not a `TestApp` (a child process).
+pub async fn settled_at(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    id: &str,
+    limit: Duration,
+) -> Value {
     let started = std::time::Instant::now();
     loop {
-        let p = payment(app, key, id).await;
+        let p: Value = client
+            .get(format!("{base}/v1/payments/{id}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let status = p["status"].as_str().unwrap().to_string();
         if !matches!(status.as_str(), "approving" | "unknown") && p["pendingCancelAmount"].is_null()
         {
@@ -128,24 +151,14 @@ pub struct TwoInstances {
     /// The storefront's API key.
     pub key: String,
     pub backend: Backend,
-    _stop_sandbox: tokio::sync::oneshot::Sender<()>,
+    _sandbox: StandaloneSandbox,
 }
 
 impl TwoInstances {
     /// `extra` settings go to both instances.
     pub async fn start(extra: &[(&str, &str)]) -> Self {
-        paydesk::install_crypto_provider();
-        let sandbox_config =
-            paydesk::Config::with_overrides([("sandbox_merchant_key", "shared-key")]).unwrap();
-        let standalone =
-            paydesk::sandbox::Standalone::bind(&sandbox_config, "127.0.0.1:0".parse().unwrap())
-                .await
-                .unwrap();
-        let sandbox = standalone.url().to_string();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(standalone.run_until(async {
-            let _ = stopped.await;
-        }));
+        let standalone = StandaloneSandbox::start(&[("sandbox_merchant_key", "shared-key")]).await;
+        let sandbox = standalone.url.clone();
         let backend = *backends().last().unwrap();
         let mut settings = vec![("innopay_api_url", sandbox.as_str()), ("sandbox", "false")];
         settings.extend_from_slice(extra);
@@ -164,7 +177,7 @@ impl TwoInstances {
             key,
             sandbox,
             backend,
-            _stop_sandbox: stop,
+            _sandbox: standalone,
         }
     }
 }

@@ -451,7 +451,9 @@ async fn payments_list_newest_first_with_cursor_and_filters() {
             .send()
             .await
             .unwrap();
-        assert_eq!(error_body(bad).await["code"], "invalid_limit");
+        let error = error_body(bad).await;
+        assert_eq!(error["code"], "invalid_parameter");
+        assert_eq!(error["param"], "limit");
         let bad = app
             .client
             .get(app.url("/v1/payments?status=nope"))
@@ -493,4 +495,54 @@ async fn the_demo_key_can_be_fixed_and_survives_restarts() {
         create(&third, fixed, &order(1000)).await.status(),
         StatusCode::CREATED
     );
+}
+
+/// A key whose request never finished (its server died, or the database went away before the key
+/// could be released) is "in progress" forever unless someone takes it over: after the lease, the
+/// next request with that key runs again. (If the first run had created its checkout, the takeover
+/// makes a second one: a `409 order_id_taken` when the storefront sends its own `orderId`.)
+#[tokio::test]
+async fn an_orphaned_in_progress_key_is_taken_over_after_its_lease() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let key = demo_key(&app);
+        let send = |idem: &'static str| {
+            app.client
+                .post(app.url("/v1/checkouts"))
+                .bearer_auth(&key)
+                .header("Idempotency-Key", idem)
+                .json(&order(5000))
+                .send()
+        };
+        // Put each key back into "in progress", as a request that died before finishing leaves it.
+        let now = time::OffsetDateTime::now_utc();
+        let mut first_ids = Vec::new();
+        for (idem, age) in [
+            ("running", time::Duration::ZERO),
+            ("orphaned", time::Duration::minutes(3)),
+        ] {
+            let first: Value = send(idem).await.unwrap().json().await.unwrap();
+            first_ids.push(first["id"].clone());
+            crate::support::execute_sql(
+                &app,
+                "UPDATE idempotency_keys SET response_status = NULL, response_body = NULL, \
+                 created_at = ? WHERE idempotency_key = ?",
+                vec![(now - age).into(), idem.into()],
+            )
+            .await;
+        }
+        let running = send("running").await.unwrap();
+        assert_eq!(running.status(), StatusCode::CONFLICT, "{backend:?}");
+        assert_eq!(
+            error_body(running).await["code"],
+            "idempotency_request_in_progress"
+        );
+        let taken_over = send("orphaned").await.unwrap();
+        assert_eq!(taken_over.status(), StatusCode::CREATED, "{backend:?}");
+        assert!(taken_over.headers().get("idempotent-replayed").is_none());
+        let taken_over: Value = taken_over.json().await.unwrap();
+        assert_ne!(taken_over["id"], first_ids[1]);
+        let replay = send("orphaned").await.unwrap();
+        assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    }
 }

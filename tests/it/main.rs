@@ -2,8 +2,11 @@
 //! test starts the real server on port 0 with a fresh database and talks to it over HTTP.
 
 mod approval;
+mod attacks;
 mod browser;
 mod checkout;
+mod contract;
+mod faults;
 mod foundation;
 mod gateway;
 mod help;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::approval::{authorize, pay_calls};
 use crate::checkout::{demo_key, new_checkout, order};
-use crate::support::{Backend, TestApp, TestDb, backends};
+use crate::support::{Backend, StandaloneSandbox, TestApp, TestDb, backends};
 
 fn unescape(html: &str) -> String {
     html.replace("&amp;", "&").replace("&quot;", "\"")
@@ -179,12 +179,12 @@ async fn a_failed_payment_goes_to_the_fail_url() {
 }
 
 /// A paydesk process, its stdout read until it prints its address.
-struct Process {
+pub struct Process {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
-fn start_paydesk(env: &[(&str, &str)]) -> Process {
+pub fn start_paydesk(env: &[(&str, &str)]) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
         .env_clear()
         .envs(env.iter().copied())
@@ -212,7 +212,7 @@ fn start_paydesk(env: &[(&str, &str)]) -> Process {
 
 impl Process {
     /// SIGKILL: no graceful shutdown, as in a crash.
-    fn kill(self) {
+    pub fn kill(self) {
         drop(self);
     }
 }
@@ -228,17 +228,8 @@ impl Drop for Process {
 /// finds the payment in `approving`, asks Innopay, and records it `paid`: not stuck, charged once.
 #[tokio::test]
 async fn a_server_killed_mid_approval_is_resolved_after_restart() {
-    paydesk::install_crypto_provider();
-    let sandbox_config = paydesk::Config::with_overrides([]).unwrap();
-    let standalone =
-        paydesk::sandbox::Standalone::bind(&sandbox_config, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-    let sandbox = standalone.url().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(standalone.run_until(async {
-        let _ = stopped.await;
-    }));
+    let standalone = StandaloneSandbox::start(&[]).await;
+    let sandbox = standalone.url.clone();
     let db = TestDb::create(*backends().last().unwrap()).await;
     let env = [
         ("PAYDESK_DATABASE_URL", db.url.as_str()),
@@ -359,6 +350,5 @@ async fn a_server_killed_mid_approval_is_resolved_after_restart() {
     );
     assert_eq!(resolved["events"][2]["cause"], "reconciler");
     second.kill();
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    standalone.stop().await;
 }

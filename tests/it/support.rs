@@ -137,7 +137,8 @@ impl TestApp {
     }
 
     /// Starts paydesk on an existing database (to run several instances against one).
-    async fn spawn_on(db_url: &str, db: Option<TestDb>, overrides: &[(&str, &str)]) -> Self {
+    pub async fn spawn_on(db_url: &str, db: Option<TestDb>, overrides: &[(&str, &str)]) -> Self {
+        paydesk::install_crypto_provider();
         let mut settings: Vec<(&str, &str)> = vec![
             ("addr", "127.0.0.1:0"),
             ("database_url", db_url),
@@ -286,4 +287,186 @@ pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::proc
     let _ = child.kill();
     let _ = child.wait();
     None
+}
+
+/// A PostgreSQL cluster of its own (initdb into a temp dir, its own port), so a test may stop and
+/// restart the database under a running paydesk without touching the machine's main cluster.
+/// Removed on drop.
+pub struct ThrowawayPostgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl ThrowawayPostgres {
+    /// `None`, with the reason on stderr, where PostgreSQL's server binaries or the `postgres` user
+    /// (initdb refuses to run as root) are missing.
+    pub fn start() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|bin| bin.join("initdb").exists())
+            .max_by_key(|bin| {
+                bin.parent()
+                    .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
+            });
+        let Some(bin) = bin else {
+            eprintln!("SKIPPED: no /usr/lib/postgresql/*/bin/initdb to start a throwaway cluster");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("paydesk-pg-{}", uuid::Uuid::new_v4().simple()));
+        let made = std::process::Command::new("install")
+            .args(["-d", "-o", "postgres"])
+            .arg(&dir)
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("SKIPPED: cannot create a data directory owned by the postgres user");
+            return None;
+        }
+        let cluster = Self { bin, dir, port };
+        let initdb = cluster
+            .as_postgres("initdb")
+            .arg("-D")
+            .arg(&cluster.dir)
+            .args(["-U", "postgres", "--auth=trust", "--no-sync"])
+            .output();
+        if !initdb.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("SKIPPED: initdb failed: {initdb:?}");
+            return None;
+        }
+        cluster.start_again();
+        Some(cluster)
+    }
+
+    fn as_postgres(&self, tool: &str) -> std::process::Command {
+        let mut command = std::process::Command::new("runuser");
+        command
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(tool))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let status = self
+            .as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(&self.dir)
+            .args(args)
+            .status()
+            .expect("pg_ctl runs");
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+
+    /// `postgres://...` of the cluster's `postgres` database.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// Stops it at once, as a crash or a pulled plug would: open transactions are lost.
+    pub fn stop(&self) {
+        self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Starts it (again) and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log");
+        self.pg_ctl(&["-w", "-l", log.to_str().unwrap(), "-o", &options, "start"]);
+    }
+}
+
+impl Drop for ThrowawayPostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(&self.dir)
+            .args(["-m", "immediate", "stop"])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Every payment's recorded history is whole: its events are numbered 1..=version without a gap, as
+/// `Store::transition` writes the status change and its event in one transaction. Returns each
+/// payment's id and status.
+pub async fn whole_histories(db_url: &str) -> Vec<(String, String)> {
+    let conn = Database::connect(db_url).await.expect("connect");
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT p.id, p.status, CAST(p.version AS BIGINT) AS version, \
+             CAST(COUNT(e.id) AS BIGINT) AS events, \
+             CAST(COALESCE(MIN(e.sequence), 0) AS BIGINT) AS first, \
+             CAST(COALESCE(MAX(e.sequence), 0) AS BIGINT) AS last \
+             FROM payments p LEFT JOIN payment_events e ON e.payment_id = p.id \
+             GROUP BY p.id, p.status, p.version",
+        ))
+        .await
+        .expect("histories query");
+    conn.close().await.ok();
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("", "id").unwrap();
+            let status: String = row.try_get("", "status").unwrap();
+            let version: i64 = row.try_get("", "version").unwrap();
+            let events: i64 = row.try_get("", "events").unwrap();
+            let first: i64 = row.try_get("", "first").unwrap();
+            let last: i64 = row.try_get("", "last").unwrap();
+            assert!(
+                events == version && first == 1 && last == version,
+                "{id} ({status}): version {version} but events {first}..={last} ({events})"
+            );
+            (id, status)
+        })
+        .collect()
+}
+
+/// The Innopay sandbox served alone (as `paydesk sandbox` does), for paydesk instances that share it
+/// or are killed while it keeps their approvals.
+pub struct StandaloneSandbox {
+    /// `http://127.0.0.1:PORT/sandbox`.
+    pub url: String,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl StandaloneSandbox {
+    /// Starts it with sandbox settings (keys without the `PAYDESK_` prefix).
+    pub async fn start(overrides: &[(&str, &str)]) -> Self {
+        paydesk::install_crypto_provider();
+        let config = Config::with_overrides(overrides.iter().copied()).expect("sandbox config");
+        let standalone =
+            paydesk::sandbox::Standalone::bind(&config, "127.0.0.1:0".parse().unwrap())
+                .await
+                .expect("sandbox binds");
+        let url = standalone.url().to_string();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(standalone.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self { url, stop, server }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.server
+            .await
+            .expect("sandbox task")
+            .expect("sandbox ran");
+    }
 }
