@@ -39,9 +39,11 @@ enum HelpTags {
 struct HitBody {
     slug: String,
     title: String,
-    /// Section anchor; `null` when the hit is the article as a whole.
+    /// Section anchor; absent when the hit is the article as a whole.
+    #[oai(skip_serializing_if_is_none)]
     anchor: Option<String>,
-    /// Section heading.
+    /// Section heading; absent when the hit is the article as a whole.
+    #[oai(skip_serializing_if_is_none)]
     section: Option<String>,
     /// `/help/{slug}#{anchor}`, relative to this server.
     url: String,
