@@ -14,9 +14,8 @@ use serde_json::{Value, json};
 use crate::approval::{authorize, sandbox_calls, settled, settled_at};
 use crate::checkout::{demo_key, new_checkout, order};
 use crate::innopay::{add_fault, add_fault_at, client_at, merchant};
-use crate::shopper::start_paydesk;
 use crate::support::{
-    StandaloneSandbox, TestApp, TestDb, ThrowawayPostgres, backends, whole_histories,
+    StandaloneSandbox, TestApp, TestDb, ThrowawayPostgres, backends, start_paydesk, whole_histories,
 };
 
 /// Innopay's answers are given up on, and unknown outcomes inquired about, within about a second,

@@ -1,8 +1,7 @@
 //! The shopper's side of a checkout: the demo shop, the hosted checkout page, the signed redirect to
 //! the storefront, and an instance killed in the middle of an approval.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
@@ -12,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::approval::{authorize, pay_calls};
 use crate::checkout::{demo_key, new_checkout, order};
-use crate::support::{Backend, StandaloneSandbox, TestApp, TestDb, backends};
+use crate::support::{Backend, StandaloneSandbox, TestApp, TestDb, backends, start_paydesk};
 
 fn unescape(html: &str) -> String {
     html.replace("&amp;", "&").replace("&quot;", "\"")
@@ -176,52 +175,6 @@ async fn a_failed_payment_goes_to_the_fail_url() {
         "{target}"
     );
     assert!(target.contains("status=failed"));
-}
-
-/// A paydesk process, its stdout read until it prints its address.
-pub struct Process {
-    child: Child,
-    pub base: String,
-}
-
-pub fn start_paydesk(env: &[(&str, &str)]) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
-        .env_clear()
-        .envs(env.iter().copied())
-        .env("PAYDESK_ADDR", "127.0.0.1:0")
-        .env("PAYDESK_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn paydesk");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while stdout.read_line(&mut line).unwrap_or(0) > 0 {
-        if let Some(base) = line.trim().strip_prefix("paydesk listening on ") {
-            let base = base.to_string();
-            // Keep draining stdout so the process never blocks on a full pipe.
-            std::thread::spawn(move || for _ in stdout.lines() {});
-            return Process { child, base };
-        }
-        line.clear();
-    }
-    let _ = child.kill();
-    let status = child.wait();
-    panic!("paydesk exited before listening: {status:?}");
-}
-
-impl Process {
-    /// SIGKILL: no graceful shutdown, as in a crash.
-    pub fn kill(self) {
-        drop(self);
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The server is killed (SIGKILL) while Innopay is approving; a new instance on the same database

@@ -275,6 +275,36 @@ pub fn spawn_binary(dir: &Path, env: &[(&str, &str)]) -> (Child, String, BufRead
     panic!("paydesk exited without printing its address");
 }
 
+/// A paydesk process started by `start_paydesk`; killed (SIGKILL) when dropped.
+pub struct Process {
+    child: Child,
+    pub base: String,
+}
+
+/// Starts the real binary with only `env` (and warn-level logs), keeping its stdout drained so it never
+/// blocks on a full pipe.
+pub fn start_paydesk(env: &[(&str, &str)]) -> Process {
+    let mut settings = vec![("PAYDESK_LOG", "warn")];
+    settings.extend_from_slice(env);
+    let (child, base, stdout) = spawn_binary(&std::env::temp_dir(), &settings);
+    std::thread::spawn(move || for _ in stdout.lines() {});
+    Process { child, base }
+}
+
+impl Process {
+    /// SIGKILL: no graceful shutdown, as in a crash.
+    pub fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Waits for the child to exit; kills it after `limit`.
 pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let started = std::time::Instant::now();
