@@ -162,20 +162,17 @@ async fn return_page(
     Path(id): Path<String>,
     Query(query): Query<ReturnQuery>,
 ) -> Response {
-    let row = match state.checkout.handle_return(&id, &query).await {
-        Ok(row) => row,
+    let (row, storefront) = match state.checkout.handle_return(&id, &query).await {
+        Ok(found) => found,
         Err(super::CheckoutError::NotFound) => return not_found(),
         Err(e) => return server_error(e),
     };
     let destination = match status_of(&row) {
         PaymentStatus::Ready => format!("/checkout/{}", row.id),
-        _ => {
-            let storefront = crate::storefronts::find(&state.store, &row.storefront_id).await;
-            storefront
-                .ok()
-                .and_then(|s| state.checkout.storefront_redirect(&row, &s))
-                .unwrap_or_else(|| format!("/checkout/{}/result", row.id))
-        }
+        _ => state
+            .checkout
+            .storefront_redirect(&row, &storefront)
+            .unwrap_or_else(|| format!("/checkout/{}/result", row.id)),
     };
     let target = script_json(&serde_json::Value::String(destination.clone()));
     let body = format!(

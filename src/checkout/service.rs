@@ -346,13 +346,24 @@ impl CheckoutService {
 
     /// Handles the browser's return from the payment window: verifies, approves, verifies again.
     /// Safe to call any number of times, concurrently, from any instance: only the request that moves
-    /// the payment from `ready` to `approving` calls Innopay.
+    /// the payment from `ready` to `approving` calls Innopay. Answers the payment as it now is, with
+    /// its storefront (where the shopper goes next depends on both).
     pub async fn handle_return(
         &self,
         id: &str,
         query: &ReturnQuery,
-    ) -> Result<PaymentRow, CheckoutError> {
+    ) -> Result<(PaymentRow, Storefront), CheckoutError> {
         let (row, storefront) = self.for_shopper(id).await?;
+        let row = self.approve_return(row, &storefront, query).await?;
+        Ok((row, storefront))
+    }
+
+    async fn approve_return(
+        &self,
+        row: PaymentRow,
+        storefront: &Storefront,
+        query: &ReturnQuery,
+    ) -> Result<PaymentRow, CheckoutError> {
         if status(&row) != PaymentStatus::Ready {
             // A replayed or concurrent return: the first one is handling (or handled) it.
             return Ok(row);
@@ -360,7 +371,7 @@ impl CheckoutService {
         let Some(token) = query.payment_token.as_deref().filter(|t| !t.is_empty()) else {
             return self.authentication_ended(&row, query).await;
         };
-        if let Some((code, problem)) = return_mismatch(&row, &storefront, query) {
+        if let Some((code, problem)) = return_mismatch(&row, storefront, query) {
             tracing::warn!(payment = %row.id, %problem, "return query does not match the checkout; not approving");
             let update = PaymentUpdate {
                 flag_reason: Some(format!("return query mismatch: {problem}")),
@@ -403,7 +414,11 @@ impl CheckoutService {
             .await?
         else {
             // Another request won the race and is approving.
-            return self.store.payment(id).await?.ok_or(CheckoutError::NotFound);
+            return self
+                .store
+                .payment(&row.id)
+                .await?
+                .ok_or(CheckoutError::NotFound);
         };
         let request = gateway::ApprovalRequest {
             tid,
@@ -412,9 +427,9 @@ impl CheckoutService {
             tax_free_amt: Amount::new(row.tax_free_amount).map_err(|_| CheckoutError::NotFound)?,
             payment_token: Secret::new(token.to_string()),
         };
-        let outcome = self.gateway.approve(&merchant(&storefront), &request).await;
+        let outcome = self.gateway.approve(&merchant(storefront), &request).await;
         tracing::info!(payment = %row.id, outcome = outcome.label(), "approval answered");
-        self.apply_approval_outcome(&storefront, approving, outcome, "gateway")
+        self.apply_approval_outcome(storefront, approving, outcome, "gateway")
             .await
     }
 
