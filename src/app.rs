@@ -13,7 +13,9 @@ use crate::api::{AllowHeader, BodyLimit, RequestIdMiddleware};
 use crate::checkout::{self, CheckoutApi, CheckoutService};
 use crate::config::{Config, ConfigError, Secret};
 use crate::gateway::{self, InnopayClient};
-use crate::help::{HelpApi, HelpError, HelpHandle, HelpSource, PublicHelpCors};
+use crate::help::{
+    HelpApi, HelpError, HelpHandle, HelpSource, PublicHelpCors, SearchLog, SearchLogWriter,
+};
 use crate::noti;
 use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
 use crate::sandbox::Sandbox;
@@ -43,6 +45,10 @@ pub enum StartupError {
     Webhooks(String),
 }
 
+/// Help searches that may wait to be written; about 10,000 × 200 bytes at most. A second of searches
+/// at full speed fits, so only a stalled database makes the log drop records.
+const SEARCH_LOG_QUEUE: usize = 10_000;
+
 /// What request handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -59,6 +65,8 @@ pub struct AppState {
     pub demo_api_key: Option<Secret<String>>,
     /// The help centre; `help.current()` is the article set in use (swapped whole on reload).
     pub help: HelpHandle,
+    /// Where help searches are recorded for analytics, off the request path.
+    pub search_log: SearchLog,
 }
 
 /// A built, bound, not yet serving paydesk.
@@ -68,6 +76,8 @@ pub struct App {
     state: AppState,
     /// Mounted at `/sandbox` when `PAYDESK_SANDBOX` is on.
     sandbox: Option<Sandbox>,
+    /// Started with the other background tasks in `run_until`.
+    search_log_writer: SearchLogWriter,
 }
 
 /// Every JSON API of paydesk; the OpenAPI document is generated from these.
@@ -153,6 +163,8 @@ impl App {
             .sandbox
             .enabled
             .then(|| Sandbox::for_app(&config, &public_url));
+        let (search_log, search_log_writer) =
+            crate::help::search_log(store.clone(), SEARCH_LOG_QUEUE);
         let state = AppState {
             gateway,
             config: Arc::new(config),
@@ -163,12 +175,14 @@ impl App {
             webhooks,
             demo_api_key,
             help,
+            search_log,
         };
         Ok(Self {
             acceptor,
             addr,
             state,
             sandbox,
+            search_log_writer,
         })
     }
 
@@ -220,7 +234,9 @@ impl App {
             self.state.config.reconcile_interval,
             workers_stop.clone(),
         );
-        let delivery = webhooks::spawn_delivery_worker(self.state.webhooks.clone(), workers_stop);
+        let delivery =
+            webhooks::spawn_delivery_worker(self.state.webhooks.clone(), workers_stop.clone());
+        let search_log = self.search_log_writer.spawn(workers_stop);
         tracing::info!(addr = %self.addr, public_url = %self.state.public_url, "paydesk serving");
         if let Some(sandbox) = &self.sandbox {
             sandbox.announce();
@@ -237,6 +253,7 @@ impl App {
         let _ = stop_workers.send(true);
         let _ = reconciler.await;
         let _ = delivery.await;
+        let _ = search_log.await;
         self.state.store.close().await;
         tracing::info!("paydesk stopped");
         result

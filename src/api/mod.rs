@@ -4,12 +4,14 @@
 
 mod allow;
 mod body_limit;
+mod direct_json;
 mod error;
 mod page;
 mod request_id;
 
 pub use allow::AllowHeader;
 pub use body_limit::BodyLimit;
+pub use direct_json::DirectJson;
 pub use error::{
     ApiError, ErrorBody, ErrorDocs, ErrorEnvelope, ErrorType, Errors, HelpLink, InnopayErrorDetail,
     NextAction, docs,

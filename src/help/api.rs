@@ -7,6 +7,7 @@ use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -14,7 +15,7 @@ use super::article::{Article, Audience, category_label};
 use super::center::{HelpCenter, HelpHit};
 use super::suggest::SuggestRequest;
 use super::{HelpError, invalid};
-use crate::api::{ErrorDocs, Errors, docs};
+use crate::api::{DirectJson, ErrorDocs, Errors, docs};
 use crate::app::AppState;
 use crate::domain::{PayMethod, card_company_by_name};
 use crate::store::{Counted, NewFeedback, NewView, ViewSource};
@@ -34,16 +35,19 @@ enum HelpTags {
 }
 
 /// A section (or whole article) that answers the query.
-#[derive(Object)]
+#[derive(Object, Serialize)]
 #[oai(rename = "HelpHit", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 struct HitBody {
     slug: String,
     title: String,
     /// Section anchor; absent when the hit is the article as a whole.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     anchor: Option<String>,
     /// Section heading; absent when the hit is the article as a whole.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     section: Option<String>,
     /// `/help/{slug}#{anchor}`, relative to this server.
     url: String,
@@ -68,8 +72,9 @@ impl From<HelpHit> for HitBody {
 }
 
 /// Search results, one hit per article, best first.
-#[derive(Object)]
+#[derive(Object, Serialize)]
 #[oai(rename = "HelpSearchResults", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 struct SearchBody {
     query: String,
     /// Time spent searching inside paydesk, in microseconds.
@@ -83,7 +88,7 @@ struct SearchBody {
 enum SearchResponse {
     /// Matching articles, or the fallback list.
     #[oai(status = 200)]
-    Ok(Json<SearchBody>),
+    Ok(DirectJson<SearchBody>),
 }
 
 /// A section of an article.
@@ -152,8 +157,9 @@ enum ArticleListResponse {
 }
 
 /// Help for a failed payment.
-#[derive(Object)]
+#[derive(Object, Serialize)]
 #[oai(rename = "HelpSuggestions", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 struct SuggestBody {
     took_micros: u64,
     /// Best first: error-pattern matches, then search results for the message, then rules about the
@@ -165,7 +171,7 @@ struct SuggestBody {
 enum SuggestResponse {
     /// Suggested articles.
     #[oai(status = 200)]
-    Ok(Json<SuggestBody>),
+    Ok(DirectJson<SuggestBody>),
 }
 
 /// Where the click happened.
@@ -464,9 +470,9 @@ impl HelpApi {
         let limit = bounded(limit.0, 10, 20, "invalid_limit", "limit")?;
         let results = state.help.current().search(&query, audience.0, limit);
         if !typeahead.0.unwrap_or(false) {
-            super::record_search(&state.store, &results, audience.0, "api").await;
+            state.search_log.record(&results, audience.0, "api");
         }
-        Ok(SearchResponse::Ok(Json(SearchBody {
+        Ok(SearchResponse::Ok(DirectJson(SearchBody {
             query: results.query,
             took_micros: results.took_micros,
             fallback: results.fallback,
@@ -603,7 +609,7 @@ impl HelpApi {
             user_agent,
             limit,
         });
-        Ok(SuggestResponse::Ok(Json(SuggestBody {
+        Ok(SuggestResponse::Ok(DirectJson(SuggestBody {
             took_micros: started.elapsed().as_micros() as u64,
             hits: hits.into_iter().map(HitBody::from).collect(),
         })))
@@ -735,33 +741,26 @@ struct FeedbackErrors;
 struct AnalyticsErrors;
 
 impl ErrorDocs for SearchErrors {
-    const ERRORS: &'static [(u16, &'static str)] = &[
-        (
-            400,
-            "`missing_query` (no `q`), `query_too_long`, `invalid_limit` (outside 1 to 20), \
+    const ERRORS: &'static [(u16, &'static str)] = &[(
+        400,
+        "`missing_query` (no `q`), `query_too_long`, `invalid_limit` (outside 1 to 20), \
              `invalid_parameter` (an unknown `audience`); `error.param` names it.",
-        ),
-        docs::INTERNAL,
-    ];
+    )];
 }
 
 impl ErrorDocs for ArticleErrors {
     const ERRORS: &'static [(u16, &'static str)] = &[
         docs::BAD_ID,
         (404, "`article_not_found`: no help article has this slug."),
-        docs::INTERNAL,
     ];
 }
 
 impl ErrorDocs for SuggestErrors {
-    const ERRORS: &'static [(u16, &'static str)] = &[
-        (
-            400,
-            "`message_too_long`, `code_too_long`, `invalid_pay_method`, `unknown_card_company`, \
+    const ERRORS: &'static [(u16, &'static str)] = &[(
+        400,
+        "`message_too_long`, `code_too_long`, `invalid_pay_method`, `unknown_card_company`, \
              `invalid_amount`, `invalid_limit`, `invalid_parameter`; `error.param` names it.",
-        ),
-        docs::INTERNAL,
-    ];
+    )];
 }
 
 impl ErrorDocs for ClickErrors {
@@ -774,6 +773,7 @@ impl ErrorDocs for ClickErrors {
         docs::PAYLOAD_TOO_LARGE,
         docs::UNSUPPORTED_MEDIA_TYPE,
         docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
     ];
 }
 
@@ -787,6 +787,7 @@ impl ErrorDocs for FeedbackErrors {
         docs::PAYLOAD_TOO_LARGE,
         docs::UNSUPPORTED_MEDIA_TYPE,
         docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
     ];
 }
 
@@ -807,4 +808,41 @@ impl ErrorDocs for AnalyticsErrors {
         docs::INTERNAL,
         docs::DATABASE_UNAVAILABLE,
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON;
+
+    use super::*;
+
+    fn hit(anchor: Option<&str>) -> HitBody {
+        HitBody {
+            slug: "popup-blocked".into(),
+            title: "결제창이 뜨지 않아요".into(),
+            anchor: anchor.map(str::to_string),
+            section: anchor.map(|_| "팝업 차단 해제".to_string()),
+            url: "/help/popup-blocked".into(),
+            snippet: "<mark>팝업</mark> \"차단\"".into(),
+            score: 1.5,
+        }
+    }
+
+    /// `DirectJson` writes with serde what the document describes from poem-openapi's derive: both
+    /// must agree on every field name and on leaving out absent sections.
+    #[test]
+    fn search_and_suggest_bodies_write_the_json_their_schema_describes() {
+        let search = SearchBody {
+            query: "팝업 차단".into(),
+            took_micros: 42,
+            fallback: false,
+            hits: vec![hit(Some("unblock-popups")), hit(None)],
+        };
+        assert_eq!(serde_json::to_value(&search).ok(), search.to_json());
+        let suggest = SuggestBody {
+            took_micros: 7,
+            hits: vec![hit(None)],
+        };
+        assert_eq!(serde_json::to_value(&suggest).ok(), suggest.to_json());
+    }
 }

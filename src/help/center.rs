@@ -4,7 +4,10 @@
 //! nothing matches.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
+
+use quick_cache::sync::Cache;
 
 use super::HelpError;
 use super::article::{Article, Audience};
@@ -55,10 +58,37 @@ pub struct SearchResults {
     pub hits: Vec<HelpHit>,
 }
 
-/// Articles, synonyms and their index.
+/// Answers kept for repeated searches. Shoppers after a failed payment type the same few queries
+/// (`팝업 차단`, `isp 비번`), so a small cache answers most searches without touching the index. It
+/// belongs to one `HelpCenter`, so a reload starts with an empty one and never serves stale articles.
+const CACHED_ANSWERS: usize = 1_024;
+
+/// What a cached answer is found by: the query exactly as typed, the audience and the limit.
+type AnswerKey = (String, Option<Audience>, usize);
+
+/// A search's answer without its timing.
+#[derive(Clone)]
+struct Answer {
+    fallback: bool,
+    hits: Arc<[HelpHit]>,
+}
+
+impl Answer {
+    fn into_results(self, query: &str, started: Instant) -> SearchResults {
+        SearchResults {
+            query: query.to_string(),
+            took_micros: started.elapsed().as_micros() as u64,
+            fallback: self.fallback,
+            hits: self.hits.to_vec(),
+        }
+    }
+}
+
+/// Articles, synonyms, their index and the answers to recent searches.
 pub struct HelpCenter {
     catalog: Catalog,
     index: SearchIndex,
+    answers: Cache<AnswerKey, Answer>,
 }
 
 impl HelpCenter {
@@ -84,7 +114,11 @@ impl HelpCenter {
             });
         }
         let index = SearchIndex::build(&catalog)?;
-        Ok(Self { catalog, index })
+        Ok(Self {
+            catalog,
+            index,
+            answers: Cache::new(CACHED_ANSWERS),
+        })
     }
 
     /// Everything `paydesk help check` reports for `source`, with the number of articles read.
@@ -112,20 +146,46 @@ impl HelpCenter {
             .filter(move |a| audience.is_none_or(|wanted| a.audience.contains(&wanted)))
     }
 
-    /// Searches and times the search. Never empty: without a match, the most useful articles come
-    /// back with `fallback: true`.
+    /// Searches and times the search, answering repeated searches from the cache. Never empty:
+    /// without a match, the most useful articles come back with `fallback: true`.
     pub fn search(&self, query: &str, audience: Option<Audience>, limit: usize) -> SearchResults {
         let started = Instant::now();
-        let mut hits = self.matching(query, audience, limit);
-        let fallback = hits.is_empty();
-        if fallback {
-            hits = self.fallback(audience, limit);
-        }
-        SearchResults {
-            query: query.to_string(),
-            took_micros: started.elapsed().as_micros() as u64,
-            fallback,
-            hits,
+        let key = (query.to_string(), audience, limit);
+        let answer = match self.answers.get(&key) {
+            Some(answer) => answer,
+            None => {
+                let answer = self.answer(query, audience, limit);
+                self.answers.insert(key, answer.clone());
+                answer
+            }
+        };
+        answer.into_results(query, started)
+    }
+
+    /// `search` without the cache: what a query never seen before costs (the benchmark measures it).
+    pub fn search_uncached(
+        &self,
+        query: &str,
+        audience: Option<Audience>,
+        limit: usize,
+    ) -> SearchResults {
+        let started = Instant::now();
+        self.answer(query, audience, limit)
+            .into_results(query, started)
+    }
+
+    fn answer(&self, query: &str, audience: Option<Audience>, limit: usize) -> Answer {
+        let hits = self.matching(query, audience, limit);
+        if hits.is_empty() {
+            Answer {
+                fallback: true,
+                hits: self.fallback(audience, limit).into(),
+            }
+        } else {
+            Answer {
+                fallback: false,
+                hits: hits.into(),
+            }
         }
     }
 

@@ -12,6 +12,7 @@ mod catalog;
 mod center;
 mod pages;
 mod search;
+mod search_log;
 mod snippet;
 mod source;
 mod suggest;
@@ -29,11 +30,12 @@ pub use catalog::Problem;
 pub use center::{HelpCenter, HelpHit, SearchResults};
 pub use pages::{mount as mount_pages, render_suggestions};
 pub use search::IndexStats;
+pub use search_log::{SearchLog, SearchLogWriter, search_log};
 pub use source::{HelpSource, SourceFile};
 pub use suggest::{DEFAULT_SUGGESTIONS, SuggestRequest};
 
 use crate::api::{ApiError, ErrorType};
-use crate::store::{NewSearch, Store, StoreError};
+use crate::store::StoreError;
 
 /// What went wrong in the help centre.
 #[derive(Debug, thiserror::Error)]
@@ -111,31 +113,6 @@ fn log_unrecorded(result: Result<(), StoreError>) {
     if let Err(e) = result {
         tracing::warn!(error = %e, "cannot record help analytics");
     }
-}
-
-/// Records a search and what it found; `source` is `api` or `page`.
-async fn record_search(
-    store: &Store,
-    results: &SearchResults,
-    audience: Option<Audience>,
-    source: &str,
-) {
-    let recorded = store
-        .help_analytics()
-        .record_search(NewSearch {
-            query: &results.query,
-            audience: audience.map(Audience::as_str),
-            source,
-            result_count: if results.fallback {
-                0
-            } else {
-                results.hits.len()
-            },
-            fallback: results.fallback,
-            took_micros: results.took_micros,
-        })
-        .await;
-    log_unrecorded(recorded);
 }
 
 /// The help centre in use, shared by every request and replaced whole on reload, so a request sees

@@ -211,7 +211,7 @@ async fn search_page(Data(state): Data<&AppState>, Query(params): Query<SearchPa
         return Redirect::see_other("/help").into_response();
     }
     let results = state.help.current().search(&query, None, PAGE_HITS);
-    super::record_search(&state.store, &results, None, "page").await;
+    state.search_log.record(&results, None, "page");
     let mut body = format!("<h1>‘{}’ 검색 결과</h1>\n", escape(&query));
     body.push_str(&search_form(&query));
     if results.fallback {

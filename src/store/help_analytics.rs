@@ -4,7 +4,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -100,16 +101,18 @@ impl ViewSource {
     }
 }
 
-/// A search to record.
-pub struct NewSearch<'a> {
-    pub query: &'a str,
-    pub audience: Option<&'a str>,
+/// A search to record; owned, because it is written after its request has ended.
+pub struct NewSearch {
+    pub query: String,
+    pub audience: Option<&'static str>,
     /// `api` or `page`.
-    pub source: &'a str,
+    pub source: &'static str,
     /// Articles that matched; 0 when the answer was the fallback list.
     pub result_count: usize,
     pub fallback: bool,
     pub took_micros: u64,
+    /// When the search was answered (the row is written later).
+    pub at: OffsetDateTime,
 }
 
 /// A view of an article to record.
@@ -178,6 +181,10 @@ pub fn normalize_query(query: &str) -> String {
         .to_lowercase()
 }
 
+/// The most rows one insert of searches carries: 9 columns each stays far below SQLite's and
+/// PostgreSQL's limits on bound parameters.
+const MAX_SEARCH_CHUNK: usize = 256;
+
 fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
@@ -199,20 +206,40 @@ impl Store {
 }
 
 impl HelpAnalytics<'_> {
-    pub async fn record_search(&self, s: NewSearch<'_>) -> Result<(), StoreError> {
-        let row = search::ActiveModel {
+    /// Records `searches` in one transaction.
+    pub async fn record_searches(&self, searches: &[NewSearch]) -> Result<(), StoreError> {
+        // Every row count is a statement of its own in each pooled connection's prepared-statement
+        // cache (and, on PostgreSQL, in the server's memory): inserting in chunks whose sizes are
+        // powers of two keeps those to nine shapes instead of one per batch size.
+        let txn = self.store.db().begin().await?;
+        let mut rest = searches;
+        while !rest.is_empty() {
+            let size = (1usize << rest.len().ilog2()).min(MAX_SEARCH_CHUNK);
+            let (chunk, tail) = rest.split_at(size);
+            Self::insert_searches(&txn, chunk).await?;
+            rest = tail;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_searches(
+        txn: &DatabaseTransaction,
+        searches: &[NewSearch],
+    ) -> Result<(), StoreError> {
+        let rows = searches.iter().map(|s| search::ActiveModel {
             id: Set(new_id()),
-            query: Set(clip(s.query, 400)),
-            normalized: Set(clip(&normalize_query(s.query), 400)),
+            query: Set(clip(&s.query, 400)),
+            normalized: Set(clip(&normalize_query(&s.query), 400)),
             audience: Set(s.audience.map(str::to_string)),
             source: Set(s.source.to_string()),
             result_count: Set(i32::try_from(s.result_count).unwrap_or(i32::MAX)),
             fallback: Set(s.fallback),
             took_micros: Set(i64::try_from(s.took_micros).unwrap_or(i64::MAX)),
-            created_at: Set(OffsetDateTime::now_utc()),
-        };
-        search::Entity::insert(row)
-            .exec_without_returning(self.store.db())
+            created_at: Set(s.at),
+        });
+        search::Entity::insert_many(rows)
+            .exec_without_returning(txn)
             .await?;
         Ok(())
     }

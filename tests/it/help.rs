@@ -287,6 +287,33 @@ async fn a_3factor_failure_carries_the_paybook_article_first_in_the_error_and_th
     );
 }
 
+/// The search log never holds a search up: past its queue's capacity it drops (and counts) records,
+/// and what it holds is written in batches of at most 500 rows, all of it when the server stops.
+#[tokio::test]
+async fn the_search_log_drops_past_its_capacity_and_writes_everything_queued_on_stop() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let results = app.state.help.current().search("팝업 차단", None, 10);
+        let (log, writer) = paydesk::help::search_log(app.state.store.clone(), 1_200);
+        for _ in 0..1_250 {
+            log.record(&results, None, "api");
+        }
+        let (_stop, stopped) = tokio::sync::watch::channel(true);
+        writer.spawn(stopped).await.unwrap();
+        let since = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+        let report = app
+            .state
+            .store
+            .help_analytics()
+            .report(since, 5)
+            .await
+            .unwrap();
+        assert_eq!(report.searches, 1_200, "{backend:?}");
+        assert_eq!(report.top_queries[0].key, "팝업 차단", "{backend:?}");
+        assert_eq!(report.top_queries[0].count, 1_200, "{backend:?}");
+    }
+}
+
 #[tokio::test]
 async fn analytics_record_searches_clicks_and_feedback_behind_a_token() {
     for backend in backends() {
@@ -393,16 +420,24 @@ async fn analytics_record_searches_clicks_and_feedback_behind_a_token() {
             .await
             .unwrap();
         assert_eq!(wrong.status(), 401);
-        let report: Value = app
-            .client
-            .get(app.url("/v1/help/analytics?days=7"))
-            .bearer_auth("content-team-secret")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        // Searches are written off the request path: wait for the writer to catch up.
+        let mut report = Value::Null;
+        for _ in 0..100 {
+            report = app
+                .client
+                .get(app.url("/v1/help/analytics?days=7"))
+                .bearer_auth("content-team-secret")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if report["searches"] == 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert_eq!(report["searches"], 4, "{report}");
         assert_eq!(report["fallbackSearches"], 1, "{report}");
         assert_eq!(report["topQueries"][0]["query"], "isp 비번", "{report}");
