@@ -12,24 +12,13 @@ use crate::checkout::{demo_key, new_checkout, order};
 use crate::innopay::add_fault;
 use crate::support::{Backend, TestApp, ThrowawayPostgres, error_body, execute_sql};
 
-/// The operations this test reaches every documented error of. The help and webhook operations are
-/// checked by Schemathesis in the other direction (every answer documented) but not yet here.
-const COVERED: [&str; 6] = [
-    "/readyz",
-    "/v1/checkouts",
-    "/v1/checkouts/{id}",
-    "/v1/payments",
-    "/v1/payments/{id}",
-    "/v1/payments/{id}/cancel",
-];
+/// The analytics token of the servers in this test.
+const ANALYTICS_TOKEN: &str = "content-team-token";
 
-/// `(method, path template, status)` of every documented error answer of the covered operations.
+/// `(method, path template, status)` of every documented error answer of every operation.
 fn documented_errors(spec: &Value) -> BTreeSet<(String, String, u16)> {
     let mut all = BTreeSet::new();
     for (path, operations) in spec["paths"].as_object().unwrap() {
-        if !COVERED.contains(&path.as_str()) {
-            continue;
-        }
         for (method, operation) in operations.as_object().unwrap() {
             for status in operation["responses"].as_object().unwrap().keys() {
                 let status: u16 = status.parse().expect("exact statuses, no 4XX ranges");
@@ -95,40 +84,97 @@ pub async fn live_storefront_key(app: &TestApp) -> String {
     key
 }
 
-/// Every authenticated operation as `(method, concrete path, documented path)`: `id` is the payment
-/// read and cancelled.
-fn every_operation(id: &str) -> Vec<(&'static str, String, &'static str)> {
+/// An operation as `(method, concrete path, documented path)`.
+type Operation = (&'static str, String, &'static str);
+
+/// Every operation behind an API key; `payment` is the payment read and cancelled. The delivery id
+/// need not exist: these are checked for answers that come before any lookup.
+fn authenticated_operations(payment: &str) -> Vec<Operation> {
     vec![
         ("POST", "/v1/checkouts".into(), "/v1/checkouts"),
-        ("GET", format!("/v1/checkouts/{id}"), "/v1/checkouts/{id}"),
+        (
+            "GET",
+            format!("/v1/checkouts/{payment}"),
+            "/v1/checkouts/{id}",
+        ),
         ("GET", "/v1/payments".into(), "/v1/payments"),
-        ("GET", format!("/v1/payments/{id}"), "/v1/payments/{id}"),
+        (
+            "GET",
+            format!("/v1/payments/{payment}"),
+            "/v1/payments/{id}",
+        ),
         (
             "POST",
-            format!("/v1/payments/{id}/cancel"),
+            format!("/v1/payments/{payment}/cancel"),
             "/v1/payments/{id}/cancel",
+        ),
+        ("PUT", "/v1/webhook-endpoint".into(), "/v1/webhook-endpoint"),
+        ("GET", "/v1/webhook-endpoint".into(), "/v1/webhook-endpoint"),
+        (
+            "POST",
+            "/v1/webhook-endpoint/rotate-secret".into(),
+            "/v1/webhook-endpoint/rotate-secret",
+        ),
+        ("GET", "/v1/events".into(), "/v1/events"),
+        (
+            "GET",
+            "/v1/webhook-deliveries".into(),
+            "/v1/webhook-deliveries",
+        ),
+        (
+            "POST",
+            "/v1/webhook-deliveries/whd_nothing/redeliver".into(),
+            "/v1/webhook-deliveries/{id}/redeliver",
         ),
     ]
 }
 
-/// The request of `every_operation` with a body that parses and `key`.
-fn request(app: &TestApp, method: &str, path: &str, key: &str) -> reqwest::RequestBuilder {
+/// The help operations that touch the database (search, articles and suggestions never do: their
+/// analytics are written off the request path).
+fn help_database_operations() -> Vec<Operation> {
+    vec![
+        ("POST", "/v1/help/clicks".into(), "/v1/help/clicks"),
+        ("POST", "/v1/help/feedback".into(), "/v1/help/feedback"),
+        ("GET", "/v1/help/analytics".into(), "/v1/help/analytics"),
+    ]
+}
+
+/// The request of an `Operation` with a body that parses where it takes one, and no credentials.
+fn anonymous(app: &TestApp, method: &str, path: &str) -> reqwest::RequestBuilder {
     let url = app.url(path);
-    let builder = if method == "POST" {
-        app.client.post(url).json(&valid_body(path))
-    } else {
-        app.client.get(url)
-    };
-    builder.bearer_auth(key)
+    match method {
+        "POST" => app.client.post(url).json(&valid_body(path)),
+        "PUT" => app.client.put(url).json(&valid_body(path)),
+        _ => app.client.get(url),
+    }
+}
+
+/// `anonymous` with `key` as the bearer token (the analytics token for the help operations, which
+/// the others ignore).
+fn request(app: &TestApp, method: &str, path: &str, key: &str) -> reqwest::RequestBuilder {
+    anonymous(app, method, path).bearer_auth(key)
 }
 
 /// A body that parses, so the answer comes from what the handler does with it.
 fn valid_body(path: &str) -> Value {
-    if path.ends_with("/cancel") {
-        json!({"reason": "x"})
-    } else {
-        order(1000)
+    match path {
+        "/v1/checkouts" => order(1000),
+        "/v1/webhook-endpoint" => json!({"url": "https://shop.example/hooks"}),
+        "/v1/help/clicks" => json!({"slug": "popup-blocked", "source": "widget"}),
+        "/v1/help/feedback" => json!({"slug": "popup-blocked", "helpful": true}),
+        _ if path.ends_with("/cancel") => json!({"reason": "x"}),
+        _ => json!({}),
     }
+}
+
+/// A body of each broken kind every JSON operation refuses: not JSON, too large, not
+/// `application/json`.
+fn broken_bodies() -> [(&'static str, Vec<u8>); 3] {
+    [
+        ("application/json", b"{\"goodsName\": ".to_vec()),
+        ("application/json", vec![b' '; 300 * 1024]),
+        ("text/plain", b"{}".to_vec()),
+    ]
 }
 
 #[tokio::test]
@@ -138,11 +184,25 @@ async fn every_documented_error_status_is_reachable() {
         spec: &spec,
         seen: BTreeSet::new(),
     };
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let with_token = [("help_analytics_token", ANALYTICS_TOKEN)];
+    let app = TestApp::spawn_with(Backend::Sqlite, &with_token).await;
     let key = demo_key(&app);
     let client = &app.client;
     let post = |path: &str| client.post(app.url(path)).bearer_auth(&key);
+    let put = |path: &str| client.put(app.url(path)).bearer_auth(&key);
     let get = |path: &str| client.get(app.url(path)).bearer_auth(&key);
+
+    // 404 before the storefront has a webhook endpoint; then one that refuses connections, so the
+    // payment below leaves a delivery to redeliver.
+    let endpoint = "/v1/webhook-endpoint";
+    let r = get(endpoint).send();
+    reached.check("GET", endpoint, r.await.unwrap()).await;
+    let set = put(endpoint)
+        .json(&json!({"url": "http://127.0.0.1:9/hooks"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
 
     // A paid payment, for the cancel answers.
     let checkout = new_checkout(&app, &key, &order(20000)).await;
@@ -152,7 +212,6 @@ async fn every_documented_error_status_is_reachable() {
     let ready = new_checkout(&app, &key, &order(3000)).await;
     let ready = ready["id"].as_str().unwrap().to_string();
     let cancel = format!("/v1/payments/{paid}/cancel");
-    let oversized = vec![b' '; 300 * 1024];
 
     let checkouts = "/v1/checkouts";
     let one_checkout = "/v1/checkouts/{id}";
@@ -160,34 +219,35 @@ async fn every_documented_error_status_is_reachable() {
     let one_payment = "/v1/payments/{id}";
     let cancel_path = "/v1/payments/{id}/cancel";
 
-    let r = post(checkouts)
-        .header("content-type", "application/json")
-        .body("{\"goodsName\": ")
-        .send();
-    reached.check("POST", checkouts, r.await.unwrap()).await;
-    let r = client.post(app.url(checkouts)).json(&order(1000)).send();
-    reached.check("POST", checkouts, r.await.unwrap()).await;
+    // Broken bodies: 400 `invalid_body`, 413, 415 on every operation that takes JSON.
+    for (method, path, template) in [
+        ("POST", checkouts.to_string(), checkouts),
+        ("POST", cancel.clone(), cancel_path),
+        ("PUT", endpoint.to_string(), endpoint),
+        ("POST", "/v1/help/clicks".to_string(), "/v1/help/clicks"),
+        ("POST", "/v1/help/feedback".to_string(), "/v1/help/feedback"),
+    ] {
+        let url = app.url(&path);
+        for (content_type, body) in broken_bodies() {
+            let r = client
+                .request(method.parse().unwrap(), &url)
+                .bearer_auth(&key)
+                .header("content-type", content_type)
+                .body(body)
+                .send();
+            reached.check(method, template, r.await.unwrap()).await;
+        }
+    }
+
     let mut taken = order(1000);
     taken["orderId"] = checkout["orderId"].clone();
     let r = post(checkouts).json(&taken).send();
-    reached.check("POST", checkouts, r.await.unwrap()).await;
-    let r = post(checkouts)
-        .header("content-type", "application/json")
-        .body(oversized.clone())
-        .send();
-    reached.check("POST", checkouts, r.await.unwrap()).await;
-    let r = post(checkouts).body(order(1000).to_string()).send();
     reached.check("POST", checkouts, r.await.unwrap()).await;
 
     for (path, template) in [
         (format!("/v1/checkouts/{ready}"), one_checkout),
         (format!("/v1/payments/{ready}"), one_payment),
     ] {
-        let r = client
-            .get(app.url(&path))
-            .bearer_auth("sk_test_nope")
-            .send();
-        reached.check("GET", template, r.await.unwrap()).await;
         let r = get(&path.replace(&ready, "pay_nothing")).send();
         reached.check("GET", template, r.await.unwrap()).await;
         let r = get(&path.replace(&ready, "%FF%FE")).send();
@@ -195,16 +255,7 @@ async fn every_documented_error_status_is_reachable() {
     }
     let r = get("/v1/payments?limit=0").send();
     reached.check("GET", payments, r.await.unwrap()).await;
-    let r = client.get(app.url(payments)).send();
-    reached.check("GET", payments, r.await.unwrap()).await;
 
-    let r = post(&cancel).json(&json!({"reason": ""})).send();
-    reached.check("POST", cancel_path, r.await.unwrap()).await;
-    let r = client
-        .post(app.url(&cancel))
-        .json(&json!({"reason": "x"}))
-        .send();
-    reached.check("POST", cancel_path, r.await.unwrap()).await;
     add_fault(
         &app,
         json!({"kind": "decline", "api": "cancel", "calls": 1, "code": "2011", "message": "취소 비밀번호 오류"}),
@@ -220,25 +271,115 @@ async fn every_documented_error_status_is_reachable() {
         .json(&json!({"reason": "x"}))
         .send();
     reached.check("POST", cancel_path, r.await.unwrap()).await;
-    let r = post(&cancel)
-        .header("content-type", "application/json")
-        .body(oversized)
+
+    // Webhooks.
+    let r = put(endpoint)
+        .json(&json!({"url": "ftp://shop.example/hooks"}))
         .send();
-    reached.check("POST", cancel_path, r.await.unwrap()).await;
-    let r = post(&cancel).body("{\"reason\": \"x\"}").send();
-    reached.check("POST", cancel_path, r.await.unwrap()).await;
+    reached.check("PUT", endpoint, r.await.unwrap()).await;
+    for (path, template) in [
+        ("/v1/events?limit=0", "/v1/events"),
+        ("/v1/events?after=evt_nothing", "/v1/events"),
+        ("/v1/webhook-deliveries?limit=0", "/v1/webhook-deliveries"),
+    ] {
+        let r = get(path).send();
+        reached.check("GET", template, r.await.unwrap()).await;
+    }
+    let redeliver = "/v1/webhook-deliveries/{id}/redeliver";
+    for id in ["%FF%FE", "whd_nothing"] {
+        let r = post(&format!("/v1/webhook-deliveries/{id}/redeliver")).send();
+        reached.check("POST", redeliver, r.await.unwrap()).await;
+    }
+    let deliveries: Value = get("/v1/webhook-deliveries")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let delivery = deliveries["data"][0]["id"]
+        .as_str()
+        .expect("the payment's delivery");
+    execute_sql(
+        &app,
+        "UPDATE webhook_endpoints SET enabled = false, disabled_reason = 'answered 410 Gone'",
+        vec![],
+    )
+    .await;
+    let r = post(&format!("/v1/webhook-deliveries/{delivery}/redeliver")).send();
+    reached.check("POST", redeliver, r.await.unwrap()).await;
+
+    // Help.
+    for (path, template) in [
+        ("/v1/help/search", "/v1/help/search"),
+        ("/v1/help/articles/%FF%FE", "/v1/help/articles/{slug}"),
+        ("/v1/help/articles/nope", "/v1/help/articles/{slug}"),
+        ("/v1/help/suggest?limit=0", "/v1/help/suggest"),
+        ("/v1/help/analytics?days=0", "/v1/help/analytics"),
+    ] {
+        let r = client
+            .get(app.url(path))
+            .bearer_auth(ANALYTICS_TOKEN)
+            .send();
+        reached.check("GET", template, r.await.unwrap()).await;
+    }
+    for path in ["/v1/help/clicks", "/v1/help/feedback"] {
+        let r = client
+            .post(app.url(path))
+            .json(&json!({"slug": "nope", "helpful": true, "source": "widget"}))
+            .send();
+        reached.check("POST", path, r.await.unwrap()).await;
+    }
+    let r = client.get(app.url("/v1/help/analytics")).send();
+    reached
+        .check("GET", "/v1/help/analytics", r.await.unwrap())
+        .await;
+    let without_token = TestApp::spawn(Backend::Sqlite).await;
+    let r = without_token.get("/v1/help/analytics").await;
+    reached.check("GET", "/v1/help/analytics", r).await;
+    drop(without_token);
+
+    // 401: no key, and a key nobody issued.
+    for (method, path, template) in authenticated_operations(&paid) {
+        let r = request(&app, method, &path, "sk_test_nope").send();
+        reached.check(method, template, r.await.unwrap()).await;
+        let r = anonymous(&app, method, &path).send();
+        reached.check(method, template, r.await.unwrap()).await;
+    }
 
     // 403: a live storefront's key, sent to this server that talks to the sandbox.
     let live = live_storefront_key(&app).await;
-    for (method, path, template) in every_operation(&paid) {
+    for (method, path, template) in authenticated_operations(&paid) {
         let response = request(&app, method, &path, &live).send().await.unwrap();
         reached.check(method, template, response).await;
     }
 
-    // 500: a database that answers but fails every query on payments (no such table).
-    execute_sql(&app, "ALTER TABLE payments RENAME TO payments_gone", vec![]).await;
-    for (method, path, template) in every_operation(&paid) {
-        let response = request(&app, method, &path, &key).send().await.unwrap();
+    // 500: a database that answers but fails every query on a table (renamed away): payments for
+    // the payment operations, storefronts (read by every key check) for the rest, and the help
+    // analytics tables.
+    for table in [
+        "payments",
+        "storefronts",
+        "help_searches",
+        "help_views",
+        "help_feedback",
+    ] {
+        execute_sql(
+            &app,
+            &format!("ALTER TABLE {table} RENAME TO {table}_gone"),
+            vec![],
+        )
+        .await;
+    }
+    let mut operations = authenticated_operations(&paid);
+    operations.extend(help_database_operations());
+    for (method, path, template) in operations {
+        let token = if template.starts_with("/v1/help/") {
+            ANALYTICS_TOKEN
+        } else {
+            &key
+        };
+        let response = request(&app, method, &path, token).send().await.unwrap();
         reached.check(method, template, response).await;
     }
     drop(app);
@@ -246,7 +387,7 @@ async fn every_documented_error_status_is_reachable() {
     // 503: the database is gone (a PostgreSQL cluster of the test's own, stopped).
     let postgres = ThrowawayPostgres::start();
     if let Some(postgres) = &postgres {
-        let app = TestApp::spawn_on(&postgres.url(), None, &[]).await;
+        let app = TestApp::spawn_on(&postgres.url(), None, &with_token).await;
         let key = demo_key(&app);
         let id = new_checkout(&app, &key, &order(20000)).await["id"]
             .as_str()
@@ -255,13 +396,18 @@ async fn every_documented_error_status_is_reachable() {
         postgres.stop();
         // Each waits out the pool's acquire timeout (5 s): send them together.
         let mut operations = vec![("GET", "/readyz".to_string(), "/readyz")];
-        operations.extend(every_operation(&id));
-        let answers = futures_util::future::join_all(
-            operations
-                .iter()
-                .map(|(method, path, _)| request(&app, method, path, &key).send()),
-        )
-        .await;
+        operations.extend(authenticated_operations(&id));
+        operations.extend(help_database_operations());
+        let answers =
+            futures_util::future::join_all(operations.iter().map(|(method, path, template)| {
+                let token = if template.starts_with("/v1/help/") {
+                    ANALYTICS_TOKEN
+                } else {
+                    &key
+                };
+                request(&app, method, path, token).send()
+            }))
+            .await;
         for ((method, path, template), response) in operations.iter().zip(answers) {
             let response = response.unwrap();
             assert_eq!(
