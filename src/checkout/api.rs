@@ -220,8 +220,9 @@ pub struct PaymentFailure {
     pub message: String,
     /// A short Korean message that is safe to show the shopper.
     pub shopper_message: String,
-    /// Help articles most likely to fix it, best first (only in `GET /v1/payments/{id}`).
-    #[oai(skip_serializing_if_is_empty)]
+    /// Help articles most likely to fix it, best first (only in `GET /v1/payments/{id}`; absent,
+    /// not required, elsewhere).
+    #[oai(default, skip_serializing_if_is_empty)]
     pub help: Vec<HelpLink>,
 }
 

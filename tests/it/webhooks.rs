@@ -439,6 +439,36 @@ async fn events_survive_a_receiver_outage_and_the_log_shows_every_attempt() {
     }
 }
 
+/// A failed payment's event carries its failure without help links, as the document allows: the
+/// event list reads it back, and the webhook has it. (`help` was required by the schema but left
+/// out when empty, so listing the events of a storefront with a failed payment answered 500.)
+#[tokio::test]
+async fn a_failed_payments_event_is_listed_and_delivered_as_documented() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST).await;
+    let key = demo_key(&app);
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    set_endpoint(&app, &key, &receiver.url).await;
+    let checkout = crate::checkout::new_checkout(&app, &key, &crate::checkout::order(20000)).await;
+    let declined = crate::approval::authorize(
+        &app.client,
+        &app.url("/sandbox"),
+        &checkout,
+        &[("scenario", "decline"), ("declineCode", "C001")],
+    )
+    .await;
+    app.client.get(&declined).send().await.unwrap();
+    let hook = &receiver.wait_for(1, Duration::from_secs(10)).await[0];
+    assert_eq!(hook.json["type"], "payment.failed");
+    assert_eq!(hook.json["data"]["failure"]["code"], "C001");
+    assert!(hook.json["data"]["failure"].get("help").is_none());
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, events) = get_json(&app, &key, "/v1/events").await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    assert_eq!(events["data"][0]["type"], "payment.failed", "{events}");
+    assert_eq!(events["data"][0]["data"]["failure"]["code"], "C001");
+}
+
 /// A receiver down for a whole day misses nothing. The real retry schedule runs at 1/10,000, so the
 /// day lasts 8.6 s; payments are paid, part-cancelled and cancelled through its first half. When
 /// the receiver comes back, no delivery has been given up, and every event arrives once, each
