@@ -404,6 +404,34 @@ async fn a_server_killed_with_many_approvals_in_flight_leaves_none_approving() {
         assert_eq!(count, 1, "{tid} approved {count} times");
     }
     whole_histories(&db.url).await;
+    // What the storefront is told: one event per payment, the one its outcome calls for (events
+    // are listed once they are two seconds old).
+    for id in &ids {
+        let started = Instant::now();
+        let events = loop {
+            let page: Value = client
+                .get(format!("{}/v1/events?paymentId={id}", second.base))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let Some(events) = page["data"].as_array().cloned() else {
+                panic!("{id}: {page}");
+            };
+            if !events.is_empty() || started.elapsed() > Duration::from_secs(10) {
+                break events;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert!(
+            types == ["payment.paid"] || types == ["payment.failed"],
+            "{id}: {types:?}"
+        );
+    }
     assert_eq!(by_status.get("paid"), Some(&6), "{by_status:?}");
     assert_eq!(by_status.get("failed"), Some(&4), "{by_status:?}");
     second.kill();
