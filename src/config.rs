@@ -121,6 +121,10 @@ pub struct WebhookConfig {
     pub retry_scale: f64,
     /// How long the previous signing secret keeps signing after a rotation.
     pub secret_overlap: Duration,
+    /// Whether endpoints may be loopback, private or link-local addresses. Defaults to yes while
+    /// paydesk talks to the built-in sandbox (a developer's receiver is local) and no once
+    /// `PAYDESK_INNOPAY_API_URL` is set (see `webhooks::destination`).
+    pub private_networks: bool,
 }
 
 /// Documented defaults for the sandbox test merchant (no real money can move through the sandbox).
@@ -215,6 +219,7 @@ const KNOWN_KEYS: &[&str] = &[
     "webhook_timeout_ms",
     "webhook_retry_scale",
     "webhook_secret_overlap_secs",
+    "webhook_private_networks",
 ];
 
 /// Keys that are read elsewhere (the config file's own location, the test suite's PostgreSQL).
@@ -345,6 +350,7 @@ impl Config {
             DatabaseKind::Sqlite => 4,
             DatabaseKind::Postgres => 16,
         };
+        let innopay_api_url = layers.url("innopay_api_url")?;
         let db_max_connections = layers.parse_or(
             "db_max_connections",
             default_connections,
@@ -369,7 +375,7 @@ impl Config {
             )?),
             db_max_connections,
             innopay: InnopayConfig {
-                api_url: layers.url("innopay_api_url")?,
+                api_url: innopay_api_url.clone(),
                 js_url: layers.url("innopay_js_url")?,
                 connect_timeout: ms("innopay_connect_timeout_ms", 3_000)?,
                 read_timeout: ms("innopay_read_timeout_ms", 20_000)?,
@@ -402,6 +408,11 @@ impl Config {
                     86_400,
                     "a whole number of seconds",
                 )?),
+                private_networks: layers.parse_or(
+                    "webhook_private_networks",
+                    innopay_api_url.is_none(),
+                    "`true` or `false`",
+                )?,
             },
             unknown_keys,
         })
@@ -554,6 +565,36 @@ mod tests {
         assert!(!dump.contains("very-secret-key"), "{dump}");
         assert!(!dump.contains("pw-123"), "{dump}");
         assert_eq!(config.sandbox.merchant_key.expose(), "very-secret-key");
+    }
+
+    #[test]
+    fn private_webhook_addresses_are_allowed_by_default_only_with_the_sandbox() {
+        let sandbox = Config::from_sources(None, env(&[])).unwrap();
+        assert!(sandbox.webhooks.private_networks);
+        let innopay = env(&[("PAYDESK_INNOPAY_API_URL", "https://api.innopay.co.kr")]);
+        assert!(
+            !Config::from_sources(None, innopay)
+                .unwrap()
+                .webhooks
+                .private_networks
+        );
+        let explicit = env(&[
+            ("PAYDESK_INNOPAY_API_URL", "https://api.innopay.co.kr"),
+            ("PAYDESK_WEBHOOK_PRIVATE_NETWORKS", "true"),
+        ]);
+        assert!(
+            Config::from_sources(None, explicit)
+                .unwrap()
+                .webhooks
+                .private_networks
+        );
+        let refused = env(&[("PAYDESK_WEBHOOK_PRIVATE_NETWORKS", "false")]);
+        assert!(
+            !Config::from_sources(None, refused)
+                .unwrap()
+                .webhooks
+                .private_networks
+        );
     }
 
     #[test]

@@ -423,8 +423,9 @@ impl ErrorDocs for SetEndpointErrors {
     const ERRORS: &'static [(u16, &'static str)] = &[
         (
             400,
-            "`invalid_webhook_url` (not an absolute http(s) URL) or `invalid_body`; `error.param` \
-             names the field.",
+            "`invalid_webhook_url` (not an absolute http(s) URL), `webhook_url_not_public` (an IP \
+             address that is not public, on a server that talks to Innopay) or `invalid_body`; \
+             `error.param` names the field.",
         ),
         docs::UNAUTHORIZED,
         docs::FORBIDDEN,

@@ -1,7 +1,8 @@
 //! Webhooks: telling storefronts what happened to their payments, in the Standard Webhooks format
 //! (`webhook-id`, `webhook-timestamp`, `webhook-signature`). Owns which payment changes are published
 //! and their body (`event`), the storefront's endpoint and secret rotation, the catch-up list of events
-//! and the delivery log (`service`, `api`), and the delivery worker every instance runs (`delivery`).
+//! and the delivery log (`service`, `api`), the delivery worker every instance runs (`delivery`), and
+//! which addresses webhooks may go to (`destination`).
 //!
 //! The outbox is written by `Store::transition` in the transaction of the change itself; delivery is
 //! claimed per row with a database lease, so any number of instances deliver each event once, and a
@@ -9,6 +10,7 @@
 
 mod api;
 mod delivery;
+mod destination;
 mod event;
 mod service;
 
@@ -26,6 +28,11 @@ use crate::storefronts::StorefrontError;
 pub enum WebhookError {
     #[error("url must be an absolute http:// or https:// URL of at most 2000 characters: {0}")]
     InvalidUrl(String),
+    #[error(
+        "url points at {0}, which is not a public address; this server sends webhooks to public \
+         addresses only"
+    )]
+    NotPublic(std::net::IpAddr),
     #[error("no webhook endpoint is set; set one with PUT /v1/webhook-endpoint")]
     NoEndpoint,
     #[error("the webhook endpoint is disabled ({0}); set it again with PUT /v1/webhook-endpoint")]
@@ -47,6 +54,9 @@ impl From<WebhookError> for ApiError {
         let message = err.to_string();
         match err {
             WebhookError::InvalidUrl(_) => ApiError::invalid("invalid_webhook_url", "url", message),
+            WebhookError::NotPublic(_) => {
+                ApiError::invalid("webhook_url_not_public", "url", message)
+            }
             WebhookError::NoEndpoint => ApiError::not_found("webhook_endpoint_not_found", message),
             WebhookError::EndpointDisabled(_) => {
                 ApiError::conflict("webhook_endpoint_disabled", message)

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::WebhookError;
 use super::delivery::{SendOutcome, next_step};
+use super::destination::{self, PublicOnly};
 use crate::config::WebhookConfig;
 use crate::store::Store;
 use crate::store::webhooks::{
@@ -60,7 +61,11 @@ fn describe(err: &reqwest::Error) -> String {
 
 impl WebhookService {
     pub fn new(store: Store, settings: WebhookConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if !settings.private_networks {
+            http = http.dns_resolver(std::sync::Arc::new(PublicOnly));
+        }
+        let http = http
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             // A redirect is not a delivery, and following one would send the signed event elsewhere.
@@ -77,6 +82,14 @@ impl WebhookService {
 
     pub fn settings(&self) -> &WebhookConfig {
         &self.settings
+    }
+
+    /// The address of `url` that this server refuses to send to, if it is an IP literal.
+    fn refused(&self, url: &url::Url) -> Option<std::net::IpAddr> {
+        if self.settings.private_networks {
+            return None;
+        }
+        destination::refused_literal(url)
     }
 
     pub async fn endpoint(
@@ -99,6 +112,9 @@ impl WebhookService {
         url: &str,
     ) -> Result<(EndpointRow, Storefront), WebhookError> {
         let url = parse_endpoint_url(url)?;
+        if let Some(ip) = self.refused(&url) {
+            return Err(WebhookError::NotPublic(ip));
+        }
         let storefront = storefronts::find(&self.store, storefront_id).await?;
         let endpoint = self
             .store
@@ -238,21 +254,33 @@ impl WebhookService {
         let timestamp = attempted_at.unix_timestamp();
         let signature = storefront.signature(&format!("{}.{timestamp}.{}", event.id, event.body));
         let started = Instant::now();
-        let answer = self
-            .http
-            .post(&endpoint.url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &event.id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(event.body.clone())
-            .send()
-            .await;
-        let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let (status_code, error) = match &answer {
-            Ok(response) => (Some(response.status().as_u16()), None),
-            Err(e) => (None, Some(describe(e))),
+        // Set while private networks were allowed, or stored by an older version.
+        let refused = url::Url::parse(&endpoint.url)
+            .ok()
+            .and_then(|u| self.refused(&u));
+        let (status_code, error) = match refused {
+            Some(ip) => (
+                None,
+                Some(format!("not sent: {}", WebhookError::NotPublic(ip))),
+            ),
+            None => {
+                let answer = self
+                    .http
+                    .post(&endpoint.url)
+                    .header("content-type", "application/json")
+                    .header("webhook-id", &event.id)
+                    .header("webhook-timestamp", timestamp.to_string())
+                    .header("webhook-signature", signature)
+                    .body(event.body.clone())
+                    .send()
+                    .await;
+                match &answer {
+                    Ok(response) => (Some(response.status().as_u16()), None),
+                    Err(e) => (None, Some(describe(e))),
+                }
+            }
         };
+        let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let outcome = match status_code {
             Some(200..=299) => SendOutcome::Accepted,
             Some(410) => SendOutcome::Gone,

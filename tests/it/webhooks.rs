@@ -295,7 +295,8 @@ async fn a_paid_payment_delivers_one_signed_payment_paid_on_the_embedded_default
 /// exactly once, each payment's in sequence order; the same 150 listed by `GET /v1/events`.
 #[tokio::test]
 async fn two_instances_deliver_every_event_exactly_once_in_sequence_order() {
-    let two = TwoInstances::start(&FAST).await;
+    // Both talk to a standalone sandbox as to Innopay, which would refuse a local receiver.
+    let two = TwoInstances::start(&[FAST[0], FAST[1], ("webhook_private_networks", "true")]).await;
     let (first, second, sandbox, key) = (&two.first, &two.second, &two.sandbox, &two.key);
     let backend = two.backend;
     let receiver = WebhookReceiver::start(Answer::Status(200)).await;
@@ -467,6 +468,84 @@ async fn a_failed_payments_event_is_listed_and_delivered_as_documented() {
     assert_eq!(status, StatusCode::OK, "{events}");
     assert_eq!(events["data"][0]["type"], "payment.failed", "{events}");
     assert_eq!(events["data"][0]["data"]["failure"]["code"], "C001");
+}
+
+/// A server that refuses private networks (the default once it talks to Innopay) never posts to
+/// the operator's own network: IP literals are refused when set, a name that resolves only to
+/// private addresses is tried and logged as such, and an address stored before is not sent to.
+#[tokio::test]
+async fn webhooks_to_private_addresses_are_refused_when_private_networks_are() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("webhook_poll_ms", "50"),
+            ("webhook_retry_scale", "0.001"),
+            ("webhook_private_networks", "false"),
+        ],
+    )
+    .await;
+    let key = demo_key(&app);
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    let port = url::Url::parse(&receiver.url).unwrap().port().unwrap();
+    for refused in [
+        receiver.url.clone(),
+        "http://[::1]/hooks".to_string(),
+        "https://169.254.169.254/latest/meta-data".to_string(),
+    ] {
+        let response = app
+            .client
+            .put(app.url("/v1/webhook-endpoint"))
+            .bearer_auth(&key)
+            .json(&json!({ "url": refused }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{refused}");
+        let error = error_body(response).await;
+        assert_eq!(error["code"], "webhook_url_not_public", "{error}");
+        assert_eq!(error["param"], "url");
+    }
+
+    set_endpoint(&app, &key, &format!("http://localhost:{port}/hooks")).await;
+    pay(&app, &key, 20000).await;
+    let attempted = |log: &[Value]| {
+        log.iter()
+            .filter_map(|d| d["attempts"][0]["error"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let started = Instant::now();
+    while attempted(&deliveries(&app, &key).await).is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    execute_sql(
+        &app,
+        &format!("UPDATE webhook_endpoints SET url = 'http://127.0.0.1:{port}/hooks'"),
+        vec![],
+    )
+    .await;
+    pay(&app, &key, 21000).await;
+    let started = Instant::now();
+    let errors = loop {
+        let errors = attempted(&deliveries(&app, &key).await);
+        if errors.len() == 2 || started.elapsed() > Duration::from_secs(10) {
+            break errors;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("localhost resolves to no public address")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("not sent: url points at 127.0.0.1")),
+        "{errors:?}"
+    );
+    assert!(receiver.received().is_empty());
 }
 
 /// A receiver down for a whole day misses nothing. The real retry schedule runs at 1/10,000, so the
