@@ -11,6 +11,8 @@
 //! headings and lines are drawn from all shipped sections, with a fixed seed so every run indexes the
 //! same text. The 26 shipped articles are included, so the total is exactly 10,000.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -149,15 +151,6 @@ fn knowledge_base(total: usize) -> Vec<SourceFile> {
     files
 }
 
-fn labelled_queries() -> Vec<String> {
-    include_str!("../tests/data/help_queries.tsv")
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split('\t').next())
-        .map(str::to_string)
-        .collect()
-}
-
 /// CPU time this thread has used.
 fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
@@ -203,7 +196,7 @@ fn percentiles(name: &str, help: &HelpCenter, queries: &[String], rounds: usize)
 }
 
 fn bench(c: &mut Criterion) {
-    let queries = labelled_queries();
+    let queries = common::labelled_queries();
     let shipped = HelpSource::BuiltIn.files().unwrap();
     let generated = knowledge_base(GENERATED_TOTAL);
 

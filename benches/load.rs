@@ -23,6 +23,8 @@
 //!
 //! Run: `cargo bench --bench load` (results go to stdout as Markdown; see docs/PERFORMANCE.md).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -68,15 +70,6 @@ impl SearchMix {
             }
         }
     }
-}
-
-fn labelled_queries() -> Vec<String> {
-    include_str!("../tests/data/help_queries.tsv")
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split('\t').next())
-        .map(str::to_string)
-        .collect()
 }
 
 fn search_url(base: &str, query: &str) -> String {
@@ -280,7 +273,7 @@ async fn run_backend(label: &str, database_url: &str, noti_url: &str) -> Outcome
     let server = Server::start(database_url, noti_url);
     let base = server.base.clone();
     let client = client();
-    let labelled = Arc::new(labelled_queries());
+    let labelled = Arc::new(common::labelled_queries());
 
     println!("\n### {label}\n");
     println!(
