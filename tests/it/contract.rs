@@ -129,14 +129,17 @@ fn authenticated_operations(payment: &str) -> Vec<Operation> {
     ]
 }
 
-/// The help operations that touch the database (search, articles and suggestions never do: their
-/// analytics are written off the request path).
-fn help_database_operations() -> Vec<Operation> {
-    vec![
+/// Every operation that touches the database: the authenticated ones and the help operations that
+/// record or report analytics (search, articles and suggestions never do: their analytics are
+/// written off the request path).
+fn database_operations(payment: &str) -> Vec<Operation> {
+    let mut operations = authenticated_operations(payment);
+    operations.extend([
         ("POST", "/v1/help/clicks".into(), "/v1/help/clicks"),
         ("POST", "/v1/help/feedback".into(), "/v1/help/feedback"),
         ("GET", "/v1/help/analytics".into(), "/v1/help/analytics"),
-    ]
+    ]);
+    operations
 }
 
 /// The request of an `Operation` with a body that parses where it takes one, and no credentials.
@@ -149,10 +152,26 @@ fn anonymous(app: &TestApp, method: &str, path: &str) -> reqwest::RequestBuilder
     }
 }
 
-/// `anonymous` with `key` as the bearer token (the analytics token for the help operations, which
-/// the others ignore).
+/// `anonymous` with `key` as the bearer token.
 fn request(app: &TestApp, method: &str, path: &str, key: &str) -> reqwest::RequestBuilder {
     anonymous(app, method, path).bearer_auth(key)
+}
+
+/// `request` with the operation's credential: the analytics token for the help operations, `key`
+/// for the rest.
+fn credentialed(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    template: &str,
+    key: &str,
+) -> reqwest::RequestBuilder {
+    let token = if template.starts_with("/v1/help/") {
+        ANALYTICS_TOKEN
+    } else {
+        key
+    };
+    request(app, method, path, token)
 }
 
 /// A body that parses, so the answer comes from what the handler does with it.
@@ -371,15 +390,11 @@ async fn every_documented_error_status_is_reachable() {
         )
         .await;
     }
-    let mut operations = authenticated_operations(&paid);
-    operations.extend(help_database_operations());
-    for (method, path, template) in operations {
-        let token = if template.starts_with("/v1/help/") {
-            ANALYTICS_TOKEN
-        } else {
-            &key
-        };
-        let response = request(&app, method, &path, token).send().await.unwrap();
+    for (method, path, template) in database_operations(&paid) {
+        let response = credentialed(&app, method, &path, template, &key)
+            .send()
+            .await
+            .unwrap();
         reached.check(method, template, response).await;
     }
     drop(app);
@@ -396,16 +411,10 @@ async fn every_documented_error_status_is_reachable() {
         postgres.stop();
         // Each waits out the pool's acquire timeout (5 s): send them together.
         let mut operations = vec![("GET", "/readyz".to_string(), "/readyz")];
-        operations.extend(authenticated_operations(&id));
-        operations.extend(help_database_operations());
+        operations.extend(database_operations(&id));
         let answers =
             futures_util::future::join_all(operations.iter().map(|(method, path, template)| {
-                let token = if template.starts_with("/v1/help/") {
-                    ANALYTICS_TOKEN
-                } else {
-                    &key
-                };
-                request(&app, method, path, token).send()
+                credentialed(&app, method, path, template, &key).send()
             }))
             .await;
         for ((method, path, template), response) in operations.iter().zip(answers) {
