@@ -287,8 +287,9 @@ async fn a_3factor_failure_carries_the_paybook_article_first_in_the_error_and_th
     );
 }
 
-/// The search log never holds a search up: past its queue's capacity it drops (and counts) records,
-/// and what it holds is written in batches of at most 500 rows, all of it when the server stops.
+/// The search log never holds a search up: past its queue's capacity it drops records, and what it
+/// holds (more than two batches of 512 rows, in power-of-two chunks) is all written when the server
+/// stops.
 #[tokio::test]
 async fn the_search_log_drops_past_its_capacity_and_writes_everything_queued_on_stop() {
     for backend in backends() {
