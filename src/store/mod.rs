@@ -8,7 +8,7 @@ mod help_analytics;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, TransactionTrait};
 
 use crate::config::{DatabaseKind, DatabaseUrl};
 
@@ -159,12 +159,31 @@ impl Store {
         &self.db
     }
 
+    /// Applies every pending migration. On SQLite, sea-orm-migration sends each statement to
+    /// whichever pooled connection is free, outside any transaction; a statement could then run on a
+    /// connection whose view of the schema predates the one before it (seen as a rare "index ... already
+    /// exists" when migrating up again after down). One transaction keeps them on one connection and
+    /// undoes a migration that fails halfway. On PostgreSQL sea-orm-migration already runs each
+    /// migration in a transaction of its own.
     pub async fn migrate_up(&self) -> Result<(), StoreError> {
+        if self.kind == DatabaseKind::Sqlite {
+            let txn = self.db.begin().await?;
+            Migrator::up(&txn, None).await?;
+            txn.commit().await?;
+            return Ok(());
+        }
         Ok(Migrator::up(&self.db, None).await?)
     }
 
-    /// Reverts the `steps` most recent migrations (all when `None`).
+    /// Reverts the `steps` most recent migrations (all when `None`), in one transaction on SQLite as
+    /// `migrate_up` explains.
     pub async fn migrate_down(&self, steps: Option<u32>) -> Result<(), StoreError> {
+        if self.kind == DatabaseKind::Sqlite {
+            let txn = self.db.begin().await?;
+            Migrator::down(&txn, steps).await?;
+            txn.commit().await?;
+            return Ok(());
+        }
         Ok(Migrator::down(&self.db, steps).await?)
     }
 
