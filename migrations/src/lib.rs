@@ -8,6 +8,7 @@ mod m20261127_000001_storefronts;
 mod m20261127_000010_payments;
 mod m20261127_000020_webhooks;
 mod m20261127_000100_help_analytics;
+mod m20261202_000001_payment_identity;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000010_payments::Migration),
             Box::new(m20261127_000020_webhooks::Migration),
             Box::new(m20261127_000100_help_analytics::Migration),
+            Box::new(m20261202_000001_payment_identity::Migration),
         ]
     }
 }

@@ -42,7 +42,8 @@ pub struct Buyer {
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase", example)]
 pub struct CreateCheckoutRequest {
-    /// Your order number, sent to Innopay as `moid`: 1 to 40 of `[A-Za-z0-9_-]`, unique per storefront.
+    /// Your order number, sent to Innopay as `moid`: 1 to 40 of `[A-Za-z0-9_-]`, unique per Innopay MID
+    /// (storefronts sharing a MID share its order numbers).
     /// Generated when absent.
     pub order_id: Option<String>,
     /// Product name shown in the payment window (1 to 100 characters).
@@ -491,8 +492,8 @@ impl ErrorDocs for CreateCheckoutErrors {
     const ERRORS: &'static [(u16, &'static str)] = &[
         (
             400,
-            "A field is invalid; `error.param` names it. Codes: `invalid_body` (not JSON, or a \
-             field of the wrong type), `invalid_order_id`, `invalid_goods_name`, `invalid_amount`, \
+            "A field is invalid; `error.param` names it. Codes: `invalid_body` (not JSON, a \
+             field of the wrong type, or a key given twice), `invalid_order_id`, `invalid_goods_name`, `invalid_amount`, \
              `invalid_tax_free_amount`, `unsupported_pay_method`, `invalid_buyer_name`, \
              `invalid_buyer_tel`, `invalid_buyer_email`, `invalid_success_url`, `invalid_fail_url`, \
              `invalid_mall_reserved`, `invalid_expires_in_seconds`, `invalid_idempotency_key`.",
@@ -501,7 +502,8 @@ impl ErrorDocs for CreateCheckoutErrors {
         docs::FORBIDDEN,
         (
             409,
-            "`order_id_taken` (this storefront already has a checkout with this `orderId`), \
+            "`order_id_taken` (a checkout with this `orderId` exists under the same Innopay MID: \
+             this storefront's, or another storefront's sharing the MID), \
              `idempotency_key_reused`, `idempotency_request_in_progress` (retryable).",
         ),
         docs::PAYLOAD_TOO_LARGE,

@@ -88,7 +88,10 @@ pub enum CheckoutError {
         field: &'static str,
         message: String,
     },
-    #[error("a checkout with order id {0} already exists")]
+    #[error(
+        "order id {0} is already used under this Innopay MID (by this storefront, or another \
+         storefront sharing the MID); Innopay tells orders apart by MID and order id alone"
+    )]
     OrderIdTaken(String),
     #[error("no such checkout or payment")]
     NotFound,

@@ -34,6 +34,35 @@ pub struct ReturnQuery {
     pub result_msg: Option<String>,
 }
 
+/// What a payment window's return without a token said, for the checkout page.
+pub struct WindowReport {
+    /// The shopper closed or cancelled the window.
+    pub shopper_cancelled: bool,
+    pub code: String,
+    pub message: String,
+}
+
+/// The history kinds of a window that returned without a token: shopper cancel, anything else.
+const WINDOW_EVENTS: [&str; 2] = ["window_cancelled", "window_not_completed"];
+/// How many such returns a payment's history keeps; later ones change nothing and are not recorded.
+const WINDOW_EVENTS_KEPT: usize = 20;
+/// Longest code and text kept from the window's query (Innopay's codes are 4 to 12 characters, its
+/// messages a sentence).
+const WINDOW_CODE_MAX: usize = 40;
+const WINDOW_TEXT_MAX: usize = 200;
+/// Longest failure message kept from Innopay's authenticated answers.
+const FAILURE_TEXT_MAX: usize = 500;
+
+/// `text` without control or bidirectional-override characters, cut to `max` characters.
+fn bounded(text: &str, max: usize) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() && !crate::domain::is_bidi_control(*c))
+        .take(max)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// How a cancel request ended.
 pub enum CancelResult {
     Done(PaymentRow),
@@ -136,8 +165,8 @@ fn approval_problem(row: &PaymentRow, approval: &Approval) -> Option<String> {
 /// A failure's code and message, as shown to the storefront and (translated) to the shopper.
 fn failure(code: &str, message: &str) -> PaymentUpdate {
     PaymentUpdate {
-        failure_code: Some(Some(code.to_string())),
-        failure_message: Some(Some(message.to_string())),
+        failure_code: Some(Some(bounded(code, WINDOW_CODE_MAX))),
+        failure_message: Some(Some(bounded(message, FAILURE_TEXT_MAX))),
         ..Default::default()
     }
 }
@@ -395,16 +424,14 @@ impl CheckoutService {
             .unwrap_or_default()
             .parse()
             .expect("return_mismatch checked the tid");
-        let claim = PaymentUpdate {
-            tid: Some(tid.to_string()),
-            ..Default::default()
-        };
+        // The tid is not stored yet: the browser's word proves nothing until Innopay approves it for
+        // this order. Until then the event carries it, and an inquiry goes by order id.
         let Some(approving) = self
             .store
             .transition(
                 &row,
                 PaymentStatus::Approving.as_str(),
-                claim,
+                PaymentUpdate::default(),
                 event(
                     "approval_started",
                     "shopper_return",
@@ -433,47 +460,75 @@ impl CheckoutService {
             .await
     }
 
-    /// The window came back without a token: the shopper cancelled or authentication failed.
+    /// The window came back without a payment token: the shopper cancelled, the authentication
+    /// failed, or someone opened the return URL by hand. None of that is signed, so the checkout stays
+    /// payable; what the window said is kept, bounded, in the history (for support and for the help
+    /// the checkout page suggests), never as the payment's failure.
     async fn authentication_ended(
         &self,
         row: &PaymentRow,
         query: &ReturnQuery,
     ) -> Result<PaymentRow, CheckoutError> {
-        let code = query
-            .result_code
-            .clone()
-            .unwrap_or_else(|| "missing_payment_token".into());
-        let message = query
-            .result_msg
-            .clone()
-            .unwrap_or_else(|| "the payment window returned without a payment token".into());
-        if is_shopper_cancel(&code, &message) {
-            // Not a failure: the checkout stays payable until it expires.
-            return self
-                .apply_or_reload(
-                    row,
-                    PaymentStatus::Ready,
-                    PaymentUpdate::default(),
-                    event(
-                        "window_cancelled",
-                        "shopper_return",
-                        json!({"code": code, "message": message}),
-                    ),
-                )
-                .await;
+        let code = bounded(
+            query
+                .result_code
+                .as_deref()
+                .unwrap_or("missing_payment_token"),
+            WINDOW_CODE_MAX,
+        );
+        let message = bounded(query.result_msg.as_deref().unwrap_or(""), WINDOW_TEXT_MAX);
+        // Each return adds a history row; an unauthenticated client repeating it must not grow it
+        // without end.
+        let events = self.store.payment_events(&row.id).await?;
+        if events
+            .iter()
+            .filter(|e| WINDOW_EVENTS.contains(&e.kind.as_str()))
+            .count()
+            >= WINDOW_EVENTS_KEPT
+        {
+            return Ok(row.clone());
         }
-        let update = failure(&code, &message);
+        let kind = if is_shopper_cancel(&code, &message) {
+            WINDOW_EVENTS[0]
+        } else {
+            WINDOW_EVENTS[1]
+        };
         self.apply_or_reload(
             row,
-            PaymentStatus::Failed,
-            update,
+            PaymentStatus::Ready,
+            PaymentUpdate::default(),
             event(
-                "authentication_failed",
+                kind,
                 "shopper_return",
                 json!({"code": code, "message": message}),
             ),
         )
         .await
+    }
+
+    /// What the payment window last reported for a checkout that is still payable, if the latest
+    /// change of the payment was such a report: the checkout page explains it and suggests help.
+    pub async fn window_report(
+        &self,
+        row: &PaymentRow,
+    ) -> Result<Option<WindowReport>, CheckoutError> {
+        if status(row) != PaymentStatus::Ready {
+            return Ok(None);
+        }
+        let events = self.store.payment_events(&row.id).await?;
+        let Some(last) = events.last().filter(|e| e.sequence == row.version) else {
+            return Ok(None);
+        };
+        if !WINDOW_EVENTS.contains(&last.kind.as_str()) {
+            return Ok(None);
+        }
+        let detail: serde_json::Value = serde_json::from_str(&last.detail).unwrap_or_default();
+        let text = |key: &str| detail[key].as_str().unwrap_or_default().to_string();
+        Ok(Some(WindowReport {
+            shopper_cancelled: last.kind == WINDOW_EVENTS[0],
+            code: text("code"),
+            message: text("message"),
+        }))
     }
 
     /// Turns Innopay's answer to an approval (or an inquiry about one) into the payment's next state.

@@ -130,7 +130,11 @@ impl Store {
     /// Opens a pool. For SQLite: WAL, a busy timeout and foreign keys, so concurrent requests wait for
     /// the writer instead of failing.
     pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<Self, StoreError> {
-        let mut options = ConnectOptions::new(url.url.expose().clone());
+        let (bare_url, password) = url.without_password();
+        let mut options = ConnectOptions::new(bare_url);
+        if let Some(password) = password {
+            options.map_sqlx_postgres_opts(move |opts| opts.password(password.expose()));
+        }
         options
             .max_connections(max_connections)
             .min_connections(1)
