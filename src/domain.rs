@@ -7,6 +7,52 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// Bidirectional embedding, override and isolate controls: they make text display in another order
+/// than it is stored (a goods name that reads differently to the shopper than to the storefront).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing: white space, zero-width characters, fillers, format controls.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+        )
+        || is_bidi_control(c)
+}
+
+/// An absolute http(s) URL with a host, of at most `max_len` bytes, taken exactly as written: the
+/// URL parser silently drops tabs and line breaks, so a URL that has any control character or inner
+/// white space is refused instead of being read as another one.
+pub fn web_url(raw: &str, max_len: usize) -> Result<url::Url, InvalidValue> {
+    let raw = raw.trim_matches(' ');
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(InvalidValue(
+            "a URL without spaces, tabs, line breaks or other control characters".into(),
+        ));
+    }
+    url::Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host() && raw.len() <= max_len)
+        .ok_or_else(|| {
+            InvalidValue(format!(
+                "an absolute http(s) URL of at most {max_len} characters"
+            ))
+        })
+}
+
 /// Why a value could not become a domain type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

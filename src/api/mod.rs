@@ -3,18 +3,22 @@
 //! Modules keep their own error enums and map them to `ApiError` once, in their own `From` impl.
 
 mod allow;
+mod bearer;
 mod body_limit;
 mod direct_json;
 mod error;
+mod json_keys;
 mod page;
 mod request_id;
 
 pub use allow::AllowHeader;
+pub use bearer::bearer_matches;
 pub use body_limit::BodyLimit;
 pub use direct_json::DirectJson;
 pub use error::{
     ApiError, ErrorBody, ErrorDocs, ErrorEnvelope, ErrorType, Errors, HelpLink, InnopayErrorDetail,
     NextAction, docs,
 };
+pub use json_keys::UniqueJsonKeys;
 pub use page::{InvalidLimit, page_limit};
 pub use request_id::{RequestIdMiddleware, current_request_id};

@@ -1,6 +1,7 @@
 //! What a failed payment means for the shopper: a short Korean message safe to show them, and the help
 //! articles most likely to fix it. The failure page, the payment API and cancel errors share these.
 
+use super::service::WindowReport;
 use crate::help::{HelpCenter, HelpHit, SuggestRequest};
 use crate::store::payments::PaymentRow;
 
@@ -27,9 +28,43 @@ pub fn shopper_message(code: &str, innopay_message: &str) -> String {
 /// Help for a failed payment: its error message and code first, then the card company, amount and
 /// the shopper's device (an ISP card at 300,000 won or more, a phone).
 pub fn help_for(help: &HelpCenter, row: &PaymentRow, user_agent: Option<&str>) -> Vec<HelpHit> {
+    suggest(
+        help,
+        row,
+        row.failure_code.clone(),
+        row.failure_message.clone(),
+        user_agent,
+    )
+}
+
+/// Help for a checkout whose payment window came back without paying, from what the window said.
+/// Only our own articles are shown for it: the window's words are unsigned and never displayed.
+pub fn help_for_window(
+    help: &HelpCenter,
+    row: &PaymentRow,
+    report: &WindowReport,
+    user_agent: Option<&str>,
+) -> Vec<HelpHit> {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    suggest(
+        help,
+        row,
+        non_empty(&report.code),
+        non_empty(&report.message),
+        user_agent,
+    )
+}
+
+fn suggest(
+    help: &HelpCenter,
+    row: &PaymentRow,
+    code: Option<String>,
+    message: Option<String>,
+    user_agent: Option<&str>,
+) -> Vec<HelpHit> {
     help.suggest(&SuggestRequest {
-        message: row.failure_message.clone(),
-        code: row.failure_code.clone(),
+        message,
+        code,
         pay_method: Some(row.pay_method.clone()),
         card_company: row.card_company_code.clone(),
         amount: Some(row.amount + row.tax_free_amount),

@@ -6,7 +6,7 @@ use url::Url;
 
 use super::CheckoutError;
 use super::api::{CancelRequest, CreateCheckoutRequest};
-use crate::domain::{Amount, OrderId, PayMethod};
+use crate::domain::{Amount, OrderId, PayMethod, is_bidi_control, is_invisible, web_url};
 
 /// Smallest total paydesk accepts; Korean card payments below 100 won are refused by card companies.
 pub const MIN_TOTAL_WON: i64 = 100;
@@ -65,6 +65,23 @@ fn text(
             format!("{field} must not contain control characters"),
         ));
     }
+    if trimmed.chars().any(is_bidi_control) {
+        return Err(CheckoutError::invalid(
+            code,
+            field,
+            format!(
+                "{field} must not contain bidirectional override characters (U+202A to U+202E, \
+                 U+2066 to U+2069): they make the text read differently than it is stored"
+            ),
+        ));
+    }
+    if trimmed.chars().all(is_invisible) {
+        return Err(CheckoutError::invalid(
+            code,
+            field,
+            format!("{field} must contain visible characters, not only blank or zero-width ones"),
+        ));
+    }
     Ok(trimmed.to_string())
 }
 
@@ -78,20 +95,12 @@ fn redirect_url(
     code: &'static str,
     field: &'static str,
 ) -> Result<Option<Url>, CheckoutError> {
-    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
         return Ok(None);
     };
-    let url = Url::parse(value)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host() && value.len() <= 2000)
-        .ok_or_else(|| {
-            CheckoutError::invalid(
-                code,
-                field,
-                format!("{field} must be an absolute http(s) URL of at most 2000 characters"),
-            )
-        })?;
-    Ok(Some(url))
+    web_url(value, 2000)
+        .map(Some)
+        .map_err(|e| CheckoutError::invalid(code, field, format!("{field} must be {e}")))
 }
 
 /// Korean phone numbers as Innopay wants them: digits only. Hyphens and spaces are dropped.
@@ -152,6 +161,14 @@ impl NewCheckout {
             "the product name shoppers see",
         )?;
         let amount = to_amount(req.amount, "invalid_amount", "amount")?;
+        if amount == Amount::ZERO {
+            return Err(CheckoutError::invalid(
+                "invalid_amount",
+                "amount",
+                "amount (Innopay amt, the taxable part) must be at least 1 won: the payment window \
+                 refuses amt 0, so such a checkout could never be paid",
+            ));
+        }
         let tax_free_amount = amount_or_zero(req.tax_free_amount)?;
         let total = amount.won() + tax_free_amount.won();
         if !(MIN_TOTAL_WON..=MAX_TOTAL_WON).contains(&total) {

@@ -50,6 +50,12 @@ fn status_of(row: &PaymentRow) -> PaymentStatus {
     PaymentStatus::parse(&row.status).unwrap_or(PaymentStatus::Unknown)
 }
 
+fn user_agent(req: &poem::Request) -> Option<&str> {
+    req.headers()
+        .get(poem::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
 fn not_found() -> Response {
     Page::new(
         "결제 정보를 찾을 수 없습니다",
@@ -79,7 +85,11 @@ fn order_summary(row: &PaymentRow) -> String {
 }
 
 #[handler]
-async fn checkout_page(state: Data<&AppState>, Path(id): Path<String>) -> Response {
+async fn checkout_page(
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    req: &poem::Request,
+) -> Response {
     let (row, _) = match state.checkout.for_shopper(&id).await {
         Ok(found) => found,
         Err(super::CheckoutError::NotFound) => return not_found(),
@@ -95,11 +105,30 @@ async fn checkout_page(state: Data<&AppState>, Path(id): Path<String>) -> Respon
         "returnUrl": state.checkout.return_url(&row.id), "mallReserved": row.mall_reserved.clone().unwrap_or_default(),
         "currency": "KRW",
     });
-    let retry_note = match row.failure_code.as_deref() {
-        Some("innopay_unreachable") => {
-            "<p class=\"error\" role=\"alert\">결제 서버에 연결하지 못해 결제가 진행되지 않았습니다. 요금은 청구되지 않았습니다. 다시 시도해 주세요.</p>"
+    let window = match state.checkout.window_report(&row).await {
+        Ok(report) => report,
+        Err(e) => return server_error(e),
+    };
+    let retry_note = match (&window, row.failure_code.as_deref()) {
+        (Some(report), _) if report.shopper_cancelled => {
+            "<p class=\"error\" role=\"alert\">결제창에서 결제를 취소하셨습니다. 요금은 청구되지 않았습니다. 다시 결제하려면 ‘결제하기’를 눌러 주세요.</p>".to_string()
         }
-        _ => "",
+        (Some(report), _) => {
+            let hits = failure::help_for_window(
+                &state.help.current(),
+                &row,
+                report,
+                user_agent(req),
+            );
+            format!(
+                "<div class=\"error\" role=\"alert\"><p>결제가 완료되지 않았습니다. 요금은 청구되지 않았습니다. 다시 ‘결제하기’를 누르거나 아래 도움말을 확인해 주세요.</p></div>{}",
+                crate::help::render_suggestions(&hits)
+            )
+        }
+        (None, Some("innopay_unreachable")) => {
+            "<p class=\"error\" role=\"alert\">결제 서버에 연결하지 못해 결제가 진행되지 않았습니다. 요금은 청구되지 않았습니다. 다시 시도해 주세요.</p>".to_string()
+        }
+        _ => String::new(),
     };
     let body = format!(
         "<h1>결제하기</h1>{retry_note}{summary}\
@@ -272,11 +301,7 @@ async fn result_page(
             let code = row.failure_code.clone().unwrap_or_default();
             let innopay_message = row.failure_message.clone().unwrap_or_default();
             let message = failure::shopper_message(&code, &innopay_message);
-            let user_agent = req
-                .headers()
-                .get(poem::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok());
-            let hits = failure::help_for(&state.help.current(), &row, user_agent);
+            let hits = failure::help_for(&state.help.current(), &row, user_agent(req));
             (
                 "결제 실패",
                 format!(

@@ -8,7 +8,6 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::article::{Article, Audience, category_label};
@@ -369,17 +368,9 @@ fn authorize_analytics(state: &AppState, req: &Request) -> Result<(), HelpError>
     let Some(token) = &state.config.help_analytics_token else {
         return Err(HelpError::AnalyticsDisabled);
     };
-    let presented = req
-        .headers()
-        .get(poem::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(HelpError::AnalyticsUnauthorized)?;
-    // Comparing digests keeps the comparison's timing independent of how much of the token matched.
-    if Sha256::digest(presented.trim().as_bytes()) == Sha256::digest(token.expose().as_bytes()) {
-        Ok(())
-    } else {
-        Err(HelpError::AnalyticsUnauthorized)
+    match crate::api::bearer_matches(req, token.expose()) {
+        Some(true) => Ok(()),
+        _ => Err(HelpError::AnalyticsUnauthorized),
     }
 }
 

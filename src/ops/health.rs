@@ -1,11 +1,13 @@
 //! `/healthz` (the process answers), `/readyz` (it can do real work: database reachable, migrations
 //! applied) and `/metrics`.
 
+use poem::Request;
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use crate::api::{ApiError, ErrorDocs, Errors};
+use crate::api::{ApiError, ErrorDocs, ErrorType, Errors};
 use crate::app::AppState;
 
 #[derive(Tags)]
@@ -46,6 +48,17 @@ impl ErrorDocs for ReadyErrors {
     )];
 }
 
+/// `/metrics` with `PAYDESK_METRICS_TOKEN` set.
+struct MetricsErrors;
+
+impl ErrorDocs for MetricsErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[(
+        401,
+        "`invalid_metrics_token`: this server has `PAYDESK_METRICS_TOKEN` set and the request has \
+         no `Authorization: Bearer` with it.",
+    )];
+}
+
 #[derive(ApiResponse)]
 enum MetricsResponse {
     /// Prometheus text exposition format 0.0.4.
@@ -83,9 +96,26 @@ impl OpsApi {
         }
     }
 
-    /// Request counts and latency histograms per route and status class.
+    /// Request counts and latency histograms per route and status class. With
+    /// `PAYDESK_METRICS_TOKEN` set, only for `Authorization: Bearer <that token>`.
     #[oai(path = "/metrics", method = "get")]
-    async fn metrics(&self, state: Data<&AppState>) -> MetricsResponse {
-        MetricsResponse::Ok(PlainText(state.metrics.render()))
+    async fn metrics(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+    ) -> Result<MetricsResponse, Errors<MetricsErrors>> {
+        if let Some(token) = &state.config.metrics_token
+            && crate::api::bearer_matches(req, token.expose()) != Some(true)
+        {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorType::Authentication,
+                "invalid_metrics_token",
+                "send Authorization: Bearer with the token this server has in PAYDESK_METRICS_TOKEN",
+            )
+            .with_param("Authorization")
+            .into());
+        }
+        Ok(MetricsResponse::Ok(PlainText(state.metrics.render())))
     }
 }

@@ -2,6 +2,10 @@
 //! one Korean, phone-first layout and the escaping every interpolated value must go through. Pages work
 //! without JavaScript; scripts only add to them.
 
+mod security;
+
+pub use security::SecurityHeaders;
+
 use poem::Response;
 use poem::http::StatusCode;
 

@@ -39,12 +39,15 @@ pub struct WebhookService {
 
 /// Only absolute http(s) URLs with a host: anything else would never be an HTTP endpoint.
 fn parse_endpoint_url(raw: &str) -> Result<url::Url, WebhookError> {
-    let raw = raw.trim();
-    url::Url::parse(raw)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-        .filter(|_| raw.len() <= MAX_URL_LEN)
-        .ok_or_else(|| WebhookError::InvalidUrl(raw.chars().take(100).collect()))
+    crate::domain::web_url(raw, MAX_URL_LEN).map_err(|_| {
+        WebhookError::InvalidUrl(
+            raw.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect(),
+        )
+    })
 }
 
 /// Why a request got no HTTP answer, in one line, starting with what kind of failure it was.
