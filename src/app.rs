@@ -5,11 +5,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::{Endpoint, EndpointExt, Route, Server};
+use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
+use tokio::net::TcpListener;
 
-use crate::api::{AllowHeader, BodyLimit, RequestIdMiddleware};
+use crate::api::{AllowHeader, BodyLimit, RequestIdMiddleware, UniqueJsonKeys};
 use crate::checkout::{self, CheckoutApi, CheckoutService};
 use crate::config::{Config, ConfigError, Secret};
 use crate::gateway::{self, InnopayClient};
@@ -18,6 +18,7 @@ use crate::help::{
 };
 use crate::noti;
 use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
+use crate::pages::SecurityHeaders;
 use crate::sandbox::Sandbox;
 use crate::store::Store;
 use crate::storefronts;
@@ -71,7 +72,7 @@ pub struct AppState {
 
 /// A built, bound, not yet serving paydesk.
 pub struct App {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
     /// Mounted at `/sandbox` when `PAYDESK_SANDBOX` is on.
@@ -122,18 +123,13 @@ impl App {
             .migrate_up()
             .await
             .map_err(|e| StartupError::Migrations(one_line(&e.to_string())))?;
-        let acceptor = TcpListener::bind(config.addr)
-            .into_acceptor()
+        let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| StartupError::Bind {
                 addr: config.addr,
                 reason: e.to_string(),
             })?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .unwrap_or(config.addr);
+        let addr = listener.local_addr().unwrap_or(config.addr);
         let public_url = config
             .public_url
             .as_ref()
@@ -178,7 +174,7 @@ impl App {
             search_log,
         };
         Ok(Self {
-            acceptor,
+            listener,
             addr,
             state,
             sandbox,
@@ -215,7 +211,11 @@ impl App {
             root: checkout::home_page(demo),
             rest: routes,
         }
+        .with(UniqueJsonKeys)
         .with(BodyLimit(MAX_BODY_BYTES))
+        .with(SecurityHeaders::new(
+            &url::Url::parse(self.state.checkout.sdk_url()).expect("the SDK URL is absolute"),
+        ))
         .data(self.state.clone())
         .with(RequestIdMiddleware)
         .with(PublicHelpCors)
@@ -247,9 +247,11 @@ impl App {
                 );
             }
         }
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
-            .await;
+        let limits = crate::server::ConnectionLimits {
+            header_read: self.state.config.header_read_timeout,
+            idle: self.state.config.idle_timeout,
+        };
+        let result = crate::server::serve(self.listener, endpoint, limits, shutdown, timeout).await;
         let _ = stop_workers.send(true);
         let _ = reconciler.await;
         let _ = delivery.await;

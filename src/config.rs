@@ -60,6 +60,26 @@ pub struct DatabaseUrl {
     pub url: Secret<String>,
 }
 
+impl DatabaseUrl {
+    /// The URL without its password, and the password apart (percent-decoded): the database driver
+    /// gets the password as an option, so no URL that the driver or its tracing spans print has it.
+    pub fn without_password(&self) -> (String, Option<Secret<String>>) {
+        let raw = self.url.expose();
+        let Ok(mut url) = Url::parse(raw) else {
+            return (raw.clone(), None);
+        };
+        let Some(password) = url.password().map(|p| {
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8_lossy()
+                .into_owned()
+        }) else {
+            return (raw.clone(), None);
+        };
+        let _ = url.set_password(None);
+        (url.to_string(), Some(Secret::new(password)))
+    }
+}
+
 impl FromStr for DatabaseUrl {
     type Err = String;
 
@@ -143,6 +163,13 @@ pub struct Config {
     pub log_filter: String,
     /// Longest time in-flight requests get to finish after SIGINT/SIGTERM.
     pub shutdown_timeout: Duration,
+    /// How long a client may take to send a request's headers (and, between requests, to start the
+    /// next one) before its connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a connection may go without a byte read or written before it is closed.
+    pub idle_timeout: Duration,
+    /// Bearer token `/metrics` requires; `None` leaves it open (bind it to a private network then).
+    pub metrics_token: Option<Secret<String>>,
     pub db_max_connections: u32,
     pub innopay: InnopayConfig,
     pub sandbox: SandboxConfig,
@@ -201,6 +228,9 @@ const KNOWN_KEYS: &[&str] = &[
     "log_format",
     "log",
     "shutdown_timeout_secs",
+    "header_read_timeout_secs",
+    "idle_timeout_secs",
+    "metrics_token",
     "db_max_connections",
     "innopay_api_url",
     "innopay_js_url",
@@ -246,7 +276,7 @@ impl Layers {
             Some((raw, origin)) => raw
                 .trim()
                 .parse()
-                .map_err(|_| invalid(origin, expected, raw)),
+                .map_err(|_| invalid(origin, expected, &shown(key, raw))),
         }
     }
 
@@ -268,6 +298,36 @@ impl Layers {
                 Ok(Some(url))
             }
         }
+    }
+}
+
+/// A value as an error message may quote it: a URL's user info and every secret setting masked.
+fn shown(key: &str, raw: &str) -> String {
+    match key {
+        "database_url" => redact_userinfo(raw),
+        k if SECRET_KEYS.contains(&k) => "[redacted]".to_string(),
+        _ => raw.to_string(),
+    }
+}
+
+/// Settings whose values are credentials.
+const SECRET_KEYS: &[&str] = &[
+    "sandbox_merchant_key",
+    "sandbox_cancel_password",
+    "help_analytics_token",
+    "demo_api_key",
+    "metrics_token",
+];
+
+/// `scheme://user:password@host...` as `scheme://***@host...`; also when the URL does not parse,
+/// which is exactly when it gets quoted.
+fn redact_userinfo(raw: &str) -> String {
+    match raw.split_once("://") {
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => format!("{scheme}://***{}", &rest[at..]),
+            None => raw.to_string(),
+        },
+        None => raw.to_string(),
     }
 }
 
@@ -356,6 +416,23 @@ impl Config {
             default_connections,
             "a positive whole number",
         )?;
+        let idle_timeout = positive_secs(layers, "idle_timeout_secs", 60)?;
+        let innopay = InnopayConfig {
+            api_url: innopay_api_url.clone(),
+            js_url: layers.url("innopay_js_url")?,
+            connect_timeout: ms("innopay_connect_timeout_ms", 3_000)?,
+            read_timeout: ms("innopay_read_timeout_ms", 20_000)?,
+        };
+        // A request waiting on Innopay sends and reads nothing; the idle timeout must not cut it.
+        if idle_timeout <= innopay.connect_timeout + innopay.read_timeout
+            && let Some((raw, origin)) = layers.get("idle_timeout_secs")
+        {
+            return Err(invalid(
+                origin,
+                "more seconds than PAYDESK_INNOPAY_CONNECT_TIMEOUT_MS + PAYDESK_INNOPAY_READ_TIMEOUT_MS",
+                raw,
+            ));
+        }
         Ok(Self {
             addr: layers.parse_or(
                 "addr",
@@ -373,13 +450,11 @@ impl Config {
                 20,
                 "a whole number of seconds",
             )?),
+            header_read_timeout: positive_secs(layers, "header_read_timeout_secs", 10)?,
+            idle_timeout,
+            metrics_token: layers.string("metrics_token").map(Secret::new),
             db_max_connections,
-            innopay: InnopayConfig {
-                api_url: innopay_api_url.clone(),
-                js_url: layers.url("innopay_js_url")?,
-                connect_timeout: ms("innopay_connect_timeout_ms", 3_000)?,
-                read_timeout: ms("innopay_read_timeout_ms", 20_000)?,
-            },
+            innopay,
             sandbox: SandboxConfig {
                 enabled: layers.parse_or("sandbox", true, "`true` or `false`")?,
                 merchant_key: Secret::new(
@@ -429,6 +504,19 @@ impl Config {
                 .into_iter()
                 .map(|(k, v)| (format!("PAYDESK_{}", k.to_ascii_uppercase()), v.to_string())),
         )
+    }
+}
+
+/// A whole number of seconds that must not be 0 (a timeout of 0 would close every connection).
+fn positive_secs(layers: &Layers, key: &str, default: u64) -> Result<Duration, ConfigError> {
+    let expected = "a whole number of seconds, at least 1";
+    match layers.parse_or(key, default, expected)? {
+        0 => Err(invalid(
+            &layers.get(key).expect("0 is never the default").1,
+            expected,
+            "0",
+        )),
+        secs => Ok(Duration::from_secs(secs)),
     }
 }
 
@@ -611,6 +699,52 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("PAYDESK_WEBHOOK_RETRY_SCALE"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn connection_timeouts_default_and_refuse_zero_or_cutting_innopay_calls() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.idle_timeout, Duration::from_secs(60));
+        for (key, value) in [
+            ("PAYDESK_HEADER_READ_TIMEOUT_SECS", "0"),
+            ("PAYDESK_IDLE_TIMEOUT_SECS", "0"),
+            ("PAYDESK_IDLE_TIMEOUT_SECS", "23"),
+        ] {
+            let err = Config::from_sources(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{key}={value}: {err}");
+        }
+        let short = env(&[
+            ("PAYDESK_IDLE_TIMEOUT_SECS", "5"),
+            ("PAYDESK_INNOPAY_READ_TIMEOUT_MS", "1000"),
+        ]);
+        assert_eq!(
+            Config::from_sources(None, short).unwrap().idle_timeout,
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn a_database_password_is_kept_apart_and_never_quoted() {
+        let url: DatabaseUrl = "postgres://paydesk:p%40ss-42@db:5432/x?sslmode=disable"
+            .parse()
+            .unwrap();
+        let (bare, password) = url.without_password();
+        assert_eq!(bare, "postgres://paydesk@db:5432/x?sslmode=disable");
+        assert_eq!(password.unwrap().expose(), "p@ss-42");
+        for malformed in [
+            "postgres://paydesk:pw-42@[::1/x",
+            "postgres://paydesk:pw-42@db:port/x",
+            "mysql://paydesk:pw-42@db/x",
+        ] {
+            let err = Config::from_sources(None, env(&[("PAYDESK_DATABASE_URL", malformed)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PAYDESK_DATABASE_URL"), "{err}");
+            assert!(!err.contains("pw-42"), "{err}");
         }
     }
 
