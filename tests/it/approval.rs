@@ -141,6 +141,15 @@ pub async fn result_page(app: &TestApp, id: &str) -> String {
         .unwrap()
 }
 
+/// The shopper's checkout page (where a return without payment leads).
+pub async fn checkout_page(app: &TestApp, id: &str) -> String {
+    app.get(&format!("/checkout/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Two paydesk instances on one database (PostgreSQL when available: the production set-up) sharing
 /// one standalone sandbox, and a storefront on its test merchant. The sandbox stops when dropped.
 pub struct TwoInstances {
@@ -303,7 +312,7 @@ async fn a_tampered_amount_is_refused_before_approval_and_flagged() {
 }
 
 #[tokio::test]
-async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
+async fn window_declines_and_shopper_cancels_leave_the_checkout_payable() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let key = demo_key(&app);
     let checkout: Value = new_checkout(&app, &key, &order(20000)).await;
@@ -320,7 +329,11 @@ async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
     let still = payment(&app, &key, id).await;
     assert_eq!(still["status"], "ready", "{still}");
     assert_eq!(event_types(&still).last().unwrap(), "window_cancelled");
+    let page = checkout_page(&app, id).await;
+    assert!(page.contains("결제창에서 결제를 취소하셨습니다"), "{page}");
 
+    // A decline in the window comes back unsigned: it proves nothing, so the checkout stays
+    // payable, and the page explains it with our own articles, never the query's words.
     let declined = authorize(
         &app.client,
         &app.url("/sandbox"),
@@ -329,6 +342,25 @@ async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
     )
     .await;
     app.client.get(&declined).send().await.unwrap();
+    let still = payment(&app, &key, id).await;
+    assert_eq!(still["status"], "ready", "{still}");
+    assert!(still["failure"].is_null(), "{still}");
+    assert_eq!(event_types(&still).last().unwrap(), "window_not_completed");
+    let page = checkout_page(&app, id).await;
+    assert!(page.contains("결제가 완료되지 않았습니다"), "{page}");
+    // The Paybook / 3Factor article comes first.
+    let help = &page[page.find("help-suggestions").expect("a help box")..];
+    let first_link = &help[help.find("href=\"").unwrap() + 6..];
+    assert!(
+        first_link.starts_with("/help/paybook-3factor-error"),
+        "{help}"
+    );
+
+    // Innopay itself declining the approval (an authenticated answer) fails the payment, with its
+    // words and the same article first, in the API and on the failure page.
+    add_fault(&app, json!({"kind": "decline", "api": "pay", "calls": 1, "code": "C001", "message": "3Factor 인증 필요 ISP 공인인증 오류"})).await;
+    let approved = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
+    app.client.get(&approved).send().await.unwrap();
     let failed = payment(&app, &key, id).await;
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["failure"]["code"], "C001");
@@ -340,7 +372,6 @@ async fn window_declines_fail_and_shopper_cancels_leave_the_checkout_payable() {
         failed["failure"]["shopperMessage"],
         "결제가 승인되지 않았습니다: 3Factor 인증 필요 ISP 공인인증 오류"
     );
-    // The Paybook / 3Factor article comes first, in the API and on the failure page.
     assert_eq!(
         failed["failure"]["help"][0]["slug"], "paybook-3factor-error",
         "{failed}"

@@ -383,19 +383,14 @@ async fn markup_from_storefronts_and_innopay_is_escaped_on_every_page() {
     let receipt = text(&app.client, &app.url(&format!("/checkout/{id}/result"))).await;
     assert_escaped("receipt", &receipt);
 
-    // Declined with markup in Innopay's message: the failure page shows it as text.
+    // Declined by Innopay with markup in its message: the failure page shows it as text.
     let declined: Value = create(&app, &key, &body).await.json().await.unwrap();
-    let return_url = authorize(
-        &app.client,
-        &app.url("/sandbox"),
-        &declined,
-        &[
-            ("scenario", "decline"),
-            ("declineCode", "C999"),
-            ("declineMessage", IMG),
-        ],
+    crate::innopay::add_fault(
+        &app,
+        json!({"kind": "decline", "api": "pay", "calls": 1, "code": "C999", "message": IMG}),
     )
     .await;
+    let return_url = authorize(&app.client, &app.url("/sandbox"), &declined, &[]).await;
     app.client.get(&return_url).send().await.unwrap();
     let failure_url = format!("/checkout/{}/result", declined["id"].as_str().unwrap());
     let failure = text(&app.client, &app.url(&failure_url)).await;
@@ -736,4 +731,58 @@ async fn the_database_password_stays_out_of_logs_while_the_database_is_down() {
         !answers.contains(&password),
         "the database password is in an answer"
     );
+}
+
+/// The PostgreSQL password reaches no log line at any level, from start-up (the pool's connect
+/// span) to a request, nor the one-line error of a URL that cannot be parsed. (sea-orm's connect
+/// span printed the URL at trace level, and a malformed URL's error quoted it at the default level.)
+#[tokio::test]
+async fn the_database_password_reaches_no_log_at_any_level() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let db = crate::support::TestDb::create(Backend::Postgres).await;
+    // The test cluster trusts loopback, so the password is sent and ignored.
+    let password = format!("pw{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let url = db
+        .url
+        .replacen("postgres@", &format!("postgres:{password}@"), 1);
+    assert!(url.contains(&password), "{url}");
+    for level in ["error", "warn", "info", "debug", "trace"] {
+        let paydesk = Captured::start(&[
+            ("PAYDESK_DATABASE_URL", url.as_str()),
+            ("PAYDESK_LOG", level),
+        ]);
+        let ready = paydesk
+            .client
+            .get(format!("{}/readyz", paydesk.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), StatusCode::OK, "{level}");
+        let printed = paydesk.stop();
+        assert!(
+            !printed.contains(&password),
+            "the password is in the {level} log: {printed:.4000}"
+        );
+    }
+    for malformed in [
+        format!("postgres://postgres:{password}@[::1/paydesk"),
+        format!("postgres://postgres:{password}@127.0.0.1:notaport/paydesk"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_paydesk"))
+            .env_clear()
+            .env("PAYDESK_ADDR", "127.0.0.1:0")
+            .env("PAYDESK_DATABASE_URL", &malformed)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(printed.contains("PAYDESK_DATABASE_URL"), "{printed}");
+        assert!(!printed.contains(&password), "{printed}");
+    }
 }

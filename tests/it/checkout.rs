@@ -297,13 +297,15 @@ async fn keys_authenticate_and_storefronts_see_only_their_own() {
             .await
             .unwrap();
         assert_eq!(list["data"].as_array().unwrap().len(), 0);
-        // The same order id is fine for another storefront.
+        // Both storefronts are on testpay01m, and Innopay knows orders by MID and order id alone:
+        // another storefront of the MID cannot take the same order id.
         let mut same_order = order(1000);
         same_order["orderId"] = mine["orderId"].clone();
-        assert_eq!(
-            create(&app, &other, &same_order).await.status(),
-            StatusCode::CREATED
-        );
+        let taken = create(&app, &other, &same_order).await;
+        assert_eq!(taken.status(), StatusCode::CONFLICT);
+        let error = error_body(taken).await;
+        assert_eq!(error["code"], "order_id_taken", "{error}");
+        assert_eq!(error["param"], "orderId");
 
         // A rotated key stops working at once.
         let new_key = paydesk::storefronts::rotate_key(&app.state.store, "sf_demo")

@@ -203,7 +203,10 @@ async fn every_documented_error_status_is_reachable() {
         spec: &spec,
         seen: BTreeSet::new(),
     };
-    let with_token = [("help_analytics_token", ANALYTICS_TOKEN)];
+    let with_token = [
+        ("help_analytics_token", ANALYTICS_TOKEN),
+        ("metrics_token", ANALYTICS_TOKEN),
+    ];
     let app = TestApp::spawn_with(Backend::Sqlite, &with_token).await;
     let key = demo_key(&app);
     let client = &app.client;
@@ -353,6 +356,8 @@ async fn every_documented_error_status_is_reachable() {
     reached
         .check("GET", "/v1/help/analytics", r.await.unwrap())
         .await;
+    let r = client.get(app.url("/metrics")).send();
+    reached.check("GET", "/metrics", r.await.unwrap()).await;
     let without_token = TestApp::spawn(Backend::Sqlite).await;
     let r = without_token.get("/v1/help/analytics").await;
     reached.check("GET", "/v1/help/analytics", r).await;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::approval::{authorize, pay_calls};
 use crate::checkout::{demo_key, new_checkout, order};
+use crate::innopay::add_fault;
 use crate::support::{Backend, StandaloneSandbox, TestApp, TestDb, backends, start_paydesk};
 
 fn unescape(html: &str) -> String {
@@ -153,13 +154,12 @@ async fn a_failed_payment_goes_to_the_fail_url() {
     let mut body = order(20000);
     body["failUrl"] = json!("https://shop.example/failed");
     let checkout: Value = new_checkout(&app, &key, &body).await;
-    let return_url = authorize(
-        &app.client,
-        &app.url("/sandbox"),
-        &checkout,
-        &[("scenario", "decline"), ("declineCode", "C003")],
+    add_fault(
+        &app,
+        json!({"kind": "decline", "api": "pay", "calls": 1, "code": "C003", "message": "카드 한도 초과"}),
     )
     .await;
+    let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     let page = app
         .client
         .get(&return_url)

@@ -450,13 +450,13 @@ async fn a_failed_payments_event_is_listed_and_delivered_as_documented() {
     let receiver = WebhookReceiver::start(Answer::Status(200)).await;
     set_endpoint(&app, &key, &receiver.url).await;
     let checkout = crate::checkout::new_checkout(&app, &key, &crate::checkout::order(20000)).await;
-    let declined = crate::approval::authorize(
-        &app.client,
-        &app.url("/sandbox"),
-        &checkout,
-        &[("scenario", "decline"), ("declineCode", "C001")],
+    crate::innopay::add_fault(
+        &app,
+        json!({"kind": "decline", "api": "pay", "calls": 1, "code": "C001", "message": "3Factor 인증 필요 ISP 공인인증 오류"}),
     )
     .await;
+    let declined =
+        crate::approval::authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&declined).send().await.unwrap();
     let hook = &receiver.wait_for(1, Duration::from_secs(10)).await[0];
     assert_eq!(hook.json["type"], "payment.failed");
