@@ -1,11 +1,16 @@
 //! The Innopay sandbox over real HTTP: the seed guide's approval request and answer, token and key
 //! checks, the window pages and the SDK stand-in, Noti resends and faults, the control API, and the
-//! standalone `paydesk sandbox` command.
+//! standalone `paydesk sandbox` command; and what keeps it harmless next to a real Innopay (off by
+//! default, the control API's token, Noti destinations, return origins, bounded memory).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::{Value, json};
 
 use crate::innopay::{
@@ -703,4 +708,362 @@ fn paydesk_sandbox_command_says_no_real_money_moves() {
     let _ = child.wait();
     assert!(seen.contains("no real money moves"), "{seen}");
     assert!(js.contains("goPay"));
+}
+
+// Issue 11, finding 2: the sandbox in production.
+
+/// A merchant endpoint on port 0 that answers every request (any method and path) with `status`,
+/// an optional `Location` and `body`, and counts what it received.
+struct Answering {
+    url: String,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Answering {
+    async fn start(status: u16, location: Option<String>, body: String) -> Self {
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let endpoint = poem::endpoint::make(move |_req| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut response =
+                poem::Response::builder().status(poem::http::StatusCode::from_u16(status).unwrap());
+            if let Some(location) = &location {
+                response = response.header("location", location.as_str());
+            }
+            let response = response.body(body.clone());
+            async move { response }
+        });
+        tokio::spawn(Server::new_with_acceptor(acceptor).run(endpoint));
+        Self {
+            url: format!("http://{addr}/noti"),
+            hits,
+        }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// Approves one fresh authentication of `testpay01m`, so the sandbox sends its Noti.
+async fn approve_one(app: &TestApp) {
+    let auth = authorize(app, &[]).await;
+    let outcome = client(app, 2_000)
+        .approve(&merchant(), &auth.approval_request())
+        .await;
+    assert!(matches!(outcome, Outcome::Done(_)), "{outcome:?}");
+}
+
+/// The Noti log once its first Noti has had `attempts` attempts (at most 10 s).
+async fn noti_after_attempts(app: &TestApp, attempts: u64) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let log = control(app, "notis").await;
+        if log[0]["attempts"].as_u64() >= Some(attempts) || started.elapsed().as_secs() >= 10 {
+            return log[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A control API call with `Authorization: Bearer <token>` when a token is given.
+async fn control_with(app: &TestApp, token: Option<&str>, path: &str) -> reqwest::Response {
+    let mut request = app
+        .client
+        .get(app.url(&format!("/sandbox/_control/{path}")));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    request.send().await.unwrap()
+}
+
+/// `POST /sandbox/pay/authorize` with the seed parameters and this `returnUrl`.
+async fn authorize_to(app: &TestApp, return_url: &str) -> reqwest::Response {
+    let mut form = crate::innopay::seed_params(&crate::innopay::new_moid());
+    set_field(&mut form, "returnUrl", return_url);
+    app.client
+        .post(app.url("/sandbox/pay/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_sandbox_is_off_with_a_real_innopay_unless_forced_on() {
+    let real = ("innopay_api_url", "https://api.innopay.co.kr");
+    let production = TestApp::spawn_with(Backend::Sqlite, &[real]).await;
+    assert_eq!(production.get("/sandbox/").await.status(), 404);
+    assert_eq!(
+        production.get("/sandbox/_control/calls").await.status(),
+        404
+    );
+    let forced = TestApp::spawn_with(Backend::Sqlite, &[real, ("sandbox", "true")]).await;
+    assert_eq!(forced.get("/sandbox/").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_control_api_takes_the_configured_token() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("sandbox_control_token", "c0ntrol-t0ken")],
+    )
+    .await;
+    for token in [None, Some("wrong-token")] {
+        let refused = control_with(&app, token, "calls").await;
+        assert_eq!(refused.status(), 401, "{token:?}");
+        let error = crate::support::error_body(refused).await;
+        assert_eq!(error["code"], "invalid_sandbox_control_token");
+        assert_eq!(error["param"], "Authorization");
+    }
+    let reset = app
+        .client
+        .post(app.url("/sandbox/_control/reset"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 401, "every control route");
+    let admitted = control_with(&app, Some("c0ntrol-t0ken"), "calls").await;
+    assert_eq!(admitted.status(), 200);
+    // The token guards the control API only: the window and Innopay's API stay as they were.
+    assert_eq!(app.get("/sandbox/tpay/js/innopay.js").await.status(), 200);
+}
+
+/// A paydesk bound to loopback behind a public URL (a reverse proxy on the same host) is not a
+/// developer's machine: without a token the control API is closed, and the window sends shoppers
+/// back only to paydesk's own origin.
+#[tokio::test]
+async fn behind_a_public_url_the_control_api_is_closed_without_a_token() {
+    paydesk::install_crypto_provider();
+    let db = crate::support::TestDb::create(Backend::Sqlite).await;
+    let config = paydesk::Config::with_overrides([
+        ("addr", "127.0.0.1:0"),
+        ("database_url", db.url.as_str()),
+        ("public_url", "https://pay.example.com"),
+    ])
+    .unwrap();
+    let app = paydesk::App::build(config).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let locked = http
+        .get(format!("{base}/sandbox/_control/merchants"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(locked.status(), 403);
+    let error = crate::support::error_body(locked).await;
+    assert_eq!(error["code"], "sandbox_control_locked");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("PAYDESK_SANDBOX_CONTROL_TOKEN"),
+        "{error}"
+    );
+    let mut form = crate::innopay::seed_params(&crate::innopay::new_moid());
+    set_field(&mut form, "returnUrl", "https://evil.example/phish");
+    let refused = http
+        .post(format!("{base}/sandbox/pay/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    set_field(
+        &mut form,
+        "returnUrl",
+        "https://pay.example.com/checkout/x/return",
+    );
+    let own = http
+        .post(format!("{base}/sandbox/pay/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 303);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_window_sends_shoppers_back_only_to_known_origins() {
+    let token = "c0ntrol-t0ken";
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("sandbox_control_token", token)]).await;
+    let foreign = authorize_to(&app, "https://evil.example/phish?x=1").await;
+    assert_eq!(foreign.status(), 400);
+    assert!(foreign.headers().get("location").is_none());
+    let page = foreign.text().await.unwrap();
+    assert!(
+        page.contains("W016")
+            && page.contains("돌려보내지 않습니다")
+            && page.contains("evil.example"),
+        "{page}"
+    );
+
+    let own = authorize_to(&app, &app.url("/checkout/x/return")).await;
+    assert_eq!(own.status(), 303);
+    assert!(
+        own.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&app.url("/checkout/x/return?"))
+    );
+
+    let registered = app
+        .client
+        .post(app.url("/sandbox/_control/merchants"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"mid": "testpay01m", "returnOrigins": ["https://shop.example"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 200);
+    assert_eq!(
+        authorize_to(&app, "https://shop.example/r").await.status(),
+        303
+    );
+    assert_eq!(
+        authorize_to(&app, "https://shop.example:8443/r")
+            .await
+            .status(),
+        400,
+        "another port is another origin"
+    );
+}
+
+#[tokio::test]
+async fn noti_never_follow_a_redirect() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let target = Answering::start(200, None, "0000".into()).await;
+    let redirector = Answering::start(307, Some(target.url.clone()), String::new()).await;
+    set(&app, "settings", json!({"notiMaxAttempts": 1})).await;
+    set(
+        &app,
+        "merchants",
+        json!({"mid": "testpay01m", "notiUrl": redirector.url}),
+    )
+    .await;
+    approve_one(&app).await;
+    let noti = noti_after_attempts(&app, 1).await;
+    assert_eq!(redirector.hits(), 1);
+    assert_eq!(target.hits(), 0, "the redirect was followed");
+    assert_eq!(noti["delivered"], false);
+    assert!(
+        noti["lastAnswer"]
+            .as_str()
+            .unwrap()
+            .contains("redirects are not followed"),
+        "{noti}"
+    );
+}
+
+#[tokio::test]
+async fn noti_go_to_private_addresses_only_when_private_networks_are_allowed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("webhook_private_networks", "false")]).await;
+    let receiver = Answering::start(200, None, "0000".into()).await;
+    let literal = app
+        .client
+        .post(app.url("/sandbox/_control/merchants"))
+        .json(&json!({"mid": "testpay01m", "notiUrl": receiver.url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(literal.status(), 400);
+    let error = crate::support::error_body(literal).await;
+    assert_eq!(error["code"], "invalid_merchant");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1 is not a public address"),
+        "{error}"
+    );
+
+    // A name is judged where it resolves, at every attempt.
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    set(&app, "settings", json!({"notiMaxAttempts": 1})).await;
+    set(
+        &app,
+        "merchants",
+        json!({"mid": "testpay01m", "notiUrl": by_name}),
+    )
+    .await;
+    approve_one(&app).await;
+    let noti = noti_after_attempts(&app, 1).await;
+    assert_eq!(receiver.hits(), 0);
+    assert_eq!(noti["delivered"], false);
+    assert!(
+        noti["lastAnswer"]
+            .as_str()
+            .unwrap()
+            .contains("no public address"),
+        "{noti}"
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_keeps_bounded_fields_stores_and_logs() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // The finding: 400 authorizations with a 200 KB goods name took 71 MB to 214 MB.
+    let huge = "x".repeat(200 * 1024);
+    for _ in 0..400 {
+        let mut form = crate::innopay::seed_params(&crate::innopay::new_moid());
+        set_field(&mut form, "goodsName", &huge);
+        let (status, page) = window_page(&app, "/sandbox/pay/authorize", &form).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("W006") && page.contains("100자"), "{page}");
+    }
+    let at_limit = "가".repeat(100);
+    assert!(
+        !authorize(&app, &[("goodsName", &at_limit)])
+            .await
+            .get("tid")
+            .is_empty()
+    );
+
+    // Pending authentications: the 1,000 most recent are kept (docs/SANDBOX.md).
+    let first = authorize(&app, &[]).await;
+    for _ in 0..1_000 {
+        authorize(&app, &[]).await;
+    }
+    let outcome = client(&app, 2_000)
+        .approve(&merchant(), &first.approval_request())
+        .await;
+    assert!(
+        matches!(&outcome, Outcome::Declined { code, .. } if code == "A002"),
+        "{outcome:?}"
+    );
+    approve_one(&app).await;
+    assert_eq!(
+        control(&app, "calls").await.as_array().unwrap().len(),
+        1_000
+    );
+}
+
+#[tokio::test]
+async fn a_noti_answer_is_kept_up_to_200_characters() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let chatty = Answering::start(200, None, "x".repeat(100_000)).await;
+    set(&app, "settings", json!({"notiMaxAttempts": 1})).await;
+    set(
+        &app,
+        "merchants",
+        json!({"mid": "testpay01m", "notiUrl": chatty.url}),
+    )
+    .await;
+    approve_one(&app).await;
+    let noti = noti_after_attempts(&app, 1).await;
+    assert_eq!(noti["lastAnswer"], "x".repeat(200));
 }
