@@ -759,39 +759,66 @@ async fn approve_one(app: &TestApp) {
     assert!(matches!(outcome, Outcome::Done(_)), "{outcome:?}");
 }
 
-/// The Noti log once its first Noti has had `attempts` attempts (at most 10 s).
-async fn noti_after_attempts(app: &TestApp, attempts: u64) -> Value {
+/// Sends `testpay01m`'s Noti to `url`, one attempt each, approves a payment and returns its Noti
+/// as the Noti log shows it once that attempt is over (waiting at most 10 s).
+async fn noti_sent_to(app: &TestApp, url: &str) -> Value {
+    set(app, "settings", json!({"notiMaxAttempts": 1})).await;
+    set(
+        app,
+        "merchants",
+        json!({"mid": "testpay01m", "notiUrl": url}),
+    )
+    .await;
+    approve_one(app).await;
     let started = std::time::Instant::now();
     loop {
         let log = control(app, "notis").await;
-        if log[0]["attempts"].as_u64() >= Some(attempts) || started.elapsed().as_secs() >= 10 {
-            return log[0].clone();
+        let noti = log.as_array().unwrap().last().cloned().unwrap_or_default();
+        if noti["lastAnswer"].is_string() || started.elapsed().as_secs() >= 10 {
+            return noti;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
+fn last_answer(noti: &Value) -> &str {
+    noti["lastAnswer"].as_str().unwrap_or_default()
+}
+
 /// A control API call with `Authorization: Bearer <token>` when a token is given.
-async fn control_with(app: &TestApp, token: Option<&str>, path: &str) -> reqwest::Response {
-    let mut request = app
-        .client
-        .get(app.url(&format!("/sandbox/_control/{path}")));
+async fn control_with(
+    app: &TestApp,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::Response {
+    let url = app.url(&format!("/sandbox/_control/{path}"));
+    let mut request = app.client.request(method, url);
     if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
+        request = request.bearer_auth(token);
     }
     request.send().await.unwrap()
 }
 
-/// `POST /sandbox/pay/authorize` with the seed parameters and this `returnUrl`.
-async fn authorize_to(app: &TestApp, return_url: &str) -> reqwest::Response {
+/// `POST {base}/sandbox/pay/authorize` with the seed parameters and this `returnUrl`.
+async fn authorize_to(client: &reqwest::Client, base: &str, return_url: &str) -> reqwest::Response {
     let mut form = crate::innopay::seed_params(&crate::innopay::new_moid());
     set_field(&mut form, "returnUrl", return_url);
-    app.client
-        .post(app.url("/sandbox/pay/authorize"))
+    client
+        .post(format!("{base}/sandbox/pay/authorize"))
         .form(&form)
         .send()
         .await
         .unwrap()
+}
+
+/// Checks a control API refusal (status, code, a part of its message) and returns its error.
+async fn assert_refused(response: reqwest::Response, status: u16, code: &str, says: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let error = crate::support::error_body(response).await;
+    assert_eq!(error["code"], code, "{error}");
+    assert!(error["message"].as_str().unwrap().contains(says), "{error}");
+    error
 }
 
 #[tokio::test]
@@ -815,20 +842,13 @@ async fn the_control_api_takes_the_configured_token() {
     )
     .await;
     for token in [None, Some("wrong-token")] {
-        let refused = control_with(&app, token, "calls").await;
-        assert_eq!(refused.status(), 401, "{token:?}");
-        let error = crate::support::error_body(refused).await;
-        assert_eq!(error["code"], "invalid_sandbox_control_token");
+        let refused = control_with(&app, token, reqwest::Method::GET, "calls").await;
+        let error = assert_refused(refused, 401, "invalid_sandbox_control_token", "Bearer").await;
         assert_eq!(error["param"], "Authorization");
     }
-    let reset = app
-        .client
-        .post(app.url("/sandbox/_control/reset"))
-        .send()
-        .await
-        .unwrap();
+    let reset = control_with(&app, None, reqwest::Method::POST, "reset").await;
     assert_eq!(reset.status(), 401, "every control route");
-    let admitted = control_with(&app, Some("c0ntrol-t0ken"), "calls").await;
+    let admitted = control_with(&app, Some("c0ntrol-t0ken"), reqwest::Method::GET, "calls").await;
     assert_eq!(admitted.status(), 200);
     // The token guards the control API only: the window and Innopay's API stay as they were.
     assert_eq!(app.get("/sandbox/tpay/js/innopay.js").await.status(), 200);
@@ -862,36 +882,16 @@ async fn behind_a_public_url_the_control_api_is_closed_without_a_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(locked.status(), 403);
-    let error = crate::support::error_body(locked).await;
-    assert_eq!(error["code"], "sandbox_control_locked");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("PAYDESK_SANDBOX_CONTROL_TOKEN"),
-        "{error}"
-    );
-    let mut form = crate::innopay::seed_params(&crate::innopay::new_moid());
-    set_field(&mut form, "returnUrl", "https://evil.example/phish");
-    let refused = http
-        .post(format!("{base}/sandbox/pay/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 400);
-    set_field(
-        &mut form,
-        "returnUrl",
-        "https://pay.example.com/checkout/x/return",
-    );
-    let own = http
-        .post(format!("{base}/sandbox/pay/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    assert_refused(
+        locked,
+        403,
+        "sandbox_control_locked",
+        "PAYDESK_SANDBOX_CONTROL_TOKEN",
+    )
+    .await;
+    let foreign = authorize_to(&http, &base, "https://evil.example/phish").await;
+    assert_eq!(foreign.status(), 400);
+    let own = authorize_to(&http, &base, "https://pay.example.com/checkout/x/return").await;
     assert_eq!(own.status(), 303);
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
@@ -901,7 +901,7 @@ async fn behind_a_public_url_the_control_api_is_closed_without_a_token() {
 async fn the_window_sends_shoppers_back_only_to_known_origins() {
     let token = "c0ntrol-t0ken";
     let app = TestApp::spawn_with(Backend::Sqlite, &[("sandbox_control_token", token)]).await;
-    let foreign = authorize_to(&app, "https://evil.example/phish?x=1").await;
+    let foreign = authorize_to(&app.client, &app.base, "https://evil.example/phish?x=1").await;
     assert_eq!(foreign.status(), 400);
     assert!(foreign.headers().get("location").is_none());
     let page = foreign.text().await.unwrap();
@@ -912,7 +912,7 @@ async fn the_window_sends_shoppers_back_only_to_known_origins() {
         "{page}"
     );
 
-    let own = authorize_to(&app, &app.url("/checkout/x/return")).await;
+    let own = authorize_to(&app.client, &app.base, &app.url("/checkout/x/return")).await;
     assert_eq!(own.status(), 303);
     assert!(
         own.headers()["location"]
@@ -931,11 +931,13 @@ async fn the_window_sends_shoppers_back_only_to_known_origins() {
         .unwrap();
     assert_eq!(registered.status(), 200);
     assert_eq!(
-        authorize_to(&app, "https://shop.example/r").await.status(),
+        authorize_to(&app.client, &app.base, "https://shop.example/r")
+            .await
+            .status(),
         303
     );
     assert_eq!(
-        authorize_to(&app, "https://shop.example:8443/r")
+        authorize_to(&app.client, &app.base, "https://shop.example:8443/r")
             .await
             .status(),
         400,
@@ -948,23 +950,12 @@ async fn noti_never_follow_a_redirect() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let target = Answering::start(200, None, "0000".into()).await;
     let redirector = Answering::start(307, Some(target.url.clone()), String::new()).await;
-    set(&app, "settings", json!({"notiMaxAttempts": 1})).await;
-    set(
-        &app,
-        "merchants",
-        json!({"mid": "testpay01m", "notiUrl": redirector.url}),
-    )
-    .await;
-    approve_one(&app).await;
-    let noti = noti_after_attempts(&app, 1).await;
+    let noti = noti_sent_to(&app, &redirector.url).await;
     assert_eq!(redirector.hits(), 1);
     assert_eq!(target.hits(), 0, "the redirect was followed");
     assert_eq!(noti["delivered"], false);
     assert!(
-        noti["lastAnswer"]
-            .as_str()
-            .unwrap()
-            .contains("redirects are not followed"),
+        last_answer(&noti).contains("redirects are not followed"),
         "{noti}"
     );
 }
@@ -980,37 +971,20 @@ async fn noti_go_to_private_addresses_only_when_private_networks_are_allowed() {
         .send()
         .await
         .unwrap();
-    assert_eq!(literal.status(), 400);
-    let error = crate::support::error_body(literal).await;
-    assert_eq!(error["code"], "invalid_merchant");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("127.0.0.1 is not a public address"),
-        "{error}"
-    );
+    assert_refused(
+        literal,
+        400,
+        "invalid_merchant",
+        "127.0.0.1 is not a public address",
+    )
+    .await;
 
     // A name is judged where it resolves, at every attempt.
     let by_name = receiver.url.replace("127.0.0.1", "localhost");
-    set(&app, "settings", json!({"notiMaxAttempts": 1})).await;
-    set(
-        &app,
-        "merchants",
-        json!({"mid": "testpay01m", "notiUrl": by_name}),
-    )
-    .await;
-    approve_one(&app).await;
-    let noti = noti_after_attempts(&app, 1).await;
+    let noti = noti_sent_to(&app, &by_name).await;
     assert_eq!(receiver.hits(), 0);
     assert_eq!(noti["delivered"], false);
-    assert!(
-        noti["lastAnswer"]
-            .as_str()
-            .unwrap()
-            .contains("no public address"),
-        "{noti}"
-    );
+    assert!(last_answer(&noti).contains("no public address"), "{noti}");
 }
 
 #[tokio::test]
@@ -1056,14 +1030,6 @@ async fn the_sandbox_keeps_bounded_fields_stores_and_logs() {
 async fn a_noti_answer_is_kept_up_to_200_characters() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let chatty = Answering::start(200, None, "x".repeat(100_000)).await;
-    set(&app, "settings", json!({"notiMaxAttempts": 1})).await;
-    set(
-        &app,
-        "merchants",
-        json!({"mid": "testpay01m", "notiUrl": chatty.url}),
-    )
-    .await;
-    approve_one(&app).await;
-    let noti = noti_after_attempts(&app, 1).await;
-    assert_eq!(noti["lastAnswer"], "x".repeat(200));
+    let noti = noti_sent_to(&app, &chatty.url).await;
+    assert_eq!(last_answer(&noti), "x".repeat(200));
 }
