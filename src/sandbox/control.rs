@@ -65,6 +65,12 @@ impl From<ControlError> for ApiError {
     }
 }
 
+/// Merchants the control API may add besides `testpay01m`, return origins per merchant, and active
+/// faults: the control API's share of the sandbox's bounded memory.
+const MAX_MERCHANTS: usize = 100;
+const MAX_FAULTS: usize = 100;
+const MAX_RETURN_ORIGINS: usize = 10;
+
 /// Who may use the control API: with a token, whoever presents it (`Authorization: Bearer`);
 /// without one, anyone while the sandbox is `local_only`, nobody otherwise.
 pub(super) fn admit(
@@ -147,7 +153,14 @@ fn new_fault(body: Value, sandbox: &Sandbox) -> Result<Fault, ControlError> {
     if let Some(problem) = fault.problem() {
         return Err(ControlError::Fault(problem));
     }
-    let fault = sandbox.lock().faults.add(fault);
+    let mut state = sandbox.lock();
+    if state.faults.list().len() >= MAX_FAULTS {
+        return Err(ControlError::Fault(format!(
+            "the sandbox holds at most {MAX_FAULTS} faults; remove them first"
+        )));
+    }
+    let fault = state.faults.add(fault);
+    drop(state);
     tracing::info!(
         id = fault.id,
         kind = fault.kind.name(),
@@ -196,10 +209,6 @@ struct MerchantInput {
     /// when absent.
     return_origins: Option<Vec<String>>,
 }
-
-/// Merchants the control API may add besides `testpay01m`, and return origins per merchant.
-const MAX_MERCHANTS: usize = 100;
-const MAX_RETURN_ORIGINS: usize = 10;
 
 /// A merchant as listed (never with its key or cancel password).
 #[derive(Serialize)]
@@ -356,6 +365,32 @@ fn change_settings(patch: Value, sandbox: &Sandbox) -> Result<Settings, ControlE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_control_api_holds_a_bounded_number_of_faults_and_merchants() {
+        crate::install_crypto_provider();
+        let config = crate::Config::with_overrides([]).unwrap();
+        let bound = "127.0.0.1:1".parse().unwrap();
+        let sandbox = Sandbox::new(&config, "http://127.0.0.1:1/sandbox", None, bound);
+        let delay = || serde_json::json!({"kind": "delay", "ms": 1});
+        for _ in 0..MAX_FAULTS {
+            new_fault(delay(), &sandbox).unwrap();
+        }
+        assert!(matches!(
+            new_fault(delay(), &sandbox),
+            Err(ControlError::Fault(_))
+        ));
+        let merchant = |n: usize| serde_json::json!({"mid": format!("shop{n:06}"), "merchantKey": "k", "cancelPassword": "p"});
+        for n in 0..MAX_MERCHANTS {
+            upsert_merchant(merchant(n), &sandbox).unwrap();
+        }
+        assert!(matches!(
+            upsert_merchant(merchant(MAX_MERCHANTS), &sandbox),
+            Err(ControlError::Merchant(_))
+        ));
+        // Changing a known merchant is still possible.
+        assert!(upsert_merchant(merchant(0), &sandbox).is_ok());
+    }
 
     #[test]
     fn without_a_token_only_a_local_sandbox_is_open() {
