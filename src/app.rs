@@ -158,7 +158,7 @@ impl App {
         let sandbox = config
             .sandbox
             .enabled
-            .then(|| Sandbox::for_app(&config, &public_url));
+            .then(|| Sandbox::for_app(&config, &public_url, addr));
         let (search_log, search_log_writer) =
             crate::help::search_log(store.clone(), SEARCH_LOG_QUEUE);
         let state = AppState {
@@ -242,8 +242,8 @@ impl App {
             sandbox.announce();
             if self.state.config.innopay.api_url.is_some() {
                 tracing::warn!(
-                    "the sandbox is mounted while PAYDESK_INNOPAY_API_URL points elsewhere; \
-                     set PAYDESK_SANDBOX=false in production"
+                    "PAYDESK_SANDBOX=true FORCES the simulated Innopay on at /sandbox while \
+                     PAYDESK_INNOPAY_API_URL points at another Innopay; never do this in production"
                 );
             }
         }

@@ -29,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API, pages, help centre and (by default) the Innopay sandbox.
+    /// Serve the API, pages, help centre and (while no real Innopay is configured) the Innopay sandbox.
     Serve,
     /// Apply, revert or list database migrations.
     Migrate {
@@ -55,7 +55,7 @@ enum Command {
     /// Serve only the Innopay sandbox (no database), at the same `/sandbox` paths, so several paydesk
     /// instances can share it through PAYDESK_INNOPAY_API_URL.
     Sandbox {
-        /// Address to listen on.
+        /// Address to listen on (beyond loopback the control API needs a token).
         #[arg(long, default_value = "127.0.0.1:8090")]
         addr: SocketAddr,
     },

@@ -119,8 +119,13 @@ pub struct InnopayConfig {
 /// The built-in Innopay simulator's own settings.
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
-    /// Mount the sandbox at `/sandbox` on the main server.
+    /// Mount the sandbox at `/sandbox` on the main server. Defaults to yes only while no real Innopay
+    /// is configured (`PAYDESK_INNOPAY_API_URL` unset): a simulator next to real money is a mistake
+    /// unless someone asked for it.
     pub enabled: bool,
+    /// Bearer token the control API (`/sandbox/_control`) requires; without one the control API is
+    /// open only while the sandbox is reachable on loopback alone.
+    pub control_token: Option<Secret<String>>,
     /// Merchant-Key of the always-present test merchant `testpay01m`.
     pub merchant_key: Secret<String>,
     /// Cancel password (cancelPwd) of `testpay01m`.
@@ -240,6 +245,7 @@ const KNOWN_KEYS: &[&str] = &[
     "sandbox_merchant_key",
     "sandbox_cancel_password",
     "sandbox_noti_url",
+    "sandbox_control_token",
     "help_dir",
     "help_analytics_token",
     "demo_api_key",
@@ -456,7 +462,12 @@ impl Config {
             db_max_connections,
             innopay,
             sandbox: SandboxConfig {
-                enabled: layers.parse_or("sandbox", true, "`true` or `false`")?,
+                enabled: layers.parse_or(
+                    "sandbox",
+                    innopay_api_url.is_none(),
+                    "`true` or `false`",
+                )?,
+                control_token: layers.string("sandbox_control_token").map(Secret::new),
                 merchant_key: Secret::new(
                     layers
                         .string("sandbox_merchant_key")
@@ -653,6 +664,39 @@ mod tests {
         assert!(!dump.contains("very-secret-key"), "{dump}");
         assert!(!dump.contains("pw-123"), "{dump}");
         assert_eq!(config.sandbox.merchant_key.expose(), "very-secret-key");
+    }
+
+    #[test]
+    fn the_sandbox_is_off_with_a_real_innopay_unless_forced_on() {
+        let real = ("PAYDESK_INNOPAY_API_URL", "https://api.innopay.co.kr");
+        assert!(
+            Config::from_sources(None, env(&[]))
+                .unwrap()
+                .sandbox
+                .enabled
+        );
+        assert!(
+            !Config::from_sources(None, env(&[real]))
+                .unwrap()
+                .sandbox
+                .enabled
+        );
+        let forced = Config::from_sources(None, env(&[real, ("PAYDESK_SANDBOX", "true")])).unwrap();
+        assert!(forced.sandbox.enabled);
+        let off = Config::from_sources(None, env(&[("PAYDESK_SANDBOX", "false")])).unwrap();
+        assert!(!off.sandbox.enabled);
+        assert!(off.sandbox.control_token.is_none());
+        let token = env(&[("PAYDESK_SANDBOX_CONTROL_TOKEN", "control-secret")]);
+        let config = Config::from_sources(None, token).unwrap();
+        assert_eq!(
+            config
+                .sandbox
+                .control_token
+                .as_ref()
+                .map(|t| t.expose().as_str()),
+            Some("control-secret")
+        );
+        assert!(!format!("{config:?}").contains("control-secret"));
     }
 
     #[test]

@@ -1,15 +1,23 @@
 //! The sandbox's control API under `/_control`, for tests and demos: faults, reset, the call log, the
 //! Noti log, test merchants and the settings that stand in for Innopay's undocumented behaviour.
-//! Errors use paydesk's own envelope, since this API is paydesk's, not Innopay's.
+//! Errors use paydesk's own envelope, since this API is paydesk's, not Innopay's. It can reset and
+//! rewire the sandbox, so it answers only the holder of `PAYDESK_SANDBOX_CONTROL_TOKEN`, or anyone
+//! while the sandbox is reachable from this machine alone (see `admit`).
 
-use poem::http::StatusCode;
+use std::sync::Arc;
+
+use poem::http::{StatusCode, header};
 use poem::web::{Data, Json};
-use poem::{IntoResponse, Response, Route, get, handler, post};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
-use crate::api::ApiError;
+use crate::api::{ApiError, ErrorType};
+use crate::config::Secret;
 use crate::domain::Mid;
+use crate::webhooks::destination::refused_literal;
 
 use super::Sandbox;
 use super::faults::Fault;
@@ -24,6 +32,13 @@ pub enum ControlError {
     Merchant(String),
     #[error("invalid settings: {0}")]
     Settings(String),
+    #[error(
+        "the sandbox control API is closed: this sandbox is reachable beyond loopback and no \
+         token is configured; set PAYDESK_SANDBOX_CONTROL_TOKEN and send Authorization: Bearer <token>"
+    )]
+    Locked,
+    #[error("send Authorization: Bearer <the PAYDESK_SANDBOX_CONTROL_TOKEN of this server>")]
+    Token,
 }
 
 impl From<ControlError> for ApiError {
@@ -32,26 +47,92 @@ impl From<ControlError> for ApiError {
             ControlError::Fault(_) => ("invalid_fault", "body"),
             ControlError::Merchant(_) => ("invalid_merchant", "body"),
             ControlError::Settings(_) => ("invalid_settings", "body"),
+            ControlError::Locked => {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    ErrorType::Permission,
+                    "sandbox_control_locked",
+                    err.to_string(),
+                )
+                .with_param("Authorization");
+            }
+            ControlError::Token => {
+                return ApiError::unauthenticated("invalid_sandbox_control_token", err.to_string())
+                    .with_param("Authorization");
+            }
         };
         ApiError::invalid(code, param, err.to_string())
     }
 }
 
+/// Merchants the control API may add besides `testpay01m`, return origins per merchant, and active
+/// faults: the control API's share of the sandbox's bounded memory.
+const MAX_MERCHANTS: usize = 100;
+const MAX_FAULTS: usize = 100;
+const MAX_RETURN_ORIGINS: usize = 10;
+
+/// Who may use the control API: with a token, whoever presents it (`Authorization: Bearer`);
+/// without one, anyone while the sandbox is `local_only`, nobody otherwise.
+pub(super) fn admit(
+    token: Option<&Secret<String>>,
+    local_only: bool,
+    authorization: Option<&str>,
+) -> Result<(), ControlError> {
+    let Some(token) = token else {
+        return if local_only {
+            Ok(())
+        } else {
+            Err(ControlError::Locked)
+        };
+    };
+    let presented = authorization
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ControlError::Token)?;
+    // Equal-length digests compared in constant time: the timing says nothing about the token.
+    let (presented, expected) = (
+        Sha256::digest(presented.trim().as_bytes()),
+        Sha256::digest(token.expose().as_bytes()),
+    );
+    if bool::from(presented.as_slice().ct_eq(expected.as_slice())) {
+        Ok(())
+    } else {
+        Err(ControlError::Token)
+    }
+}
+
+/// The control routes behind `admit`.
+async fn guarded<E: Endpoint>(inner: Arc<E>, req: Request) -> poem::Result<Response> {
+    let sandbox = req
+        .data::<Sandbox>()
+        .expect("the sandbox's routes carry it")
+        .clone();
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match admit(
+        sandbox.inner.control_token.as_ref(),
+        sandbox.inner.local_only,
+        authorization,
+    ) {
+        Ok(()) => inner.call(req).await.map(IntoResponse::into_response),
+        Err(err) => Ok(ApiError::from(err).into_response()),
+    }
+}
+
 pub(super) fn routes(route: Route) -> Route {
-    route
+    let control = Route::new()
         .at(
-            "/_control/faults",
+            "/faults",
             post(add_fault).get(list_faults).delete(clear_faults),
         )
-        .at("/_control/faults/reset", post(clear_faults))
-        .at("/_control/reset", post(reset))
-        .at("/_control/calls", get(calls))
-        .at("/_control/notis", get(notis))
-        .at(
-            "/_control/merchants",
-            post(put_merchant).get(list_merchants),
-        )
-        .at("/_control/settings", post(patch_settings).get(get_settings))
+        .at("/faults/reset", post(clear_faults))
+        .at("/reset", post(reset))
+        .at("/calls", get(calls))
+        .at("/notis", get(notis))
+        .at("/merchants", post(put_merchant).get(list_merchants))
+        .at("/settings", post(patch_settings).get(get_settings));
+    route.nest("/_control", control.around(guarded))
 }
 
 /// Renders a control answer, or its refusal in paydesk's error envelope.
@@ -72,7 +153,14 @@ fn new_fault(body: Value, sandbox: &Sandbox) -> Result<Fault, ControlError> {
     if let Some(problem) = fault.problem() {
         return Err(ControlError::Fault(problem));
     }
-    let fault = sandbox.lock().faults.add(fault);
+    let mut state = sandbox.lock();
+    if state.faults.list().len() >= MAX_FAULTS {
+        return Err(ControlError::Fault(format!(
+            "the sandbox holds at most {MAX_FAULTS} faults; remove them first"
+        )));
+    }
+    let fault = state.faults.add(fault);
+    drop(state);
     tracing::info!(
         id = fault.id,
         kind = fault.kind.name(),
@@ -117,6 +205,9 @@ struct MerchantInput {
     cancel_password: Option<String>,
     /// `null` or `""` returns the merchant to the sandbox's default Noti URL.
     noti_url: Option<String>,
+    /// Origins (`https://shop.example`) the window may send this merchant's shoppers back to; kept
+    /// when absent.
+    return_origins: Option<Vec<String>>,
 }
 
 /// A merchant as listed (never with its key or cancel password).
@@ -125,6 +216,7 @@ struct MerchantInput {
 struct MerchantView {
     mid: String,
     noti_url: Option<String>,
+    return_origins: Vec<String>,
 }
 
 #[handler]
@@ -141,18 +233,37 @@ fn upsert_merchant(body: Value, sandbox: &Sandbox) -> Result<StatusCode, Control
         .map_err(|e| ControlError::Merchant(format!("mid: expected {e}")))?;
     let noti_url = match input.noti_url.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(
-            url::Url::parse(raw)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| {
-                    ControlError::Merchant(format!("notiUrl: expected an http(s) URL, got {raw:?}"))
-                })?
-                .to_string(),
+        Some(raw) => {
+            let url = http_url("notiUrl", raw)?;
+            // The same rule as webhook endpoints: the Noti client would refuse it at every attempt.
+            if let Some(ip) = refused_literal(&url).filter(|_| !sandbox.inner.private_networks) {
+                return Err(ControlError::Merchant(format!(
+                    "notiUrl: {ip} is not a public address, and PAYDESK_WEBHOOK_PRIVATE_NETWORKS is off"
+                )));
+            }
+            Some(url.to_string())
+        }
+    };
+    let return_origins = match input.return_origins {
+        Some(list) if list.len() > MAX_RETURN_ORIGINS => {
+            return Err(ControlError::Merchant(format!(
+                "returnOrigins: at most {MAX_RETURN_ORIGINS}"
+            )));
+        }
+        Some(list) => Some(
+            list.iter()
+                .map(|raw| http_url("returnOrigins", raw).map(|u| u.origin()))
+                .collect::<Result<Vec<_>, _>>()?,
         ),
+        None => None,
     };
     let mut state = sandbox.lock();
     let existing = state.merchants.get(&input.mid).cloned();
+    if existing.is_none() && state.merchants.len() > MAX_MERCHANTS {
+        return Err(ControlError::Merchant(format!(
+            "the sandbox holds at most {MAX_MERCHANTS} merchants besides {TEST_MID}; reset it"
+        )));
+    }
     let (Some(merchant_key), Some(cancel_password)) = (
         input
             .merchant_key
@@ -172,6 +283,9 @@ fn upsert_merchant(body: Value, sandbox: &Sandbox) -> Result<StatusCode, Control
             merchant_key,
             cancel_password,
             noti_url,
+            return_origins: return_origins
+                .or_else(|| existing.map(|m| m.return_origins))
+                .unwrap_or_default(),
         },
     );
     Ok(if created {
@@ -179,6 +293,15 @@ fn upsert_merchant(body: Value, sandbox: &Sandbox) -> Result<StatusCode, Control
     } else {
         StatusCode::OK
     })
+}
+
+fn http_url(field: &str, raw: &str) -> Result<url::Url, ControlError> {
+    url::Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .ok_or_else(|| {
+            ControlError::Merchant(format!("{field}: expected an http(s) URL, got {raw:?}"))
+        })
 }
 
 #[handler]
@@ -190,6 +313,11 @@ fn list_merchants(Data(sandbox): Data<&Sandbox>) -> Json<Vec<MerchantView>> {
         .map(|(mid, m)| MerchantView {
             mid: mid.clone(),
             noti_url: m.noti_url.clone(),
+            return_origins: m
+                .return_origins
+                .iter()
+                .map(url::Origin::ascii_serialization)
+                .collect(),
         })
         .collect();
     // testpay01m first, then by MID, so the listing is stable.
@@ -232,4 +360,61 @@ fn change_settings(patch: Value, sandbox: &Sandbox) -> Result<Settings, ControlE
     }
     state.settings = settings.clone();
     Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_control_api_holds_a_bounded_number_of_faults_and_merchants() {
+        crate::install_crypto_provider();
+        let config = crate::Config::with_overrides([]).unwrap();
+        let bound = "127.0.0.1:1".parse().unwrap();
+        let sandbox = Sandbox::new(&config, "http://127.0.0.1:1/sandbox", None, bound);
+        let delay = || serde_json::json!({"kind": "delay", "ms": 1});
+        for _ in 0..MAX_FAULTS {
+            new_fault(delay(), &sandbox).unwrap();
+        }
+        assert!(matches!(
+            new_fault(delay(), &sandbox),
+            Err(ControlError::Fault(_))
+        ));
+        let merchant = |n: usize| serde_json::json!({"mid": format!("shop{n:06}"), "merchantKey": "k", "cancelPassword": "p"});
+        for n in 0..MAX_MERCHANTS {
+            upsert_merchant(merchant(n), &sandbox).unwrap();
+        }
+        assert!(matches!(
+            upsert_merchant(merchant(MAX_MERCHANTS), &sandbox),
+            Err(ControlError::Merchant(_))
+        ));
+        // Changing a known merchant is still possible.
+        assert!(upsert_merchant(merchant(0), &sandbox).is_ok());
+    }
+
+    #[test]
+    fn without_a_token_only_a_local_sandbox_is_open() {
+        assert!(admit(None, true, None).is_ok());
+        assert!(matches!(
+            admit(None, false, None),
+            Err(ControlError::Locked)
+        ));
+        assert!(matches!(
+            admit(None, false, Some("Bearer anything")),
+            Err(ControlError::Locked)
+        ));
+    }
+
+    #[test]
+    fn with_a_token_only_its_holder_is_admitted_wherever_the_sandbox_listens() {
+        let token = Secret::new("s3cret-token".to_string());
+        for local_only in [true, false] {
+            let admitted = |header| admit(Some(&token), local_only, header).is_ok();
+            assert!(admitted(Some("Bearer s3cret-token")));
+            assert!(!admitted(None));
+            assert!(!admitted(Some("Bearer s3cret-toke")));
+            assert!(!admitted(Some("Bearer s3cret-token-and-more")));
+            assert!(!admitted(Some("s3cret-token")), "not a bearer");
+        }
+    }
 }

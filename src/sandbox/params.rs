@@ -1,7 +1,8 @@
 //! The goPay parameters as the payment window receives them, checked the way Innopay's window checks
 //! them (the stand-in `innopay.js` applies the same rules before opening the window). Each problem
 //! carries a window error code: W003, W004 and W011–W014 are Innopay's legacy codes; the others are
-//! the sandbox's own, since Innopay does not publish them.
+//! the sandbox's own, since Innopay does not publish them. Every text field has a length limit
+//! (`LIMITS`): Innopay publishes none, and whatever the window accepts the sandbox keeps in memory.
 
 use std::collections::HashMap;
 
@@ -32,6 +33,27 @@ pub const GOPAY_FIELDS: [&str; 21] = [
     "logoUrl",
     "userId",
     "arsConnType",
+];
+
+/// The most characters each free-text goPay parameter may have, and the window code of a longer one
+/// (`W015` for parameters without their own). The others are bounded by their format (`mid`, `moid`,
+/// amounts, `buyerTel`, `goodsCnt`). The limits are the sandbox's choice: paydesk's own checkout
+/// limits where it has them (goods name, buyer name, mallReserved), generous ones elsewhere.
+pub const LIMITS: [(&str, usize, &str); 14] = [
+    ("goodsName", 100, "W006"),
+    ("buyerName", 30, "W011"),
+    ("buyerEmail", 100, "W013"),
+    ("returnUrl", 1_000, "W008"),
+    ("mallReserved", 200, "W015"),
+    ("mallUserId", 100, "W015"),
+    ("userIp", 100, "W015"),
+    ("currency", 10, "W015"),
+    ("offeringPeriod", 100, "W015"),
+    ("vBankExpDate", 100, "W015"),
+    ("appScheme", 100, "W015"),
+    ("logoUrl", 1_000, "W015"),
+    ("userId", 100, "W015"),
+    ("arsConnType", 100, "W015"),
 ];
 
 /// A refused goPay parameter: window code and the Korean message the window shows.
@@ -75,6 +97,14 @@ impl PayParams {
     /// Checks the parameters in the order the window does; the first problem wins.
     pub fn parse(form: &HashMap<String, String>) -> Result<Self, ParamProblem> {
         let get = |key: &str| form.get(key).map(|v| v.trim()).unwrap_or("");
+        for (key, max, code) in LIMITS {
+            if get(key).chars().count() > max {
+                return Err(ParamProblem {
+                    code,
+                    message: format!("{key} 값은 {max}자 이내여야 합니다."),
+                });
+            }
+        }
         let pay_method: PayMethod = get("payMethod")
             .parse()
             .map_err(|_| problem("W001", "결제수단(payMethod)을 확인해 주세요."))?;
@@ -224,6 +254,9 @@ mod tests {
             ("buyerTel", "010-1234-5678", "W012"),
             ("buyerEmail", "test", "W013"),
             ("returnUrl", "/return", "W008"),
+            ("goodsName", &"가".repeat(101), "W006"),
+            ("buyerName", &"김".repeat(31), "W011"),
+            ("mallReserved", &"r".repeat(201), "W015"),
         ] {
             let mut form = seed_form();
             form.insert(key.to_string(), value.to_string());

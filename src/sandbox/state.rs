@@ -1,10 +1,15 @@
 //! What the sandbox remembers, in memory, and the rules of Innopay it enforces on it: merchants and
 //! their keys, payment-window authentications (tokens), approved transactions with their cancels, the
 //! call log and the Noti log. Everything here is synchronous and runs under one lock; HTTP, delays and
-//! Noti delivery live in the callers.
+//! Noti delivery live in the callers. Every store is bounded (the `MAX_*` numbers, in
+//! `docs/SANDBOX.md`): whoever can reach the window can add to them, so the least recently used
+//! entry is forgotten once a store is full.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
+
+use lru::LruCache;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -20,6 +25,23 @@ use super::params::PayParams;
 
 /// The always-present test merchant.
 pub const TEST_MID: &str = "testpay01m";
+
+/// Window authentications kept for their approval; the oldest token is forgotten (then `A002`).
+pub const MAX_AUTHENTICATIONS: usize = 1_000;
+/// Approved transactions kept for cancels, inquiries and receipts.
+pub const MAX_TRANSACTIONS: usize = 5_000;
+/// Lines of the call log (`GET /_control/calls`).
+pub const MAX_CALLS: usize = 1_000;
+/// Noti kept in the Noti log (`GET /_control/notis`); a forgotten one is no longer resent.
+pub const MAX_NOTIS: usize = 500;
+/// Characters kept of a merchant's answer to a Noti, of a call log value, and of a cancel message.
+pub const MAX_ANSWER_CHARS: usize = 200;
+pub const MAX_CANCEL_MSG_CHARS: usize = 100;
+
+/// At most `max` characters of `s`.
+pub fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
 
 /// How the sandbox behaves where Innopay's behaviour is not documented (graded B or C).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +75,9 @@ pub struct MerchantAccount {
     pub cancel_password: String,
     /// Where this merchant's Noti go; the sandbox default when absent.
     pub noti_url: Option<String>,
+    /// Where the window may send this merchant's shoppers back to, besides the sandbox's own
+    /// origins (registered through the control API).
+    pub return_origins: Vec<url::Origin>,
 }
 
 /// A refusal of a v1 call: `{"success": false, "error": {code, message}}` with an HTTP status.
@@ -183,11 +208,11 @@ pub struct NotiRecord {
 /// Everything the sandbox remembers.
 pub struct State {
     pub merchants: HashMap<String, MerchantAccount>,
-    auths: HashMap<String, Authentication>,
-    transactions: HashMap<String, Transaction>,
+    auths: LruCache<String, Authentication>,
+    transactions: LruCache<String, Transaction>,
     pub faults: Faults,
-    pub calls: Vec<CallRecord>,
-    pub notis: Vec<NotiRecord>,
+    pub calls: VecDeque<CallRecord>,
+    pub notis: VecDeque<NotiRecord>,
     pub settings: Settings,
     /// Base URL of the sandbox as browsers reach it (receipt links).
     base_url: String,
@@ -218,11 +243,11 @@ impl State {
     pub fn new(test_merchant: MerchantAccount, settings: Settings, base_url: String) -> Self {
         Self {
             merchants: HashMap::from([(TEST_MID.to_string(), test_merchant)]),
-            auths: HashMap::new(),
-            transactions: HashMap::new(),
+            auths: LruCache::new(capacity(MAX_AUTHENTICATIONS)),
+            transactions: LruCache::new(capacity(MAX_TRANSACTIONS)),
             faults: Faults::default(),
-            calls: Vec::new(),
-            notis: Vec::new(),
+            calls: VecDeque::new(),
+            notis: VecDeque::new(),
             settings,
             base_url,
         }
@@ -236,14 +261,25 @@ impl State {
         tid: Option<String>,
         outcome: String,
     ) {
-        self.calls.push(CallRecord {
-            at: now_kst().format(APPROVED_AT).expect("formats"),
-            method: method.to_string(),
-            path: path.to_string(),
-            mid,
-            tid,
-            outcome,
-        });
+        // Path and tid come from the caller: only so much of them is kept.
+        let clipped = |s: Option<String>| s.map(|s| clip(&s, MAX_ANSWER_CHARS));
+        push_bounded(
+            &mut self.calls,
+            MAX_CALLS,
+            CallRecord {
+                at: now_kst().format(APPROVED_AT).expect("formats"),
+                method: method.to_string(),
+                path: clip(path, MAX_ANSWER_CHARS),
+                mid: clipped(mid),
+                tid: clipped(tid),
+                outcome,
+            },
+        );
+    }
+
+    /// Adds a Noti to the log, forgetting the oldest beyond `MAX_NOTIS`.
+    pub fn record_noti(&mut self, record: NotiRecord) {
+        push_bounded(&mut self.notis, MAX_NOTIS, record);
     }
 
     /// A new TID in Innopay's layout: MID(10) + svcCd(2) + svcPrdtCd(2, `08` = card window) +
@@ -257,7 +293,7 @@ impl State {
                 params.pay_method.service_code(),
                 digits(4)
             );
-            if !self.auths.values().any(|a| a.tid == tid) && !self.transactions.contains_key(&tid) {
+            if !self.auths.iter().any(|(_, a)| a.tid == tid) && !self.transactions.contains(&tid) {
                 return tid;
             }
         }
@@ -272,7 +308,12 @@ impl State {
     ) -> (String, String) {
         let tid = self.new_tid(&params);
         let token = uuid::Uuid::new_v4().simple().to_string();
-        self.auths.insert(
+        // The raw fields only carry the window from page to page.
+        let params = PayParams {
+            fields: Vec::new(),
+            ..params
+        };
+        self.auths.put(
             token.clone(),
             Authentication {
                 tid: tid.clone(),
@@ -369,8 +410,7 @@ impl State {
         };
         let answer = transaction.data(&self.base_url);
         let noti = self.noti(&transaction, NotiEvent::Paid);
-        self.transactions
-            .insert(transaction.tid.clone(), transaction);
+        self.transactions.put(transaction.tid.clone(), transaction);
         Ok((answer, noti))
     }
 
@@ -384,6 +424,10 @@ impl State {
         };
         if text_field(body, "cancelPwd").as_deref() != Some(merchant.cancel_password.as_str()) {
             return refused("2011", "취소 비밀번호가 일치하지 않습니다.");
+        }
+        // The message travels in every Noti the sandbox keeps.
+        if text_field(body, "cancelMsg").is_some_and(|m| m.chars().count() > MAX_CANCEL_MSG_CHARS) {
+            return refused("2016", "취소사유(cancelMsg)는 100자 이내여야 합니다.");
         }
         let tid = text_field(body, "tid").unwrap_or_default();
         let Some(transaction) = self
@@ -426,7 +470,7 @@ impl State {
             "pgAppTime": now.format(APP_TIME).expect("formats"),
             "stateCd": "1",
         });
-        let transaction = &self.transactions[&tid];
+        let transaction = self.transactions.peek(&tid).expect("found above");
         let noti = self.noti(
             transaction,
             NotiEvent::Cancelled {
@@ -448,7 +492,8 @@ impl State {
         self.merchant(mid, key)?;
         let found = self
             .transactions
-            .values()
+            .iter()
+            .map(|(_, t)| t)
             .filter(|t| t.params.mid.as_str() == mid)
             .filter(|t| tid.is_none_or(|tid| t.tid == tid))
             .filter(|t| moid.is_none_or(|moid| t.params.moid.as_str() == moid))
@@ -464,7 +509,7 @@ impl State {
 
     /// What the receipt page shows of a transaction.
     pub fn receipt(&self, tid: &str) -> Option<Receipt> {
-        self.transactions.get(tid).map(|t| Receipt {
+        self.transactions.peek(tid).map(|t| Receipt {
             params: t.params.clone(),
             card_name: t.card.name,
             card_num: t.card_num.clone(),
@@ -538,6 +583,17 @@ impl State {
                 .collect(),
         }
     }
+}
+
+fn capacity(max: usize) -> NonZeroUsize {
+    NonZeroUsize::new(max).expect("a store holds something")
+}
+
+fn push_bounded<T>(log: &mut VecDeque<T>, max: usize, entry: T) {
+    if log.len() == max {
+        log.pop_front();
+    }
+    log.push_back(entry);
 }
 
 enum NotiEvent {

@@ -12,7 +12,7 @@ use poem::{Request, Response, Route, get, handler, post};
 use crate::domain::{Amount, CARD_COMPANIES, CardCompany, PayMethod, card_company};
 use crate::pages::{Page, escape, format_won};
 
-use super::params::{GOPAY_FIELDS, ParamProblem, PayParams};
+use super::params::{GOPAY_FIELDS, LIMITS, ParamProblem, PayParams};
 use super::state::needs_certificate;
 use super::{BANNER, Sandbox};
 
@@ -81,22 +81,39 @@ fn problem_page(problem: &ParamProblem) -> Response {
 }
 
 /// Parses the goPay parameters and checks what only the server knows (the MID, the methods the
-/// sandbox simulates).
+/// sandbox simulates, where the shopper may be sent back to).
 fn checked_params(
     sandbox: &Sandbox,
     form: &HashMap<String, String>,
 ) -> Result<PayParams, ParamProblem> {
     let params = PayParams::parse(form)?;
-    if !sandbox.lock().merchants.contains_key(params.mid.as_str()) {
+    let state = sandbox.lock();
+    let Some(merchant) = state.merchants.get(params.mid.as_str()) else {
         return Err(ParamProblem {
             code: "W003",
             message: "등록되지 않은 가맹점(MID)입니다.".into(),
         });
-    }
+    };
     if params.pay_method != PayMethod::Card {
         return Err(ParamProblem {
             code: "W004",
             message: "샌드박스는 신용카드(CARD) 결제만 지원합니다.".into(),
+        });
+    }
+    // Sending shoppers anywhere would make the sandbox an open redirect on paydesk's domain; on a
+    // developer's own machine nobody else can be sent through it.
+    let origin = params.return_url.origin();
+    if sandbox.exposed()
+        && !sandbox.inner.own_origins.contains(&origin)
+        && !merchant.return_origins.contains(&origin)
+    {
+        return Err(ParamProblem {
+            code: "W016",
+            message: format!(
+                "등록되지 않은 주소로는 돌려보내지 않습니다(returnUrl: {}). 샌드박스 자신의 주소나 \
+                 가맹점에 등록된 주소(returnOrigins)만 쓸 수 있습니다.",
+                origin.ascii_serialization()
+            ),
         });
     }
     Ok(params)
@@ -168,6 +185,10 @@ fn script(Data(sandbox): Data<&Sandbox>) -> Response {
         .replace(
             "__FIELDS__",
             &serde_json::to_string(&GOPAY_FIELDS).expect("strings"),
+        )
+        .replace(
+            "__LIMITS__",
+            &serde_json::to_string(&LIMITS).expect("strings and numbers"),
         );
     Response::builder()
         .content_type("application/javascript; charset=utf-8")
@@ -523,7 +544,7 @@ fn receipt(
     html(page("영수증", body), StatusCode::OK)
 }
 
-/// The stand-in SDK. `__FALLBACK_BASE__` and `__FIELDS__` are filled in when served.
+/// The stand-in SDK. `__FALLBACK_BASE__`, `__FIELDS__` and `__LIMITS__` are filled in when served.
 const SCRIPT: &str = r#"/* paydesk Innopay SANDBOX: a stand-in for Innopay's innopay.js. No real money moves. */
 var innopay = (function () {
   'use strict';
@@ -532,6 +553,7 @@ var innopay = (function () {
     ? script.src.replace(/\/tpay\/js\/innopay\.js([?#].*)?$/, '')
     : __FALLBACK_BASE__;
   var FIELDS = __FIELDS__;
+  var LIMITS = __LIMITS__;
   var METHODS = ['CARD', 'BANK', 'VBANK', 'EPAY', 'OPCARD', 'EBANK'];
   var completed = {};
 
@@ -539,6 +561,10 @@ var innopay = (function () {
 
   // The same checks, in the same order, as the window (src/sandbox/params.rs).
   function check(p) {
+    for (var i = 0; i < LIMITS.length; i++) {
+      var limit = LIMITS[i];
+      if (Array.from(str(p[limit[0]])).length > limit[1]) return [limit[2], limit[0] + ' 값은 ' + limit[1] + '자 이내여야 합니다.'];
+    }
     if (METHODS.indexOf(str(p.payMethod)) < 0) return ['W001', '결제수단(payMethod)을 확인해 주세요.'];
     if (!/^[a-z0-9]{10}$/.test(str(p.mid))) return ['W002', '가맹점 ID(mid)를 확인해 주세요.'];
     if (!/^[A-Za-z0-9_-]{1,40}$/.test(str(p.moid))) return ['W005', '주문번호(moid)는 영문, 숫자, _, - 40자 이내여야 합니다.'];

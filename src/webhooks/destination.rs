@@ -64,6 +64,18 @@ pub fn refused_literal(url: &url::Url) -> Option<IpAddr> {
     (!is_public(ip)).then_some(ip)
 }
 
+/// An HTTP client builder for requests to addresses someone else chose (webhook endpoints, the
+/// sandbox's Noti URLs): never follows a redirect (it would send the request where no check looked),
+/// and with `private_networks` off resolves names to public addresses only.
+pub(crate) fn outbound_client(private_networks: bool) -> reqwest::ClientBuilder {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if private_networks {
+        http
+    } else {
+        http.dns_resolver(std::sync::Arc::new(PublicOnly))
+    }
+}
+
 /// The webhook client's resolver when private networks are refused: the system's answer without
 /// the addresses that are not public, or an error naming the host when none is left.
 pub struct PublicOnly;

@@ -10,7 +10,7 @@
 
 mod api;
 mod delivery;
-mod destination;
+pub(crate) mod destination;
 mod event;
 mod service;
 

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::WebhookError;
 use super::delivery::{SendOutcome, next_step};
-use super::destination::{self, PublicOnly};
+use super::destination;
 use crate::config::WebhookConfig;
 use crate::store::Store;
 use crate::store::webhooks::{
@@ -64,15 +64,10 @@ fn describe(err: &reqwest::Error) -> String {
 
 impl WebhookService {
     pub fn new(store: Store, settings: WebhookConfig) -> Result<Self, String> {
-        let mut http = reqwest::Client::builder();
-        if !settings.private_networks {
-            http = http.dns_resolver(std::sync::Arc::new(PublicOnly));
-        }
-        let http = http
+        // A redirect is not a delivery, and following one would send the signed event elsewhere.
+        let http = destination::outbound_client(settings.private_networks)
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
-            // A redirect is not a delivery, and following one would send the signed event elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("paydesk-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?;

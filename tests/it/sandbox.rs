@@ -1,11 +1,16 @@
 //! The Innopay sandbox over real HTTP: the seed guide's approval request and answer, token and key
 //! checks, the window pages and the SDK stand-in, Noti resends and faults, the control API, and the
-//! standalone `paydesk sandbox` command.
+//! standalone `paydesk sandbox` command; and what keeps it harmless next to a real Innopay (off by
+//! default, the control API's token, Noti destinations, return origins, bounded memory).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::{Value, json};
 
 use crate::innopay::{
@@ -703,4 +708,328 @@ fn paydesk_sandbox_command_says_no_real_money_moves() {
     let _ = child.wait();
     assert!(seen.contains("no real money moves"), "{seen}");
     assert!(js.contains("goPay"));
+}
+
+// Issue 11, finding 2: the sandbox in production.
+
+/// A merchant endpoint on port 0 that answers every request (any method and path) with `status`,
+/// an optional `Location` and `body`, and counts what it received.
+struct Answering {
+    url: String,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Answering {
+    async fn start(status: u16, location: Option<String>, body: String) -> Self {
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let endpoint = poem::endpoint::make(move |_req| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut response =
+                poem::Response::builder().status(poem::http::StatusCode::from_u16(status).unwrap());
+            if let Some(location) = &location {
+                response = response.header("location", location.as_str());
+            }
+            let response = response.body(body.clone());
+            async move { response }
+        });
+        tokio::spawn(Server::new_with_acceptor(acceptor).run(endpoint));
+        Self {
+            url: format!("http://{addr}/noti"),
+            hits,
+        }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// Approves one fresh authentication of `testpay01m`, so the sandbox sends its Noti.
+async fn approve_one(app: &TestApp) {
+    let auth = authorize(app, &[]).await;
+    let outcome = client(app, 2_000)
+        .approve(&merchant(), &auth.approval_request())
+        .await;
+    assert!(matches!(outcome, Outcome::Done(_)), "{outcome:?}");
+}
+
+/// Sends `testpay01m`'s Noti to `url`, one attempt each, approves a payment and returns its Noti
+/// as the Noti log shows it once that attempt is over (waiting at most 10 s).
+async fn noti_sent_to(app: &TestApp, url: &str) -> Value {
+    set(app, "settings", json!({"notiMaxAttempts": 1})).await;
+    set(
+        app,
+        "merchants",
+        json!({"mid": "testpay01m", "notiUrl": url}),
+    )
+    .await;
+    approve_one(app).await;
+    let started = std::time::Instant::now();
+    loop {
+        let log = control(app, "notis").await;
+        let noti = log.as_array().unwrap().last().cloned().unwrap_or_default();
+        if noti["lastAnswer"].is_string() || started.elapsed().as_secs() >= 10 {
+            return noti;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn last_answer(noti: &Value) -> &str {
+    noti["lastAnswer"].as_str().unwrap_or_default()
+}
+
+/// A control API call with `Authorization: Bearer <token>` when a token is given.
+async fn control_with(
+    app: &TestApp,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::Response {
+    let url = app.url(&format!("/sandbox/_control/{path}"));
+    let mut request = app.client.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// `POST {base}/sandbox/pay/authorize` with the seed parameters and this `returnUrl`.
+async fn authorize_to(client: &reqwest::Client, base: &str, return_url: &str) -> reqwest::Response {
+    let mut form = crate::innopay::seed_params(&crate::innopay::new_moid());
+    set_field(&mut form, "returnUrl", return_url);
+    client
+        .post(format!("{base}/sandbox/pay/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Checks a control API refusal (status, code, a part of its message) and returns its error.
+async fn assert_refused(response: reqwest::Response, status: u16, code: &str, says: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let error = crate::support::error_body(response).await;
+    assert_eq!(error["code"], code, "{error}");
+    assert!(error["message"].as_str().unwrap().contains(says), "{error}");
+    error
+}
+
+#[tokio::test]
+async fn the_sandbox_is_off_with_a_real_innopay_unless_forced_on() {
+    let real = ("innopay_api_url", "https://api.innopay.co.kr");
+    let production = TestApp::spawn_with(Backend::Sqlite, &[real]).await;
+    assert_eq!(production.get("/sandbox/").await.status(), 404);
+    assert_eq!(
+        production.get("/sandbox/_control/calls").await.status(),
+        404
+    );
+    let forced = TestApp::spawn_with(Backend::Sqlite, &[real, ("sandbox", "true")]).await;
+    assert_eq!(forced.get("/sandbox/").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_control_api_takes_the_configured_token() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("sandbox_control_token", "c0ntrol-t0ken")],
+    )
+    .await;
+    for token in [None, Some("wrong-token")] {
+        let refused = control_with(&app, token, reqwest::Method::GET, "calls").await;
+        let error = assert_refused(refused, 401, "invalid_sandbox_control_token", "Bearer").await;
+        assert_eq!(error["param"], "Authorization");
+    }
+    let reset = control_with(&app, None, reqwest::Method::POST, "reset").await;
+    assert_eq!(reset.status(), 401, "every control route");
+    let admitted = control_with(&app, Some("c0ntrol-t0ken"), reqwest::Method::GET, "calls").await;
+    assert_eq!(admitted.status(), 200);
+    // The token guards the control API only: the window and Innopay's API stay as they were.
+    assert_eq!(app.get("/sandbox/tpay/js/innopay.js").await.status(), 200);
+}
+
+/// A paydesk bound to loopback behind a public URL (a reverse proxy on the same host) is not a
+/// developer's machine: without a token the control API is closed, and the window sends shoppers
+/// back only to paydesk's own origin.
+#[tokio::test]
+async fn behind_a_public_url_the_control_api_is_closed_without_a_token() {
+    paydesk::install_crypto_provider();
+    let db = crate::support::TestDb::create(Backend::Sqlite).await;
+    let config = paydesk::Config::with_overrides([
+        ("addr", "127.0.0.1:0"),
+        ("database_url", db.url.as_str()),
+        ("public_url", "https://pay.example.com"),
+    ])
+    .unwrap();
+    let app = paydesk::App::build(config).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let locked = http
+        .get(format!("{base}/sandbox/_control/merchants"))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(
+        locked,
+        403,
+        "sandbox_control_locked",
+        "PAYDESK_SANDBOX_CONTROL_TOKEN",
+    )
+    .await;
+    let foreign = authorize_to(&http, &base, "https://evil.example/phish").await;
+    assert_eq!(foreign.status(), 400);
+    let own = authorize_to(&http, &base, "https://pay.example.com/checkout/x/return").await;
+    assert_eq!(own.status(), 303);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_window_sends_shoppers_back_only_to_known_origins() {
+    let token = "c0ntrol-t0ken";
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("sandbox_control_token", token)]).await;
+    let foreign = authorize_to(&app.client, &app.base, "https://evil.example/phish?x=1").await;
+    assert_eq!(foreign.status(), 400);
+    assert!(foreign.headers().get("location").is_none());
+    let page = foreign.text().await.unwrap();
+    assert!(
+        page.contains("W016")
+            && page.contains("돌려보내지 않습니다")
+            && page.contains("evil.example"),
+        "{page}"
+    );
+
+    let own = authorize_to(&app.client, &app.base, &app.url("/checkout/x/return")).await;
+    assert_eq!(own.status(), 303);
+    assert!(
+        own.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&app.url("/checkout/x/return?"))
+    );
+
+    let registered = app
+        .client
+        .post(app.url("/sandbox/_control/merchants"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"mid": "testpay01m", "returnOrigins": ["https://shop.example"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 200);
+    assert_eq!(
+        authorize_to(&app.client, &app.base, "https://shop.example/r")
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        authorize_to(&app.client, &app.base, "https://shop.example:8443/r")
+            .await
+            .status(),
+        400,
+        "another port is another origin"
+    );
+}
+
+#[tokio::test]
+async fn noti_never_follow_a_redirect() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let target = Answering::start(200, None, "0000".into()).await;
+    let redirector = Answering::start(307, Some(target.url.clone()), String::new()).await;
+    let noti = noti_sent_to(&app, &redirector.url).await;
+    assert_eq!(redirector.hits(), 1);
+    assert_eq!(target.hits(), 0, "the redirect was followed");
+    assert_eq!(noti["delivered"], false);
+    assert!(
+        last_answer(&noti).contains("redirects are not followed"),
+        "{noti}"
+    );
+}
+
+#[tokio::test]
+async fn noti_go_to_private_addresses_only_when_private_networks_are_allowed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("webhook_private_networks", "false")]).await;
+    let receiver = Answering::start(200, None, "0000".into()).await;
+    let literal = app
+        .client
+        .post(app.url("/sandbox/_control/merchants"))
+        .json(&json!({"mid": "testpay01m", "notiUrl": receiver.url}))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(
+        literal,
+        400,
+        "invalid_merchant",
+        "127.0.0.1 is not a public address",
+    )
+    .await;
+
+    // A name is judged where it resolves, at every attempt.
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    let noti = noti_sent_to(&app, &by_name).await;
+    assert_eq!(receiver.hits(), 0);
+    assert_eq!(noti["delivered"], false);
+    assert!(last_answer(&noti).contains("no public address"), "{noti}");
+}
+
+#[tokio::test]
+async fn the_sandbox_keeps_bounded_fields_stores_and_logs() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // The finding: 400 authorizations with a 200 KB goods name took 71 MB to 214 MB.
+    let huge = "x".repeat(200 * 1024);
+    for _ in 0..400 {
+        let mut form = crate::innopay::seed_params(&crate::innopay::new_moid());
+        set_field(&mut form, "goodsName", &huge);
+        let (status, page) = window_page(&app, "/sandbox/pay/authorize", &form).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("W006") && page.contains("100자"), "{page}");
+    }
+    let at_limit = "가".repeat(100);
+    assert!(
+        !authorize(&app, &[("goodsName", &at_limit)])
+            .await
+            .get("tid")
+            .is_empty()
+    );
+
+    // Pending authentications: the 1,000 most recent are kept (docs/SANDBOX.md).
+    let first = authorize(&app, &[]).await;
+    for _ in 0..1_000 {
+        authorize(&app, &[]).await;
+    }
+    let outcome = client(&app, 2_000)
+        .approve(&merchant(), &first.approval_request())
+        .await;
+    assert!(
+        matches!(&outcome, Outcome::Declined { code, .. } if code == "A002"),
+        "{outcome:?}"
+    );
+    approve_one(&app).await;
+    assert_eq!(
+        control(&app, "calls").await.as_array().unwrap().len(),
+        1_000
+    );
+}
+
+#[tokio::test]
+async fn a_noti_answer_is_kept_up_to_200_characters() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let chatty = Answering::start(200, None, "x".repeat(100_000)).await;
+    let noti = noti_sent_to(&app, &chatty.url).await;
+    assert_eq!(last_answer(&noti), "x".repeat(200));
 }
