@@ -1,8 +1,9 @@
 //! Innopay's server-to-server notifications ("Noti") in, at `POST /innopay/noti`. Innopay posts a
 //! form for every approval and cancel (also those made in its merchant admin) and resends until the
 //! answer body is exactly `0000`. A Noti carries no signature, so it is believed only as far as it
-//! agrees with the stored payment (MID, tid, order, amount), and an approval paydesk has not settled
-//! yet is confirmed with Innopay's inquiry API before it is recorded.
+//! agrees with the stored payment (MID, tid, order, amount), and nothing it reports changes money
+//! state until Innopay's inquiry API (by tid, with the merchant's key) shows it: an approval paydesk
+//! has not settled yet, or a cancel made outside paydesk.
 //!
 //! Every Noti is stored raw before anything else happens and then settled with an outcome; `0000` is
 //! answered only for what is safely recorded (applied, already recorded, or kept for a person), never
@@ -23,7 +24,7 @@ use poem::{Body, IntoResponse, Response, Route, handler, post};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::checkout::{CheckoutError, PaymentStatus};
+use crate::checkout::{CheckoutError, PaymentStatus, ReportedCancel};
 use crate::store::notis::{NotiVerdict, ReceivedNoti};
 use crate::store::payments::PaymentRow;
 use crate::store::{Store, StoreError};
@@ -495,28 +496,41 @@ async fn judge_cancelled(
                     Some(&row),
                 )
             } else {
-                let amount = cancelled_there - row.cancelled_amount;
+                let field = |key| noti.get(key);
                 let detail = json!({
-                    "amount": amount,
-                    "cancelAmt": noti.get("cancelAmt"),
-                    "remainAmt": noti.get("remainAmt"),
-                    "cancelMsg": noti.get("cancelMsg"),
-                    "cancelDate": noti.get("cancelDate"),
-                    "cancelTime": noti.get("cancelTime"),
-                    "stateCd": noti.get("stateCd"),
+                    "cancelAmt": field("cancelAmt"),
+                    "remainAmt": field("remainAmt"),
+                    "cancelMsg": field("cancelMsg"),
+                    "cancelDate": field("cancelDate"),
+                    "cancelTime": field("cancelTime"),
+                    "stateCd": field("stateCd"),
                 });
-                let Some(recorded) = state
+                // Unsigned: only what Innopay's inquiry shows is recorded.
+                match state
                     .checkout
-                    .record_reported_cancel(&row, amount, detail)
+                    .record_reported_cancel(&row, cancelled_there, detail)
                     .await?
-                else {
-                    return Ok(None);
-                };
-                Verdict::new(
-                    NotiOutcome::Applied,
-                    format!("cancel of {amount} recorded (now {})", recorded.status),
-                    Some(&recorded),
-                )
+                {
+                    ReportedCancel::Recorded(recorded, amount) => Verdict::new(
+                        NotiOutcome::Applied,
+                        format!(
+                            "cancel of {amount} confirmed by inquiry and recorded (now {})",
+                            recorded.status
+                        ),
+                        Some(&recorded),
+                    ),
+                    ReportedCancel::Raced => return Ok(None),
+                    ReportedCancel::NotShown(why) => Verdict::new(
+                        NotiOutcome::Contradiction,
+                        format!("Innopay's inquiry does not confirm this cancel: {why}"),
+                        Some(&row),
+                    ),
+                    ReportedCancel::Inconclusive(why) => Verdict::new(
+                        NotiOutcome::Deferred,
+                        format!("Innopay's inquiry was inconclusive ({why}); not applied"),
+                        Some(&row),
+                    ),
+                }
             }
         }
         PaymentStatus::Approving | PaymentStatus::Unknown => Verdict::new(
