@@ -88,7 +88,6 @@ impl Gate {
     /// The rate limit comes first, so refusals of any kind (and their log lines) are bounded per
     /// address.
     fn admit(&self, ip: Option<IpAddr>) -> Result<(), Refusal> {
-        let ip = ip.map(|ip| ip.to_canonical());
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.limiter.retain_recent();
         }
@@ -356,7 +355,8 @@ async fn receive(
     Data(state): Data<&AppState>,
     Data(gate): Data<&Arc<Gate>>,
 ) -> Response {
-    let ip = remote.as_socket_addr().map(|a| a.ip());
+    // An IPv4 peer of a dual-stack listener arrives as ::ffff:a.b.c.d; ranges name it as a.b.c.d.
+    let ip = remote.as_socket_addr().map(|a| a.ip().to_canonical());
     match gate.admit(ip) {
         Ok(()) => {}
         Err(Refusal::RateLimited) => {
@@ -738,6 +738,48 @@ mod tests {
         assert_eq!(reported("stateCd=2"), Some(Reported::Cancelled));
         assert_eq!(reported("status=99"), None);
         assert_eq!(reported(""), None);
+    }
+
+    #[test]
+    fn the_gate_limits_each_address_or_v6_network_and_admits_only_allowed_ones() {
+        let gate = Gate::new(&NotiConfig {
+            allow: Some(vec![
+                "10.0.0.0/8".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ]),
+            rate_per_min: std::num::NonZeroU32::new(2).unwrap(),
+        });
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(gate.admit(ip("10.1.2.3")).is_ok());
+        assert!(matches!(
+            gate.admit(ip("127.0.0.1")),
+            Err(Refusal::Forbidden)
+        ));
+        assert!(matches!(gate.admit(None), Err(Refusal::Forbidden)));
+        assert!(gate.admit(ip("10.1.2.3")).is_ok());
+        assert!(matches!(
+            gate.admit(ip("10.1.2.3")),
+            Err(Refusal::RateLimited)
+        ));
+        assert!(
+            gate.admit(ip("10.1.2.4")).is_ok(),
+            "another address, its own limit"
+        );
+        // One /64 is one sender.
+        assert!(gate.admit(ip("2001:db8::1")).is_ok());
+        assert!(gate.admit(ip("2001:db8::ffff:1")).is_ok());
+        assert!(matches!(
+            gate.admit(ip("2001:db8::2")),
+            Err(Refusal::RateLimited)
+        ));
+        assert!(gate.admit(ip("2001:db8:0:1::1")).is_ok());
+    }
+
+    #[test]
+    fn clipping_keeps_whole_characters_and_marks_the_cut() {
+        assert_eq!(clip("가나다", 9), "가나다");
+        assert_eq!(clip("가나다", 8), "가…");
+        assert_eq!(clip("abcdef", 5), "ab…");
     }
 
     #[test]
