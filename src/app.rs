@@ -206,7 +206,8 @@ impl App {
         if let Some(sandbox) = &self.sandbox {
             routes = routes.nest("/sandbox", sandbox.routes());
         }
-        let routes = noti::routes(checkout::page_routes(routes, demo)).nest("/", service);
+        let routes = noti::routes(checkout::page_routes(routes, demo), &self.state.config.noti)
+            .nest("/", service);
         RootSplit {
             root: checkout::home_page(demo),
             rest: routes,

@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use url::Url;
 
 /// A value that must never appear in logs, error messages or API answers (merchant keys, passwords,
@@ -152,6 +154,17 @@ pub struct WebhookConfig {
     pub private_networks: bool,
 }
 
+/// Who may post Noti to `/innopay/noti`, and how often. Addresses are the TCP peer's: paydesk
+/// reads no forwarding header, so behind a proxy they are the proxy's.
+#[derive(Clone, Debug)]
+pub struct NotiConfig {
+    /// Only these ranges may post Noti; `None` (the default) lets every address.
+    pub allow: Option<Vec<IpNet>>,
+    /// Noti accepted per minute from one address (an IPv6 /64) on one instance, as a burst of this
+    /// many refilled evenly.
+    pub rate_per_min: NonZeroU32,
+}
+
 /// Documented defaults for the sandbox test merchant (no real money can move through the sandbox).
 pub const DEFAULT_SANDBOX_MERCHANT_KEY: &str = "sandbox-merchant-key-testpay01m";
 pub const DEFAULT_SANDBOX_CANCEL_PASSWORD: &str = "123456";
@@ -178,6 +191,7 @@ pub struct Config {
     pub db_max_connections: u32,
     pub innopay: InnopayConfig,
     pub sandbox: SandboxConfig,
+    pub noti: NotiConfig,
     /// Serve help articles from this folder instead of the built-in ones.
     pub help_dir: Option<PathBuf>,
     /// Bearer token for `GET /v1/help/analytics`; `None` disables the report.
@@ -241,6 +255,8 @@ const KNOWN_KEYS: &[&str] = &[
     "innopay_js_url",
     "innopay_connect_timeout_ms",
     "innopay_read_timeout_ms",
+    "innopay_noti_allow",
+    "innopay_noti_rate_per_min",
     "sandbox",
     "sandbox_merchant_key",
     "sandbox_cancel_password",
@@ -290,6 +306,30 @@ impl Layers {
         self.get(key)
             .map(|(raw, _)| raw.trim().to_string())
             .filter(|s| !s.is_empty())
+    }
+
+    /// Comma-separated CIDR ranges or single addresses; empty or absent is `None`.
+    fn ranges(&self, key: &str) -> Result<Option<Vec<IpNet>>, ConfigError> {
+        let Some((raw, origin)) = self.get(key) else {
+            return Ok(None);
+        };
+        let ranges = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                invalid(
+                    origin,
+                    "comma-separated addresses or CIDR ranges such as 203.0.113.0/24",
+                    raw,
+                )
+            })?;
+        Ok(Some(ranges).filter(|r| !r.is_empty()))
     }
 
     fn url(&self, key: &str) -> Result<Option<Url>, ConfigError> {
@@ -479,6 +519,14 @@ impl Config {
                         .unwrap_or_else(|| DEFAULT_SANDBOX_CANCEL_PASSWORD.to_string()),
                 ),
                 noti_url: layers.url("sandbox_noti_url")?,
+            },
+            noti: NotiConfig {
+                allow: layers.ranges("innopay_noti_allow")?,
+                rate_per_min: layers.parse_or(
+                    "innopay_noti_rate_per_min",
+                    NonZeroU32::new(600).expect("not zero"),
+                    "a whole number of Noti per minute, at least 1",
+                )?,
             },
             help_dir: layers.string("help_dir").map(PathBuf::from),
             help_analytics_token: layers.string("help_analytics_token").map(Secret::new),
@@ -789,6 +837,54 @@ mod tests {
                 .to_string();
             assert!(err.contains("PAYDESK_DATABASE_URL"), "{err}");
             assert!(!err.contains("pw-42"), "{err}");
+        }
+    }
+
+    #[test]
+    fn noti_senders_are_all_allowed_by_default_and_ranges_parse() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert!(config.noti.allow.is_none());
+        assert_eq!(config.noti.rate_per_min.get(), 600);
+        let config = Config::from_sources(
+            None,
+            env(&[
+                (
+                    "PAYDESK_INNOPAY_NOTI_ALLOW",
+                    " 203.0.113.0/24, 198.51.100.7,2001:db8::/32 ",
+                ),
+                ("PAYDESK_INNOPAY_NOTI_RATE_PER_MIN", "30"),
+            ]),
+        )
+        .unwrap();
+        let allow: Vec<String> = config
+            .noti
+            .allow
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            allow,
+            vec!["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"]
+        );
+        assert_eq!(config.noti.rate_per_min.get(), 30);
+        let blank = env(&[("PAYDESK_INNOPAY_NOTI_ALLOW", " ")]);
+        assert!(
+            Config::from_sources(None, blank)
+                .unwrap()
+                .noti
+                .allow
+                .is_none()
+        );
+        for (key, bad) in [
+            ("PAYDESK_INNOPAY_NOTI_ALLOW", "203.0.113.0/33"),
+            ("PAYDESK_INNOPAY_NOTI_ALLOW", "innopay.co.kr"),
+            ("PAYDESK_INNOPAY_NOTI_RATE_PER_MIN", "0"),
+        ] {
+            let err = Config::from_sources(None, env(&[(key, bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("invalid {key}")), "{bad}: {err}");
         }
     }
 

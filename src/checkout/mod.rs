@@ -18,6 +18,7 @@ pub use api::{CheckoutApi, Payment};
 pub use pages::{home as home_page, routes as page_routes};
 pub use reconciler::spawn_reconciler;
 pub use service::CheckoutService;
+pub(crate) use service::ReportedCancel;
 
 use crate::api::{ApiError, NextAction};
 use crate::store::StoreError;

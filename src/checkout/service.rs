@@ -70,6 +70,18 @@ pub enum CancelResult {
     Pending(PaymentRow),
 }
 
+/// What became of a cancel Innopay reported by Noti (`record_reported_cancel`).
+pub(crate) enum ReportedCancel {
+    /// Innopay's inquiry shows it: recorded, with the amount this record added.
+    Recorded(Box<PaymentRow>, i64),
+    /// The payment changed since it was read: nothing written, judge the Noti again.
+    Raced,
+    /// Innopay's inquiry does not show it (why): nothing written.
+    NotShown(String),
+    /// Innopay gave no conclusive answer (why): nothing written.
+    Inconclusive(String),
+}
+
 /// How long an instance may hold a payment it is reconciling before another may take over.
 const RECONCILE_LEASE: Duration = Duration::seconds(30);
 
@@ -108,6 +120,15 @@ fn status(row: &PaymentRow) -> PaymentStatus {
 
 fn total(row: &PaymentRow) -> i64 {
     row.amount + row.tax_free_amount
+}
+
+/// How much of `row` an inquiry shows cancelled. An answer without the amount only tells whether
+/// the payment is still approved (status 0) or cancelled in full.
+fn cancelled_at_innopay(approval: &Approval, row: &PaymentRow) -> i64 {
+    approval
+        .cancelled_amt
+        .map(Amount::won)
+        .unwrap_or(if approval.status == 0 { 0 } else { total(row) })
 }
 
 /// Innopay's `approvedAt` is KST wall time.
@@ -855,17 +876,50 @@ impl CheckoutService {
         self.apply_or_reload(row, to, update, ev).await
     }
 
-    /// Records a cancel Innopay reports by Noti (made in Innopay's admin, or anywhere but paydesk).
-    /// `None` when the payment changed since `row` was read: nothing is written, the caller judges
-    /// the Noti again against the new state.
+    /// Records a cancel Innopay reports by Noti (made in Innopay's admin, or anywhere but paydesk)
+    /// once Innopay's own inquiry, by the payment's tid with the merchant's key, shows it: a Noti is
+    /// unsigned and anyone can post one. `claimed` is the total cancelled the Noti says; the inquiry
+    /// must show at least that much, and no more than it is recorded (a later cancel is recorded by
+    /// its own Noti, with its own details).
     pub(crate) async fn record_reported_cancel(
         &self,
         row: &PaymentRow,
-        amount: i64,
-        detail: serde_json::Value,
-    ) -> Result<Option<PaymentRow>, CheckoutError> {
+        claimed: i64,
+        mut detail: serde_json::Value,
+    ) -> Result<ReportedCancel, CheckoutError> {
+        let Some(tid) = row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) else {
+            return Ok(ReportedCancel::NotShown(
+                "the payment has no tid to ask Innopay about".into(),
+            ));
+        };
+        let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
+        let shown = match self.gateway.transaction(&merchant(&storefront), &tid).await {
+            Outcome::Done(approval) => cancelled_at_innopay(&approval, row),
+            Outcome::Declined { code, message } => {
+                return Ok(ReportedCancel::NotShown(format!(
+                    "Innopay's inquiry does not know tid {tid}: {code} {message}"
+                )));
+            }
+            Outcome::Unknown { reason } | Outcome::NotSent { reason } => {
+                return Ok(ReportedCancel::Inconclusive(reason));
+            }
+        };
+        if shown < claimed {
+            return Ok(ReportedCancel::NotShown(format!(
+                "Innopay's inquiry shows {shown} cancelled, the Noti {claimed}"
+            )));
+        }
+        let amount = claimed - row.cancelled_amount;
+        detail["amount"] = json!(amount);
+        detail["confirmedBy"] = json!("inquiry");
+        detail["cancelledAtInnopay"] = json!(shown);
         let (to, update, ev) = cancel_change(row, amount, "innopay_noti", detail);
-        Ok(self.store.transition(row, to.as_str(), update, ev).await?)
+        Ok(
+            match self.store.transition(row, to.as_str(), update, ev).await? {
+                Some(recorded) => ReportedCancel::Recorded(Box::new(recorded), amount),
+                None => ReportedCancel::Raced,
+            },
+        )
     }
 
     async fn release_cancel(
@@ -980,10 +1034,7 @@ impl CheckoutService {
         let net_cancel = status(&row) == PaymentStatus::Unknown;
         match inquiry {
             Outcome::Done(approval) => {
-                let cancelled_there = approval
-                    .cancelled_amt
-                    .map(Amount::won)
-                    .unwrap_or(if approval.status == 0 { 0 } else { total(&row) });
+                let cancelled_there = cancelled_at_innopay(&approval, &row);
                 if cancelled_there >= row.cancelled_amount + pending {
                     self.apply_cancel(
                         &row,

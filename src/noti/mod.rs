@@ -1,14 +1,20 @@
 //! Innopay's server-to-server notifications ("Noti") in, at `POST /innopay/noti`. Innopay posts a
 //! form for every approval and cancel (also those made in its merchant admin) and resends until the
 //! answer body is exactly `0000`. A Noti carries no signature, so it is believed only as far as it
-//! agrees with the stored payment (MID, tid, order, amount), and an approval paydesk has not settled
-//! yet is confirmed with Innopay's inquiry API before it is recorded.
+//! agrees with the stored payment (MID, tid, order, amount), and nothing it reports changes money
+//! state until Innopay's inquiry API (by tid, with the merchant's key) shows it: an approval paydesk
+//! has not settled yet, or a cancel made outside paydesk.
 //!
-//! Every Noti is stored raw before anything else happens and then settled with an outcome; `0000` is
-//! answered only for what is safely recorded (applied, already recorded, or kept for a person), never
-//! for anything unmatched or contradicting the record, so Innopay keeps resending those while they
-//! wait, flagged, for someone to look. Changes go through `CheckoutService` and so `Store::transition`:
-//! the payment's history records them with cause `innopay_noti` and webhooks publish them.
+//! Before a Noti is read, the sender's address is checked against `PAYDESK_INNOPAY_NOTI_ALLOW` and a
+//! per-address rate limit (per instance: it protects storage, it decides nothing), and the body
+//! against a size limit far above any real Noti; what fails these is answered and not stored.
+//!
+//! Every Noti let in is stored (its fields bounded) before anything else happens and then settled
+//! with an outcome; `0000` is answered only for what is safely recorded (applied, already recorded,
+//! or kept for a person), never for anything unmatched or contradicting the record, so Innopay
+//! keeps resending those while they wait, flagged, for someone to look. Changes go through
+//! `CheckoutService` and so `Store::transition`: the payment's history records them with cause
+//! `innopay_noti` and webhooks publish them.
 //!
 //! Its own module, not part of `webhooks` (outbound, to storefronts, signed) or `gateway` (paydesk
 //! calling Innopay): it is Innopay calling paydesk, with its own trust rules and its own record.
@@ -16,21 +22,110 @@
 //! documents it.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use poem::error::ReadBodyError;
 use poem::http::StatusCode;
 use poem::web::{Data, RemoteAddr};
-use poem::{Body, IntoResponse, Response, Route, handler, post};
+use poem::{Body, EndpointExt, IntoResponse, Response, Route, handler, post};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::checkout::{CheckoutError, PaymentStatus};
+use crate::checkout::{CheckoutError, PaymentStatus, ReportedCancel};
+use crate::config::NotiConfig;
 use crate::store::notis::{NotiVerdict, ReceivedNoti};
 use crate::store::payments::PaymentRow;
 use crate::store::{Store, StoreError};
 
 /// Adds the Noti receiver to `route`.
-pub fn routes(route: Route) -> Route {
-    route.at("/innopay/noti", post(receive))
+pub fn routes(route: Route, config: &NotiConfig) -> Route {
+    route.at(
+        "/innopay/noti",
+        post(receive).data(Arc::new(Gate::new(config))),
+    )
+}
+
+/// The largest Noti body read. Innopay's Noti are about 1 KB (some 30 short fields; Korean text
+/// percent-encoded triples), so 16 KB refuses nothing real and bounds what one request costs.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+/// What is stored of one Noti's fields, as JSON; a real one takes under 2 KB.
+const MAX_FIELDS_BYTES: usize = 4 * 1024;
+/// What is stored of one field's value (and of its name).
+const MAX_VALUE_BYTES: usize = 512;
+/// What is stored of an identifying column (MID, tid, order, status, method): real ones are < 50.
+const MAX_COLUMN_BYTES: usize = 100;
+/// What is stored of a verdict's note (it quotes fields).
+const MAX_NOTE_BYTES: usize = 1000;
+/// How many rate-limit checks between two sweeps of addresses not seen lately.
+const SWEEP_EVERY: u64 = 1024;
+
+/// Who may post Noti and how often, checked before a body is read.
+struct Gate {
+    allow: Option<Vec<IpNet>>,
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    checks: AtomicU64,
+}
+
+/// Why a Noti was not read.
+enum Refusal {
+    Forbidden,
+    RateLimited,
+}
+
+impl Gate {
+    fn new(config: &NotiConfig) -> Self {
+        Self {
+            allow: config.allow.clone(),
+            limiter: RateLimiter::keyed(Quota::per_minute(config.rate_per_min)),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// The rate limit comes first, so refusals of any kind (and their log lines) are bounded per
+    /// address.
+    fn admit(&self, ip: Option<IpAddr>) -> Result<(), Refusal> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.limiter.retain_recent();
+        }
+        let key = ip.map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), rate_key);
+        if self.limiter.check_key(&key).is_err() {
+            return Err(Refusal::RateLimited);
+        }
+        match (&self.allow, ip) {
+            (None, _) => Ok(()),
+            (Some(allow), Some(ip)) if allow.iter().any(|net| net.contains(&ip)) => Ok(()),
+            (Some(_), _) => Err(Refusal::Forbidden),
+        }
+    }
+}
+
+/// One IPv6 holder usually has a whole /64, so it is limited as one sender.
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+    }
+}
+
+/// An identifying field as stored and logged.
+fn column(value: Option<&str>) -> Option<String> {
+    value.map(|v| clip(v, MAX_COLUMN_BYTES))
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// What became of a Noti.
@@ -187,23 +282,101 @@ impl Noti {
     fn received(&self, remote_addr: Option<String>) -> ReceivedNoti {
         ReceivedNoti {
             remote_addr,
-            mid: self.mid().map(str::to_string),
-            tid: self.tid().map(str::to_string),
-            moid: self.get("moid").map(str::to_string),
-            status: self.first(&["status", "stateCd"]).map(str::to_string),
-            pay_method: self.get("payMethod").map(str::to_string),
-            fields: json!(self.fields).to_string(),
+            mid: column(self.mid()),
+            tid: column(self.tid()),
+            moid: column(self.get("moid")),
+            status: column(self.first(&["status", "stateCd"])),
+            pay_method: column(self.get("payMethod")),
+            fields: self.kept_fields(),
         }
+    }
+
+    /// The fields as JSON, bounded: each name and value clipped, the fields paydesk reads first,
+    /// then the others while they fit, and a `_truncated` note of what was left out.
+    fn kept_fields(&self) -> String {
+        let whole = json!(self.fields).to_string();
+        if whole.len() <= MAX_FIELDS_BYTES {
+            return whole;
+        }
+        let (read, others): (Vec<_>, Vec<_>) = self
+            .fields
+            .iter()
+            .partition(|(k, _)| READ_FIELDS.contains(&k.as_str()));
+        // Room for the marker itself.
+        let mut budget = MAX_FIELDS_BYTES - 120;
+        let mut kept = serde_json::Map::new();
+        for (key, value) in read.into_iter().chain(others) {
+            let (key, value) = (clip(key, MAX_VALUE_BYTES), clip(value, MAX_VALUE_BYTES));
+            let cost = json!(key).to_string().len() + json!(value).to_string().len() + 2;
+            if cost <= budget {
+                budget -= cost;
+                kept.insert(key, value.into());
+            }
+        }
+        let left_out = self.fields.len() - kept.len();
+        kept.insert(
+            "_truncated".into(),
+            format!(
+                "{left_out} of {} fields left out, values cut to {MAX_VALUE_BYTES} bytes; \
+                 {} bytes of JSON received",
+                self.fields.len(),
+                whole.len()
+            )
+            .into(),
+        );
+        serde_json::Value::Object(kept).to_string()
     }
 }
 
+/// The fields paydesk reads, kept first when a Noti is too large to keep whole.
+const READ_FIELDS: &[&str] = &[
+    "shopCode",
+    "mid",
+    "tid",
+    "transSeq",
+    "moid",
+    "status",
+    "stateCd",
+    "payMethod",
+    "goodsAmt",
+    "approvalAmt",
+    "cancelAmt",
+    "remainAmt",
+    "cancelMsg",
+    "cancelDate",
+    "cancelTime",
+    "vacctNo",
+];
+
 #[handler]
-async fn receive(body: Body, remote: &RemoteAddr, Data(state): Data<&AppState>) -> Response {
-    let bytes = match body.into_vec().await {
+async fn receive(
+    body: Body,
+    remote: &RemoteAddr,
+    Data(state): Data<&AppState>,
+    Data(gate): Data<&Arc<Gate>>,
+) -> Response {
+    // An IPv4 peer of a dual-stack listener arrives as ::ffff:a.b.c.d; ranges name it as a.b.c.d.
+    let ip = remote.as_socket_addr().map(|a| a.ip().to_canonical());
+    match gate.admit(ip) {
+        Ok(()) => {}
+        Err(Refusal::RateLimited) => {
+            tracing::debug!(remote = ?ip, "Noti refused: rate limit of its address");
+            return answer(StatusCode::TOO_MANY_REQUESTS, "FAIL rate limited");
+        }
+        Err(Refusal::Forbidden) => {
+            tracing::warn!(remote = ?ip, "Noti refused: address not in PAYDESK_INNOPAY_NOTI_ALLOW");
+            return answer(StatusCode::FORBIDDEN, "FAIL forbidden");
+        }
+    }
+    let bytes = match body.into_bytes_limit(MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
+        Err(ReadBodyError::PayloadTooLarge) => {
+            tracing::warn!(remote = ?ip, "Noti refused: body over {MAX_BODY_BYTES} bytes");
+            return answer(StatusCode::PAYLOAD_TOO_LARGE, "FAIL too large");
+        }
         Err(e) => return answer(StatusCode::BAD_REQUEST, &format!("FAIL unreadable: {e}")),
     };
-    let remote = remote.as_socket_addr().map(|a| a.ip().to_string());
+    let remote = ip.map(|ip| ip.to_string());
     match handle(state, Noti::parse(&bytes), remote).await {
         Ok(outcome) if outcome.acknowledged() => answer(StatusCode::OK, "0000"),
         Ok(outcome) => answer(outcome.http_status(), &format!("FAIL {}", outcome.as_str())),
@@ -230,22 +403,23 @@ async fn handle(
     let id = state.store.insert_noti(noti.received(remote_addr)).await?;
     let verdict = judge(state, &noti).await?;
     let outcome = verdict.outcome;
+    let note = clip(&verdict.note, MAX_NOTE_BYTES);
     state
         .store
         .settle_noti(
             id,
             NotiVerdict {
                 outcome: outcome.as_str(),
-                note: &verdict.note,
+                note: &note,
                 flagged: outcome.flagged(),
                 payment_id: verdict.payment_id.as_deref(),
             },
         )
         .await?;
     if outcome.flagged() {
-        tracing::error!(noti = id, mid = noti.mid(), tid = noti.tid(), outcome = outcome.as_str(), note = %verdict.note, "Noti flagged for a person");
+        tracing::error!(noti = id, mid = column(noti.mid()), tid = column(noti.tid()), outcome = outcome.as_str(), %note, "Noti flagged for a person");
     } else {
-        tracing::info!(noti = id, tid = noti.tid(), outcome = outcome.as_str(), note = %verdict.note, "Noti");
+        tracing::info!(noti = id, tid = column(noti.tid()), outcome = outcome.as_str(), %note, "Noti");
     }
     Ok(outcome)
 }
@@ -495,28 +669,41 @@ async fn judge_cancelled(
                     Some(&row),
                 )
             } else {
-                let amount = cancelled_there - row.cancelled_amount;
+                let field = |key| noti.get(key).map(|v| clip(v, MAX_VALUE_BYTES));
                 let detail = json!({
-                    "amount": amount,
-                    "cancelAmt": noti.get("cancelAmt"),
-                    "remainAmt": noti.get("remainAmt"),
-                    "cancelMsg": noti.get("cancelMsg"),
-                    "cancelDate": noti.get("cancelDate"),
-                    "cancelTime": noti.get("cancelTime"),
-                    "stateCd": noti.get("stateCd"),
+                    "cancelAmt": field("cancelAmt"),
+                    "remainAmt": field("remainAmt"),
+                    "cancelMsg": field("cancelMsg"),
+                    "cancelDate": field("cancelDate"),
+                    "cancelTime": field("cancelTime"),
+                    "stateCd": field("stateCd"),
                 });
-                let Some(recorded) = state
+                // Unsigned: only what Innopay's inquiry shows is recorded.
+                match state
                     .checkout
-                    .record_reported_cancel(&row, amount, detail)
+                    .record_reported_cancel(&row, cancelled_there, detail)
                     .await?
-                else {
-                    return Ok(None);
-                };
-                Verdict::new(
-                    NotiOutcome::Applied,
-                    format!("cancel of {amount} recorded (now {})", recorded.status),
-                    Some(&recorded),
-                )
+                {
+                    ReportedCancel::Recorded(recorded, amount) => Verdict::new(
+                        NotiOutcome::Applied,
+                        format!(
+                            "cancel of {amount} confirmed by inquiry and recorded (now {})",
+                            recorded.status
+                        ),
+                        Some(&recorded),
+                    ),
+                    ReportedCancel::Raced => return Ok(None),
+                    ReportedCancel::NotShown(why) => Verdict::new(
+                        NotiOutcome::Contradiction,
+                        format!("Innopay's inquiry does not confirm this cancel: {why}"),
+                        Some(&row),
+                    ),
+                    ReportedCancel::Inconclusive(why) => Verdict::new(
+                        NotiOutcome::Deferred,
+                        format!("Innopay's inquiry was inconclusive ({why}); not applied"),
+                        Some(&row),
+                    ),
+                }
             }
         }
         PaymentStatus::Approving | PaymentStatus::Unknown => Verdict::new(
@@ -551,6 +738,48 @@ mod tests {
         assert_eq!(reported("stateCd=2"), Some(Reported::Cancelled));
         assert_eq!(reported("status=99"), None);
         assert_eq!(reported(""), None);
+    }
+
+    #[test]
+    fn the_gate_limits_each_address_or_v6_network_and_admits_only_allowed_ones() {
+        let gate = Gate::new(&NotiConfig {
+            allow: Some(vec![
+                "10.0.0.0/8".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ]),
+            rate_per_min: std::num::NonZeroU32::new(2).unwrap(),
+        });
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(gate.admit(ip("10.1.2.3")).is_ok());
+        assert!(matches!(
+            gate.admit(ip("127.0.0.1")),
+            Err(Refusal::Forbidden)
+        ));
+        assert!(matches!(gate.admit(None), Err(Refusal::Forbidden)));
+        assert!(gate.admit(ip("10.1.2.3")).is_ok());
+        assert!(matches!(
+            gate.admit(ip("10.1.2.3")),
+            Err(Refusal::RateLimited)
+        ));
+        assert!(
+            gate.admit(ip("10.1.2.4")).is_ok(),
+            "another address, its own limit"
+        );
+        // One /64 is one sender.
+        assert!(gate.admit(ip("2001:db8::1")).is_ok());
+        assert!(gate.admit(ip("2001:db8::ffff:1")).is_ok());
+        assert!(matches!(
+            gate.admit(ip("2001:db8::2")),
+            Err(Refusal::RateLimited)
+        ));
+        assert!(gate.admit(ip("2001:db8:0:1::1")).is_ok());
+    }
+
+    #[test]
+    fn clipping_keeps_whole_characters_and_marks_the_cut() {
+        assert_eq!(clip("가나다", 9), "가나다");
+        assert_eq!(clip("가나다", 8), "가…");
+        assert_eq!(clip("abcdef", 5), "ab…");
     }
 
     #[test]

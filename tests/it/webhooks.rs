@@ -216,7 +216,7 @@ pub async fn pay(app: &TestApp, key: &str, amount: i64) -> String {
     pay_at(app, &app.url("/sandbox"), key, amount).await
 }
 
-async fn cancel(app: &TestApp, key: &str, id: &str, amount: Option<i64>) {
+pub async fn cancel(app: &TestApp, key: &str, id: &str, amount: Option<i64>) {
     let response = app
         .client
         .post(app.url(&format!("/v1/payments/{id}/cancel")))
