@@ -115,7 +115,11 @@ async fn a_database_dump_holds_no_usable_credential() {
         let app = TestApp::spawn_with(backend, &[("secret_key", TEST_SECRET_KEY)]).await;
         let (id, plaintexts) = storefront_with_every_secret(&app).await;
         let raw = raw_secrets(&app.db_url).await;
-        let mine: Vec<_> = raw.iter().filter(|(row, _, _)| *row == id).cloned().collect();
+        let mine: Vec<_> = raw
+            .iter()
+            .filter(|(row, _, _)| *row == id)
+            .cloned()
+            .collect();
         assert_eq!(mine.len(), 4, "{backend:?}: {mine:?}");
         assert_all_under(&raw, &key_id(TEST_SECRET_KEY));
         for plaintext in &plaintexts {
@@ -261,7 +265,10 @@ async fn the_embedded_default_generates_a_private_key_file_and_says_so() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
-    let notice: Vec<&str> = first.lines().filter(|l| l.contains("paydesk.key")).collect();
+    let notice: Vec<&str> = first
+        .lines()
+        .filter(|l| l.contains("paydesk.key"))
+        .collect();
     assert_eq!(notice.len(), 1, "{first}");
     assert!(notice[0].contains("generated"), "{first}");
     assert!(notice[0].contains("back"), "{first}");
@@ -390,7 +397,11 @@ async fn secrets_rotate_under_traffic_fails_no_request() {
                 .send()
                 .await
                 .unwrap();
-            assert!(after.status().is_success(), "{}", after.text().await.unwrap());
+            assert!(
+                after.status().is_success(),
+                "{}",
+                after.text().await.unwrap()
+            );
         }
         stop.store(true, Ordering::Relaxed);
         let (ok, failed) = traffic.await.unwrap();

@@ -150,7 +150,8 @@ impl TestApp {
             ("shutdown_timeout_secs", "5"),
             ("db_max_connections", "5"),
         ];
-        if db_url.starts_with("postgres") && !overrides.iter().any(|(k, _)| k.starts_with("secret_key"))
+        if db_url.starts_with("postgres")
+            && !overrides.iter().any(|(k, _)| k.starts_with("secret_key"))
         {
             settings.push(("secret_key", TEST_SECRET_KEY));
         }
@@ -293,7 +294,10 @@ pub struct Process {
 /// Starts the real binary with only `env` (and warn-level logs), keeping its stdout drained so it never
 /// blocks on a full pipe.
 pub fn start_paydesk(env: &[(&str, &str)]) -> Process {
-    let mut settings = vec![("PAYDESK_LOG", "warn"), ("PAYDESK_SECRET_KEY", TEST_SECRET_KEY)];
+    let mut settings = vec![
+        ("PAYDESK_LOG", "warn"),
+        ("PAYDESK_SECRET_KEY", TEST_SECRET_KEY),
+    ];
     settings.extend_from_slice(env);
     let (child, base, stdout) = spawn_binary(&std::env::temp_dir(), &settings);
     std::thread::spawn(move || for _ in stdout.lines() {});
