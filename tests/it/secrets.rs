@@ -13,7 +13,8 @@ use sea_orm::{ConnectionTrait, Database};
 use sha2::{Digest, Sha256};
 
 use crate::support::{
-    Backend, TEST_SECRET_KEY, TestApp, TestDb, backends, spawn_binary, tempdir, wait_with_timeout,
+    Backend, TEST_SECRET_KEY, TestApp, TestDb, backends, execute_sql, spawn_binary, tempdir,
+    wait_with_timeout,
 };
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -144,6 +145,42 @@ async fn a_database_dump_holds_no_usable_credential() {
             }
         }
         app.stop().await;
+    }
+}
+
+/// Values stored before encryption existed (plaintext) are encrypted at the next start-up, in place,
+/// and still read the same.
+#[tokio::test]
+async fn plaintext_from_before_encryption_is_encrypted_at_start_up() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let overrides = [("secret_key", TEST_SECRET_KEY)];
+        let first = TestApp::spawn_on(&db.url, None, &overrides).await;
+        execute_sql(
+            &first,
+            "UPDATE storefronts SET merchant_key = ?, cancel_password = ?, signing_secret = ?, \
+             previous_signing_secret = NULL WHERE id = ?",
+            vec![
+                "old-plain-merchant-key".into(),
+                "old-plain-pw".into(),
+                "whsec_b2xkLXBsYWluLXNpZ25pbmctc2VjcmV0".into(),
+                "sf_demo".into(),
+            ],
+        )
+        .await;
+        first.stop().await;
+        let second = TestApp::spawn_on(&db.url, None, &overrides).await;
+        assert_all_under(&raw_secrets(&db.url).await, &key_id(TEST_SECRET_KEY));
+        let demo = paydesk::storefronts::find(&second.state.store, "sf_demo")
+            .await
+            .unwrap();
+        assert_eq!(demo.merchant_key.expose(), "old-plain-merchant-key");
+        assert_eq!(demo.cancel_password.expose(), "old-plain-pw");
+        assert_eq!(
+            demo.signing_secret.expose(),
+            "whsec_b2xkLXBsYWluLXNpZ25pbmctc2VjcmV0"
+        );
+        second.stop().await;
     }
 }
 
