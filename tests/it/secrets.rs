@@ -380,7 +380,7 @@ async fn secrets_rotate_under_traffic_fails_no_request() {
                     n += 1;
                     // Reading payments authenticates (decrypting the storefront's secrets); creating a
                     // checkout uses them too.
-                    let response = if n % 2 == 0 {
+                    let response = if n.is_multiple_of(2) {
                         client
                             .get(format!("{base}/v1/payments"))
                             .bearer_auth(&api_key)
