@@ -455,6 +455,19 @@ async fn secrets_rotate_under_traffic_fails_no_request() {
         assert_ne!(new_id, key_id(TEST_SECRET_KEY));
         assert!(printed.contains(&new_id), "{printed}");
         assert_all_under(&raw_secrets(&db.url).await, &new_id);
+        let status = Command::new(env!("CARGO_BIN_EXE_paydesk"))
+            .args(["secrets", "status"])
+            .current_dir(&dir)
+            .env_clear()
+            .envs(borrowed.iter().copied())
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&status.stdout).to_string();
+        let old_line = format!(
+            "key {} (decrypts): 0 stored secrets",
+            key_id(TEST_SECRET_KEY)
+        );
+        assert!(status.contains(&old_line), "{status}");
         std::fs::remove_dir_all(dir).ok();
     }
 }
