@@ -96,7 +96,7 @@ struct Key {
 }
 
 /// The keys in use: the first encrypts, all decrypt.
-pub struct Keyring {
+struct Keyring {
     keys: Vec<Key>,
 }
 

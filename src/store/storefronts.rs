@@ -45,6 +45,27 @@ fn secret_columns(row: &StorefrontRow) -> [(storefront::Column, &'static str, Op
     ]
 }
 
+/// Replaces every secret of a row by `f(associated data, value)`.
+fn map_secrets(
+    row: &mut StorefrontRow,
+    mut f: impl FnMut(&str, &str) -> Result<String, StoreError>,
+) -> Result<(), StoreError> {
+    let id = row.id.clone();
+    let values = [
+        ("merchant_key", &mut row.merchant_key),
+        ("cancel_password", &mut row.cancel_password),
+        ("signing_secret", &mut row.signing_secret),
+    ];
+    let previous = row
+        .previous_signing_secret
+        .as_mut()
+        .map(|p| ("signing_secret", p));
+    for (name, value) in values.into_iter().chain(previous) {
+        *value = f(&place(name, &id), value)?;
+    }
+    Ok(())
+}
+
 /// Which stored secrets `reencrypt_secrets` rewrites.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reencrypt {
@@ -71,26 +92,16 @@ const REENCRYPT_PASSES: usize = 10;
 impl Store {
     fn sealed(&self, mut row: StorefrontRow) -> Result<StorefrontRow, StoreError> {
         let secrets = self.secret_keys()?;
-        let id = row.id.clone();
-        row.merchant_key = secrets.seal(&place("merchant_key", &id), &row.merchant_key);
-        row.cancel_password = secrets.seal(&place("cancel_password", &id), &row.cancel_password);
-        row.signing_secret = secrets.seal(&place("signing_secret", &id), &row.signing_secret);
-        row.previous_signing_secret = row
-            .previous_signing_secret
-            .map(|p| secrets.seal(&place("signing_secret", &id), &p));
+        map_secrets(
+            &mut row,
+            |here, plaintext| Ok(secrets.seal(here, plaintext)),
+        )?;
         Ok(row)
     }
 
     fn opened(&self, mut row: StorefrontRow) -> Result<StorefrontRow, StoreError> {
         let secrets = self.secret_keys()?;
-        let id = row.id.clone();
-        row.merchant_key = secrets.open(&place("merchant_key", &id), &row.merchant_key)?;
-        row.cancel_password = secrets.open(&place("cancel_password", &id), &row.cancel_password)?;
-        row.signing_secret = secrets.open(&place("signing_secret", &id), &row.signing_secret)?;
-        row.previous_signing_secret = row
-            .previous_signing_secret
-            .map(|p| secrets.open(&place("signing_secret", &id), &p))
-            .transpose()?;
+        map_secrets(&mut row, |here, stored| Ok(secrets.open(here, stored)?))?;
         Ok(row)
     }
 
