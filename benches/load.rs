@@ -108,6 +108,11 @@ impl Server {
             .env("PAYDESK_ADDR", "127.0.0.1:0")
             .env("PAYDESK_DATABASE_URL", database_url)
             .env("PAYDESK_DEMO_API_KEY", DEMO_KEY)
+            // PostgreSQL needs a key for the stored credentials; any fixed one does here.
+            .env(
+                "PAYDESK_SECRET_KEY",
+                "bG9hZC1iZW5jaC1zZWNyZXQta2V5LTMyLWJ5dGVzISE=",
+            )
             .env("PAYDESK_SANDBOX_NOTI_URL", noti_url)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

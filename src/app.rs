@@ -20,7 +20,9 @@ use crate::noti;
 use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
 use crate::pages::SecurityHeaders;
 use crate::sandbox::Sandbox;
+use crate::secrets::Secrets;
 use crate::store::Store;
+use crate::store::storefronts::Reencrypt;
 use crate::storefronts;
 use crate::webhooks::{self, WebhookService, WebhooksApi};
 
@@ -44,6 +46,8 @@ pub enum StartupError {
     Demo(String),
     #[error("{0}")]
     Webhooks(String),
+    #[error("{0}")]
+    Secrets(String),
 }
 
 /// Help searches that may wait to be written; about 10,000 × 200 bytes at most. A second of searches
@@ -116,13 +120,23 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         // Articles first: a broken PAYDESK_HELP_DIR should stop start-up before anything is opened.
         let help = HelpHandle::load(HelpSource::from_dir(config.help_dir.clone()))?;
+        let secrets = Secrets::load(&config).map_err(|e| StartupError::Secrets(e.to_string()))?;
+        if let Some(notice) = secrets.generated_notice() {
+            tracing::warn!("{notice}");
+        }
         let store = Store::connect(&config.database, config.db_max_connections)
             .await
-            .map_err(|e| StartupError::Database(one_line(&e.to_string())))?;
+            .map_err(|e| StartupError::Database(one_line(&e.to_string())))?
+            .with_secrets(secrets);
         store
             .migrate_up()
             .await
             .map_err(|e| StartupError::Migrations(one_line(&e.to_string())))?;
+        // Refuses a key that cannot read what is stored, and encrypts values from before encryption.
+        store
+            .reencrypt_secrets(Reencrypt::Plaintext)
+            .await
+            .map_err(|e| StartupError::Secrets(one_line(&e.to_string())))?;
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| StartupError::Bind {

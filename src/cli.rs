@@ -1,5 +1,5 @@
 //! Command line: `serve` (the default), `migrate up|down|status`, `storefront ...`, `noti list`,
-//! `help check|reindex`, `openapi`, `sandbox`. Errors print one line and exit with status 1; no
+//! `secrets rotate|status`, `help check|reindex`, `openapi`, `sandbox`. Errors print one line and exit with status 1; no
 //! backtraces for operator mistakes.
 
 use std::net::SocketAddr;
@@ -12,7 +12,9 @@ use crate::app::{self, App};
 use crate::config::Config;
 use crate::help::{HelpCenter, HelpSource};
 use crate::sandbox::Standalone;
+use crate::secrets::Secrets;
 use crate::store::Store;
+use crate::store::storefronts::Reencrypt;
 
 #[derive(Parser)]
 // `help` is the help centre's command here; `--help` still prints usage.
@@ -45,6 +47,11 @@ enum Command {
     Noti {
         #[command(subcommand)]
         action: NotiAction,
+    },
+    /// Re-encrypt or inspect the stored credentials (merchant keys, cancel passwords, signing secrets).
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
     },
     /// Print the OpenAPI document.
     Openapi {
@@ -102,6 +109,20 @@ enum StorefrontAction {
         #[arg(long)]
         url: String,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretsAction {
+    /// Re-encrypt every stored secret under the primary key, while servers keep running. With a key
+    /// file, `--new-key` first puts a new random primary key at its top (the old keys stay there for
+    /// decryption); running servers pick it up from the file. With PAYDESK_SECRET_KEY, deploy the new
+    /// key with the old one in PAYDESK_SECRET_KEY_PREVIOUS first.
+    Rotate {
+        #[arg(long)]
+        new_key: bool,
+    },
+    /// List the keys (the primary first) and how many stored secrets each encrypts.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -205,6 +226,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.close().await;
             result
         }
+        Command::Secrets { action } => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            let store = open_migrated(&config).await?;
+            let result = secrets(&store, action).await;
+            store.close().await;
+            result
+        }
         Command::Noti {
             action: NotiAction::List { flagged, limit },
         } => {
@@ -252,12 +280,57 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// The migrated store with the secret keys (generating the embedded default's key file, and saying
+/// so, if this is the first use).
 async fn open_migrated(config: &Config) -> Result<Store, String> {
+    let secrets = Secrets::load(config).map_err(|e| e.to_string())?;
+    if let Some(notice) = secrets.generated_notice() {
+        eprintln!("note: {notice}");
+    }
     let store = Store::connect(&config.database, 2)
         .await
-        .map_err(|e| format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}"))?;
+        .map_err(|e| format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}"))?
+        .with_secrets(secrets);
     store.migrate_up().await.map_err(|e| e.to_string())?;
     Ok(store)
+}
+
+async fn secrets(store: &Store, action: SecretsAction) -> Result<(), String> {
+    let keys = store.secret_keys().map_err(|e| e.to_string())?;
+    let which = match action {
+        SecretsAction::Rotate { new_key } => {
+            if new_key {
+                let id = keys.add_primary_key().map_err(|e| e.to_string())?;
+                println!("added the new primary key {id}; the older keys stay for decryption");
+            }
+            Reencrypt::NotUnderPrimary
+        }
+        SecretsAction::Status => Reencrypt::Nothing,
+    };
+    let report = store
+        .reencrypt_secrets(which)
+        .await
+        .map_err(|e| e.to_string())?;
+    if which == Reencrypt::NotUnderPrimary {
+        println!(
+            "re-encrypted {} stored secrets under key {}",
+            report.reencrypted,
+            keys.primary_id()
+        );
+    }
+    for (n, id) in keys.key_ids().iter().enumerate() {
+        let role = if n == 0 { "primary" } else { "decrypts" };
+        let count = report.by_key.get(id).copied().unwrap_or(0);
+        println!("key {id} ({role}): {count} stored secrets");
+    }
+    for (id, count) in report
+        .by_key
+        .iter()
+        .filter(|(id, _)| !keys.key_ids().contains(id))
+    {
+        println!("key {id} (not loaded): {count} stored secrets");
+    }
+    Ok(())
 }
 
 async fn storefront(

@@ -165,6 +165,17 @@ pub struct NotiConfig {
     pub rate_per_min: NonZeroU32,
 }
 
+/// Where the keys that encrypt stored credentials come from (see `secrets`).
+#[derive(Clone, Debug)]
+pub enum SecretKeySource {
+    /// `PAYDESK_SECRET_KEY` (encrypts), then `PAYDESK_SECRET_KEY_PREVIOUS` (decrypt only).
+    Keys(Vec<Secret<[u8; 32]>>),
+    /// `PAYDESK_SECRET_KEY_FILE`: one base64 key per line, the first encrypts.
+    File(PathBuf),
+    /// Neither: the embedded default generates a key file next to its SQLite database.
+    Unset,
+}
+
 /// Documented defaults for the sandbox test merchant (no real money can move through the sandbox).
 pub const DEFAULT_SANDBOX_MERCHANT_KEY: &str = "sandbox-merchant-key-testpay01m";
 pub const DEFAULT_SANDBOX_CANCEL_PASSWORD: &str = "123456";
@@ -204,6 +215,7 @@ pub struct Config {
     /// believed: the approval may still be in flight at Innopay.
     pub inquiry_grace: Duration,
     pub webhooks: WebhookConfig,
+    pub secret_key: SecretKeySource,
     /// Settings that were given but are not known; reported once logging is up.
     pub unknown_keys: Vec<String>,
 }
@@ -272,6 +284,9 @@ const KNOWN_KEYS: &[&str] = &[
     "webhook_retry_scale",
     "webhook_secret_overlap_secs",
     "webhook_private_networks",
+    "secret_key",
+    "secret_key_previous",
+    "secret_key_file",
 ];
 
 /// Keys that are read elsewhere (the config file's own location, the test suite's PostgreSQL).
@@ -548,6 +563,7 @@ impl Config {
                     "`true` or `false`",
                 )?,
             },
+            secret_key: secret_key_source(layers)?,
             unknown_keys,
         })
     }
@@ -588,6 +604,44 @@ fn positive_scale(layers: &Layers, key: &str) -> Result<f64, ConfigError> {
             Err(invalid(origin, expected, raw))
         }
         _ => Ok(scale),
+    }
+}
+
+/// `secret_key` (+ `secret_key_previous`, a comma list) or `secret_key_file`, not both. Key values
+/// are never echoed in the error.
+fn secret_key_source(layers: &Layers) -> Result<SecretKeySource, ConfigError> {
+    const EXPECTED: &str = "base64 of 32 random bytes (e.g. `openssl rand -base64 32`)";
+    let key = |raw: &str, origin: &Origin| {
+        crate::secrets::parse_key(raw)
+            .map(Secret::new)
+            .ok_or_else(|| invalid(origin, EXPECTED, "[redacted]"))
+    };
+    let file = layers.string("secret_key_file").map(PathBuf::from);
+    match (layers.get("secret_key"), file) {
+        (Some((_, origin)), Some(_)) => Err(invalid(
+            origin,
+            "either PAYDESK_SECRET_KEY or PAYDESK_SECRET_KEY_FILE, not both",
+            "[redacted]",
+        )),
+        (None, file) => {
+            if let Some((_, origin)) = layers.get("secret_key_previous") {
+                return Err(invalid(
+                    origin,
+                    "PAYDESK_SECRET_KEY next to it (previous keys only decrypt)",
+                    "[redacted]",
+                ));
+            }
+            Ok(file.map_or(SecretKeySource::Unset, SecretKeySource::File))
+        }
+        (Some((raw, origin)), None) => {
+            let mut keys = vec![key(raw, origin)?];
+            if let Some((raw, origin)) = layers.get("secret_key_previous") {
+                for part in raw.split(',').filter(|p| !p.trim().is_empty()) {
+                    keys.push(key(part, origin)?);
+                }
+            }
+            Ok(SecretKeySource::Keys(keys))
+        }
     }
 }
 
@@ -885,6 +939,48 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with(&format!("invalid {key}")), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn secret_keys_come_from_the_variable_or_a_file_never_both_and_never_echoed() {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let previous = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert!(matches!(config.secret_key, SecretKeySource::Unset));
+        let config = Config::from_sources(
+            None,
+            env(&[
+                ("PAYDESK_SECRET_KEY", key),
+                ("PAYDESK_SECRET_KEY_PREVIOUS", previous),
+            ]),
+        )
+        .unwrap();
+        let SecretKeySource::Keys(keys) = &config.secret_key else {
+            panic!("{:?}", config.secret_key)
+        };
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[1].expose(), &[7u8; 32]);
+        assert!(!format!("{config:?}").contains(key));
+        let file = Config::from_sources(None, env(&[("PAYDESK_SECRET_KEY_FILE", "/k")])).unwrap();
+        assert!(matches!(file.secret_key, SecretKeySource::File(p) if p == Path::new("/k")));
+        for bad in [
+            vec![("PAYDESK_SECRET_KEY", "c2hvcnQ=")],
+            vec![
+                ("PAYDESK_SECRET_KEY", key),
+                ("PAYDESK_SECRET_KEY_FILE", "/k"),
+            ],
+            vec![("PAYDESK_SECRET_KEY_PREVIOUS", previous)],
+            vec![
+                ("PAYDESK_SECRET_KEY", key),
+                ("PAYDESK_SECRET_KEY_PREVIOUS", "x"),
+            ],
+        ] {
+            let err = Config::from_sources(None, env(&bad))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PAYDESK_SECRET_KEY"), "{err}");
+            assert!(!err.contains(key) && !err.contains(previous), "{err}");
         }
     }
 

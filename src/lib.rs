@@ -13,6 +13,7 @@ pub mod noti;
 pub mod ops;
 pub mod pages;
 pub mod sandbox;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod storefronts;

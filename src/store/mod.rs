@@ -11,6 +11,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, TransactionTrait};
 
 use crate::config::{DatabaseKind, DatabaseUrl};
+use crate::secrets::Secrets;
 
 mod entities;
 pub mod idempotency;
@@ -35,6 +36,9 @@ pub enum StoreError {
     Duplicate(String),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+    /// A stored secret cannot be encrypted or decrypted with the keys this instance has.
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
 }
 
 impl StoreError {
@@ -71,6 +75,7 @@ impl From<StoreError> for crate::api::ApiError {
             }
             StoreError::Db(e) => crate::api::ApiError::internal(e),
             StoreError::Duplicate(e) => crate::api::ApiError::internal(e),
+            StoreError::Secrets(e) => crate::api::ApiError::internal(e),
         }
     }
 }
@@ -124,6 +129,8 @@ pub struct MigrationState {
 pub struct Store {
     db: DatabaseConnection,
     kind: DatabaseKind,
+    /// Encrypts and decrypts the secret columns; `None` for tools that never touch them.
+    secrets: Option<Secrets>,
 }
 
 impl Store {
@@ -152,7 +159,25 @@ impl Store {
         let db = Database::connect(options)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { db, kind: url.kind })
+        Ok(Self {
+            db,
+            kind: url.kind,
+            secrets: None,
+        })
+    }
+
+    /// This store with the keys for the secret columns (storefront credentials).
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// The keys given with `with_secrets`.
+    pub fn secret_keys(&self) -> Result<&Secrets, StoreError> {
+        Ok(self
+            .secrets
+            .as_ref()
+            .ok_or(crate::secrets::SecretsError::NotLoaded)?)
     }
 
     pub fn kind(&self) -> DatabaseKind {

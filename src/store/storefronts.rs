@@ -1,4 +1,8 @@
-//! Queries on storefronts and their API keys.
+//! Queries on storefronts and their API keys. The credential columns (merchant key, cancel password,
+//! signing secrets) hold only ciphertext (`crate::secrets`): rows are encrypted on the way in and
+//! decrypted on the way out, so this file is the only place that sees the stored form.
+
+use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -9,17 +13,159 @@ use time::OffsetDateTime;
 
 use super::entities::{api_key, storefront};
 use super::{Store, StoreError};
+use crate::secrets::{SecretsError, stored_key_id};
 
 pub use api_key::Model as ApiKeyRow;
+/// A storefront as the store takes and hands it out: credentials in plaintext.
 pub use storefront::Model as StorefrontRow;
 
+/// The associated data a stored secret is bound to, so it does not decrypt in another row or column.
+/// Both signing columns share `signing_secret`: a rotation moves the current ciphertext into
+/// `previous_signing_secret` inside the database (`rotate_signing_secret`).
+fn place(column: &str, id: &str) -> String {
+    format!("storefronts.{column}:{id}")
+}
+
+/// Every secret column of a row, with the name its associated data uses and its stored value.
+fn secret_columns(row: &StorefrontRow) -> [(storefront::Column, &'static str, Option<&String>); 4] {
+    use storefront::Column::*;
+    [
+        (MerchantKey, "merchant_key", Some(&row.merchant_key)),
+        (
+            CancelPassword,
+            "cancel_password",
+            Some(&row.cancel_password),
+        ),
+        (SigningSecret, "signing_secret", Some(&row.signing_secret)),
+        (
+            PreviousSigningSecret,
+            "signing_secret",
+            row.previous_signing_secret.as_ref(),
+        ),
+    ]
+}
+
+/// Replaces every secret of a row by `f(associated data, value)`.
+fn map_secrets(
+    row: &mut StorefrontRow,
+    mut f: impl FnMut(&str, &str) -> Result<String, StoreError>,
+) -> Result<(), StoreError> {
+    let id = row.id.clone();
+    let values = [
+        ("merchant_key", &mut row.merchant_key),
+        ("cancel_password", &mut row.cancel_password),
+        ("signing_secret", &mut row.signing_secret),
+    ];
+    let previous = row
+        .previous_signing_secret
+        .as_mut()
+        .map(|p| ("signing_secret", p));
+    for (name, value) in values.into_iter().chain(previous) {
+        *value = f(&place(name, &id), value)?;
+    }
+    Ok(())
+}
+
+/// Which stored secrets `reencrypt_secrets` rewrites.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reencrypt {
+    /// None: only check that every one decrypts, and count them.
+    Nothing,
+    /// Those stored in plaintext, from before encryption (done at every start-up).
+    Plaintext,
+    /// Every one not under the primary key (`paydesk secrets rotate`).
+    NotUnderPrimary,
+}
+
+/// What `reencrypt_secrets` found and did.
+#[derive(Debug, Default)]
+pub struct SecretsReport {
+    /// Values this run re-encrypted.
+    pub reencrypted: u64,
+    /// Stored values by the key id they are under now (`plaintext` for unencrypted ones).
+    pub by_key: BTreeMap<String, u64>,
+}
+
+/// Passes over the table before `reencrypt_secrets` gives up on values that keep changing.
+const REENCRYPT_PASSES: usize = 10;
+
 impl Store {
+    fn sealed(&self, mut row: StorefrontRow) -> Result<StorefrontRow, StoreError> {
+        let secrets = self.secret_keys()?;
+        map_secrets(
+            &mut row,
+            |here, plaintext| Ok(secrets.seal(here, plaintext)),
+        )?;
+        Ok(row)
+    }
+
+    fn opened(&self, mut row: StorefrontRow) -> Result<StorefrontRow, StoreError> {
+        let secrets = self.secret_keys()?;
+        map_secrets(&mut row, |here, stored| Ok(secrets.open(here, stored)?))?;
+        Ok(row)
+    }
+
+    /// Checks that every stored secret decrypts and re-encrypts those `which` names, each with an
+    /// update conditional on the value read, so a write made meanwhile (a rotation of the signing
+    /// secret, another instance doing the same) wins and is looked at again in the next pass. Safe to
+    /// run on several instances at once.
+    pub async fn reencrypt_secrets(&self, which: Reencrypt) -> Result<SecretsReport, StoreError> {
+        let secrets = self.secret_keys()?;
+        let mut reencrypted = 0;
+        for _ in 0..REENCRYPT_PASSES {
+            let mut by_key = BTreeMap::new();
+            let mut overtaken = false;
+            for row in storefront::Entity::find().all(self.db()).await? {
+                for (column, name, stored) in secret_columns(&row) {
+                    let Some(stored) = stored else { continue };
+                    let here = place(name, &row.id);
+                    let plaintext = match stored_key_id(stored) {
+                        None => stored.clone(),
+                        Some(_) => secrets.open(&here, stored)?,
+                    };
+                    let rewrite = match which {
+                        Reencrypt::Nothing => false,
+                        Reencrypt::Plaintext => stored_key_id(stored).is_none(),
+                        Reencrypt::NotUnderPrimary => !secrets.is_current(stored),
+                    };
+                    let now = if rewrite {
+                        let sealed = secrets.seal(&here, &plaintext);
+                        let updated = storefront::Entity::update_many()
+                            .col_expr(column, Expr::value(sealed.clone()))
+                            .filter(storefront::Column::Id.eq(row.id.clone()))
+                            .filter(column.eq(stored.clone()))
+                            .exec(self.db())
+                            .await?;
+                        if updated.rows_affected == 0 {
+                            overtaken = true;
+                            continue;
+                        }
+                        reencrypted += 1;
+                        sealed
+                    } else {
+                        stored.clone()
+                    };
+                    let key = stored_key_id(&now).unwrap_or("plaintext").to_string();
+                    *by_key.entry(key).or_insert(0) += 1;
+                }
+            }
+            if !overtaken {
+                return Ok(SecretsReport {
+                    reencrypted,
+                    by_key,
+                });
+            }
+        }
+        Err(SecretsError::KeptChanging.into())
+    }
+
     /// Creates a storefront with its first API key, atomically.
     pub async fn insert_storefront(
         &self,
         row: StorefrontRow,
         key: ApiKeyRow,
     ) -> Result<(), StoreError> {
+        let row = self.sealed(row)?;
         let txn = self.db().begin().await?;
         row.into_active_model().insert(&txn).await?;
         key.into_active_model().insert(&txn).await?;
@@ -28,14 +174,21 @@ impl Store {
     }
 
     pub async fn storefront(&self, id: &str) -> Result<Option<StorefrontRow>, StoreError> {
-        Ok(storefront::Entity::find_by_id(id).one(self.db()).await?)
+        storefront::Entity::find_by_id(id)
+            .one(self.db())
+            .await?
+            .map(|row| self.opened(row))
+            .transpose()
     }
 
     pub async fn storefronts(&self) -> Result<Vec<StorefrontRow>, StoreError> {
-        Ok(storefront::Entity::find()
+        storefront::Entity::find()
             .order_by_asc(storefront::Column::CreatedAt)
             .all(self.db())
-            .await?)
+            .await?
+            .into_iter()
+            .map(|row| self.opened(row))
+            .collect()
     }
 
     /// The storefront owning an unrevoked key with this hash.
@@ -98,7 +251,8 @@ impl Store {
 
     /// Makes `secret` the signing secret and keeps the current one as the previous secret until
     /// `previous_until`, in one statement (the old value is copied by the database, so a concurrent
-    /// rotation cannot leave a secret nobody was told about as the only one). `None`: no such storefront.
+    /// rotation cannot leave a secret nobody was told about as the only one; both columns share one
+    /// associated data, so the copied ciphertext still decrypts). `None`: no such storefront.
     pub async fn rotate_signing_secret(
         &self,
         id: &str,
@@ -114,7 +268,13 @@ impl Store {
                 storefront::Column::PreviousSigningSecretExpiresAt,
                 Expr::value(previous_until),
             )
-            .col_expr(storefront::Column::SigningSecret, Expr::value(secret))
+            .col_expr(
+                storefront::Column::SigningSecret,
+                Expr::value(
+                    self.secret_keys()?
+                        .seal(&place("signing_secret", id), secret),
+                ),
+            )
             .col_expr(
                 storefront::Column::UpdatedAt,
                 Expr::value(OffsetDateTime::now_utc()),

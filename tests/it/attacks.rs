@@ -674,6 +674,7 @@ async fn the_database_password_stays_out_of_logs_while_the_database_is_down() {
     let paydesk = Captured::start(&[
         ("PAYDESK_DATABASE_URL", url.as_str()),
         ("PAYDESK_RECONCILE_INTERVAL_MS", "100"),
+        ("PAYDESK_SECRET_KEY", crate::support::TEST_SECRET_KEY),
     ]);
     let key = paydesk
         .printed

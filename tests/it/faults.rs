@@ -280,11 +280,16 @@ async fn a_server_killed_with_many_approvals_in_flight_leaves_none_approving() {
     let standalone = StandaloneSandbox::start(&[]).await;
     let sandbox = standalone.url.clone();
     let db = TestDb::create(*backends().last().unwrap()).await;
+    let config = paydesk::Config::with_overrides([
+        ("innopay_api_url", sandbox.as_str()),
+        ("secret_key", crate::support::TEST_SECRET_KEY),
+    ])
+    .unwrap();
     let store = paydesk::store::Store::connect(&db.url.parse().unwrap(), 2)
         .await
-        .unwrap();
+        .unwrap()
+        .with_secrets(paydesk::secrets::Secrets::load(&config).unwrap());
     store.migrate_up().await.unwrap();
-    let config = paydesk::Config::with_overrides([("innopay_api_url", sandbox.as_str())]).unwrap();
     let key = paydesk::storefronts::create(
         &store,
         &config,

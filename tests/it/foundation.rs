@@ -212,7 +212,9 @@ fn bad_settings_stop_start_up_with_one_line() {
         (("PAYDESK_LOG_FORMAT", "xml"), "PAYDESK_LOG_FORMAT"),
     ];
     for ((key, value), named) in cases {
-        let (status, stderr) = run_binary(&[(key, value), ("PAYDESK_ADDR_UNUSED", "")]);
+        // With a secret key, so that an unreachable PostgreSQL is what stops it.
+        let secret_key = ("PAYDESK_SECRET_KEY", crate::support::TEST_SECRET_KEY);
+        let (status, stderr) = run_binary(&[(key, value), ("PAYDESK_ADDR_UNUSED", ""), secret_key]);
         assert_eq!(status.code(), Some(1), "{key}={value}: {stderr}");
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{key}={value}: {stderr}");

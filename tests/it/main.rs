@@ -15,6 +15,7 @@ mod innopay;
 mod journeys;
 mod noti;
 mod sandbox;
+mod secrets;
 mod security;
 mod shopper;
 mod support;

@@ -11,6 +11,11 @@ use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The secret key (base64 of 32 bytes) test servers on PostgreSQL encrypt stored credentials with,
+/// unless a test gives its own (instances sharing one database must share it). On SQLite they use the
+/// key file paydesk generates next to the database, as the embedded default does.
+pub const TEST_SECRET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// Which database engine a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -145,6 +150,11 @@ impl TestApp {
             ("shutdown_timeout_secs", "5"),
             ("db_max_connections", "5"),
         ];
+        if db_url.starts_with("postgres")
+            && !overrides.iter().any(|(k, _)| k.starts_with("secret_key"))
+        {
+            settings.push(("secret_key", TEST_SECRET_KEY));
+        }
         settings.extend_from_slice(overrides);
         let config = Config::with_overrides(settings).expect("test config");
         let app = App::build(config).await.expect("app builds");
@@ -284,7 +294,10 @@ pub struct Process {
 /// Starts the real binary with only `env` (and warn-level logs), keeping its stdout drained so it never
 /// blocks on a full pipe.
 pub fn start_paydesk(env: &[(&str, &str)]) -> Process {
-    let mut settings = vec![("PAYDESK_LOG", "warn")];
+    let mut settings = vec![
+        ("PAYDESK_LOG", "warn"),
+        ("PAYDESK_SECRET_KEY", TEST_SECRET_KEY),
+    ];
     settings.extend_from_slice(env);
     let (child, base, stdout) = spawn_binary(&std::env::temp_dir(), &settings);
     std::thread::spawn(move || for _ in stdout.lines() {});
