@@ -73,7 +73,8 @@ fn problem_page(problem: &ParamProblem) -> Response {
     let body = format!(
         "<h1>결제 요청 오류</h1><div class=\"error\" id=\"problem\" data-code=\"{code}\">[{code}] {message}</div>\
          <p class=\"muted\">가맹점의 결제 요청 값이 올바르지 않습니다.</p>\
-         <p><button type=\"button\" class=\"secondary\" onclick=\"window.close()\">닫기</button></p>",
+         <p><button type=\"button\" class=\"secondary\" id=\"close\">닫기</button></p>\
+         <script>document.getElementById('close').addEventListener('click', function () {{ window.close(); }});</script>",
         code = problem.code,
         message = escape(&problem.message),
     );

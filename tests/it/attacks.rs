@@ -618,6 +618,7 @@ async fn secrets_never_reach_logs_or_answers() {
         "trace logs were captured: {printed:.2000}"
     );
     let signing_secret = paydesk_signing_secret(&db.url).await;
+    assert!(signing_secret.starts_with("whsec_"), "the plain secret: {signing_secret}");
     // The start-up banner prints the demo key on purpose (it is how a newcomer gets it); no other
     // line may.
     let logs: String = printed
@@ -644,19 +645,16 @@ async fn secrets_never_reach_logs_or_answers() {
 }
 
 async fn paydesk_signing_secret(db_url: &str) -> String {
-    use sea_orm::{ConnectionTrait, Database, Statement};
-    let conn = Database::connect(db_url).await.unwrap();
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT signing_secret FROM storefronts WHERE id = 'sf_demo'",
-        ))
+    // Stored encrypted: read it as paydesk does, with the key file the server generated.
+    let config = paydesk::Config::with_overrides([("database_url", db_url)]).unwrap();
+    let secrets = paydesk::secrets::Secrets::load(&config).unwrap();
+    let store = paydesk::store::Store::connect(&config.database, 1)
         .await
         .unwrap()
-        .unwrap();
-    let secret: String = row.try_get("", "signing_secret").unwrap();
-    conn.close().await.ok();
-    secret
+        .with_secrets(secrets);
+    let storefront = paydesk::storefronts::find(&store, "sf_demo").await.unwrap();
+    store.close().await;
+    storefront.signing_secret.expose().clone()
 }
 
 /// The database password, with the database gone: every log line about the outage and every answer
@@ -752,6 +750,7 @@ async fn the_database_password_reaches_no_log_at_any_level() {
     for level in ["error", "warn", "info", "debug", "trace"] {
         let paydesk = Captured::start(&[
             ("PAYDESK_DATABASE_URL", url.as_str()),
+            ("PAYDESK_SECRET_KEY", crate::support::TEST_SECRET_KEY),
             ("PAYDESK_LOG", level),
         ]);
         let ready = paydesk
@@ -775,6 +774,7 @@ async fn the_database_password_reaches_no_log_at_any_level() {
             .env_clear()
             .env("PAYDESK_ADDR", "127.0.0.1:0")
             .env("PAYDESK_DATABASE_URL", &malformed)
+            .env("PAYDESK_SECRET_KEY", crate::support::TEST_SECRET_KEY)
             .output()
             .unwrap();
         assert!(!output.status.success());

@@ -126,7 +126,6 @@ async fn journey_a_3factor_decline_explained_with_the_paybook_article_first() {
     let text = browser.text("main").await;
     browser.screenshot("journey-3factor-failure").await;
     assert!(text.contains("결제가 완료되지 않았습니다"), "{text}");
-    assert!(!text.contains("3Factor 인증 필요"), "{text}");
     let first_help = browser
         .execute(
             "return document.querySelector('.help-suggestions a').getAttribute('href');",
