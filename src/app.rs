@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{AllowHeader, BodyLimit, RequestIdMiddleware, UniqueJsonKeys};
 use crate::checkout::{self, CheckoutApi, CheckoutService};
-use crate::config::{Config, ConfigError, Secret};
+use crate::config::{Config, ConfigError, SecretString};
 use crate::gateway::{self, InnopayClient};
 use crate::help::{
     HelpApi, HelpError, HelpHandle, HelpSource, PublicHelpCors, SearchLog, SearchLogWriter,
@@ -67,7 +67,7 @@ pub struct AppState {
     pub checkout: CheckoutService,
     pub webhooks: WebhookService,
     /// The demo storefront's key, on the embedded default only (the demo shop uses it).
-    pub demo_api_key: Option<Secret<String>>,
+    pub demo_api_key: Option<SecretString>,
     /// The help centre; `help.current()` is the article set in use (swapped whole on reload).
     pub help: HelpHandle,
     /// Where help searches are recorded for analytics, off the request path.

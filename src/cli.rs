@@ -2,6 +2,7 @@
 //! `secrets rotate|status`, `help check|reindex`, `openapi`, `sandbox`. Errors print one line and exit with status 1; no
 //! backtraces for operator mistakes.
 
+use crate::config::ExposeSecret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -212,7 +213,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 println!(
                     "sandbox mode: no real money moves. Demo shop: {}/  demo storefront test key: {}",
                     app.public_url(),
-                    key.expose()
+                    key.expose_secret()
                 );
             }
             app.run_until(app::shutdown_signal())
@@ -338,7 +339,7 @@ async fn storefront(
     config: &Config,
     action: StorefrontAction,
 ) -> Result<(), String> {
-    use crate::config::Secret;
+    use crate::config::SecretString;
     use crate::storefronts::{self, NewStorefront};
     match action {
         StorefrontAction::Create {
@@ -353,8 +354,8 @@ async fn storefront(
                 NewStorefront {
                     name,
                     mid,
-                    merchant_key: Secret::new(merchant_key),
-                    cancel_password: Secret::new(cancel_password),
+                    merchant_key: SecretString::from(merchant_key),
+                    cancel_password: SecretString::from(cancel_password),
                 },
             )
             .await
@@ -367,10 +368,10 @@ async fn storefront(
                 s.mode.as_str(),
                 s.mid
             );
-            println!("API key (shown once): {}", created.api_key.expose());
+            println!("API key (shown once): {}", created.api_key.expose_secret());
             println!(
                 "signing secret (verifies redirects and webhooks): {}",
-                s.signing_secret.expose()
+                s.signing_secret.expose_secret()
             );
         }
         StorefrontAction::List => {
@@ -384,7 +385,7 @@ async fn storefront(
                 .map_err(|e| e.to_string())?;
             println!(
                 "new API key (shown once; the previous keys are revoked): {}",
-                key.expose()
+                key.expose_secret()
             );
         }
         StorefrontAction::SetWebhook { id, url } => {
@@ -400,7 +401,7 @@ async fn storefront(
             );
             println!(
                 "signing secret (verifies webhook-signature): {}",
-                storefront.signing_secret.expose()
+                storefront.signing_secret.expose_secret()
             );
         }
     }

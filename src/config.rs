@@ -13,33 +13,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::Url;
 
-/// A value that must never appear in logs, error messages or API answers (merchant keys, passwords,
-/// database URLs with credentials). Its `Debug` and `Display` print a fixed mask.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-
-    /// The only way to read the value; grep for `expose` to audit every use.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl<T> fmt::Display for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+/// Values that must never appear in logs, error messages or API answers (merchant keys, passwords,
+/// database URLs with credentials): `secrecy`'s types print a mask, are wiped when dropped, and are
+/// read only through `expose_secret` (grep for it to audit every use).
+pub use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,26 +36,26 @@ pub enum DatabaseKind {
 #[derive(Clone, Debug)]
 pub struct DatabaseUrl {
     pub kind: DatabaseKind,
-    pub url: Secret<String>,
+    pub url: SecretString,
 }
 
 impl DatabaseUrl {
     /// The URL without its password, and the password apart (percent-decoded): the database driver
     /// gets the password as an option, so no URL that the driver or its tracing spans print has it.
-    pub fn without_password(&self) -> (String, Option<Secret<String>>) {
-        let raw = self.url.expose();
+    pub fn without_password(&self) -> (String, Option<SecretString>) {
+        let raw = self.url.expose_secret();
         let Ok(mut url) = Url::parse(raw) else {
-            return (raw.clone(), None);
+            return (raw.to_string(), None);
         };
         let Some(password) = url.password().map(|p| {
             percent_encoding::percent_decode_str(p)
                 .decode_utf8_lossy()
                 .into_owned()
         }) else {
-            return (raw.clone(), None);
+            return (raw.to_string(), None);
         };
         let _ = url.set_password(None);
-        (url.to_string(), Some(Secret::new(password)))
+        (url.to_string(), Some(SecretString::from(password)))
     }
 }
 
@@ -101,7 +78,7 @@ impl FromStr for DatabaseUrl {
         }
         Ok(Self {
             kind,
-            url: Secret::new(s.to_string()),
+            url: SecretString::from(s.to_string()),
         })
     }
 }
@@ -127,11 +104,11 @@ pub struct SandboxConfig {
     pub enabled: bool,
     /// Bearer token the control API (`/sandbox/_control`) requires; without one the control API is
     /// open only while the sandbox is reachable on loopback alone.
-    pub control_token: Option<Secret<String>>,
+    pub control_token: Option<SecretString>,
     /// Merchant-Key of the always-present test merchant `testpay01m`.
-    pub merchant_key: Secret<String>,
+    pub merchant_key: SecretString,
     /// Cancel password (cancelPwd) of `testpay01m`.
-    pub cancel_password: Secret<String>,
+    pub cancel_password: SecretString,
     /// Where the sandbox POSTs Noti for merchants without their own URL; `None` means
     /// `<public url>/innopay/noti` (when the public URL is known).
     pub noti_url: Option<Url>,
@@ -169,7 +146,7 @@ pub struct NotiConfig {
 #[derive(Clone, Debug)]
 pub enum SecretKeySource {
     /// `PAYDESK_SECRET_KEY` (encrypts), then `PAYDESK_SECRET_KEY_PREVIOUS` (decrypt only).
-    Keys(Vec<Secret<[u8; 32]>>),
+    Keys(Vec<SecretSlice<u8>>),
     /// `PAYDESK_SECRET_KEY_FILE`: one base64 key per line, the first encrypts.
     File(PathBuf),
     /// Neither: the embedded default generates a key file next to its SQLite database.
@@ -198,7 +175,7 @@ pub struct Config {
     /// How long a connection may go without a byte read or written before it is closed.
     pub idle_timeout: Duration,
     /// Bearer token `/metrics` requires; `None` leaves it open (bind it to a private network then).
-    pub metrics_token: Option<Secret<String>>,
+    pub metrics_token: Option<SecretString>,
     pub db_max_connections: u32,
     pub innopay: InnopayConfig,
     pub sandbox: SandboxConfig,
@@ -206,9 +183,9 @@ pub struct Config {
     /// Serve help articles from this folder instead of the built-in ones.
     pub help_dir: Option<PathBuf>,
     /// Bearer token for `GET /v1/help/analytics`; `None` disables the report.
-    pub help_analytics_token: Option<Secret<String>>,
+    pub help_analytics_token: Option<SecretString>,
     /// Fixed value for the demo storefront's test API key (scripts need a known key).
-    pub demo_api_key: Option<Secret<String>>,
+    pub demo_api_key: Option<SecretString>,
     /// How often each instance's reconciler looks for payments to resolve.
     pub reconcile_interval: Duration,
     /// How long after an approval attempt an inquiry answering "no such transaction" is not yet
@@ -513,7 +490,7 @@ impl Config {
             )?),
             header_read_timeout: positive_secs(layers, "header_read_timeout_secs", 10)?,
             idle_timeout,
-            metrics_token: layers.string("metrics_token").map(Secret::new),
+            metrics_token: layers.string("metrics_token").map(SecretString::from),
             db_max_connections,
             innopay,
             sandbox: SandboxConfig {
@@ -522,13 +499,15 @@ impl Config {
                     innopay_api_url.is_none(),
                     "`true` or `false`",
                 )?,
-                control_token: layers.string("sandbox_control_token").map(Secret::new),
-                merchant_key: Secret::new(
+                control_token: layers
+                    .string("sandbox_control_token")
+                    .map(SecretString::from),
+                merchant_key: SecretString::from(
                     layers
                         .string("sandbox_merchant_key")
                         .unwrap_or_else(|| DEFAULT_SANDBOX_MERCHANT_KEY.to_string()),
                 ),
-                cancel_password: Secret::new(
+                cancel_password: SecretString::from(
                     layers
                         .string("sandbox_cancel_password")
                         .unwrap_or_else(|| DEFAULT_SANDBOX_CANCEL_PASSWORD.to_string()),
@@ -544,8 +523,10 @@ impl Config {
                 )?,
             },
             help_dir: layers.string("help_dir").map(PathBuf::from),
-            help_analytics_token: layers.string("help_analytics_token").map(Secret::new),
-            demo_api_key: layers.string("demo_api_key").map(Secret::new),
+            help_analytics_token: layers
+                .string("help_analytics_token")
+                .map(SecretString::from),
+            demo_api_key: layers.string("demo_api_key").map(SecretString::from),
             reconcile_interval: ms("reconcile_interval_ms", 2_000)?,
             inquiry_grace: ms("inquiry_grace_ms", 60_000)?,
             webhooks: WebhookConfig {
@@ -613,7 +594,7 @@ fn secret_key_source(layers: &Layers) -> Result<SecretKeySource, ConfigError> {
     const EXPECTED: &str = "base64 of 32 random bytes (e.g. `openssl rand -base64 32`)";
     let key = |raw: &str, origin: &Origin| {
         crate::secrets::parse_key(raw)
-            .map(Secret::new)
+            .map(|k| SecretSlice::from(k.to_vec()))
             .ok_or_else(|| invalid(origin, EXPECTED, "[redacted]"))
     };
     let file = layers.string("secret_key_file").map(PathBuf::from);
@@ -765,7 +746,10 @@ mod tests {
         let dump = format!("{config:?}");
         assert!(!dump.contains("very-secret-key"), "{dump}");
         assert!(!dump.contains("pw-123"), "{dump}");
-        assert_eq!(config.sandbox.merchant_key.expose(), "very-secret-key");
+        assert_eq!(
+            config.sandbox.merchant_key.expose_secret(),
+            "very-secret-key"
+        );
     }
 
     #[test]
@@ -795,7 +779,7 @@ mod tests {
                 .sandbox
                 .control_token
                 .as_ref()
-                .map(|t| t.expose().as_str()),
+                .map(|t| t.expose_secret()),
             Some("control-secret")
         );
         assert!(!format!("{config:?}").contains("control-secret"));
@@ -880,7 +864,7 @@ mod tests {
             .unwrap();
         let (bare, password) = url.without_password();
         assert_eq!(bare, "postgres://paydesk@db:5432/x?sslmode=disable");
-        assert_eq!(password.unwrap().expose(), "p@ss-42");
+        assert_eq!(password.unwrap().expose_secret(), "p@ss-42");
         for malformed in [
             "postgres://paydesk:pw-42@[::1/x",
             "postgres://paydesk:pw-42@db:port/x",
@@ -960,7 +944,7 @@ mod tests {
             panic!("{:?}", config.secret_key)
         };
         assert_eq!(keys.len(), 2);
-        assert_eq!(keys[1].expose(), &[7u8; 32]);
+        assert_eq!(keys[1].expose_secret(), &[7u8; 32]);
         assert!(!format!("{config:?}").contains(key));
         let file = Config::from_sources(None, env(&[("PAYDESK_SECRET_KEY_FILE", "/k")])).unwrap();
         assert!(matches!(file.secret_key, SecretKeySource::File(p) if p == Path::new("/k")));

@@ -2,6 +2,7 @@
 //! that drives the approval, the result page (receipt, failure with help, or "confirming" while the
 //! outcome is unknown), and the demo shop of the embedded default.
 
+use crate::config::ExposeSecret;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query, Redirect};
 use poem::{IntoResponse, Response, Route, get, handler, post};
@@ -372,7 +373,7 @@ async fn demo_buy(state: Data<&AppState>, Form(order): Form<DemoOrder>) -> Respo
     });
     let response = reqwest::Client::new()
         .post(format!("{}/v1/checkouts", state.public_url))
-        .bearer_auth(key.expose())
+        .bearer_auth(key.expose_secret())
         .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
         .json(&body)
         .send()

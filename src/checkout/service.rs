@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::input::{NewCancel, NewCheckout};
 use super::{CheckoutError, PaymentStatus};
-use crate::config::Secret;
+use crate::config::SecretString;
 use crate::domain::{Amount, OrderId, PayMethod, Tid};
 use crate::gateway::{self, Approval, InnopayClient, Merchant, Outcome};
 use crate::store::payments::{NewEvent, PaymentEventRow, PaymentFilter, PaymentRow, PaymentUpdate};
@@ -473,7 +473,7 @@ impl CheckoutService {
             moid: row.order_id.parse().map_err(|_| CheckoutError::NotFound)?,
             amt: Amount::new(row.amount).map_err(|_| CheckoutError::NotFound)?,
             tax_free_amt: Amount::new(row.tax_free_amount).map_err(|_| CheckoutError::NotFound)?,
-            payment_token: Secret::new(token.to_string()),
+            payment_token: SecretString::from(token.to_string()),
         };
         let outcome = self.gateway.approve(&merchant(storefront), &request).await;
         tracing::info!(payment = %row.id, outcome = outcome.label(), "approval answered");

@@ -12,7 +12,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::config::{InnopayConfig, Secret};
+use crate::config::{ExposeSecret, InnopayConfig, SecretString};
 use crate::domain::{Amount, Mid, OrderId, PayMethod, Tid};
 
 pub use answer::{Approval, Cancellation, CardInfo};
@@ -25,9 +25,9 @@ pub(crate) use answer::{amount as amount_field, text as text_field};
 pub struct Merchant {
     pub mid: Mid,
     /// Sent as the `Merchant-Key` header of approvals and inquiries.
-    pub merchant_key: Secret<String>,
+    pub merchant_key: SecretString,
     /// `cancelPwd` of cancels, set in Innopay's merchant admin (not the Merchant-Key).
-    pub cancel_password: Secret<String>,
+    pub cancel_password: SecretString,
 }
 
 /// What the browser brought back from the payment window, to be approved server-side.
@@ -38,7 +38,7 @@ pub struct ApprovalRequest {
     /// The taxable part; the shopper pays `amt + tax_free_amt`.
     pub amt: Amount,
     pub tax_free_amt: Amount,
-    pub payment_token: Secret<String>,
+    pub payment_token: SecretString,
 }
 
 /// A full or partial cancel of an approved payment.
@@ -167,8 +167,8 @@ impl InnopayClient {
         let sent = self
             .send("/v1/transactions/pay", |http, url| {
                 http.post(url)
-                    .header("Payment-Token", req.payment_token.expose())
-                    .header("Merchant-Key", merchant.merchant_key.expose())
+                    .header("Payment-Token", req.payment_token.expose_secret())
+                    .header("Merchant-Key", merchant.merchant_key.expose_secret())
                     .header(CONTENT_TYPE, "application/json; charset=UTF-8")
                     .body(body.to_string())
             })
@@ -195,7 +195,7 @@ impl InnopayClient {
             "partialCancelCode": if req.partial { "1" } else { "0" },
             "cancelAmt": req.cancel_amt.won().to_string(),
             "cancelMsg": req.cancel_msg,
-            "cancelPwd": merchant.cancel_password.expose(),
+            "cancelPwd": merchant.cancel_password.expose_secret(),
         });
         let sent = self
             .send("/api/cancelApi", |http, url| {
@@ -251,7 +251,7 @@ impl InnopayClient {
             .send(path, |http, url| {
                 http.get(url)
                     .header("MID", merchant.mid.as_str())
-                    .header("Merchant-Key", merchant.merchant_key.expose())
+                    .header("Merchant-Key", merchant.merchant_key.expose_secret())
             })
             .await;
         let outcome = match sent {

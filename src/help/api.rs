@@ -2,6 +2,7 @@
 //! (all public: shoppers and the storefront widget call them without an API key), and the analytics
 //! report for the content team, behind `PAYDESK_HELP_ANALYTICS_TOKEN`.
 
+use crate::config::ExposeSecret;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Query;
@@ -368,7 +369,7 @@ fn authorize_analytics(state: &AppState, req: &Request) -> Result<(), HelpError>
     let Some(token) = &state.config.help_analytics_token else {
         return Err(HelpError::AnalyticsDisabled);
     };
-    match crate::api::bearer_matches(req, token.expose()) {
+    match crate::api::bearer_matches(req, token.expose_secret()) {
         Some(true) => Ok(()),
         _ => Err(HelpError::AnalyticsUnauthorized),
     }

@@ -1,6 +1,7 @@
 //! `/healthz` (the process answers), `/readyz` (it can do real work: database reachable, migrations
 //! applied) and `/metrics`.
 
+use crate::config::ExposeSecret;
 use poem::Request;
 use poem::http::StatusCode;
 use poem::web::Data;
@@ -105,7 +106,7 @@ impl OpsApi {
         req: &Request,
     ) -> Result<MetricsResponse, Errors<MetricsErrors>> {
         if let Some(token) = &state.config.metrics_token
-            && crate::api::bearer_matches(req, token.expose()) != Some(true)
+            && crate::api::bearer_matches(req, token.expose_secret()) != Some(true)
         {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::api::{ApiError, ErrorType};
-use crate::config::Secret;
+use crate::config::{ExposeSecret, SecretString};
 use crate::domain::Mid;
 use crate::webhooks::destination::refused_literal;
 
@@ -74,7 +74,7 @@ const MAX_RETURN_ORIGINS: usize = 10;
 /// Who may use the control API: with a token, whoever presents it (`Authorization: Bearer`);
 /// without one, anyone while the sandbox is `local_only`, nobody otherwise.
 pub(super) fn admit(
-    token: Option<&Secret<String>>,
+    token: Option<&SecretString>,
     local_only: bool,
     authorization: Option<&str>,
 ) -> Result<(), ControlError> {
@@ -91,7 +91,7 @@ pub(super) fn admit(
     // Equal-length digests compared in constant time: the timing says nothing about the token.
     let (presented, expected) = (
         Sha256::digest(presented.trim().as_bytes()),
-        Sha256::digest(token.expose().as_bytes()),
+        Sha256::digest(token.expose_secret().as_bytes()),
     );
     if bool::from(presented.as_slice().ct_eq(expected.as_slice())) {
         Ok(())
@@ -407,7 +407,7 @@ mod tests {
 
     #[test]
     fn with_a_token_only_its_holder_is_admitted_wherever_the_sandbox_listens() {
-        let token = Secret::new("s3cret-token".to_string());
+        let token = SecretString::from("s3cret-token".to_string());
         for local_only in [true, false] {
             let admitted = |header| admit(Some(&token), local_only, header).is_ok();
             assert!(admitted(Some("Bearer s3cret-token")));

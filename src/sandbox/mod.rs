@@ -22,7 +22,7 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{Endpoint, EndpointExt, Route, Server};
 
 use crate::api::{BodyLimit, RequestIdMiddleware};
-use crate::config::{Config, Secret};
+use crate::config::{Config, ExposeSecret, SecretString};
 
 pub use control::ControlError;
 pub use faults::{Api, Fault, FaultKind};
@@ -57,7 +57,7 @@ struct Inner {
     /// `PAYDESK_WEBHOOK_PRIVATE_NETWORKS`: whether Noti may go to loopback or private addresses.
     private_networks: bool,
     /// `PAYDESK_SANDBOX_CONTROL_TOKEN`.
-    control_token: Option<Secret<String>>,
+    control_token: Option<SecretString>,
     /// Only this machine reaches the sandbox: bound to loopback, and browsers use a loopback URL.
     local_only: bool,
     /// Where the window may send any merchant's shoppers back to: the sandbox's own origin and
@@ -88,8 +88,8 @@ impl Sandbox {
     ) -> Self {
         let sandbox = &config.sandbox;
         let test_merchant = MerchantAccount {
-            merchant_key: sandbox.merchant_key.expose().clone(),
-            cancel_password: sandbox.cancel_password.expose().clone(),
+            merchant_key: sandbox.merchant_key.expose_secret().to_string(),
+            cancel_password: sandbox.cancel_password.expose_secret().to_string(),
             noti_url: None,
             return_origins: Vec::new(),
         };

@@ -14,6 +14,7 @@
 
 mod key_file;
 
+use crate::config::ExposeSecret;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -234,7 +235,10 @@ impl Secrets {
     pub fn load(config: &Config) -> Result<Self, SecretsError> {
         let (origin, keys, stamp) = match &config.secret_key {
             SecretKeySource::Keys(keys) => {
-                let keys: Vec<[u8; 32]> = keys.iter().map(|k| *k.expose()).collect();
+                let keys: Vec<[u8; 32]> = keys
+                    .iter()
+                    .map(|k| k.expose_secret().try_into().expect("keys are 32 bytes"))
+                    .collect();
                 (Origin::Env, keys, None)
             }
             SecretKeySource::File(path) => {
@@ -245,7 +249,7 @@ impl Secrets {
                 return Err(SecretsError::Missing);
             }
             SecretKeySource::Unset => {
-                let path = key_file::default_path(config.database.url.expose());
+                let path = key_file::default_path(config.database.url.expose_secret());
                 let just_now = key_file::create_if_missing(&path, &new_key())?;
                 let (keys, stamp) = key_file::read(&path)?;
                 (Origin::Generated { path, just_now }, keys, Some(stamp))

@@ -5,6 +5,7 @@
 
 mod help_analytics;
 
+use crate::config::ExposeSecret;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -140,7 +141,7 @@ impl Store {
         let (bare_url, password) = url.without_password();
         let mut options = ConnectOptions::new(bare_url);
         if let Some(password) = password {
-            options.map_sqlx_postgres_opts(move |opts| opts.password(password.expose()));
+            options.map_sqlx_postgres_opts(move |opts| opts.password(password.expose_secret()));
         }
         options
             .max_connections(max_connections)

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::api::ApiError;
 use crate::app::AppState;
-use crate::config::{Config, Secret};
+use crate::config::{Config, ExposeSecret, SecretString};
 use crate::domain::{InvalidValue, Mid};
 use crate::store::storefronts::{ApiKeyRow, StorefrontRow};
 use crate::store::{Store, StoreError};
@@ -63,12 +63,12 @@ pub struct Storefront {
     pub name: String,
     pub mode: Mode,
     pub mid: Mid,
-    pub merchant_key: Secret<String>,
-    pub cancel_password: Secret<String>,
+    pub merchant_key: SecretString,
+    pub cancel_password: SecretString,
     /// Signs return redirects and webhooks (Standard Webhooks `whsec_` format).
-    pub signing_secret: Secret<String>,
+    pub signing_secret: SecretString,
     /// The secret before the last rotation, while it still signs alongside the new one.
-    pub previous_signing_secret: Option<Secret<String>>,
+    pub previous_signing_secret: Option<SecretString>,
     /// When the previous secret stops signing.
     pub previous_signing_secret_expires_at: Option<OffsetDateTime>,
 }
@@ -88,8 +88,8 @@ impl Storefront {
 }
 
 /// `v1,<base64 HMAC-SHA256>` keyed by the bytes of a `whsec_<base64>` secret.
-fn sign(secret: &Secret<String>, message: &str) -> String {
-    let key_b64 = secret.expose().trim_start_matches("whsec_");
+fn sign(secret: &SecretString, message: &str) -> String {
+    let key_b64 = secret.expose_secret().trim_start_matches("whsec_");
     let key = base64::engine::general_purpose::STANDARD
         .decode(key_b64)
         .unwrap_or_else(|_| key_b64.as_bytes().to_vec());
@@ -178,7 +178,7 @@ impl TryFrom<StorefrontRow> for Storefront {
         Ok(Storefront {
             previous_signing_secret: overlap_until
                 .and(row.previous_signing_secret)
-                .map(Secret::new),
+                .map(SecretString::from),
             previous_signing_secret_expires_at: overlap_until,
             // From the MID, never from the stored label: a row whose MID was changed to a live one
             // must not stay in test mode, where test keys (which then no longer match) would reach it.
@@ -186,9 +186,9 @@ impl TryFrom<StorefrontRow> for Storefront {
             id: row.id,
             name: row.name,
             mid,
-            merchant_key: Secret::new(row.merchant_key),
-            cancel_password: Secret::new(row.cancel_password),
-            signing_secret: Secret::new(row.signing_secret),
+            merchant_key: SecretString::from(row.merchant_key),
+            cancel_password: SecretString::from(row.cancel_password),
+            signing_secret: SecretString::from(row.signing_secret),
         })
     }
 }
@@ -241,14 +241,14 @@ fn issue_key(
 pub struct NewStorefront {
     pub name: String,
     pub mid: String,
-    pub merchant_key: Secret<String>,
-    pub cancel_password: Secret<String>,
+    pub merchant_key: SecretString,
+    pub cancel_password: SecretString,
 }
 
 /// A created storefront with the secrets that are shown exactly once.
 pub struct Created {
     pub storefront: Storefront,
-    pub api_key: Secret<String>,
+    pub api_key: SecretString,
 }
 
 /// Resolves a bearer key to its storefront.
@@ -291,8 +291,8 @@ fn validate(new: &NewStorefront, config: &Config) -> Result<(Mid, Mode), Storefr
         return Err(StorefrontError::LiveNeedsInnopay);
     }
     for (field, value) in [
-        ("merchant_key", new.merchant_key.expose()),
-        ("cancel_password", new.cancel_password.expose()),
+        ("merchant_key", new.merchant_key.expose_secret()),
+        ("cancel_password", new.cancel_password.expose_secret()),
     ] {
         if value.trim().is_empty() || value.len() > 500 {
             return Err(StorefrontError::Invalid {
@@ -328,8 +328,8 @@ async fn create_with_id(
         name: new.name.trim().to_string(),
         mode: mode.as_str().to_string(),
         innopay_mid: mid.to_string(),
-        merchant_key: new.merchant_key.expose().clone(),
-        cancel_password: new.cancel_password.expose().clone(),
+        merchant_key: new.merchant_key.expose_secret().to_string(),
+        cancel_password: new.cancel_password.expose_secret().to_string(),
         signing_secret: new_signing_secret(),
         previous_signing_secret: None,
         previous_signing_secret_expires_at: None,
@@ -340,7 +340,7 @@ async fn create_with_id(
     store.insert_storefront(row.clone(), key_row).await?;
     Ok(Created {
         storefront: Storefront::try_from(row)?,
-        api_key: Secret::new(key),
+        api_key: SecretString::from(key),
     })
 }
 
@@ -362,11 +362,11 @@ pub async fn find(store: &Store, id: &str) -> Result<Storefront, StorefrontError
 }
 
 /// Issues a new key and revokes the previous ones.
-pub async fn rotate_key(store: &Store, id: &str) -> Result<Secret<String>, StorefrontError> {
+pub async fn rotate_key(store: &Store, id: &str) -> Result<SecretString, StorefrontError> {
     let storefront = find(store, id).await?;
     let (key, row) = issue_key(id, storefront.mode, "default", None);
     store.replace_api_key(row, 0, false).await?;
-    Ok(Secret::new(key))
+    Ok(SecretString::from(key))
 }
 
 /// Issues a new signing secret; the current one keeps signing, next to the new one, for `overlap`.
@@ -389,11 +389,8 @@ pub async fn rotate_signing_secret(
 
 /// Makes sure the demo storefront on the sandbox test MID exists and returns a test key for it:
 /// `PAYDESK_DEMO_API_KEY` when set (so scripts know it), else a new one.
-pub async fn ensure_demo(
-    store: &Store,
-    config: &Config,
-) -> Result<Secret<String>, StorefrontError> {
-    let fixed = config.demo_api_key.as_ref().map(|k| k.expose().as_str());
+pub async fn ensure_demo(store: &Store, config: &Config) -> Result<SecretString, StorefrontError> {
+    let fixed = config.demo_api_key.as_ref().map(|k| k.expose_secret());
     if let Some(key) = fixed
         && !key.starts_with("sk_test_")
     {
@@ -429,7 +426,7 @@ pub async fn ensure_demo(
         && let Some(existing) = store.find_api_key_by_hash(&hash_key(key)).await?
     {
         if existing.storefront_id == DEMO_STOREFRONT_ID && existing.revoked_at.is_none() {
-            return Ok(Secret::new(key.to_string()));
+            return Ok(SecretString::from(key.to_string()));
         }
         return Err(StorefrontError::Invalid {
             field: "PAYDESK_DEMO_API_KEY",
@@ -438,7 +435,7 @@ pub async fn ensure_demo(
     }
     let (key, row) = issue_key(DEMO_STOREFRONT_ID, Mode::Test, "demo", fixed);
     store.replace_api_key(row, DEMO_KEYS_KEPT - 1, true).await?;
-    Ok(Secret::new(key))
+    Ok(SecretString::from(key))
 }
 
 /// `Authorization: Bearer sk_test_...` (or `sk_live_...`): the storefront's secret API key.
@@ -480,10 +477,10 @@ mod tests {
             name: "x".into(),
             mode: Mode::Test,
             mid: "testpay01m".parse().unwrap(),
-            merchant_key: Secret::new(String::new()),
-            cancel_password: Secret::new(String::new()),
-            signing_secret: Secret::new(secret.into()),
-            previous_signing_secret: previous.map(|p| Secret::new(p.into())),
+            merchant_key: SecretString::from(String::new()),
+            cancel_password: SecretString::from(String::new()),
+            signing_secret: SecretString::from(secret),
+            previous_signing_secret: previous.map(SecretString::from),
             previous_signing_secret_expires_at: None,
         }
     }

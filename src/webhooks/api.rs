@@ -2,6 +2,7 @@
 //! events, the delivery log and redelivery. Every route needs the storefront's API key and sees only
 //! that storefront's data (another storefront's ids answer 404).
 
+use crate::config::ExposeSecret;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -193,7 +194,7 @@ fn endpoint_view(endpoint: EndpointRow, storefront: &Storefront) -> WebhookEndpo
         url: endpoint.url,
         enabled: endpoint.enabled,
         disabled_reason: endpoint.disabled_reason,
-        signing_secret: storefront.signing_secret.expose().clone(),
+        signing_secret: storefront.signing_secret.expose_secret().to_string(),
         previous_secret_expires_at: storefront.previous_signing_secret_expires_at,
         created_at: endpoint.created_at,
         updated_at: endpoint.updated_at,
@@ -301,7 +302,7 @@ impl WebhooksApi {
             .previous_signing_secret_expires_at
             .unwrap_or_else(OffsetDateTime::now_utc);
         Ok(RotateResponse::Ok(Json(RotatedSecret {
-            signing_secret: rotated.signing_secret.expose().clone(),
+            signing_secret: rotated.signing_secret.expose_secret().to_string(),
             previous_secret_expires_at: expires,
         })))
     }

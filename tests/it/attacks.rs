@@ -2,6 +2,7 @@
 //! authentication, read or cancel another storefront's payments, cross test and live, or break the
 //! server with bodies and markup; and the secrets paydesk holds never appearing in its logs or answers.
 
+use paydesk::config::ExposeSecret;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,7 @@ use crate::innopay::add_fault_at;
 use crate::support::{Backend, TestApp, backends, error_body, execute_sql};
 
 /// `url` with query parameter `name` set to `value` (added when absent).
-fn with_param(url: &str, name: &str, value: &str) -> String {
+pub fn with_param(url: &str, name: &str, value: &str) -> String {
     let mut parsed = url::Url::parse(url).unwrap();
     let mut pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
     match pairs.iter_mut().find(|(k, _)| k == name) {
@@ -223,8 +224,8 @@ async fn test_and_live_never_cross() {
         paydesk::storefronts::NewStorefront {
             name: "라이브".into(),
             mid: "shopabc01m".into(),
-            merchant_key: paydesk::config::Secret::new("k".into()),
-            cancel_password: paydesk::config::Secret::new("p".into()),
+            merchant_key: paydesk::config::SecretString::from("k"),
+            cancel_password: paydesk::config::SecretString::from("p"),
         },
     )
     .await;
@@ -618,7 +619,10 @@ async fn secrets_never_reach_logs_or_answers() {
         "trace logs were captured: {printed:.2000}"
     );
     let signing_secret = paydesk_signing_secret(&db.url).await;
-    assert!(signing_secret.starts_with("whsec_"), "the plain secret: {signing_secret}");
+    assert!(
+        signing_secret.starts_with("whsec_"),
+        "the plain secret: {signing_secret}"
+    );
     // The start-up banner prints the demo key on purpose (it is how a newcomer gets it); no other
     // line may.
     let logs: String = printed
@@ -654,7 +658,7 @@ async fn paydesk_signing_secret(db_url: &str) -> String {
         .with_secrets(secrets);
     let storefront = paydesk::storefronts::find(&store, "sf_demo").await.unwrap();
     store.close().await;
-    storefront.signing_secret.expose().clone()
+    storefront.signing_secret.expose_secret().to_string()
 }
 
 /// The database password, with the database gone: every log line about the outage and every answer

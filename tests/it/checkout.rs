@@ -1,6 +1,7 @@
 //! Checkout creation, validation, authentication, tenant isolation, idempotency and listing, over HTTP
 //! on every backend.
 
+use paydesk::config::ExposeSecret;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -11,8 +12,8 @@ pub fn demo_key(app: &TestApp) -> String {
         .demo_api_key
         .as_ref()
         .expect("the embedded default has a demo storefront")
-        .expose()
-        .clone()
+        .expose_secret()
+        .to_string()
 }
 
 pub fn order(amount: i64) -> Value {
@@ -53,13 +54,13 @@ pub async fn storefront_key(
         paydesk::storefronts::NewStorefront {
             name: name.into(),
             mid: "testpay01m".into(),
-            merchant_key: paydesk::config::Secret::new(merchant_key.into()),
-            cancel_password: paydesk::config::Secret::new(cancel_password.into()),
+            merchant_key: paydesk::config::SecretString::from(merchant_key),
+            cancel_password: paydesk::config::SecretString::from(cancel_password),
         },
     )
     .await
     .unwrap();
-    created.api_key.expose().clone()
+    created.api_key.expose_secret().to_string()
 }
 
 /// A second test storefront with its own key.
@@ -316,7 +317,9 @@ async fn keys_authenticate_and_storefronts_see_only_their_own() {
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(
-            create(&app, new_key.expose(), &order(1000)).await.status(),
+            create(&app, new_key.expose_secret(), &order(1000))
+                .await
+                .status(),
             StatusCode::CREATED
         );
     }

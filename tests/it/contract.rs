@@ -2,6 +2,7 @@
 //! operation is reached here, and the `error.code` that comes back is one its description names.
 //! (Schemathesis, in `scripts/fuzz-api.sh`, checks the other direction: every answer is documented.)
 
+use paydesk::config::ExposeSecret;
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
@@ -73,13 +74,13 @@ pub async fn live_storefront_key(app: &TestApp) -> String {
         paydesk::storefronts::NewStorefront {
             name: "라이브 상점".into(),
             mid: "shopabc01m".into(),
-            merchant_key: paydesk::config::Secret::new("live-merchant-key".into()),
-            cancel_password: paydesk::config::Secret::new("999999".into()),
+            merchant_key: paydesk::config::SecretString::from("live-merchant-key"),
+            cancel_password: paydesk::config::SecretString::from("999999"),
         },
     )
     .await
     .unwrap();
-    let key = created.api_key.expose().clone();
+    let key = created.api_key.expose_secret().to_string();
     assert!(key.starts_with("sk_live_"), "{key}");
     key
 }

@@ -3,6 +3,7 @@
 //! every payment final, its history whole, and the money at Innopay matching what paydesk recorded.
 //! docs/RELIABILITY.md records the outcomes.
 
+use paydesk::config::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -296,19 +297,19 @@ async fn a_server_killed_with_many_approvals_in_flight_leaves_none_approving() {
         paydesk::storefronts::NewStorefront {
             name: "재시작 상점".into(),
             mid: "testpay01m".into(),
-            merchant_key: paydesk::config::Secret::new(
-                paydesk::config::DEFAULT_SANDBOX_MERCHANT_KEY.into(),
+            merchant_key: paydesk::config::SecretString::from(
+                paydesk::config::DEFAULT_SANDBOX_MERCHANT_KEY,
             ),
-            cancel_password: paydesk::config::Secret::new(
-                paydesk::config::DEFAULT_SANDBOX_CANCEL_PASSWORD.into(),
+            cancel_password: paydesk::config::SecretString::from(
+                paydesk::config::DEFAULT_SANDBOX_CANCEL_PASSWORD,
             ),
         },
     )
     .await
     .unwrap()
     .api_key
-    .expose()
-    .clone();
+    .expose_secret()
+    .to_string();
     store.close().await;
     let env = |read_timeout_ms: &str| -> Vec<(&'static str, String)> {
         vec![

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use paydesk::config::Secret;
+use paydesk::config::{ExposeSecret, SecretString};
 use paydesk::domain::{Amount, PayMethod};
 use paydesk::gateway::{Approval, CancelRequest, Cancellation, InnopayClient, Outcome};
 use serde_json::{Value, json};
@@ -118,7 +118,7 @@ async fn approval_maps_every_field_and_a_reused_token_is_declined() {
     assert!(!message.is_empty());
 
     let mut wrong = merchant();
-    wrong.merchant_key = Secret::new("very-secret-wrong-key".into());
+    wrong.merchant_key = SecretString::from("very-secret-wrong-key");
     let auth = authorize(&app, &[]).await;
     let outcome = gateway.approve(&wrong, &auth.approval_request()).await;
     assert!(!format!("{outcome:?} {wrong:?}").contains("very-secret-wrong-key"));
@@ -350,13 +350,15 @@ async fn calls_that_cannot_leave_are_not_sent() {
         moid: "o1".parse().unwrap(),
         amt: won(1),
         tax_free_amt: Amount::ZERO,
-        payment_token: Secret::new("token-secret-value".into()),
+        payment_token: SecretString::from("token-secret-value"),
     };
     let outcome = misconfigured.approve(&m, &auth_request).await;
     let Outcome::NotSent { reason } = outcome else {
         panic!("not sent: {outcome:?}");
     };
-    assert!(!reason.contains("token-secret-value") && !reason.contains(m.merchant_key.expose()));
+    assert!(
+        !reason.contains("token-secret-value") && !reason.contains(m.merchant_key.expose_secret())
+    );
 }
 
 #[tokio::test]
@@ -389,7 +391,7 @@ async fn cancels_full_partial_over_the_limit_and_with_a_wrong_password() {
     assert_eq!(code, "2013", "cumulative cancels never exceed the approval");
 
     let mut wrong = merchant();
-    wrong.cancel_password = Secret::new("000000".into());
+    wrong.cancel_password = SecretString::from("000000");
     assert_eq!(
         declined(
             gateway
@@ -470,7 +472,7 @@ async fn inquiries_agree_with_approvals() {
         "N001"
     );
     let mut wrong = merchant();
-    wrong.merchant_key = Secret::new("nope".into());
+    wrong.merchant_key = SecretString::from("nope");
     assert_eq!(
         declined(
             gateway

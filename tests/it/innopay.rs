@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use paydesk::config::{DEFAULT_SANDBOX_CANCEL_PASSWORD, DEFAULT_SANDBOX_MERCHANT_KEY, Secret};
+use paydesk::config::{
+    DEFAULT_SANDBOX_CANCEL_PASSWORD, DEFAULT_SANDBOX_MERCHANT_KEY, SecretString,
+};
 use paydesk::domain::Amount;
 use paydesk::gateway::{ApprovalRequest, InnopayClient, Merchant};
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -68,7 +70,7 @@ impl Authenticated {
             moid: self.get("moid").parse().expect("moid"),
             amt: self.get("amt").parse().expect("amt"),
             tax_free_amt: self.get("taxFreeAmt").parse().unwrap_or(Amount::ZERO),
-            payment_token: Secret::new(self.get("paymentToken").to_string()),
+            payment_token: SecretString::from(self.get("paymentToken").to_string()),
         }
     }
 }
@@ -113,8 +115,8 @@ pub async fn authorize(app: &TestApp, extra: &[(&str, &str)]) -> Authenticated {
 pub fn merchant() -> Merchant {
     Merchant {
         mid: "testpay01m".parse().unwrap(),
-        merchant_key: Secret::new(DEFAULT_SANDBOX_MERCHANT_KEY.to_string()),
-        cancel_password: Secret::new(DEFAULT_SANDBOX_CANCEL_PASSWORD.to_string()),
+        merchant_key: SecretString::from(DEFAULT_SANDBOX_MERCHANT_KEY.to_string()),
+        cancel_password: SecretString::from(DEFAULT_SANDBOX_CANCEL_PASSWORD.to_string()),
     }
 }
 

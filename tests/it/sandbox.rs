@@ -639,7 +639,7 @@ async fn one_standalone_sandbox_serves_two_paydesk_instances() {
         "not mounted"
     );
     let mut shared = merchant();
-    shared.merchant_key = paydesk::config::Secret::new("shared-key".into());
+    shared.merchant_key = paydesk::config::SecretString::from("shared-key");
     for app in [&first, &second] {
         assert_eq!(app.state.gateway.api_base(), url);
         let auth = authorize_at(&url, &[]).await;

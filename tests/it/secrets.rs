@@ -2,6 +2,7 @@
 //! wrong key, the generated key file of the embedded default, and `paydesk secrets rotate` while a
 //! server keeps answering.
 
+use paydesk::config::ExposeSecret;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -80,27 +81,34 @@ async fn storefront_with_every_secret(app: &TestApp) -> (String, Vec<String>) {
         paydesk::storefronts::NewStorefront {
             name: "비밀 상점".into(),
             mid: "testpay01m".into(),
-            merchant_key: paydesk::config::Secret::new(merchant_key.clone()),
-            cancel_password: paydesk::config::Secret::new(cancel_password.clone()),
+            merchant_key: paydesk::config::SecretString::from(merchant_key.clone()),
+            cancel_password: paydesk::config::SecretString::from(cancel_password.clone()),
         },
     )
     .await
     .expect("storefront created");
     let id = created.storefront.id.clone();
-    let first_secret = created.storefront.signing_secret.expose().clone();
+    let first_secret = created
+        .storefront
+        .signing_secret
+        .expose_secret()
+        .to_string();
     let rotated =
         paydesk::storefronts::rotate_signing_secret(store, &id, Duration::from_secs(3600))
             .await
             .expect("signing secret rotated");
-    let second_secret = rotated.signing_secret.expose().clone();
+    let second_secret = rotated.signing_secret.expose_secret().to_string();
     // What paydesk reads back is what was stored: encryption is invisible above the store.
     let found = paydesk::storefronts::find(store, &id).await.unwrap();
-    assert_eq!(found.merchant_key.expose(), &merchant_key);
-    assert_eq!(found.cancel_password.expose(), &cancel_password);
-    assert_eq!(found.signing_secret.expose(), &second_secret);
+    assert_eq!(found.merchant_key.expose_secret(), &merchant_key);
+    assert_eq!(found.cancel_password.expose_secret(), &cancel_password);
+    assert_eq!(found.signing_secret.expose_secret(), &second_secret);
     assert_eq!(
-        found.previous_signing_secret.as_ref().map(|s| s.expose()),
-        Some(&first_secret)
+        found
+            .previous_signing_secret
+            .as_ref()
+            .map(|s| s.expose_secret()),
+        Some(first_secret.as_str())
     );
     (
         id,
@@ -174,10 +182,10 @@ async fn plaintext_from_before_encryption_is_encrypted_at_start_up() {
         let demo = paydesk::storefronts::find(&second.state.store, "sf_demo")
             .await
             .unwrap();
-        assert_eq!(demo.merchant_key.expose(), "old-plain-merchant-key");
-        assert_eq!(demo.cancel_password.expose(), "old-plain-pw");
+        assert_eq!(demo.merchant_key.expose_secret(), "old-plain-merchant-key");
+        assert_eq!(demo.cancel_password.expose_secret(), "old-plain-pw");
         assert_eq!(
-            demo.signing_secret.expose(),
+            demo.signing_secret.expose_secret(),
             "whsec_b2xkLXBsYWluLXNpZ25pbmctc2VjcmV0"
         );
         second.stop().await;

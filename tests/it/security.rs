@@ -11,24 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::approval::{authorize, checkout_page, pay_calls, payment, query_param};
+use crate::attacks::with_param;
 use crate::checkout::{create, demo_key, new_checkout, order, other_storefront_key};
 use crate::support::{Backend, TestApp, backends, error_body};
-
-/// `url` with query parameter `name` set to `value`.
-fn with_param(url: &str, name: &str, value: &str) -> String {
-    let mut parsed = url::Url::parse(url).unwrap();
-    let pairs: Vec<(String, String)> = parsed
-        .query_pairs()
-        .filter(|(k, _)| k != name)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    parsed
-        .query_pairs_mut()
-        .clear()
-        .extend_pairs(pairs)
-        .append_pair(name, value);
-    parsed.to_string()
-}
 
 /// A crafted return with checkout A's tid and token on checkout B fails B, but B never gets A's tid:
 /// the tid is stored only once Innopay approved it for that order, and one (MID, tid) is one payment,

@@ -1,6 +1,7 @@
 //! The shopper's side of a checkout: the demo shop, the hosted checkout page, the signed redirect to
 //! the storefront, and an instance killed in the middle of an approval.
 
+use paydesk::config::ExposeSecret;
 use std::process::Command;
 use std::time::Duration;
 
@@ -127,7 +128,7 @@ async fn the_shopper_returns_to_the_storefront_with_a_verifiable_signature() {
             .unwrap();
         let secret = storefront
             .signing_secret
-            .expose()
+            .expose_secret()
             .trim_start_matches("whsec_")
             .to_string();
         let key_bytes = base64::engine::general_purpose::STANDARD

@@ -3,6 +3,7 @@
 //! outage survived with every attempt logged, giving up, 410 Gone, redirects not followed, the
 //! catch-up list of events, redelivery, and tenant isolation.
 
+use paydesk::config::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -252,7 +253,7 @@ async fn a_paid_payment_delivers_one_signed_payment_paid_on_the_embedded_default
     let stored = paydesk::storefronts::find(&app.state.store, "sf_demo")
         .await
         .unwrap();
-    assert_eq!(stored.signing_secret.expose(), &secret);
+    assert_eq!(stored.signing_secret.expose_secret(), &secret);
 
     let id = pay(&app, &key, 20000).await;
     // The sandbox also sends its paid Noti for this approval: it must not publish anything again.
