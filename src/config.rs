@@ -47,15 +47,29 @@ impl DatabaseUrl {
         let Ok(mut url) = Url::parse(raw) else {
             return (raw.to_string(), None);
         };
-        let Some(password) = url.password().map(|p| {
+        // In the user info, or as a `password` query parameter (both are libpq's).
+        let mut password = url.password().map(|p| {
             percent_encoding::percent_decode_str(p)
                 .decode_utf8_lossy()
                 .into_owned()
-        }) else {
-            return (raw.to_string(), None);
-        };
+        });
         let _ = url.set_password(None);
-        (url.to_string(), Some(SecretString::from(password)))
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        if pairs.iter().any(|(k, _)| k == "password") {
+            let mut kept = Vec::new();
+            for (key, value) in pairs {
+                if key == "password" {
+                    password = Some(value);
+                } else {
+                    kept.push((key, value));
+                }
+            }
+            url.set_query(None);
+            if !kept.is_empty() {
+                url.query_pairs_mut().extend_pairs(kept);
+            }
+        }
+        (url.to_string(), password.map(SecretString::from))
     }
 }
 
@@ -339,23 +353,18 @@ impl Layers {
     }
 }
 
-/// A value as an error message may quote it: a URL's user info and every secret setting masked.
+/// A value as an error message may quote it: a database URL's password masked. (Other secret
+/// settings are taken as strings and never quoted.)
 fn shown(key: &str, raw: &str) -> String {
-    match key {
-        "database_url" => redact_userinfo(raw),
-        k if SECRET_KEYS.contains(&k) => "[redacted]".to_string(),
-        _ => raw.to_string(),
+    if key != "database_url" {
+        return raw.to_string();
+    }
+    let masked = redact_userinfo(raw);
+    match masked.split_once("password=") {
+        Some((before, _)) => format!("{before}password=***"),
+        None => masked,
     }
 }
-
-/// Settings whose values are credentials.
-const SECRET_KEYS: &[&str] = &[
-    "sandbox_merchant_key",
-    "sandbox_cancel_password",
-    "help_analytics_token",
-    "demo_api_key",
-    "metrics_token",
-];
 
 /// `scheme://user:password@host...` as `scheme://***@host...`; also when the URL does not parse,
 /// which is exactly when it gets quoted.
@@ -462,14 +471,23 @@ impl Config {
             read_timeout: ms("innopay_read_timeout_ms", 20_000)?,
         };
         // A request waiting on Innopay sends and reads nothing; the idle timeout must not cut it.
-        if idle_timeout <= innopay.connect_timeout + innopay.read_timeout
-            && let Some((raw, origin)) = layers.get("idle_timeout_secs")
-        {
-            return Err(invalid(
-                origin,
-                "more seconds than PAYDESK_INNOPAY_CONNECT_TIMEOUT_MS + PAYDESK_INNOPAY_READ_TIMEOUT_MS",
-                raw,
-            ));
+        if idle_timeout <= innopay.connect_timeout + innopay.read_timeout {
+            // Name the setting that was given (the defaults agree with each other).
+            let given = [
+                "idle_timeout_secs",
+                "innopay_read_timeout_ms",
+                "innopay_connect_timeout_ms",
+            ]
+            .into_iter()
+            .find_map(|key| layers.get(key));
+            if let Some((raw, origin)) = given {
+                return Err(invalid(
+                    origin,
+                    "PAYDESK_IDLE_TIMEOUT_SECS longer than PAYDESK_INNOPAY_CONNECT_TIMEOUT_MS + \
+                     PAYDESK_INNOPAY_READ_TIMEOUT_MS (a request waiting on Innopay moves no byte)",
+                    raw,
+                ));
+            }
         }
         Ok(Self {
             addr: layers.parse_or(
@@ -841,6 +859,7 @@ mod tests {
             ("PAYDESK_HEADER_READ_TIMEOUT_SECS", "0"),
             ("PAYDESK_IDLE_TIMEOUT_SECS", "0"),
             ("PAYDESK_IDLE_TIMEOUT_SECS", "23"),
+            ("PAYDESK_INNOPAY_READ_TIMEOUT_MS", "58000"),
         ] {
             let err = Config::from_sources(None, env(&[(key, value)]))
                 .unwrap_err()
@@ -865,6 +884,12 @@ mod tests {
         let (bare, password) = url.without_password();
         assert_eq!(bare, "postgres://paydesk@db:5432/x?sslmode=disable");
         assert_eq!(password.unwrap().expose_secret(), "p@ss-42");
+        let url: DatabaseUrl = "postgres://paydesk@db/x?password=q-42&sslmode=disable"
+            .parse()
+            .unwrap();
+        let (bare, password) = url.without_password();
+        assert_eq!(bare, "postgres://paydesk@db/x?sslmode=disable");
+        assert_eq!(password.unwrap().expose_secret(), "q-42");
         for malformed in [
             "postgres://paydesk:pw-42@[::1/x",
             "postgres://paydesk:pw-42@db:port/x",

@@ -17,6 +17,7 @@ use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt, IntoEndpoint, Request};
 use tokio::net::TcpListener;
 use tokio_io_timeout::TimeoutStream;
+use tokio_util::task::TaskTracker;
 
 /// How long a client may take; see `Config::header_read_timeout` and `Config::idle_timeout`.
 #[derive(Clone, Copy, Debug)]
@@ -41,7 +42,11 @@ where
     let endpoint = Arc::new(endpoint.into_endpoint().map_to_response());
     let local = listener.local_addr()?;
     let connections = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Handlers outlive a client that hung up; shutdown waits for them too, not only for connections.
+    let handlers = TaskTracker::new();
+    // HTTP/1 only: the header-read timeout is HTTP/1's, and browsers reach paydesk through a TLS
+    // proxy that speaks HTTP/1 to it (h2c with prior knowledge would escape the timeout).
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -65,8 +70,10 @@ where
         io.set_read_timeout(Some(limits.idle));
         io.set_write_timeout(Some(limits.idle));
         let endpoint = endpoint.clone();
+        let handlers = handlers.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let endpoint = endpoint.clone();
+            let handlers = handlers.clone();
             async move {
                 let req = Request::from((
                     req,
@@ -76,7 +83,7 @@ where
                 ));
                 // Its own task: a client that hangs up must not cancel a handler half way (an
                 // approval sent to Innopay whose answer would then go unrecorded).
-                let handled = tokio::spawn(async move { endpoint.get_response(req).await });
+                let handled = handlers.spawn(async move { endpoint.get_response(req).await });
                 let response = handled.await.unwrap_or_else(|e| {
                     tracing::error!(error = %e, "request handler panicked");
                     poem::Response::builder()
@@ -98,8 +105,13 @@ where
         });
     }
     drop(listener);
+    handlers.close();
+    let finished = async {
+        connections.shutdown().await;
+        handlers.wait().await;
+    };
     tokio::select! {
-        () = connections.shutdown() => {}
+        () = finished => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the shutdown grace period; closing");
         }

@@ -19,7 +19,7 @@ enum Payments {
 
 /// Order ids that two storefronts of one MID both used before the rule; listed so the operator can
 /// settle them instead of the migration guessing which one Innopay meant.
-const SHARED_ORDERS: &str = "SELECT mid, order_id FROM payments GROUP BY mid, order_id \
+const SHARED_ORDERS: &str = "SELECT mid, order_id AS dup FROM payments GROUP BY mid, order_id \
                              HAVING COUNT(*) > 1 ORDER BY mid, order_id";
 
 /// A tid stored on a payment that never became Innopay's for it (the return of another checkout's
@@ -30,34 +30,64 @@ const CLEAR_UNCONFIRMED_TIDS: &str = "UPDATE payments SET tid = NULL \
      AND EXISTS (SELECT 1 FROM payments other WHERE other.mid = payments.mid \
      AND other.tid = payments.tid AND other.id <> payments.id)";
 
+/// Tids still on more than one payment once the unconfirmed ones are cleared.
+const SHARED_TIDS: &str = "SELECT mid, tid AS dup FROM payments WHERE tid IS NOT NULL \
+                           GROUP BY mid, tid HAVING COUNT(*) > 1 ORDER BY mid, tid";
+
+/// Stops the migration, naming up to ten of them, when `query` (columns `mid`, `dup`) finds any:
+/// which payment Innopay meant is for a person to decide, not for the migration to guess.
+async fn refuse_duplicates<C: ConnectionTrait>(
+    db: &C,
+    query: &str,
+    what: &str,
+    label: &str,
+) -> Result<(), DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), query))
+        .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let pairs: Vec<String> = rows
+        .iter()
+        .take(10)
+        .map(|row| {
+            let mid: String = row.try_get("", "mid").unwrap_or_default();
+            let key: String = row.try_get("", "dup").unwrap_or_default();
+            format!("{mid}/{key}")
+        })
+        .collect();
+    Err(DbErr::Migration(format!(
+        "{} {what} ({label}: {}); settle them before upgrading (docs/SECURITY.md, \
+         'Upgrading to one payment per Innopay order')",
+        rows.len(),
+        pairs.join(", ")
+    )))
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        let backend = db.get_database_backend();
-        let shared = db
-            .query_all_raw(Statement::from_string(backend, SHARED_ORDERS))
-            .await?;
-        if !shared.is_empty() {
-            let pairs: Vec<String> = shared
-                .iter()
-                .take(10)
-                .map(|row| {
-                    let mid: String = row.try_get("", "mid").unwrap_or_default();
-                    let order: String = row.try_get("", "order_id").unwrap_or_default();
-                    format!("{mid}/{order}")
-                })
-                .collect();
-            return Err(DbErr::Migration(format!(
-                "{} order ids are used by several storefronts of one MID (MID/order: {}); \
-                 Innopay cannot tell those payments apart. Settle them before upgrading \
-                 (docs/SECURITY.md, 'Order ids per MID')",
-                shared.len(),
-                pairs.join(", ")
-            )));
-        }
-        db.execute_raw(Statement::from_string(backend, CLEAR_UNCONFIRMED_TIDS))
-            .await?;
+        refuse_duplicates(
+            db,
+            SHARED_ORDERS,
+            "order ids are used by several storefronts of one MID",
+            "MID/order",
+        )
+        .await?;
+        db.execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            CLEAR_UNCONFIRMED_TIDS,
+        ))
+        .await?;
+        refuse_duplicates(
+            db,
+            SHARED_TIDS,
+            "tids are stored on several payments of one MID that Innopay may have approved",
+            "MID/tid",
+        )
+        .await?;
         manager
             .drop_index(
                 Index::drop()

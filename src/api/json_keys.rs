@@ -1,7 +1,8 @@
 //! Refuses JSON bodies that give one key twice. serde keeps the last of them silently, so
 //! `{"amount": 100, "amount": 1000000}` would be read differently by paydesk than by a proxy, a log
 //! or a signature check upstream that keeps the first; such a body answers 400 `invalid_body` with the
-//! key's path in `param`. Bodies that are not JSON pass through, for the operation's own error.
+//! key's path in `param`. Applies to `/v1/` only; bodies that are not JSON pass through, for the
+//! operation's own error.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -30,11 +31,14 @@ impl<E: Endpoint> Endpoint for UniqueJsonKeysEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let json = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+        // Only paydesk's own JSON API: Innopay's Noti (and the sandbox imitating Innopay) have
+        // their own limits and must not be read before them.
+        let json = req.uri().path().starts_with("/v1/")
+            && req
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim_start().starts_with("application/json"));
         if json {
             // The body limit in front of this has bounded it already.
             let bytes = req.take_body().into_bytes().await?;

@@ -12,7 +12,7 @@ mod page;
 mod request_id;
 
 pub use allow::AllowHeader;
-pub use bearer::bearer_matches;
+pub use bearer::{bearer_header_matches, bearer_matches};
 pub use body_limit::BodyLimit;
 pub use direct_json::DirectJson;
 pub use error::{

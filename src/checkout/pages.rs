@@ -140,13 +140,16 @@ async fn checkout_page(
         summary = order_summary(&row),
     );
     let script = format!(
-        "<script src=\"{sdk}\"></script>\n<script>\nconst PARAMS = {params};\nconst STATUS_URL = \"/checkout/{id}/status\";\nconst RESULT_URL = \"/checkout/{id}/result\";\n{CHECKOUT_JS}</script>\n",
-        sdk = escape(state.checkout.sdk_url()),
+        "\nconst PARAMS = {params};\nconst STATUS_URL = \"/checkout/{id}/status\";\nconst RESULT_URL = \"/checkout/{id}/result\";\n{CHECKOUT_JS}",
         params = script_json(&params),
         id = escape(&row.id),
     );
     Page::new("결제하기", body)
-        .with_head(script)
+        .with_head(format!(
+            "<script src=\"{}\"></script>\n",
+            escape(state.checkout.sdk_url())
+        ))
+        .with_script(script)
         .into_response(StatusCode::OK)
 }
 
@@ -206,16 +209,18 @@ async fn return_page(
     };
     let target = script_json(&serde_json::Value::String(destination.clone()));
     let body = format!(
-        "<h1>결제를 처리하고 있습니다</h1><p><a href=\"{href}\">다음 화면으로 이동</a></p>\
-         <script>const target = {target};\
-         if (window.opener && !window.opener.closed) {{ try {{ window.opener.location.href = target; window.close(); }} catch (e) {{ window.location.replace(target); }} }}\
-         else {{ window.location.replace(target); }}</script>",
+        "<h1>결제를 처리하고 있습니다</h1><p><a href=\"{href}\">다음 화면으로 이동</a></p>",
         href = escape(&destination),
     );
     Page::new("결제 처리 중", body)
         .with_head(format!(
             "<meta http-equiv=\"refresh\" content=\"2;url={}\">",
             escape(&destination)
+        ))
+        .with_script(format!(
+            "const target = {target};\
+             if (window.opener && !window.opener.closed) {{ try {{ window.opener.location.href = target; window.close(); }} catch (e) {{ window.location.replace(target); }} }}\
+             else {{ window.location.replace(target); }}"
         ))
         .into_response(StatusCode::OK)
 }

@@ -461,12 +461,17 @@ impl CheckoutService {
             )
             .await?
         else {
-            // Another request won the race and is approving.
-            return self
+            // Another request changed the payment first. If it is approving, its answer settles
+            // it; if a tokenless return left it payable meanwhile, this return still counts.
+            let current = self
                 .store
                 .payment(&row.id)
                 .await?
-                .ok_or(CheckoutError::NotFound);
+                .ok_or(CheckoutError::NotFound)?;
+            if status(&current) == PaymentStatus::Ready && current.version > row.version {
+                return Box::pin(self.approve_return(current, storefront, query)).await;
+            }
+            return Ok(current);
         };
         let request = gateway::ApprovalRequest {
             tid,

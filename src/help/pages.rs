@@ -101,7 +101,7 @@ fn search_form(query: &str) -> String {
 
 fn page(title: &str, body: String, status: StatusCode) -> Response {
     Page::new(title, body)
-        .with_head(format!("<script>{PAGE_JS}</script>\n"))
+        .with_script(PAGE_JS.to_string())
         .into_response(status)
 }
 

@@ -5,6 +5,7 @@
 mod security;
 
 pub use security::SecurityHeaders;
+use security::{SCRIPT_HASHES, script_hash};
 
 use poem::Response;
 use poem::http::StatusCode;
@@ -59,6 +60,8 @@ pub struct Page<'a> {
     pub head: String,
     /// A notice shown above everything (the sandbox banner).
     pub banner: Option<&'a str>,
+    /// The page's own inline scripts: the only ones its Content-Security-Policy lets run.
+    scripts: Vec<String>,
 }
 
 impl<'a> Page<'a> {
@@ -68,7 +71,16 @@ impl<'a> Page<'a> {
             body,
             head: String::new(),
             banner: None,
+            scripts: Vec::new(),
         }
+    }
+
+    /// Adds an inline script (the JavaScript itself, without the element). Scripts anywhere else
+    /// in the page do not run: the policy names these by hash, so markup that slipped past
+    /// escaping cannot add one.
+    pub fn with_script(mut self, js: String) -> Self {
+        self.scripts.push(js);
+        self
     }
 
     pub fn with_head(mut self, head: String) -> Self {
@@ -89,10 +101,15 @@ impl<'a> Page<'a> {
         format!(
             "<!doctype html>\n<html lang=\"ko\">\n<head>\n<meta charset=\"utf-8\">\n\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <title>{title}</title>\n<style>{STYLE}</style>\n{head}</head>\n<body>\n{banner}\
+             <title>{title}</title>\n<style>{STYLE}</style>\n{head}{scripts}</head>\n<body>\n{banner}\
              <main>\n{body}\n</main>\n</body>\n</html>\n",
             title = escape(self.title),
             head = self.head,
+            scripts = self
+                .scripts
+                .iter()
+                .map(|js| format!("<script>{js}</script>\n"))
+                .collect::<String>(),
             body = self.body,
         )
     }
@@ -103,6 +120,14 @@ impl<'a> Page<'a> {
             .status(status)
             .content_type("text/html; charset=utf-8")
             .header("cache-control", "no-store")
+            .header(
+                SCRIPT_HASHES,
+                self.scripts
+                    .iter()
+                    .map(|js| script_hash(js))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
             .body(self.render())
     }
 }

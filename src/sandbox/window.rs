@@ -73,12 +73,16 @@ fn problem_page(problem: &ParamProblem) -> Response {
     let body = format!(
         "<h1>결제 요청 오류</h1><div class=\"error\" id=\"problem\" data-code=\"{code}\">[{code}] {message}</div>\
          <p class=\"muted\">가맹점의 결제 요청 값이 올바르지 않습니다.</p>\
-         <p><button type=\"button\" class=\"secondary\" id=\"close\">닫기</button></p>\
-         <script>document.getElementById('close').addEventListener('click', function () {{ window.close(); }});</script>",
+         <p><button type=\"button\" class=\"secondary\" id=\"close\">닫기</button></p>",
         code = problem.code,
         message = escape(&problem.message),
     );
-    html(page("결제 요청 오류", body), StatusCode::BAD_REQUEST)
+    let close = "document.addEventListener('DOMContentLoaded', function () { \
+                 document.getElementById('close').addEventListener('click', function () { window.close(); }); });";
+    html(
+        page("결제 요청 오류", body).with_script(close.to_string()),
+        StatusCode::BAD_REQUEST,
+    )
 }
 
 /// Parses the goPay parameters and checks what only the server knows (the MID, the methods the
@@ -483,8 +487,8 @@ fn return_url(params: &PayParams, result: Vec<(&str, String)>) -> url::Url {
 /// window; without an opener the window itself goes there.
 fn finish_page(target: &url::Url, params: &PayParams) -> Response {
     let json = |s: &str| crate::pages::script_json(&serde_json::Value::from(s));
-    let head = format!(
-        "<script>(function () {{\n\
+    let redirect = format!(
+        "(function () {{\n\
          var url = {url};\n\
          try {{\n\
            if (window.opener && !window.opener.closed) {{\n\
@@ -495,7 +499,7 @@ fn finish_page(target: &url::Url, params: &PayParams) -> Response {
            }}\n\
          }} catch (e) {{}}\n\
          window.location.href = url;\n\
-         }}());</script>\n",
+         }}());",
         url = json(target.as_str()),
         moid = json(params.moid.as_str()),
     );
@@ -505,7 +509,7 @@ fn finish_page(target: &url::Url, params: &PayParams) -> Response {
         escape(target.as_str())
     );
     page("결제 인증 완료", body)
-        .with_head(head)
+        .with_script(redirect)
         .into_response(StatusCode::OK)
 }
 

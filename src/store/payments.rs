@@ -146,8 +146,9 @@ impl Store {
             .await?)
     }
 
-    /// Payments with this order id under this MID (several storefronts may share a MID, so there may
-    /// be more than one).
+    /// Payments with this order id under this MID: at most one since order ids are unique per MID
+    /// (`ux_payments_mid_order`); a list so the caller can still tell "none" from "several" should
+    /// the index ever be missing.
     pub async fn payments_by_mid_order(
         &self,
         mid: &str,

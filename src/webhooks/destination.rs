@@ -66,13 +66,15 @@ pub fn refused_literal(url: &url::Url) -> Option<IpAddr> {
 
 /// An HTTP client builder for requests to addresses someone else chose (webhook endpoints, the
 /// sandbox's Noti URLs): never follows a redirect (it would send the request where no check looked),
-/// and with `private_networks` off resolves names to public addresses only.
+/// and with `private_networks` off resolves names to public addresses only, directly: a proxy from
+/// the environment would be resolved instead of the destination and let any address through.
 pub(crate) fn outbound_client(private_networks: bool) -> reqwest::ClientBuilder {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     if private_networks {
         http
     } else {
-        http.dns_resolver(std::sync::Arc::new(PublicOnly))
+        http.no_proxy()
+            .dns_resolver(std::sync::Arc::new(PublicOnly))
     }
 }
 

@@ -317,6 +317,8 @@ async fn a_server_killed_with_many_approvals_in_flight_leaves_none_approving() {
             ("PAYDESK_INNOPAY_API_URL", sandbox.clone()),
             ("PAYDESK_SANDBOX", "false".into()),
             ("PAYDESK_INNOPAY_READ_TIMEOUT_MS", read_timeout_ms.into()),
+            // Longer than the 60 s read timeout, as the configuration requires.
+            ("PAYDESK_IDLE_TIMEOUT_SECS", "90".into()),
             ("PAYDESK_INQUIRY_GRACE_MS", "3000".into()),
             ("PAYDESK_RECONCILE_INTERVAL_MS", "200".into()),
         ]
