@@ -2,7 +2,6 @@
 //! `secrets rotate|status`, `help check|reindex`, `openapi`, `sandbox`. Errors print one line and exit with status 1; no
 //! backtraces for operator mistakes.
 
-use crate::config::ExposeSecret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, App};
-use crate::config::Config;
+use crate::config::{Config, ExposeSecret};
 use crate::help::{HelpCenter, HelpSource};
 use crate::sandbox::Standalone;
 use crate::secrets::Secrets;

@@ -2,7 +2,6 @@
 //! that drives the approval, the result page (receipt, failure with help, or "confirming" while the
 //! outcome is unknown), and the demo shop of the embedded default.
 
-use crate::config::ExposeSecret;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query, Redirect};
 use poem::{IntoResponse, Response, Route, get, handler, post};
@@ -11,6 +10,7 @@ use serde::Deserialize;
 use super::service::ReturnQuery;
 use super::{PaymentStatus, failure};
 use crate::app::AppState;
+use crate::config::ExposeSecret;
 use crate::pages::{Page, escape, format_won, script_json};
 use crate::store::payments::PaymentRow;
 

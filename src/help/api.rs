@@ -2,7 +2,6 @@
 //! (all public: shoppers and the storefront widget call them without an API key), and the analytics
 //! report for the content team, behind `PAYDESK_HELP_ANALYTICS_TOKEN`.
 
-use crate::config::ExposeSecret;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Query;
@@ -17,6 +16,7 @@ use super::suggest::SuggestRequest;
 use super::{HelpError, invalid};
 use crate::api::{DirectJson, ErrorDocs, Errors, docs};
 use crate::app::AppState;
+use crate::config::ExposeSecret;
 use crate::domain::{PayMethod, card_company_by_name};
 use crate::store::{Counted, NewFeedback, NewView, ViewSource};
 

@@ -1,7 +1,6 @@
 //! `/healthz` (the process answers), `/readyz` (it can do real work: database reachable, migrations
 //! applied) and `/metrics`.
 
-use crate::config::ExposeSecret;
 use poem::Request;
 use poem::http::StatusCode;
 use poem::web::Data;
@@ -10,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use crate::api::{ApiError, ErrorDocs, ErrorType, Errors};
 use crate::app::AppState;
+use crate::config::ExposeSecret;
 
 #[derive(Tags)]
 enum OpsTags {

@@ -14,7 +14,6 @@
 
 mod key_file;
 
-use crate::config::ExposeSecret;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,7 +24,7 @@ use base64::Engine;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, DatabaseKind, SecretKeySource};
+use crate::config::{Config, DatabaseKind, ExposeSecret, SecretKeySource};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 

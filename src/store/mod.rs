@@ -5,13 +5,12 @@
 
 mod help_analytics;
 
-use crate::config::ExposeSecret;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, TransactionTrait};
 
-use crate::config::{DatabaseKind, DatabaseUrl};
+use crate::config::{DatabaseKind, DatabaseUrl, ExposeSecret};
 use crate::secrets::Secrets;
 
 mod entities;

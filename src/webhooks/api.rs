@@ -2,7 +2,6 @@
 //! events, the delivery log and redelivery. Every route needs the storefront's API key and sees only
 //! that storefront's data (another storefront's ids answer 404).
 
-use crate::config::ExposeSecret;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -14,6 +13,7 @@ use super::service::LoggedDelivery;
 use super::{EventType, WebhookError, WebhookEvent};
 use crate::api::{ErrorDocs, Errors, docs, page_limit};
 use crate::app::AppState;
+use crate::config::ExposeSecret;
 use crate::store::webhooks::{DeliveryFilter, DeliveryStatus, EndpointRow};
 use crate::storefronts::{ApiKeyAuth, Storefront};
 

@@ -2,7 +2,6 @@
 //! authentication, read or cancel another storefront's payments, cross test and live, or break the
 //! server with bodies and markup; and the secrets paydesk holds never appearing in its logs or answers.
 
-use paydesk::config::ExposeSecret;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -16,6 +15,7 @@ use crate::checkout::{create, demo_key, new_checkout, order, other_storefront_ke
 use crate::contract::live_storefront_key;
 use crate::innopay::add_fault_at;
 use crate::support::{Backend, TestApp, backends, error_body, execute_sql};
+use paydesk::config::ExposeSecret;
 
 /// `url` with query parameter `name` set to `value` (added when absent).
 pub fn with_param(url: &str, name: &str, value: &str) -> String {

@@ -1,11 +1,11 @@
 //! Checkout creation, validation, authentication, tenant isolation, idempotency and listing, over HTTP
 //! on every backend.
 
-use paydesk::config::ExposeSecret;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, backends, error_body};
+use paydesk::config::ExposeSecret;
 
 pub fn demo_key(app: &TestApp) -> String {
     app.state

@@ -2,7 +2,6 @@
 //! operation is reached here, and the `error.code` that comes back is one its description names.
 //! (Schemathesis, in `scripts/fuzz-api.sh`, checks the other direction: every answer is documented.)
 
-use paydesk::config::ExposeSecret;
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
@@ -12,6 +11,7 @@ use crate::approval::authorize;
 use crate::checkout::{demo_key, new_checkout, order};
 use crate::innopay::add_fault;
 use crate::support::{Backend, TestApp, ThrowawayPostgres, error_body, execute_sql};
+use paydesk::config::ExposeSecret;
 
 /// The analytics token of the servers in this test.
 const ANALYTICS_TOKEN: &str = "content-team-token";

@@ -3,11 +3,11 @@
 //! every payment final, its history whole, and the money at Innopay matching what paydesk recorded.
 //! docs/RELIABILITY.md records the outcomes.
 
-use paydesk::config::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use paydesk::config::ExposeSecret;
 use paydesk::gateway::Outcome;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -2,7 +2,6 @@
 //! wrong key, the generated key file of the embedded default, and `paydesk secrets rotate` while a
 //! server keeps answering.
 
-use paydesk::config::ExposeSecret;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -10,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use paydesk::config::ExposeSecret;
 use sea_orm::{ConnectionTrait, Database};
 use sha2::{Digest, Sha256};
 

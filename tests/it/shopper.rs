@@ -1,7 +1,6 @@
 //! The shopper's side of a checkout: the demo shop, the hosted checkout page, the signed redirect to
 //! the storefront, and an instance killed in the middle of an approval.
 
-use paydesk::config::ExposeSecret;
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use crate::approval::{authorize, pay_calls};
 use crate::checkout::{demo_key, new_checkout, order};
 use crate::innopay::add_fault;
 use crate::support::{Backend, StandaloneSandbox, TestApp, TestDb, backends, start_paydesk};
+use paydesk::config::ExposeSecret;
 
 fn unescape(html: &str) -> String {
     html.replace("&amp;", "&").replace("&quot;", "\"")

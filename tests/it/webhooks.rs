@@ -3,7 +3,6 @@
 //! outage survived with every attempt logged, giving up, 410 Gone, redirects not followed, the
 //! catch-up list of events, redelivery, and tenant isolation.
 
-use paydesk::config::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use serde_json::{Value, json};
 use crate::approval::{TwoInstances, checkout_and_return, payment, settled};
 use crate::checkout::{demo_key, other_storefront_key};
 use crate::support::{Backend, TestApp, backends, error_body, execute_sql};
+use paydesk::config::ExposeSecret;
 
 /// A payment paid, partly cancelled, then cancelled, as the storefront hears it.
 pub const PAID_PART_CANCELLED: [&str; 3] = [
