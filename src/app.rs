@@ -127,7 +127,8 @@ impl App {
         let store = Store::connect(&config.database, config.db_max_connections)
             .await
             .map_err(|e| StartupError::Database(one_line(&e.to_string())))?
-            .with_secrets(secrets);
+            .with_secrets(secrets)
+            .with_publisher(webhooks::publisher());
         store
             .migrate_up()
             .await

@@ -390,6 +390,62 @@ pub fn card_company_by_name(name: &str) -> Option<&'static CardCompany> {
 mod tests {
     use super::*;
 
+    /// Every pair of statuses, against the rules money depends on.
+    #[test]
+    fn the_transition_table_keeps_money_rules_for_every_pair() {
+        use PaymentStatus::*;
+        let took_money = |s: PaymentStatus| matches!(s, Paid | PartiallyCancelled | Cancelled);
+        let final_status = |s: PaymentStatus| matches!(s, Failed | Expired | Cancelled);
+        for from in PaymentStatus::ALL {
+            for to in PaymentStatus::ALL {
+                let allowed = from.may_become().contains(&to);
+                let pair = format!("{from} -> {to}");
+                if final_status(from) {
+                    assert!(!allowed, "{pair}: final statuses change no more");
+                }
+                if took_money(from) && !took_money(to) {
+                    assert!(
+                        !allowed,
+                        "{pair}: money taken is only ever given back by a cancel"
+                    );
+                }
+                if to == Approving {
+                    assert_eq!(
+                        allowed,
+                        from == Ready,
+                        "{pair}: only a payable checkout is claimed"
+                    );
+                }
+                if to == Ready {
+                    assert_eq!(
+                        allowed,
+                        matches!(from, Ready | Approving),
+                        "{pair}: payable again only when nothing reached Innopay"
+                    );
+                }
+                if to == Expired {
+                    assert_eq!(
+                        allowed,
+                        from == Ready,
+                        "{pair}: only an unpaid checkout expires"
+                    );
+                }
+            }
+            // Every status can end: some path leads to a final one.
+            let mut seen = vec![from];
+            let mut next = 0;
+            while next < seen.len() {
+                for &to in seen[next].may_become() {
+                    if !seen.contains(&to) {
+                        seen.push(to);
+                    }
+                }
+                next += 1;
+            }
+            assert!(seen.into_iter().any(final_status), "{from} can never end");
+        }
+    }
+
     #[test]
     fn amounts_are_whole_non_negative_won() {
         assert_eq!("20000".parse::<Amount>().unwrap().won(), 20000);
@@ -433,5 +489,100 @@ mod tests {
         assert!(card_company_by_name("KB국민카드").unwrap().isp);
         assert!(!card_company_by_name("삼성").unwrap().isp);
         assert!(card_company_by_name("").is_none());
+    }
+}
+
+/// The lifecycle of a payment, stored as its `as_str` text: a stored value that is none of these is
+/// an error naming it when the row is read, never a silent fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::None)"
+)]
+pub enum PaymentStatus {
+    /// Created; waiting for the shopper to pay.
+    #[sea_orm(string_value = "ready")]
+    Ready,
+    /// The shopper came back authenticated; paydesk is asking Innopay to approve.
+    #[sea_orm(string_value = "approving")]
+    Approving,
+    #[sea_orm(string_value = "paid")]
+    Paid,
+    /// Declined, or refused by paydesk's checks. Final.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// Innopay may or may not have approved; the reconciler finds out.
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+    #[sea_orm(string_value = "partially_cancelled")]
+    PartiallyCancelled,
+    /// The shopper did not pay in time. Final.
+    #[sea_orm(string_value = "expired")]
+    Expired,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 8] = [
+        PaymentStatus::Ready,
+        PaymentStatus::Approving,
+        PaymentStatus::Paid,
+        PaymentStatus::Failed,
+        PaymentStatus::Unknown,
+        PaymentStatus::Cancelled,
+        PaymentStatus::PartiallyCancelled,
+        PaymentStatus::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Ready => "ready",
+            PaymentStatus::Approving => "approving",
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Unknown => "unknown",
+            PaymentStatus::Cancelled => "cancelled",
+            PaymentStatus::PartiallyCancelled => "partially_cancelled",
+            PaymentStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// No further change will happen without someone acting (a cancel).
+    pub fn is_settled(self) -> bool {
+        !matches!(
+            self,
+            PaymentStatus::Ready | PaymentStatus::Approving | PaymentStatus::Unknown
+        )
+    }
+
+    /// The one table of allowed changes: the statuses a payment in `self` may become. Staying in
+    /// the same status is a change too (a cancel reserved or released, a window return recorded, a
+    /// net-cancel retried) where listed. `Store::transition` refuses anything else.
+    pub fn may_become(self) -> &'static [PaymentStatus] {
+        use PaymentStatus::*;
+        match self {
+            // The return claims it, a tokenless return is recorded, a mismatch or expiry ends it.
+            Ready => &[Ready, Approving, Failed, Expired],
+            // Innopay's answer: approved, declined, unknown (or a net-cancel begun), not sent,
+            // or already cancelled there.
+            Approving => &[Paid, Failed, Unknown, Ready, Cancelled],
+            // The reconciler's inquiry, a net-cancel's retries and its outcome.
+            Unknown => &[Paid, Failed, Unknown, Cancelled],
+            // A cancel reserved or released, then recorded.
+            Paid => &[Paid, PartiallyCancelled, Cancelled],
+            PartiallyCancelled => &[PartiallyCancelled, Cancelled],
+            Failed | Cancelled | Expired => &[],
+        }
+    }
+}
+
+impl fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

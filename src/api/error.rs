@@ -443,3 +443,18 @@ pub(super) fn error_from_poem(err: poem::Error) -> Response {
     };
     api_error.into_response()
 }
+
+/// The store is a leaf: how its errors look in the API is decided here.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        if err.is_temporary() {
+            tracing::warn!(reason = %err, "database unavailable");
+            return ApiError::unavailable(
+                "database_unavailable",
+                "paydesk cannot reach its database right now; retry shortly",
+                5,
+            );
+        }
+        ApiError::internal(err)
+    }
+}

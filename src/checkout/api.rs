@@ -155,9 +155,7 @@ impl From<PaymentStatusView> for PaymentStatus {
 }
 
 fn status_of(row: &PaymentRow) -> PaymentStatusView {
-    PaymentStatus::parse(&row.status)
-        .unwrap_or(PaymentStatus::Unknown)
-        .into()
+    row.status.into()
 }
 
 /// A checkout: the shopper-facing session of a payment (same id).
@@ -757,7 +755,7 @@ impl CheckoutApi {
         let filter = PaymentFilter {
             statuses: status
                 .0
-                .map(|s| vec![PaymentStatus::from(s).as_str().to_string()])
+                .map(|s| vec![PaymentStatus::from(s)])
                 .unwrap_or_default(),
             created_from: created_from.0,
             created_to: created_to.0,

@@ -20,65 +20,11 @@ pub use reconciler::spawn_reconciler;
 pub use service::CheckoutService;
 pub(crate) use service::ReportedCancel;
 
+pub use crate::domain::PaymentStatus;
+
 use crate::api::{ApiError, NextAction};
 use crate::store::StoreError;
 use crate::storefronts::StorefrontError;
-
-/// The lifecycle of a payment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PaymentStatus {
-    /// Created; waiting for the shopper to pay.
-    Ready,
-    /// The shopper came back authenticated; paydesk is asking Innopay to approve.
-    Approving,
-    Paid,
-    /// Declined, authentication failed, or refused by paydesk's checks. Final.
-    Failed,
-    /// Innopay may or may not have approved; the reconciler finds out.
-    Unknown,
-    Cancelled,
-    PartiallyCancelled,
-    /// The shopper did not pay in time. Final.
-    Expired,
-}
-
-impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 8] = [
-        PaymentStatus::Ready,
-        PaymentStatus::Approving,
-        PaymentStatus::Paid,
-        PaymentStatus::Failed,
-        PaymentStatus::Unknown,
-        PaymentStatus::Cancelled,
-        PaymentStatus::PartiallyCancelled,
-        PaymentStatus::Expired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentStatus::Ready => "ready",
-            PaymentStatus::Approving => "approving",
-            PaymentStatus::Paid => "paid",
-            PaymentStatus::Failed => "failed",
-            PaymentStatus::Unknown => "unknown",
-            PaymentStatus::Cancelled => "cancelled",
-            PaymentStatus::PartiallyCancelled => "partially_cancelled",
-            PaymentStatus::Expired => "expired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
-    }
-
-    /// No further change will happen without someone acting (a cancel).
-    pub fn is_settled(self) -> bool {
-        !matches!(
-            self,
-            PaymentStatus::Ready | PaymentStatus::Approving | PaymentStatus::Unknown
-        )
-    }
-}
 
 /// Everything that can go wrong in this module, mapped to the API envelope once below.
 #[derive(Debug, thiserror::Error)]

@@ -48,7 +48,7 @@ fn landing() -> Response {
 }
 
 fn status_of(row: &PaymentRow) -> PaymentStatus {
-    PaymentStatus::parse(&row.status).unwrap_or(PaymentStatus::Unknown)
+    row.status
 }
 
 fn user_agent(req: &poem::Request) -> Option<&str> {
@@ -331,7 +331,7 @@ async fn status_json(state: Data<&AppState>, Path(id): Path<String>) -> Response
         Ok((row, _)) => Response::builder()
             .content_type("application/json")
             .header("cache-control", "no-store")
-            .body(serde_json::json!({"status": row.status}).to_string()),
+            .body(serde_json::json!({"status": row.status.as_str()}).to_string()),
         Err(super::CheckoutError::NotFound) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => server_error(e),
     }

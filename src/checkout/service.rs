@@ -114,10 +114,6 @@ fn event(kind: &'static str, cause: &'static str, detail: serde_json::Value) -> 
     }
 }
 
-fn status(row: &PaymentRow) -> PaymentStatus {
-    PaymentStatus::parse(&row.status).unwrap_or(PaymentStatus::Unknown)
-}
-
 fn total(row: &PaymentRow) -> i64 {
     row.amount + row.tax_free_amount
 }
@@ -274,7 +270,7 @@ impl CheckoutService {
             success_url: new.success_url.map(String::from),
             fail_url: new.fail_url.map(String::from),
             mall_reserved: new.mall_reserved,
-            status: PaymentStatus::Ready.as_str().to_string(),
+            status: PaymentStatus::Ready,
             version: 1,
             expires_at: now + new.expires_in,
             tid: None,
@@ -356,7 +352,7 @@ impl CheckoutService {
         row: PaymentRow,
         cause: &'static str,
     ) -> Result<PaymentRow, CheckoutError> {
-        if status(&row) != PaymentStatus::Ready || row.expires_at > OffsetDateTime::now_utc() {
+        if row.status != PaymentStatus::Ready || row.expires_at > OffsetDateTime::now_utc() {
             return Ok(row);
         }
         let update = failure(
@@ -384,7 +380,7 @@ impl CheckoutService {
         update: PaymentUpdate,
         ev: NewEvent,
     ) -> Result<PaymentRow, CheckoutError> {
-        match self.store.transition(row, to.as_str(), update, ev).await? {
+        match self.store.transition(row, to, update, ev).await? {
             Some(updated) => Ok(updated),
             None => self
                 .store
@@ -414,7 +410,7 @@ impl CheckoutService {
         storefront: &Storefront,
         query: &ReturnQuery,
     ) -> Result<PaymentRow, CheckoutError> {
-        if status(&row) != PaymentStatus::Ready {
+        if row.status != PaymentStatus::Ready {
             // A replayed or concurrent return: the first one is handling (or handled) it.
             return Ok(row);
         }
@@ -451,7 +447,7 @@ impl CheckoutService {
             .store
             .transition(
                 &row,
-                PaymentStatus::Approving.as_str(),
+                PaymentStatus::Approving,
                 PaymentUpdate::default(),
                 event(
                     "approval_started",
@@ -468,7 +464,7 @@ impl CheckoutService {
                 .payment(&row.id)
                 .await?
                 .ok_or(CheckoutError::NotFound)?;
-            if status(&current) == PaymentStatus::Ready && current.version > row.version {
+            if current.status == PaymentStatus::Ready && current.version > row.version {
                 return Box::pin(self.approve_return(current, storefront, query)).await;
             }
             return Ok(current);
@@ -538,7 +534,7 @@ impl CheckoutService {
         &self,
         row: &PaymentRow,
     ) -> Result<Option<WindowReport>, CheckoutError> {
-        if status(row) != PaymentStatus::Ready {
+        if row.status != PaymentStatus::Ready {
             return Ok(None);
         }
         let events = self.store.payment_events(&row.id).await?;
@@ -671,7 +667,7 @@ impl CheckoutService {
             .store
             .transition(
                 &row,
-                PaymentStatus::Unknown.as_str(),
+                PaymentStatus::Unknown,
                 reserve,
                 event("net_cancel_started", "gateway", json!({"reason": why})),
             )
@@ -752,7 +748,7 @@ impl CheckoutService {
         cancel: NewCancel,
     ) -> Result<CancelResult, CheckoutError> {
         let row = self.get(storefront, id).await?;
-        let current = status(&row);
+        let current = row.status;
         if !matches!(
             current,
             PaymentStatus::Paid | PaymentStatus::PartiallyCancelled
@@ -791,7 +787,7 @@ impl CheckoutService {
             .store
             .transition(
                 &row,
-                current.as_str(),
+                current,
                 reserve,
                 event(
                     "cancel_requested",
@@ -919,12 +915,10 @@ impl CheckoutService {
         detail["confirmedBy"] = json!("inquiry");
         detail["cancelledAtInnopay"] = json!(shown);
         let (to, update, ev) = cancel_change(row, amount, "innopay_noti", detail);
-        Ok(
-            match self.store.transition(row, to.as_str(), update, ev).await? {
-                Some(recorded) => ReportedCancel::Recorded(Box::new(recorded), amount),
-                None => ReportedCancel::Raced,
-            },
-        )
+        Ok(match self.store.transition(row, to, update, ev).await? {
+            Some(recorded) => ReportedCancel::Recorded(Box::new(recorded), amount),
+            None => ReportedCancel::Raced,
+        })
     }
 
     async fn release_cancel(
@@ -1036,7 +1030,7 @@ impl CheckoutService {
         pending: i64,
         inquiry: Outcome<Approval>,
     ) -> Result<PaymentRow, CheckoutError> {
-        let net_cancel = status(&row) == PaymentStatus::Unknown;
+        let net_cancel = row.status == PaymentStatus::Unknown;
         match inquiry {
             Outcome::Done(approval) => {
                 let cancelled_there = cancelled_at_innopay(&approval, &row);
@@ -1060,7 +1054,7 @@ impl CheckoutService {
                 } else {
                     self.release_cancel(
                         &row,
-                        status(&row),
+                        row.status,
                         "cancel_not_applied",
                         json!({"confirmedBy": "inquiry"}),
                     )
@@ -1093,7 +1087,7 @@ impl CheckoutService {
     /// Where the shopper goes after the return: the storefront's success or fail URL with a signed
     /// query, or `None` for paydesk's own result page.
     pub fn storefront_redirect(&self, row: &PaymentRow, storefront: &Storefront) -> Option<String> {
-        let target = match status(row) {
+        let target = match row.status {
             PaymentStatus::Paid => row.success_url.as_deref(),
             PaymentStatus::Failed | PaymentStatus::Expired | PaymentStatus::Cancelled => {
                 row.fail_url.as_deref()
@@ -1111,7 +1105,7 @@ impl CheckoutService {
         url.query_pairs_mut()
             .append_pair("checkoutId", &row.id)
             .append_pair("orderId", &row.order_id)
-            .append_pair("status", &row.status)
+            .append_pair("status", row.status.as_str())
             .append_pair("amount", &total.to_string())
             .append_pair("timestamp", &timestamp.to_string())
             .append_pair("signature", &signature);

@@ -548,13 +548,9 @@ fn disagreement(row: &PaymentRow, noti: &Noti, reported: Reported) -> Option<Str
     }
 }
 
-fn status(row: &PaymentRow) -> PaymentStatus {
-    PaymentStatus::parse(&row.status).unwrap_or(PaymentStatus::Unknown)
-}
-
 /// A paid Noti. `None`: the payment changed meanwhile, judge again.
 async fn judge_paid(state: &AppState, row: PaymentRow) -> Result<Option<Verdict>, NotiError> {
-    let current = status(&row);
+    let current = row.status;
     let verdict = match current {
         PaymentStatus::Paid | PaymentStatus::PartiallyCancelled | PaymentStatus::Cancelled => {
             Verdict::new(
@@ -576,7 +572,7 @@ async fn judge_paid(state: &AppState, row: PaymentRow) -> Result<Option<Verdict>
         PaymentStatus::Unknown => {
             // An unsigned Noti alone never marks a payment paid: Innopay's inquiry confirms it.
             let settled = state.checkout.reconcile_one(row, "innopay_noti").await?;
-            match status(&settled) {
+            match settled.status {
                 PaymentStatus::Paid => Verdict::new(
                     NotiOutcome::Applied,
                     "confirmed by inquiry and recorded as paid",
@@ -650,7 +646,7 @@ async fn judge_cancelled(
             Some(&row),
         )));
     }
-    let current = status(&row);
+    let current = row.status;
     let verdict = match current {
         PaymentStatus::Paid | PaymentStatus::PartiallyCancelled | PaymentStatus::Cancelled => {
             if cancelled_there <= row.cancelled_amount {

@@ -25,6 +25,31 @@ pub use help_analytics::{
     NewView, ViewSource, normalize_query,
 };
 
+/// What a recorded payment change publishes to the storefront's webhook outbox. The store writes it
+/// in the change's transaction but does not decide it: `App::build` wires the `Publisher` (the
+/// `webhooks` module's), so the store imports no feature module.
+#[derive(Clone, Debug)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub event_type: String,
+    /// The payment's version after the change.
+    pub sequence: i32,
+    /// The exact bytes every delivery sends and signs.
+    pub body: String,
+}
+
+/// Decides the outbox entry, if any, of a payment's change from `before` (`None`: just created) to
+/// `after`, recorded at the given time.
+pub type Publisher = std::sync::Arc<
+    dyn Fn(
+            Option<&payments::PaymentRow>,
+            &payments::PaymentRow,
+            time::OffsetDateTime,
+        ) -> Option<OutboxEntry>
+        + Send
+        + Sync,
+>;
+
 /// A database problem, as the rest of the program sees it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -39,6 +64,16 @@ pub enum StoreError {
     /// A stored secret cannot be encrypted or decrypted with the keys this instance has.
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
+    /// A payment change was asked of a store opened without its `Publisher` (a tool's store):
+    /// refused rather than recorded without telling the storefront.
+    #[error("this store records no payment changes: it was opened without the webhook publisher")]
+    NoPublisher,
+    /// A change the table of allowed changes (`PaymentStatus::may_become`) does not have: a bug.
+    #[error("a payment cannot go from {from} to {to}")]
+    IllegalTransition {
+        from: crate::domain::PaymentStatus,
+        to: crate::domain::PaymentStatus,
+    },
 }
 
 impl StoreError {
@@ -59,23 +94,14 @@ impl StoreError {
     }
 }
 
-impl From<StoreError> for crate::api::ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Unavailable(reason) => {
-                tracing::warn!(%reason, "database unavailable");
-                crate::api::ApiError::unavailable(
-                    "database_unavailable",
-                    "paydesk cannot reach its database right now; retry shortly",
-                    5,
-                )
-            }
-            StoreError::Db(e) if is_unavailable(&e) => {
-                StoreError::Unavailable(e.to_string()).into()
-            }
-            StoreError::Db(e) => crate::api::ApiError::internal(e),
-            StoreError::Duplicate(e) => crate::api::ApiError::internal(e),
-            StoreError::Secrets(e) => crate::api::ApiError::internal(e),
+impl StoreError {
+    /// Whether the database cannot be used right now (see `is_unavailable`): the request may
+    /// succeed later, so the API answers 503 with `Retry-After`.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Db(e) => is_unavailable(e),
+            _ => false,
         }
     }
 }
@@ -125,12 +151,24 @@ pub struct MigrationState {
 }
 
 /// The database handle shared by the whole application (cheap to clone).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
     kind: DatabaseKind,
     /// Encrypts and decrypts the secret columns; `None` for tools that never touch them.
     secrets: Option<Secrets>,
+    /// Decides each payment change's webhook outbox; `None` for tools that change no payment.
+    publisher: Option<Publisher>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("kind", &self.kind)
+            .field("secrets", &self.secrets.is_some())
+            .field("publisher", &self.publisher.is_some())
+            .finish()
+    }
 }
 
 impl Store {
@@ -163,7 +201,18 @@ impl Store {
             db,
             kind: url.kind,
             secrets: None,
+            publisher: None,
         })
+    }
+
+    /// This store with what decides the webhook outbox of each payment change.
+    pub fn with_publisher(mut self, publisher: Publisher) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    pub(crate) fn publisher(&self) -> Result<&Publisher, StoreError> {
+        self.publisher.as_ref().ok_or(StoreError::NoPublisher)
     }
 
     /// This store with the keys for the secret columns (storefront credentials).
@@ -256,5 +305,51 @@ impl Store {
         if let Err(e) = self.db.close().await {
             tracing::warn!(error = %e, "closing the database pool failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The store is a leaf: it may use the configuration, the shared vocabulary and the secrets
+    /// keyring, never a feature module (those call the store; what it must not decide, such as an
+    /// outbox entry, is handed in by `App::build`).
+    #[test]
+    fn the_store_imports_no_feature_module() {
+        const ALLOWED: &[&str] = &["config", "domain", "secrets", "store"];
+        let modules: Vec<&str> = include_str!("../lib.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub mod "))
+            .map(|m| m.trim_end_matches(';'))
+            .filter(|m| !ALLOWED.contains(m))
+            .collect();
+        assert!(modules.contains(&"webhooks") && modules.contains(&"checkout"));
+        let grouped = regex::Regex::new(r"crate::\{([^}]*)\}").unwrap();
+        let single = regex::Regex::new(r"crate::(\w+)").unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+        let mut files = vec![dir.clone()];
+        let mut read = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            read += 1;
+            let used = single.captures_iter(&text).map(|c| c[1].to_string()).chain(
+                grouped.captures_iter(&text).flat_map(|c| {
+                    c[1].split(',')
+                        .map(|item| item.trim().split("::").next().unwrap_or("").to_string())
+                        .collect::<Vec<_>>()
+                }),
+            );
+            for module in used {
+                assert!(
+                    !modules.contains(&module.as_str()),
+                    "{} uses crate::{module}",
+                    path.display()
+                );
+            }
+        }
+        assert!(read > 5, "the store's files were read");
     }
 }

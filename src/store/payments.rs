@@ -11,7 +11,8 @@ use sea_orm::{
 use time::OffsetDateTime;
 
 use super::entities::{payment, payment_event};
-use super::{Store, StoreError};
+use super::{Publisher, Store, StoreError};
+use crate::domain::PaymentStatus;
 
 pub use payment::Model as PaymentRow;
 pub use payment_event::Model as PaymentEventRow;
@@ -48,12 +49,12 @@ pub struct PaymentUpdate {
 }
 
 impl PaymentUpdate {
-    fn into_active_model(self, status: &str, version: i32) -> payment::ActiveModel {
+    fn into_active_model(self, status: PaymentStatus, version: i32) -> payment::ActiveModel {
         fn set<T: Into<sea_orm::Value>>(value: Option<T>) -> sea_orm::ActiveValue<T> {
             value.map_or(sea_orm::ActiveValue::NotSet, Set)
         }
         payment::ActiveModel {
-            status: Set(status.to_string()),
+            status: Set(status),
             version: Set(version),
             updated_at: Set(OffsetDateTime::now_utc()),
             tid: set(self.tid.map(Some)),
@@ -81,7 +82,7 @@ impl PaymentUpdate {
 /// Filters of `GET /v1/payments`.
 #[derive(Debug, Default, Clone)]
 pub struct PaymentFilter {
-    pub statuses: Vec<String>,
+    pub statuses: Vec<PaymentStatus>,
     pub created_from: Option<OffsetDateTime>,
     pub created_to: Option<OffsetDateTime>,
     /// Only payments with an id before this one (ids sort by creation time).
@@ -99,7 +100,7 @@ impl Store {
             .insert(&txn)
             .await
             .map_err(StoreError::from_insert)?;
-        record_change(&txn, None, &row, event).await?;
+        record_change(&txn, self.publisher()?, None, &row, event).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -206,16 +207,22 @@ impl Store {
     pub async fn transition(
         &self,
         current: &PaymentRow,
-        to_status: &str,
+        to_status: PaymentStatus,
         update: PaymentUpdate,
         event: NewEvent,
     ) -> Result<Option<PaymentRow>, StoreError> {
+        if !current.status.may_become().contains(&to_status) {
+            return Err(StoreError::IllegalTransition {
+                from: current.status,
+                to: to_status,
+            });
+        }
         let txn = self.db().begin().await?;
         let next_version = current.version + 1;
         let result = payment::Entity::update_many()
             .set(update.into_active_model(to_status, next_version))
             .filter(payment::Column::Id.eq(current.id.clone()))
-            .filter(payment::Column::Status.eq(current.status.clone()))
+            .filter(payment::Column::Status.eq(current.status))
             .filter(payment::Column::Version.eq(current.version))
             .exec(&txn)
             .await?;
@@ -227,7 +234,7 @@ impl Store {
             .one(&txn)
             .await?
             .ok_or_else(|| StoreError::Db(sea_orm::DbErr::RecordNotFound(current.id.clone())))?;
-        record_change(&txn, Some(current), &updated, event).await?;
+        record_change(&txn, self.publisher()?, Some(current), &updated, event).await?;
         txn.commit().await?;
         Ok(Some(updated))
     }
@@ -244,10 +251,10 @@ impl Store {
             .add(payment::Column::ReconcileAfter.is_null())
             .add(payment::Column::ReconcileAfter.lte(now));
         let candidates = Condition::any()
-            .add(payment::Column::Status.eq("unknown"))
+            .add(payment::Column::Status.eq(PaymentStatus::Unknown))
             .add(
                 Condition::all()
-                    .add(payment::Column::Status.eq("approving"))
+                    .add(payment::Column::Status.eq(PaymentStatus::Approving))
                     .add(payment::Column::UpdatedAt.lt(stale_before)),
             )
             .add(payment::Column::PendingCancelAmount.is_not_null());
@@ -303,7 +310,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<PaymentRow>, StoreError> {
         Ok(payment::Entity::find()
-            .filter(payment::Column::Status.eq("ready"))
+            .filter(payment::Column::Status.eq(PaymentStatus::Ready))
             .filter(payment::Column::ExpiresAt.lte(now))
             .limit(limit)
             .all(self.db())
@@ -322,6 +329,7 @@ impl Store {
 /// the payment's new version) and, for changes storefronts are told about, the webhook outbox.
 async fn record_change(
     txn: &sea_orm::DatabaseTransaction,
+    publisher: &Publisher,
     before: Option<&PaymentRow>,
     after: &PaymentRow,
     event: NewEvent,
@@ -331,8 +339,8 @@ async fn record_change(
         payment_id: Set(after.id.clone()),
         sequence: Set(after.version),
         kind: Set(event.kind.to_string()),
-        from_status: Set(before.map(|b| b.status.clone())),
-        to_status: Set(after.status.clone()),
+        from_status: Set(before.map(|b| b.status.as_str().to_string())),
+        to_status: Set(after.status.as_str().to_string()),
         cause: Set(event.cause.to_string()),
         detail: Set(event.detail.to_string()),
         created_at: Set(now),
@@ -340,5 +348,8 @@ async fn record_change(
     }
     .insert(txn)
     .await?;
-    super::webhooks::write_outbox(txn, before, after, now).await
+    match publisher(before, after, now) {
+        Some(entry) => super::webhooks::write_outbox(txn, after, entry, now).await,
+        None => Ok(()),
+    }
 }

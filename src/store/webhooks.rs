@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::entities::{webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event};
 use super::payments::PaymentRow;
-use super::{Store, StoreError};
+use super::{OutboxEntry, Store, StoreError};
 
 pub use webhook_attempt::Model as AttemptRow;
 pub use webhook_delivery::Model as DeliveryRow;
@@ -99,24 +99,21 @@ fn new_delivery(event: &EventRow, now: OffsetDateTime) -> webhook_delivery::Acti
     }
 }
 
-/// Writes the outbox for a payment change in the transaction that records it: the event (if the
-/// change is published) and, when the storefront has an enabled endpoint, its delivery.
+/// Writes the outbox entry of a payment change in the transaction that records it: the event and,
+/// when the storefront has an enabled endpoint, its delivery.
 pub(super) async fn write_outbox(
     txn: &sea_orm::DatabaseTransaction,
-    before: Option<&PaymentRow>,
     after: &PaymentRow,
+    entry: OutboxEntry,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let Some(publication) = crate::webhooks::publication(before, after, now) else {
-        return Ok(());
-    };
     let event = webhook_event::ActiveModel {
-        id: Set(publication.id),
+        id: Set(entry.id),
         storefront_id: Set(after.storefront_id.clone()),
         payment_id: Set(after.id.clone()),
-        sequence: Set(publication.sequence),
-        event_type: Set(publication.event_type.as_str().to_string()),
-        body: Set(publication.body),
+        sequence: Set(entry.sequence),
+        event_type: Set(entry.event_type),
+        body: Set(entry.body),
         created_at: Set(now),
         ..Default::default()
     }

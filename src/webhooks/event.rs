@@ -87,11 +87,27 @@ pub struct Publication {
     pub body: String,
 }
 
+impl From<Publication> for crate::store::OutboxEntry {
+    fn from(publication: Publication) -> Self {
+        Self {
+            id: publication.id,
+            event_type: publication.event_type.as_str().to_string(),
+            sequence: publication.sequence,
+            body: publication.body,
+        }
+    }
+}
+
+/// The store's `Publisher`: the outbox entry of a recorded change, if it is published.
+pub fn publisher() -> crate::store::Publisher {
+    std::sync::Arc::new(|before, after, now| publication(before, after, now).map(Into::into))
+}
+
 /// Which event a change from `before` to `after` publishes: one whenever the status becomes one the
 /// storefront acts on, and again for every further partial cancel. Everything else (created, approval
 /// started, a cancel requested or declined, a retried net-cancel) stays in the history only.
 pub fn event_type(before: Option<&PaymentRow>, after: &PaymentRow) -> Option<EventType> {
-    let kind = match PaymentStatus::parse(&after.status)? {
+    let kind = match after.status {
         PaymentStatus::Paid => EventType::PaymentPaid,
         PaymentStatus::Failed | PaymentStatus::Expired => EventType::PaymentFailed,
         PaymentStatus::Unknown => EventType::PaymentUnknown,
@@ -150,7 +166,7 @@ mod tests {
             success_url: None,
             fail_url: None,
             mall_reserved: None,
-            status: status.into(),
+            status: PaymentStatus::parse(status).expect("a known status"),
             version: 4,
             expires_at: now,
             tid: None,

@@ -19,7 +19,7 @@ pub struct Model {
     pub success_url: Option<String>,
     pub fail_url: Option<String>,
     pub mall_reserved: Option<String>,
-    pub status: String,
+    pub status: crate::domain::PaymentStatus,
     pub version: i32,
     pub expires_at: TimeDateTimeWithTimeZone,
     pub tid: Option<String>,
