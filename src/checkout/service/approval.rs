@@ -1,0 +1,554 @@
+//! The shopper's return from Innopay's window: checking it against the checkout, the approval call,
+//! and turning Innopay's answer (or an inquiry's) into the payment's next state, including the
+//! full cancel (망취소) of an approval paydesk must not keep; then where the shopper goes next.
+
+use serde_json::json;
+use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use super::*;
+use crate::checkout::{CheckoutError, PaymentStatus};
+use crate::config::SecretString;
+use crate::domain::{Amount, PayMethod, Tid};
+use crate::gateway::{self, Approval, Outcome};
+use crate::store::payments::{PaymentRow, PaymentUpdate};
+use crate::storefronts::Storefront;
+
+/// What the payment window sent back to `returnUrl` (all optional: nothing from the browser is
+/// trusted until compared with the stored checkout).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReturnQuery {
+    pub payment_token: Option<String>,
+    pub tid: Option<String>,
+    pub mid: Option<String>,
+    pub moid: Option<String>,
+    pub amt: Option<String>,
+    pub tax_free_amt: Option<String>,
+    pub pay_method: Option<String>,
+    pub mall_reserved: Option<String>,
+    pub result_code: Option<String>,
+    pub result_msg: Option<String>,
+}
+
+/// What a payment window's return without a token said, for the checkout page.
+pub struct WindowReport {
+    /// The shopper closed or cancelled the window.
+    pub shopper_cancelled: bool,
+    pub code: String,
+    pub message: String,
+}
+
+/// Innopay's `approvedAt` is KST wall time.
+fn parse_kst(text: &str) -> Option<OffsetDateTime> {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let kst = UtcOffset::from_hms(9, 0, 0).ok()?;
+    PrimitiveDateTime::parse(text, &format)
+        .ok()
+        .map(|t| t.assume_offset(kst))
+}
+
+/// Why an approved payment cannot be kept, if it cannot.
+fn approval_problem(row: &PaymentRow, approval: &Approval) -> Option<String> {
+    let mut problems = Vec::new();
+    if approval.amt.won() != row.amount {
+        problems.push(format!(
+            "approved amt {} differs from {}",
+            approval.amt, row.amount
+        ));
+    }
+    if approval.tax_free_amt.won() != row.tax_free_amount {
+        problems.push(format!(
+            "approved taxFreeAmt {} differs from {}",
+            approval.tax_free_amt, row.tax_free_amount
+        ));
+    }
+    if approval.moid != row.order_id {
+        problems.push(format!(
+            "approved moid {} differs from {}",
+            approval.moid, row.order_id
+        ));
+    }
+    if row.tid.as_deref().is_some_and(|tid| tid != approval.tid) {
+        problems.push("approved tid differs from the authenticated tid".to_string());
+    }
+    if approval.mid != row.mid {
+        problems.push(format!(
+            "approved mid {} differs from {}",
+            approval.mid, row.mid
+        ));
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// The columns an approval fills.
+fn approval_update(approval: &Approval) -> PaymentUpdate {
+    let card = approval.card.as_ref();
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    PaymentUpdate {
+        tid: Some(approval.tid.clone()),
+        approval_number: Some(approval.auth_num.clone()),
+        approved_at: Some(approval.approved_at.as_deref().and_then(parse_kst)),
+        card_company_code: Some(card.and_then(|c| non_empty(&c.fn_cd))),
+        card_company_name: Some(card.and_then(|c| non_empty(&c.fn_name))),
+        card_number: Some(card.and_then(|c| non_empty(&c.card_num))),
+        card_quota: Some(card.and_then(|c| non_empty(&c.card_quota))),
+        receipt_url: Some(approval.receipt_url.clone()),
+        gateway_answer: Some(approval.raw.to_string()),
+        failure_code: Some(None),
+        failure_message: Some(None),
+        reconcile_after: Some(None),
+        ..Default::default()
+    }
+}
+
+/// Innopay's window reports a shopper's own cancel this way (sandbox and legacy codes).
+fn is_shopper_cancel(code: &str, message: &str) -> bool {
+    matches!(code, "USER_CANCEL" | "9998" | "CANCEL") || message.contains("취소")
+}
+
+/// Compares what the browser brought back (and the storefront as it is now) with the stored checkout.
+/// Missing `taxFreeAmt` means the stored one (Innopay sometimes leaves it out).
+/// Returns the failure code (`amount_mismatch` or `order_mismatch`) and what differs.
+fn return_mismatch(
+    row: &PaymentRow,
+    storefront: &Storefront,
+    query: &ReturnQuery,
+) -> Option<(&'static str, String)> {
+    const AMOUNT: &str = "amount_mismatch";
+    const ORDER: &str = "order_mismatch";
+    // The approval is sent with the storefront's MID and key: they must be the ones the checkout
+    // (and so the shopper's authentication) was made for.
+    if storefront.mid.as_str() != row.mid {
+        return Some((
+            ORDER,
+            "the storefront's MID changed after the checkout was created".into(),
+        ));
+    }
+    match query.amt.as_deref().map(|a| a.parse::<Amount>()) {
+        Some(Ok(amt)) if amt.won() == row.amount => {}
+        Some(Ok(amt)) => {
+            return Some((
+                AMOUNT,
+                format!("amt {amt} differs from the checkout's {}", row.amount),
+            ));
+        }
+        _ => return Some((AMOUNT, "amt is missing or not a whole number of won".into())),
+    }
+    if let Some(raw) = query.tax_free_amt.as_deref().filter(|t| !t.is_empty()) {
+        match raw.parse::<Amount>() {
+            Ok(t) if t.won() == row.tax_free_amount => {}
+            _ => {
+                return Some((
+                    AMOUNT,
+                    format!(
+                        "taxFreeAmt {raw:?} differs from the checkout's {}",
+                        row.tax_free_amount
+                    ),
+                ));
+            }
+        }
+    }
+    if query.moid.as_deref() != Some(row.order_id.as_str()) {
+        return Some((
+            ORDER,
+            format!(
+                "moid {:?} differs from the checkout's order id",
+                query.moid.as_deref().unwrap_or("")
+            ),
+        ));
+    }
+    if query.mid.as_deref() != Some(row.mid.as_str()) {
+        return Some((
+            ORDER,
+            format!(
+                "mid {:?} differs from the storefront's",
+                query.mid.as_deref().unwrap_or("")
+            ),
+        ));
+    }
+    match query.tid.as_deref().map(|t| t.parse::<Tid>()) {
+        Some(Ok(tid)) if tid.as_str().starts_with(row.mid.as_str()) => None,
+        Some(Ok(_)) => Some((ORDER, "tid does not belong to the storefront's mid".into())),
+        _ => Some((ORDER, "tid is missing or malformed".into())),
+    }
+}
+
+impl CheckoutService {
+    /// Handles the browser's return from the payment window: verifies, approves, verifies again.
+    /// Safe to call any number of times, concurrently, from any instance: only the request that moves
+    /// the payment from `ready` to `approving` calls Innopay. Answers the payment as it now is, with
+    /// its storefront (where the shopper goes next depends on both).
+    pub async fn handle_return(
+        &self,
+        id: &str,
+        query: &ReturnQuery,
+    ) -> Result<(PaymentRow, Storefront), CheckoutError> {
+        let (row, storefront) = self.for_shopper(id).await?;
+        let row = self.approve_return(row, &storefront, query).await?;
+        Ok((row, storefront))
+    }
+
+    async fn approve_return(
+        &self,
+        row: PaymentRow,
+        storefront: &Storefront,
+        query: &ReturnQuery,
+    ) -> Result<PaymentRow, CheckoutError> {
+        if row.status != PaymentStatus::Ready {
+            // A replayed or concurrent return: the first one is handling (or handled) it.
+            return Ok(row);
+        }
+        let Some(token) = query.payment_token.as_deref().filter(|t| !t.is_empty()) else {
+            return self.authentication_ended(&row, query).await;
+        };
+        if let Some((code, problem)) = return_mismatch(&row, storefront, query) {
+            tracing::warn!(payment = %row.id, %problem, "return query does not match the checkout; not approving");
+            let update = PaymentUpdate {
+                flag_reason: Some(format!("return query mismatch: {problem}")),
+                ..failure(
+                    code,
+                    &format!("the payment window's answer does not match the checkout: {problem}"),
+                )
+            };
+            return self
+                .apply_or_reload(
+                    &row,
+                    PaymentStatus::Failed,
+                    update,
+                    event(code, "shopper_return", json!({"problem": problem})),
+                )
+                .await;
+        }
+        let tid: Tid = query
+            .tid
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .expect("return_mismatch checked the tid");
+        // The tid is not stored yet: the browser's word proves nothing until Innopay approves it for
+        // this order. Until then the event carries it, and an inquiry goes by order id.
+        let Some(approving) = self
+            .store
+            .transition(
+                &row,
+                PaymentStatus::Approving,
+                PaymentUpdate::default(),
+                event(
+                    "approval_started",
+                    "shopper_return",
+                    json!({"tid": tid.as_str()}),
+                ),
+            )
+            .await?
+        else {
+            // Another request changed the payment first. If it is approving, its answer settles
+            // it; if a tokenless return left it payable meanwhile, this return still counts.
+            let current = self
+                .store
+                .payment(&row.id)
+                .await?
+                .ok_or(CheckoutError::NotFound)?;
+            if current.status == PaymentStatus::Ready && current.version > row.version {
+                return Box::pin(self.approve_return(current, storefront, query)).await;
+            }
+            return Ok(current);
+        };
+        let request = gateway::ApprovalRequest {
+            tid,
+            moid: row.order_id.parse().map_err(|_| CheckoutError::NotFound)?,
+            amt: Amount::new(row.amount).map_err(|_| CheckoutError::NotFound)?,
+            tax_free_amt: Amount::new(row.tax_free_amount).map_err(|_| CheckoutError::NotFound)?,
+            payment_token: SecretString::from(token.to_string()),
+        };
+        let outcome = self.gateway.approve(&merchant(storefront), &request).await;
+        tracing::info!(payment = %row.id, outcome = outcome.label(), "approval answered");
+        self.apply_approval_outcome(storefront, approving, outcome, "gateway")
+            .await
+    }
+
+    /// The window came back without a payment token: the shopper cancelled, the authentication
+    /// failed, or someone opened the return URL by hand. None of that is signed, so the checkout stays
+    /// payable; what the window said is kept, bounded, in the history (for support and for the help
+    /// the checkout page suggests), never as the payment's failure.
+    async fn authentication_ended(
+        &self,
+        row: &PaymentRow,
+        query: &ReturnQuery,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let code = bounded(
+            query
+                .result_code
+                .as_deref()
+                .unwrap_or("missing_payment_token"),
+            WINDOW_CODE_MAX,
+        );
+        let message = bounded(query.result_msg.as_deref().unwrap_or(""), WINDOW_TEXT_MAX);
+        // Each return adds a history row; an unauthenticated client repeating it must not grow it
+        // without end.
+        let events = self.store.payment_events(&row.id).await?;
+        if events
+            .iter()
+            .filter(|e| WINDOW_EVENTS.contains(&e.kind.as_str()))
+            .count()
+            >= WINDOW_EVENTS_KEPT
+        {
+            return Ok(row.clone());
+        }
+        let kind = if is_shopper_cancel(&code, &message) {
+            WINDOW_EVENTS[0]
+        } else {
+            WINDOW_EVENTS[1]
+        };
+        self.apply_or_reload(
+            row,
+            PaymentStatus::Ready,
+            PaymentUpdate::default(),
+            event(
+                kind,
+                "shopper_return",
+                json!({"code": code, "message": message}),
+            ),
+        )
+        .await
+    }
+
+    /// What the payment window last reported for a checkout that is still payable, if the latest
+    /// change of the payment was such a report: the checkout page explains it and suggests help.
+    pub async fn window_report(
+        &self,
+        row: &PaymentRow,
+    ) -> Result<Option<WindowReport>, CheckoutError> {
+        if row.status != PaymentStatus::Ready {
+            return Ok(None);
+        }
+        let events = self.store.payment_events(&row.id).await?;
+        let Some(last) = events.last().filter(|e| e.sequence == row.version) else {
+            return Ok(None);
+        };
+        if !WINDOW_EVENTS.contains(&last.kind.as_str()) {
+            return Ok(None);
+        }
+        let detail: serde_json::Value = serde_json::from_str(&last.detail).unwrap_or_default();
+        let text = |key: &str| detail[key].as_str().unwrap_or_default().to_string();
+        Ok(Some(WindowReport {
+            shopper_cancelled: last.kind == WINDOW_EVENTS[0],
+            code: text("code"),
+            message: text("message"),
+        }))
+    }
+
+    /// Turns Innopay's answer to an approval (or an inquiry about one) into the payment's next state.
+    pub(super) async fn apply_approval_outcome(
+        &self,
+        storefront: &Storefront,
+        row: PaymentRow,
+        outcome: Outcome<Approval>,
+        cause: &'static str,
+    ) -> Result<PaymentRow, CheckoutError> {
+        match outcome {
+            Outcome::Done(approval) if approval.status == 0 => {
+                if let Some(problem) = approval_problem(&row, &approval) {
+                    tracing::error!(payment = %row.id, %problem, "approved payment does not match its checkout; cancelling");
+                    return self
+                        .net_cancel(
+                            storefront,
+                            row,
+                            &format!("approved payment does not match the checkout: {problem}"),
+                            Some(approval),
+                        )
+                        .await;
+                }
+                // Confirmed late (by inquiry, not by the approval's own answer): too late to keep.
+                if row.expires_at <= OffsetDateTime::now_utc() && cause != "gateway" {
+                    return self
+                        .net_cancel(
+                            storefront,
+                            row,
+                            "approval confirmed only after the checkout expired",
+                            Some(approval),
+                        )
+                        .await;
+                }
+                let detail = json!({"tid": approval.tid, "authNum": approval.auth_num, "amt": approval.amt.won()});
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Paid,
+                    approval_update(&approval),
+                    event("paid", cause, detail),
+                )
+                .await
+            }
+            Outcome::Done(approval) => {
+                // Innopay knows the transaction but not as approved (e.g. already cancelled there).
+                let mut update = approval_update(&approval);
+                update.cancelled_amount = Some(total(&row));
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Cancelled,
+                    update,
+                    event(
+                        "cancelled_at_innopay",
+                        cause,
+                        json!({"innopayStatus": approval.status}),
+                    ),
+                )
+                .await
+            }
+            Outcome::Declined { code, message } => {
+                let update = PaymentUpdate {
+                    reconcile_after: Some(None),
+                    ..failure(&code, &message)
+                };
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Failed,
+                    update,
+                    event("declined", cause, json!({"code": code, "message": message})),
+                )
+                .await
+            }
+            Outcome::Unknown { reason } => {
+                let update = PaymentUpdate {
+                    reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(1))),
+                    ..Default::default()
+                };
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Unknown,
+                    update,
+                    event("outcome_unknown", cause, json!({"reason": reason})),
+                )
+                .await
+            }
+            Outcome::NotSent { reason } => {
+                // Nothing reached Innopay: no money moved, and the shopper may simply try again.
+                // (The reconciler never gets here: an inquiry that was not sent is inconclusive.)
+                let update = failure("innopay_unreachable", &reason);
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Ready,
+                    update,
+                    event("approval_not_sent", cause, json!({"reason": reason})),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Cancels in full a payment Innopay approved but paydesk must not keep (망취소).
+    pub(super) async fn net_cancel(
+        &self,
+        storefront: &Storefront,
+        row: PaymentRow,
+        why: &str,
+        approval: Option<Approval>,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let mut reserve = approval.as_ref().map(approval_update).unwrap_or_default();
+        reserve.pending_cancel_amount = Some(Some(total(&row)));
+        reserve.reconcile_after = Some(Some(self.call_deadline()));
+        reserve.flag_reason = Some(why.to_string());
+        let Some(row) = self
+            .store
+            .transition(
+                &row,
+                PaymentStatus::Unknown,
+                reserve,
+                event("net_cancel_started", "gateway", json!({"reason": why})),
+            )
+            .await?
+        else {
+            return self
+                .store
+                .payment(&row.id)
+                .await?
+                .ok_or(CheckoutError::NotFound);
+        };
+        let Some(tid) = row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) else {
+            return Ok(row);
+        };
+        let request = gateway::CancelRequest {
+            tid,
+            pay_method: row.pay_method.parse().unwrap_or(PayMethod::Card),
+            partial: false,
+            cancel_amt: Amount::new(total(&row)).unwrap_or(Amount::ZERO),
+            cancel_msg: "paydesk: approval could not be honoured".into(),
+        };
+        let outcome = self.gateway.cancel(&merchant(storefront), &request).await;
+        self.apply_net_cancel_outcome(row, outcome).await
+    }
+
+    async fn apply_net_cancel_outcome(
+        &self,
+        row: PaymentRow,
+        outcome: Outcome<gateway::Cancellation>,
+    ) -> Result<PaymentRow, CheckoutError> {
+        match outcome {
+            Outcome::Done(_) => {
+                let update = PaymentUpdate {
+                    cancelled_amount: Some(total(&row)),
+                    pending_cancel_amount: Some(None),
+                    reconcile_after: Some(None),
+                    ..Default::default()
+                };
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Cancelled,
+                    update,
+                    event("net_cancelled", "gateway", json!({"amount": total(&row)})),
+                )
+                .await
+            }
+            other => {
+                // Still pending: the reconciler confirms by inquiry and retries the cancel.
+                let detail = match &other {
+                    Outcome::Declined { code, message } => {
+                        json!({"code": code, "message": message})
+                    }
+                    Outcome::Unknown { reason } | Outcome::NotSent { reason } => {
+                        json!({"reason": reason})
+                    }
+                    Outcome::Done(_) => json!({}),
+                };
+                let update = PaymentUpdate {
+                    reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(5))),
+                    ..Default::default()
+                };
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Unknown,
+                    update,
+                    event("net_cancel_unconfirmed", "gateway", detail),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Where the shopper goes after the return: the storefront's success or fail URL with a signed
+    /// query, or `None` for paydesk's own result page.
+    pub fn storefront_redirect(&self, row: &PaymentRow, storefront: &Storefront) -> Option<String> {
+        let target = match row.status {
+            PaymentStatus::Paid => row.success_url.as_deref(),
+            PaymentStatus::Failed | PaymentStatus::Expired | PaymentStatus::Cancelled => {
+                row.fail_url.as_deref()
+            }
+            _ => None,
+        }?;
+        let timestamp = OffsetDateTime::now_utc().unix_timestamp();
+        let total = total(row);
+        let signed = format!(
+            "{}.{}.{}.{}.{}",
+            row.id, row.order_id, row.status, total, timestamp
+        );
+        let signature = storefront.signature(&signed);
+        let mut url = url::Url::parse(target).ok()?;
+        url.query_pairs_mut()
+            .append_pair("checkoutId", &row.id)
+            .append_pair("orderId", &row.order_id)
+            .append_pair("status", row.status.as_str())
+            .append_pair("amount", &total.to_string())
+            .append_pair("timestamp", &timestamp.to_string())
+            .append_pair("signature", &signature);
+        Some(url.into())
+    }
+}

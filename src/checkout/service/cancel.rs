@@ -1,0 +1,263 @@
+//! Cancels: a storefront's partial or full cancel through the API, and cancels Innopay reports by
+//! Noti, recorded only once Innopay's own inquiry shows them.
+
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use super::*;
+use crate::checkout::input::NewCancel;
+use crate::checkout::{CheckoutError, PaymentStatus};
+use crate::domain::{Amount, PayMethod, Tid};
+use crate::gateway::{self, Approval, Outcome};
+use crate::store::payments::{NewEvent, PaymentRow, PaymentUpdate};
+use crate::storefronts::{self, Storefront};
+
+/// How a cancel request ended.
+pub enum CancelResult {
+    Done(PaymentRow),
+    /// Innopay's answer was lost; the reconciler confirms it.
+    Pending(PaymentRow),
+}
+
+/// What became of a cancel Innopay reported by Noti (`record_reported_cancel`).
+pub(crate) enum ReportedCancel {
+    /// Innopay's inquiry shows it: recorded, with the amount this record added.
+    Recorded(Box<PaymentRow>, i64),
+    /// The payment changed since it was read: nothing written, judge the Noti again.
+    Raced,
+    /// Innopay's inquiry does not show it (why): nothing written.
+    NotShown(String),
+    /// Innopay gave no conclusive answer (why): nothing written.
+    Inconclusive(String),
+}
+
+/// How much of `row` an inquiry shows cancelled. An answer without the amount only tells whether
+/// the payment is still approved (status 0) or cancelled in full.
+pub(super) fn cancelled_at_innopay(approval: &Approval, row: &PaymentRow) -> i64 {
+    approval
+        .cancelled_amt
+        .map(Amount::won)
+        .unwrap_or(if approval.status == 0 { 0 } else { total(row) })
+}
+
+/// The change a cancel of `amount` makes: `cancelled` once nothing remains, else
+/// `partially_cancelled`; any cancel paydesk was waiting to confirm is settled by it.
+fn cancel_change(
+    row: &PaymentRow,
+    amount: i64,
+    cause: &'static str,
+    detail: serde_json::Value,
+) -> (PaymentStatus, PaymentUpdate, NewEvent) {
+    let cancelled = row.cancelled_amount + amount;
+    let (to, kind) = if cancelled >= total(row) {
+        (PaymentStatus::Cancelled, "cancelled")
+    } else {
+        (PaymentStatus::PartiallyCancelled, "partially_cancelled")
+    };
+    let update = PaymentUpdate {
+        cancelled_amount: Some(cancelled),
+        pending_cancel_amount: Some(None),
+        reconcile_after: Some(None),
+        ..Default::default()
+    };
+    (to, update, event(kind, cause, detail))
+}
+
+impl CheckoutService {
+    /// Cancels part or all of a paid payment.
+    pub async fn cancel(
+        &self,
+        storefront: &Storefront,
+        id: &str,
+        cancel: NewCancel,
+    ) -> Result<CancelResult, CheckoutError> {
+        let row = self.get(storefront, id).await?;
+        let current = row.status;
+        if !matches!(
+            current,
+            PaymentStatus::Paid | PaymentStatus::PartiallyCancelled
+        ) {
+            return Err(if row.pending_cancel_amount.is_some() {
+                CheckoutError::CancelInProgress
+            } else {
+                CheckoutError::NotCancellable(current.as_str())
+            });
+        }
+        if row.pending_cancel_amount.is_some() {
+            return Err(CheckoutError::CancelInProgress);
+        }
+        let remaining = total(&row) - row.cancelled_amount;
+        if let Some(expected) = cancel.expected_remaining
+            && expected.won() != remaining
+        {
+            return Err(CheckoutError::StaleRemainingAmount {
+                expected: expected.won(),
+                actual: remaining,
+            });
+        }
+        let amount = cancel.amount.map_or(remaining, Amount::won);
+        if amount > remaining || remaining == 0 {
+            return Err(CheckoutError::CancelExceedsRemaining {
+                requested: amount,
+                remaining,
+            });
+        }
+        let reserve = PaymentUpdate {
+            pending_cancel_amount: Some(Some(amount)),
+            reconcile_after: Some(Some(self.call_deadline())),
+            ..Default::default()
+        };
+        let Some(reserved) = self
+            .store
+            .transition(
+                &row,
+                current,
+                reserve,
+                event(
+                    "cancel_requested",
+                    "api",
+                    json!({"amount": amount, "reason": cancel.reason}),
+                ),
+            )
+            .await?
+        else {
+            return Err(CheckoutError::CancelInProgress);
+        };
+        let request = gateway::CancelRequest {
+            tid: row
+                .tid
+                .as_deref()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|_| CheckoutError::NotCancellable(current.as_str()))?,
+            pay_method: row.pay_method.parse().unwrap_or(PayMethod::Card),
+            partial: amount < total(&row),
+            cancel_amt: Amount::new(amount).expect("amount was bounded by the remaining amount"),
+            cancel_msg: cancel.reason,
+        };
+        let outcome = self.gateway.cancel(&merchant(storefront), &request).await;
+        tracing::info!(payment = %row.id, outcome = outcome.label(), "cancel answered");
+        match outcome {
+            Outcome::Done(done) => Ok(CancelResult::Done(
+                self.apply_cancel(
+                    &reserved,
+                    amount,
+                    "api",
+                    json!({"resultCode": done.result_code, "amount": amount}),
+                )
+                .await?,
+            )),
+            Outcome::Unknown { reason } => {
+                let update = PaymentUpdate {
+                    reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(2))),
+                    ..Default::default()
+                };
+                let row = self
+                    .apply_or_reload(
+                        &reserved,
+                        current,
+                        update,
+                        event(
+                            "cancel_outcome_unknown",
+                            "gateway",
+                            json!({"reason": reason, "amount": amount}),
+                        ),
+                    )
+                    .await?;
+                Ok(CancelResult::Pending(row))
+            }
+            Outcome::Declined { code, message } => {
+                self.release_cancel(
+                    &reserved,
+                    current,
+                    "cancel_declined",
+                    json!({"code": code, "message": message}),
+                )
+                .await?;
+                Err(CheckoutError::Declined { code, message })
+            }
+            Outcome::NotSent { reason } => {
+                self.release_cancel(
+                    &reserved,
+                    current,
+                    "cancel_not_sent",
+                    json!({"reason": reason}),
+                )
+                .await?;
+                Err(CheckoutError::GatewayUnavailable(reason))
+            }
+        }
+    }
+
+    /// Records a cancel Innopay carried out.
+    pub(super) async fn apply_cancel(
+        &self,
+        row: &PaymentRow,
+        amount: i64,
+        cause: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let (to, update, ev) = cancel_change(row, amount, cause, detail);
+        self.apply_or_reload(row, to, update, ev).await
+    }
+
+    /// Records a cancel Innopay reports by Noti (made in Innopay's admin, or anywhere but paydesk)
+    /// once Innopay's own inquiry, by the payment's tid with the merchant's key, shows it: a Noti is
+    /// unsigned and anyone can post one. `claimed` is the total cancelled the Noti says; the inquiry
+    /// must show at least that much, and no more than it is recorded (a later cancel is recorded by
+    /// its own Noti, with its own details).
+    pub(crate) async fn record_reported_cancel(
+        &self,
+        row: &PaymentRow,
+        claimed: i64,
+        mut detail: serde_json::Value,
+    ) -> Result<ReportedCancel, CheckoutError> {
+        let Some(tid) = row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) else {
+            return Ok(ReportedCancel::NotShown(
+                "the payment has no tid to ask Innopay about".into(),
+            ));
+        };
+        let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
+        let shown = match self.gateway.transaction(&merchant(&storefront), &tid).await {
+            Outcome::Done(approval) => cancelled_at_innopay(&approval, row),
+            Outcome::Declined { code, message } => {
+                return Ok(ReportedCancel::NotShown(format!(
+                    "Innopay's inquiry does not know tid {tid}: {code} {message}"
+                )));
+            }
+            Outcome::Unknown { reason } | Outcome::NotSent { reason } => {
+                return Ok(ReportedCancel::Inconclusive(reason));
+            }
+        };
+        if shown < claimed {
+            return Ok(ReportedCancel::NotShown(format!(
+                "Innopay's inquiry shows {shown} cancelled, the Noti {claimed}"
+            )));
+        }
+        let amount = claimed - row.cancelled_amount;
+        detail["amount"] = json!(amount);
+        detail["confirmedBy"] = json!("inquiry");
+        detail["cancelledAtInnopay"] = json!(shown);
+        let (to, update, ev) = cancel_change(row, amount, "innopay_noti", detail);
+        Ok(match self.store.transition(row, to, update, ev).await? {
+            Some(recorded) => ReportedCancel::Recorded(Box::new(recorded), amount),
+            None => ReportedCancel::Raced,
+        })
+    }
+
+    pub(super) async fn release_cancel(
+        &self,
+        row: &PaymentRow,
+        back_to: PaymentStatus,
+        kind: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let update = PaymentUpdate {
+            pending_cancel_amount: Some(None),
+            reconcile_after: Some(None),
+            ..Default::default()
+        };
+        self.apply_or_reload(row, back_to, update, event(kind, "gateway", detail))
+            .await
+    }
+}

@@ -1,0 +1,83 @@
+//! Creating a checkout: its payment row and first event, with a generated order id when the
+//! storefront sends none.
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::*;
+use crate::checkout::input::NewCheckout;
+use crate::checkout::{CheckoutError, PaymentStatus};
+use crate::domain::OrderId;
+use crate::store::StoreError;
+use crate::store::payments::PaymentRow;
+use crate::storefronts::Storefront;
+
+fn new_payment_id() -> String {
+    format!("pay_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn generated_order_id() -> OrderId {
+    format!("pd{}", uuid::Uuid::now_v7().simple())
+        .parse()
+        .expect("generated order ids are valid")
+}
+
+impl CheckoutService {
+    pub async fn create(
+        &self,
+        storefront: &Storefront,
+        new: NewCheckout,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let now = OffsetDateTime::now_utc();
+        let order_id = new.order_id.unwrap_or_else(generated_order_id);
+        let row = PaymentRow {
+            id: new_payment_id(),
+            storefront_id: storefront.id.clone(),
+            order_id: order_id.to_string(),
+            mode: storefront.mode.as_str().to_string(),
+            mid: storefront.mid.to_string(),
+            goods_name: new.goods_name,
+            amount: new.amount.won(),
+            tax_free_amount: new.tax_free_amount.won(),
+            pay_method: new.pay_method.code().to_string(),
+            buyer_name: new.buyer_name,
+            buyer_tel: new.buyer_tel,
+            buyer_email: new.buyer_email,
+            success_url: new.success_url.map(String::from),
+            fail_url: new.fail_url.map(String::from),
+            mall_reserved: new.mall_reserved,
+            status: PaymentStatus::Ready,
+            version: 1,
+            expires_at: now + new.expires_in,
+            tid: None,
+            approval_number: None,
+            approved_at: None,
+            card_company_code: None,
+            card_company_name: None,
+            card_number: None,
+            card_quota: None,
+            receipt_url: None,
+            cancelled_amount: 0,
+            pending_cancel_amount: None,
+            failure_code: None,
+            failure_message: None,
+            flagged: false,
+            flag_reason: None,
+            gateway_answer: None,
+            reconcile_after: None,
+            reconcile_attempts: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let created = event(
+            "created",
+            "api",
+            json!({"amount": row.amount, "taxFreeAmount": row.tax_free_amount, "orderId": row.order_id}),
+        );
+        match self.store.insert_payment(row.clone(), created).await {
+            Ok(()) => Ok(row),
+            Err(StoreError::Duplicate(_)) => Err(CheckoutError::OrderIdTaken(order_id.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

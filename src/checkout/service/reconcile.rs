@@ -1,0 +1,165 @@
+//! Reconciliation: what each instance's reconciler does every interval (expire abandoned checkouts,
+//! resolve `unknown` and orphaned `approving` payments and unconfirmed cancels by inquiry).
+
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use super::cancel::cancelled_at_innopay;
+use super::*;
+use crate::checkout::{CheckoutError, PaymentStatus};
+use crate::domain::{OrderId, Tid};
+use crate::gateway::{Approval, Outcome};
+use crate::store::payments::{PaymentRow, PaymentUpdate};
+use crate::storefronts::{self, Storefront};
+
+/// How long an instance may hold a payment it is reconciling before another may take over.
+const RECONCILE_LEASE: Duration = Duration::seconds(30);
+
+impl CheckoutService {
+    /// One pass of the reconciler: expire abandoned checkouts, resolve `unknown` and orphaned
+    /// `approving` payments and unconfirmed cancels by inquiry. Returns how many payments it touched.
+    pub async fn reconcile_due(&self, batch: u64) -> Result<usize, CheckoutError> {
+        let now = OffsetDateTime::now_utc();
+        let mut touched = 0;
+        for row in self.store.expired_ready_payments(now, batch).await? {
+            self.expire_if_due(row, "reconciler").await?;
+            touched += 1;
+        }
+        for row in self
+            .store
+            .payments_to_reconcile(now, now - self.call_stale_after, batch)
+            .await?
+        {
+            if !self
+                .store
+                .claim_for_reconcile(&row, now, now + RECONCILE_LEASE)
+                .await?
+            {
+                continue;
+            }
+            let Some(row) = self.store.payment(&row.id).await? else {
+                continue;
+            };
+            if let Err(e) = self.reconcile_one(row, "reconciler").await {
+                tracing::warn!(error = %e, "reconciling a payment failed; will retry");
+            }
+            touched += 1;
+        }
+        self.store.purge_expired_idempotency_keys(now).await?;
+        Ok(touched)
+    }
+
+    /// Finds out what happened to one payment at Innopay and records it, with `cause` in the history
+    /// of an approval's outcome (the reconciler, or a Noti that reported one paydesk had not settled).
+    pub(crate) async fn reconcile_one(
+        &self,
+        row: PaymentRow,
+        cause: &'static str,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
+        let merchant = merchant(&storefront);
+        let inquiry = match row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) {
+            Some(tid) => self.gateway.transaction(&merchant, &tid).await,
+            None => match row.order_id.parse::<OrderId>() {
+                Ok(moid) => self.gateway.transaction_by_order(&merchant, &moid).await,
+                Err(_) => return Ok(row),
+            },
+        };
+        tracing::info!(payment = %row.id, status = %row.status, outcome = inquiry.label(), "reconciling by inquiry");
+        if let Some(pending) = row.pending_cancel_amount {
+            return self
+                .reconcile_cancel(&storefront, row, pending, inquiry)
+                .await;
+        }
+        let conclusive = match &inquiry {
+            Outcome::Done(_) => true,
+            // "No such transaction" while the approval may still be in flight proves nothing.
+            Outcome::Declined { .. } => {
+                self.approval_attempt_age(&row).await? >= self.inquiry_grace
+            }
+            Outcome::Unknown { .. } | Outcome::NotSent { .. } => false,
+        };
+        if !conclusive {
+            let backoff = Duration::seconds(1 << row.reconcile_attempts.clamp(0, 6));
+            self.store
+                .schedule_reconcile(&row.id, OffsetDateTime::now_utc() + backoff)
+                .await?;
+            return Ok(row);
+        }
+        self.apply_approval_outcome(&storefront, row, inquiry, cause)
+            .await
+    }
+
+    /// Time since paydesk last asked Innopay to approve this payment.
+    async fn approval_attempt_age(&self, row: &PaymentRow) -> Result<Duration, CheckoutError> {
+        let events = self.store.payment_events(&row.id).await?;
+        let started = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "approval_started")
+            .map_or(row.updated_at, |e| e.created_at);
+        Ok(OffsetDateTime::now_utc() - started)
+    }
+
+    /// Settles a cancel whose answer was lost, from what the inquiry says was cancelled.
+    async fn reconcile_cancel(
+        &self,
+        storefront: &Storefront,
+        row: PaymentRow,
+        pending: i64,
+        inquiry: Outcome<Approval>,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let net_cancel = row.status == PaymentStatus::Unknown;
+        match inquiry {
+            Outcome::Done(approval) => {
+                let cancelled_there = cancelled_at_innopay(&approval, &row);
+                if cancelled_there >= row.cancelled_amount + pending {
+                    self.apply_cancel(
+                        &row,
+                        pending,
+                        "reconciler",
+                        json!({"confirmedBy": "inquiry", "amount": pending}),
+                    )
+                    .await
+                } else if net_cancel {
+                    // The net-cancel did not happen: try it again.
+                    self.net_cancel(
+                        storefront,
+                        row.clone(),
+                        row.flag_reason.as_deref().unwrap_or("net-cancel retry"),
+                        None,
+                    )
+                    .await
+                } else {
+                    self.release_cancel(
+                        &row,
+                        row.status,
+                        "cancel_not_applied",
+                        json!({"confirmedBy": "inquiry"}),
+                    )
+                    .await
+                }
+            }
+            Outcome::Declined { code, message } if net_cancel => {
+                // Innopay has no approval: nothing to take back.
+                let update = PaymentUpdate {
+                    pending_cancel_amount: Some(None),
+                    reconcile_after: Some(None),
+                    ..failure(&code, &message)
+                };
+                self.apply_or_reload(
+                    &row,
+                    PaymentStatus::Failed,
+                    update,
+                    event(
+                        "not_approved_at_innopay",
+                        "reconciler",
+                        json!({"code": code, "message": message}),
+                    ),
+                )
+                .await
+            }
+            _ => Ok(row),
+        }
+    }
+}
