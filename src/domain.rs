@@ -386,9 +386,136 @@ pub fn card_company_by_name(name: &str) -> Option<&'static CardCompany> {
     })
 }
 
+/// What a recorded change of a payment was; its history stores `as_str`. One list, so a kind is
+/// never spelled two ways. Histories read back keep their text: rows written before a kind was
+/// renamed still read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Created,
+    ApprovalStarted,
+    WindowCancelled,
+    WindowNotCompleted,
+    AmountMismatch,
+    OrderMismatch,
+    Paid,
+    CancelledAtInnopay,
+    Declined,
+    OutcomeUnknown,
+    ApprovalNotSent,
+    NetCancelStarted,
+    NetCancelled,
+    NetCancelUnconfirmed,
+    CancelRequested,
+    CancelOutcomeUnknown,
+    CancelDeclined,
+    CancelNotSent,
+    Cancelled,
+    PartiallyCancelled,
+    CancelNotApplied,
+    NotApprovedAtInnopay,
+    Expired,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 23] = [
+        EventKind::Created,
+        EventKind::ApprovalStarted,
+        EventKind::WindowCancelled,
+        EventKind::WindowNotCompleted,
+        EventKind::AmountMismatch,
+        EventKind::OrderMismatch,
+        EventKind::Paid,
+        EventKind::CancelledAtInnopay,
+        EventKind::Declined,
+        EventKind::OutcomeUnknown,
+        EventKind::ApprovalNotSent,
+        EventKind::NetCancelStarted,
+        EventKind::NetCancelled,
+        EventKind::NetCancelUnconfirmed,
+        EventKind::CancelRequested,
+        EventKind::CancelOutcomeUnknown,
+        EventKind::CancelDeclined,
+        EventKind::CancelNotSent,
+        EventKind::Cancelled,
+        EventKind::PartiallyCancelled,
+        EventKind::CancelNotApplied,
+        EventKind::NotApprovedAtInnopay,
+        EventKind::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::ApprovalStarted => "approval_started",
+            EventKind::WindowCancelled => "window_cancelled",
+            EventKind::WindowNotCompleted => "window_not_completed",
+            EventKind::AmountMismatch => "amount_mismatch",
+            EventKind::OrderMismatch => "order_mismatch",
+            EventKind::Paid => "paid",
+            EventKind::CancelledAtInnopay => "cancelled_at_innopay",
+            EventKind::Declined => "declined",
+            EventKind::OutcomeUnknown => "outcome_unknown",
+            EventKind::ApprovalNotSent => "approval_not_sent",
+            EventKind::NetCancelStarted => "net_cancel_started",
+            EventKind::NetCancelled => "net_cancelled",
+            EventKind::NetCancelUnconfirmed => "net_cancel_unconfirmed",
+            EventKind::CancelRequested => "cancel_requested",
+            EventKind::CancelOutcomeUnknown => "cancel_outcome_unknown",
+            EventKind::CancelDeclined => "cancel_declined",
+            EventKind::CancelNotSent => "cancel_not_sent",
+            EventKind::Cancelled => "cancelled",
+            EventKind::PartiallyCancelled => "partially_cancelled",
+            EventKind::CancelNotApplied => "cancel_not_applied",
+            EventKind::NotApprovedAtInnopay => "not_approved_at_innopay",
+            EventKind::Expired => "expired",
+        }
+    }
+}
+
+/// Who or what caused a recorded change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// the storefront's API call
+    Api,
+    /// the shopper's browser returning from the payment window
+    ShopperReturn,
+    /// a shopper opening a page
+    Shopper,
+    /// Innopay's answer to paydesk's own call
+    Gateway,
+    /// the reconciler's inquiry
+    Reconciler,
+    /// a Noti from Innopay, confirmed by inquiry
+    InnopayNoti,
+    /// a person, by the CLI
+    Operator,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Api => "api",
+            Cause::ShopperReturn => "shopper_return",
+            Cause::Shopper => "shopper",
+            Cause::Gateway => "gateway",
+            Cause::Reconciler => "reconciler",
+            Cause::InnopayNoti => "innopay_noti",
+            Cause::Operator => "operator",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_kinds_are_spelled_once() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in EventKind::ALL {
+            assert!(seen.insert(kind.as_str()), "{kind:?} twice");
+        }
+    }
 
     /// Every pair of statuses, against the rules money depends on.
     #[test]

@@ -37,6 +37,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::checkout::{CheckoutError, PaymentStatus, ReportedCancel};
 use crate::config::NotiConfig;
+use crate::domain::Cause;
 use crate::store::notis::{NotiVerdict, ReceivedNoti};
 use crate::store::payments::PaymentRow;
 use crate::store::{Store, StoreError};
@@ -571,7 +572,10 @@ async fn judge_paid(state: &AppState, row: PaymentRow) -> Result<Option<Verdict>
         ),
         PaymentStatus::Unknown => {
             // An unsigned Noti alone never marks a payment paid: Innopay's inquiry confirms it.
-            let settled = state.checkout.reconcile_one(row, "innopay_noti").await?;
+            let settled = state
+                .checkout
+                .reconcile_one(row, Cause::InnopayNoti)
+                .await?;
             match settled.status {
                 PaymentStatus::Paid => Verdict::new(
                     NotiOutcome::Applied,

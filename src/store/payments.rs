@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::entities::{payment, payment_event};
 use super::{Publisher, Store, StoreError};
-use crate::domain::PaymentStatus;
+use crate::domain::{Cause, EventKind, PaymentStatus};
 
 pub use payment::Model as PaymentRow;
 pub use payment_event::Model as PaymentEventRow;
@@ -20,10 +20,8 @@ pub use payment_event::Model as PaymentEventRow;
 /// What an event records besides the status change.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    /// e.g. `approval_started`, `paid`, `amount_mismatch`.
-    pub kind: &'static str,
-    /// Who caused it: `api`, `shopper_return`, `gateway`, `reconciler`, `innopay_noti`, `operator`.
-    pub cause: &'static str,
+    pub kind: EventKind,
+    pub cause: Cause,
     pub detail: serde_json::Value,
 }
 
@@ -338,10 +336,10 @@ async fn record_change(
     payment_event::ActiveModel {
         payment_id: Set(after.id.clone()),
         sequence: Set(after.version),
-        kind: Set(event.kind.to_string()),
+        kind: Set(event.kind.as_str().to_string()),
         from_status: Set(before.map(|b| b.status.as_str().to_string())),
         to_status: Set(after.status.as_str().to_string()),
-        cause: Set(event.cause.to_string()),
+        cause: Set(event.cause.as_str().to_string()),
         detail: Set(event.detail.to_string()),
         created_at: Set(now),
         ..Default::default()

@@ -108,14 +108,14 @@ fn is_shopper_cancel(code: &str, message: &str) -> bool {
 
 /// Compares what the browser brought back (and the storefront as it is now) with the stored checkout.
 /// Missing `taxFreeAmt` means the stored one (Innopay sometimes leaves it out).
-/// Returns the failure code (`amount_mismatch` or `order_mismatch`) and what differs.
+/// Returns the kind (`amount_mismatch` or `order_mismatch`, also the failure code) and what differs.
 fn return_mismatch(
     row: &PaymentRow,
     storefront: &Storefront,
     query: &ReturnQuery,
-) -> Option<(&'static str, String)> {
-    const AMOUNT: &str = "amount_mismatch";
-    const ORDER: &str = "order_mismatch";
+) -> Option<(EventKind, String)> {
+    const AMOUNT: EventKind = EventKind::AmountMismatch;
+    const ORDER: EventKind = EventKind::OrderMismatch;
     // The approval is sent with the storefront's MID and key: they must be the ones the checkout
     // (and so the shopper's authentication) was made for.
     if storefront.mid.as_str() != row.mid {
@@ -206,7 +206,7 @@ impl CheckoutService {
             let update = PaymentUpdate {
                 flag_reason: Some(format!("return query mismatch: {problem}")),
                 ..failure(
-                    code,
+                    code.as_str(),
                     &format!("the payment window's answer does not match the checkout: {problem}"),
                 )
             };
@@ -215,7 +215,7 @@ impl CheckoutService {
                     &row,
                     PaymentStatus::Failed,
                     update,
-                    event(code, "shopper_return", json!({"problem": problem})),
+                    event(code, Cause::ShopperReturn, json!({"problem": problem})),
                 )
                 .await;
         }
@@ -234,8 +234,8 @@ impl CheckoutService {
                 PaymentStatus::Approving,
                 PaymentUpdate::default(),
                 event(
-                    "approval_started",
-                    "shopper_return",
+                    EventKind::ApprovalStarted,
+                    Cause::ShopperReturn,
                     json!({"tid": tid.as_str()}),
                 ),
             )
@@ -262,7 +262,7 @@ impl CheckoutService {
         };
         let outcome = self.gateway.approve(&merchant(storefront), &request).await;
         tracing::info!(payment = %row.id, outcome = outcome.label(), "approval answered");
-        self.apply_approval_outcome(storefront, approving, outcome, "gateway")
+        self.apply_approval_outcome(storefront, approving, outcome, Cause::Gateway)
             .await
     }
 
@@ -288,7 +288,7 @@ impl CheckoutService {
         let events = self.store.payment_events(&row.id).await?;
         if events
             .iter()
-            .filter(|e| WINDOW_EVENTS.contains(&e.kind.as_str()))
+            .filter(|e| WINDOW_EVENTS.iter().any(|k| k.as_str() == e.kind))
             .count()
             >= WINDOW_EVENTS_KEPT
         {
@@ -305,7 +305,7 @@ impl CheckoutService {
             PaymentUpdate::default(),
             event(
                 kind,
-                "shopper_return",
+                Cause::ShopperReturn,
                 json!({"code": code, "message": message}),
             ),
         )
@@ -325,13 +325,13 @@ impl CheckoutService {
         let Some(last) = events.last().filter(|e| e.sequence == row.version) else {
             return Ok(None);
         };
-        if !WINDOW_EVENTS.contains(&last.kind.as_str()) {
+        if !WINDOW_EVENTS.iter().any(|k| k.as_str() == last.kind) {
             return Ok(None);
         }
         let detail: serde_json::Value = serde_json::from_str(&last.detail).unwrap_or_default();
         let text = |key: &str| detail[key].as_str().unwrap_or_default().to_string();
         Ok(Some(WindowReport {
-            shopper_cancelled: last.kind == WINDOW_EVENTS[0],
+            shopper_cancelled: last.kind == WINDOW_EVENTS[0].as_str(),
             code: text("code"),
             message: text("message"),
         }))
@@ -343,7 +343,7 @@ impl CheckoutService {
         storefront: &Storefront,
         row: PaymentRow,
         outcome: Outcome<Approval>,
-        cause: &'static str,
+        cause: Cause,
     ) -> Result<PaymentRow, CheckoutError> {
         match outcome {
             Outcome::Done(approval) if approval.status == 0 => {
@@ -359,7 +359,7 @@ impl CheckoutService {
                         .await;
                 }
                 // Confirmed late (by inquiry, not by the approval's own answer): too late to keep.
-                if row.expires_at <= OffsetDateTime::now_utc() && cause != "gateway" {
+                if row.expires_at <= OffsetDateTime::now_utc() && cause != Cause::Gateway {
                     return self
                         .net_cancel(
                             storefront,
@@ -374,7 +374,7 @@ impl CheckoutService {
                     &row,
                     PaymentStatus::Paid,
                     approval_update(&approval),
-                    event("paid", cause, detail),
+                    event(EventKind::Paid, cause, detail),
                 )
                 .await
             }
@@ -387,7 +387,7 @@ impl CheckoutService {
                     PaymentStatus::Cancelled,
                     update,
                     event(
-                        "cancelled_at_innopay",
+                        EventKind::CancelledAtInnopay,
                         cause,
                         json!({"innopayStatus": approval.status}),
                     ),
@@ -403,7 +403,11 @@ impl CheckoutService {
                     &row,
                     PaymentStatus::Failed,
                     update,
-                    event("declined", cause, json!({"code": code, "message": message})),
+                    event(
+                        EventKind::Declined,
+                        cause,
+                        json!({"code": code, "message": message}),
+                    ),
                 )
                 .await
             }
@@ -416,7 +420,7 @@ impl CheckoutService {
                     &row,
                     PaymentStatus::Unknown,
                     update,
-                    event("outcome_unknown", cause, json!({"reason": reason})),
+                    event(EventKind::OutcomeUnknown, cause, json!({"reason": reason})),
                 )
                 .await
             }
@@ -428,7 +432,7 @@ impl CheckoutService {
                     &row,
                     PaymentStatus::Ready,
                     update,
-                    event("approval_not_sent", cause, json!({"reason": reason})),
+                    event(EventKind::ApprovalNotSent, cause, json!({"reason": reason})),
                 )
                 .await
             }
@@ -453,7 +457,11 @@ impl CheckoutService {
                 &row,
                 PaymentStatus::Unknown,
                 reserve,
-                event("net_cancel_started", "gateway", json!({"reason": why})),
+                event(
+                    EventKind::NetCancelStarted,
+                    Cause::Gateway,
+                    json!({"reason": why}),
+                ),
             )
             .await?
         else {
@@ -494,7 +502,11 @@ impl CheckoutService {
                     &row,
                     PaymentStatus::Cancelled,
                     update,
-                    event("net_cancelled", "gateway", json!({"amount": total(&row)})),
+                    event(
+                        EventKind::NetCancelled,
+                        Cause::Gateway,
+                        json!({"amount": total(&row)}),
+                    ),
                 )
                 .await
             }
@@ -517,7 +529,7 @@ impl CheckoutService {
                     &row,
                     PaymentStatus::Unknown,
                     update,
-                    event("net_cancel_unconfirmed", "gateway", detail),
+                    event(EventKind::NetCancelUnconfirmed, Cause::Gateway, detail),
                 )
                 .await
             }

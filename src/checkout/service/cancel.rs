@@ -45,14 +45,17 @@ pub(super) fn cancelled_at_innopay(approval: &Approval, row: &PaymentRow) -> i64
 fn cancel_change(
     row: &PaymentRow,
     amount: i64,
-    cause: &'static str,
+    cause: Cause,
     detail: serde_json::Value,
 ) -> (PaymentStatus, PaymentUpdate, NewEvent) {
     let cancelled = row.cancelled_amount + amount;
     let (to, kind) = if cancelled >= total(row) {
-        (PaymentStatus::Cancelled, "cancelled")
+        (PaymentStatus::Cancelled, EventKind::Cancelled)
     } else {
-        (PaymentStatus::PartiallyCancelled, "partially_cancelled")
+        (
+            PaymentStatus::PartiallyCancelled,
+            EventKind::PartiallyCancelled,
+        )
     };
     let update = PaymentUpdate {
         cancelled_amount: Some(cancelled),
@@ -114,8 +117,8 @@ impl CheckoutService {
                 current,
                 reserve,
                 event(
-                    "cancel_requested",
-                    "api",
+                    EventKind::CancelRequested,
+                    Cause::Api,
                     json!({"amount": amount, "reason": cancel.reason}),
                 ),
             )
@@ -142,7 +145,7 @@ impl CheckoutService {
                 self.apply_cancel(
                     &reserved,
                     amount,
-                    "api",
+                    Cause::Api,
                     json!({"resultCode": done.result_code, "amount": amount}),
                 )
                 .await?,
@@ -158,8 +161,8 @@ impl CheckoutService {
                         current,
                         update,
                         event(
-                            "cancel_outcome_unknown",
-                            "gateway",
+                            EventKind::CancelOutcomeUnknown,
+                            Cause::Gateway,
                             json!({"reason": reason, "amount": amount}),
                         ),
                     )
@@ -170,7 +173,7 @@ impl CheckoutService {
                 self.release_cancel(
                     &reserved,
                     current,
-                    "cancel_declined",
+                    EventKind::CancelDeclined,
                     json!({"code": code, "message": message}),
                 )
                 .await?;
@@ -180,7 +183,7 @@ impl CheckoutService {
                 self.release_cancel(
                     &reserved,
                     current,
-                    "cancel_not_sent",
+                    EventKind::CancelNotSent,
                     json!({"reason": reason}),
                 )
                 .await?;
@@ -194,7 +197,7 @@ impl CheckoutService {
         &self,
         row: &PaymentRow,
         amount: i64,
-        cause: &'static str,
+        cause: Cause,
         detail: serde_json::Value,
     ) -> Result<PaymentRow, CheckoutError> {
         let (to, update, ev) = cancel_change(row, amount, cause, detail);
@@ -238,7 +241,7 @@ impl CheckoutService {
         detail["amount"] = json!(amount);
         detail["confirmedBy"] = json!("inquiry");
         detail["cancelledAtInnopay"] = json!(shown);
-        let (to, update, ev) = cancel_change(row, amount, "innopay_noti", detail);
+        let (to, update, ev) = cancel_change(row, amount, Cause::InnopayNoti, detail);
         Ok(match self.store.transition(row, to, update, ev).await? {
             Some(recorded) => ReportedCancel::Recorded(Box::new(recorded), amount),
             None => ReportedCancel::Raced,
@@ -249,7 +252,7 @@ impl CheckoutService {
         &self,
         row: &PaymentRow,
         back_to: PaymentStatus,
-        kind: &'static str,
+        kind: EventKind,
         detail: serde_json::Value,
     ) -> Result<PaymentRow, CheckoutError> {
         let update = PaymentUpdate {
@@ -257,7 +260,7 @@ impl CheckoutService {
             reconcile_after: Some(None),
             ..Default::default()
         };
-        self.apply_or_reload(row, back_to, update, event(kind, "gateway", detail))
+        self.apply_or_reload(row, back_to, update, event(kind, Cause::Gateway, detail))
             .await
     }
 }

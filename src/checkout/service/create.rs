@@ -70,8 +70,8 @@ impl CheckoutService {
             updated_at: now,
         };
         let created = event(
-            "created",
-            "api",
+            EventKind::Created,
+            Cause::Api,
             json!({"amount": row.amount, "taxFreeAmount": row.tax_free_amount, "orderId": row.order_id}),
         );
         match self.store.insert_payment(row.clone(), created).await {

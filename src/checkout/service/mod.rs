@@ -21,13 +21,14 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::{CheckoutError, PaymentStatus};
+use crate::domain::{Cause, EventKind};
 use crate::gateway::{InnopayClient, Merchant};
 use crate::store::Store;
 use crate::store::payments::{NewEvent, PaymentEventRow, PaymentFilter, PaymentRow, PaymentUpdate};
 use crate::storefronts::{self, Storefront};
 
 /// The history kinds of a window that returned without a token: shopper cancel, anything else.
-const WINDOW_EVENTS: [&str; 2] = ["window_cancelled", "window_not_completed"];
+const WINDOW_EVENTS: [EventKind; 2] = [EventKind::WindowCancelled, EventKind::WindowNotCompleted];
 /// How many such returns a payment's history keeps; later ones change nothing and are not recorded.
 const WINDOW_EVENTS_KEPT: usize = 20;
 /// Longest code and text kept from the window's query (Innopay's codes are 4 to 12 characters, its
@@ -68,7 +69,7 @@ fn merchant(storefront: &Storefront) -> Merchant {
     }
 }
 
-fn event(kind: &'static str, cause: &'static str, detail: serde_json::Value) -> NewEvent {
+fn event(kind: EventKind, cause: Cause, detail: serde_json::Value) -> NewEvent {
     NewEvent {
         kind,
         cause,
@@ -165,14 +166,14 @@ impl CheckoutService {
             .await?
             .ok_or(CheckoutError::NotFound)?;
         let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
-        let row = self.expire_if_due(row, "shopper").await?;
+        let row = self.expire_if_due(row, Cause::Shopper).await?;
         Ok((row, storefront))
     }
 
     async fn expire_if_due(
         &self,
         row: PaymentRow,
-        cause: &'static str,
+        cause: Cause,
     ) -> Result<PaymentRow, CheckoutError> {
         if row.status != PaymentStatus::Ready || row.expires_at > OffsetDateTime::now_utc() {
             return Ok(row);
@@ -186,7 +187,7 @@ impl CheckoutService {
             PaymentStatus::Expired,
             update,
             event(
-                "expired",
+                EventKind::Expired,
                 cause,
                 json!({"expiresAt": row.expires_at.to_string()}),
             ),

@@ -22,7 +22,7 @@ impl CheckoutService {
         let now = OffsetDateTime::now_utc();
         let mut touched = 0;
         for row in self.store.expired_ready_payments(now, batch).await? {
-            self.expire_if_due(row, "reconciler").await?;
+            self.expire_if_due(row, Cause::Reconciler).await?;
             touched += 1;
         }
         for row in self
@@ -40,7 +40,7 @@ impl CheckoutService {
             let Some(row) = self.store.payment(&row.id).await? else {
                 continue;
             };
-            if let Err(e) = self.reconcile_one(row, "reconciler").await {
+            if let Err(e) = self.reconcile_one(row, Cause::Reconciler).await {
                 tracing::warn!(error = %e, "reconciling a payment failed; will retry");
             }
             touched += 1;
@@ -54,7 +54,7 @@ impl CheckoutService {
     pub(crate) async fn reconcile_one(
         &self,
         row: PaymentRow,
-        cause: &'static str,
+        cause: Cause,
     ) -> Result<PaymentRow, CheckoutError> {
         let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
         let merchant = merchant(&storefront);
@@ -96,7 +96,7 @@ impl CheckoutService {
         let started = events
             .iter()
             .rev()
-            .find(|e| e.kind == "approval_started")
+            .find(|e| e.kind == EventKind::ApprovalStarted.as_str())
             .map_or(row.updated_at, |e| e.created_at);
         Ok(OffsetDateTime::now_utc() - started)
     }
@@ -117,7 +117,7 @@ impl CheckoutService {
                     self.apply_cancel(
                         &row,
                         pending,
-                        "reconciler",
+                        Cause::Reconciler,
                         json!({"confirmedBy": "inquiry", "amount": pending}),
                     )
                     .await
@@ -134,7 +134,7 @@ impl CheckoutService {
                     self.release_cancel(
                         &row,
                         row.status,
-                        "cancel_not_applied",
+                        EventKind::CancelNotApplied,
                         json!({"confirmedBy": "inquiry"}),
                     )
                     .await
@@ -152,8 +152,8 @@ impl CheckoutService {
                     PaymentStatus::Failed,
                     update,
                     event(
-                        "not_approved_at_innopay",
-                        "reconciler",
+                        EventKind::NotApprovedAtInnopay,
+                        Cause::Reconciler,
                         json!({"code": code, "message": message}),
                     ),
                 )
