@@ -202,21 +202,43 @@ identifier!(
     "a 30-character Innopay TID of letters and digits"
 );
 
-/// Payment methods of Innopay's window (`payMethod`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Payment methods of Innopay's window (`payMethod`), stored as their code: an unknown stored value
+/// is an error naming it, never read as a card.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[serde(rename_all = "UPPERCASE")]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::None)"
+)]
 pub enum PayMethod {
     /// 신용카드
+    #[sea_orm(string_value = "CARD")]
     Card,
     /// 계좌이체
+    #[sea_orm(string_value = "BANK")]
     Bank,
     /// 가상계좌
+    #[sea_orm(string_value = "VBANK")]
     Vbank,
     /// 간편결제
+    #[sea_orm(string_value = "EPAY")]
     Epay,
     /// 해외카드
+    #[sea_orm(string_value = "OPCARD")]
     Opcard,
     /// 계좌간편결제
+    #[sea_orm(string_value = "EBANK")]
     Ebank,
 }
 
@@ -384,6 +406,28 @@ pub fn card_company_by_name(name: &str) -> Option<&'static CardCompany> {
             .iter()
             .find(|c| !name.is_empty() && c.name == name)
     })
+}
+
+/// A storefront's and its payments' mode: test MIDs move no real money. Stored as its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::None)"
+)]
+pub enum Mode {
+    #[sea_orm(string_value = "test")]
+    Test,
+    #[sea_orm(string_value = "live")]
+    Live,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Test => "test",
+            Mode::Live => "live",
+        }
+    }
 }
 
 /// What a recorded change of a payment was; its history stores `as_str`. One list, so a kind is

@@ -381,7 +381,7 @@ impl Checkout {
             amount: row.amount,
             tax_free_amount: row.tax_free_amount,
             total_amount: row.amount + row.tax_free_amount,
-            pay_method: row.pay_method.clone(),
+            pay_method: row.pay_method.code().to_string(),
             buyer: Buyer {
                 name: row.buyer_name.clone(),
                 tel: row.buyer_tel.clone(),
@@ -392,7 +392,7 @@ impl Checkout {
             mall_reserved: row.mall_reserved.clone(),
             checkout_url: service.checkout_url(&row.id),
             go_pay: GoPayParams {
-                pay_method: row.pay_method.clone(),
+                pay_method: row.pay_method.code().to_string(),
                 mid: row.mid.clone(),
                 moid: row.order_id.clone(),
                 goods_name: row.goods_name.clone(),
@@ -406,7 +406,7 @@ impl Checkout {
                 currency: "KRW".into(),
             },
             sdk_url: service.sdk_url().to_string(),
-            livemode: row.mode == Mode::Live.as_str(),
+            livemode: row.mode == Mode::Live,
             expires_at: row.expires_at,
             created_at: row.created_at,
         }
@@ -434,7 +434,7 @@ impl Payment {
             cancelled_amount: row.cancelled_amount,
             remaining_amount: total - row.cancelled_amount,
             pending_cancel_amount: row.pending_cancel_amount,
-            pay_method: row.pay_method.clone(),
+            pay_method: row.pay_method.code().to_string(),
             tid: row.tid.clone(),
             approval_number: row.approval_number.clone(),
             approved_at: row.approved_at,
@@ -461,7 +461,7 @@ impl Payment {
             }),
             flagged: row.flagged,
             flag_reason: row.flag_reason.clone(),
-            livemode: row.mode == Mode::Live.as_str(),
+            livemode: row.mode == Mode::Live,
             created_at: row.created_at,
             updated_at: row.updated_at,
             events: events

@@ -65,7 +65,7 @@ fn suggest(
     help.suggest(&SuggestRequest {
         message,
         code,
-        pay_method: Some(row.pay_method.clone()),
+        pay_method: Some(row.pay_method.code().to_string()),
         card_company: row.card_company_code.clone(),
         amount: Some(row.amount + row.tax_free_amount),
         user_agent: user_agent.map(str::to_string),

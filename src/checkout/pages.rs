@@ -100,7 +100,7 @@ async fn checkout_page(
         return Redirect::see_other(format!("/checkout/{}/result", row.id)).into_response();
     }
     let params = serde_json::json!({
-        "payMethod": row.pay_method, "mid": row.mid, "moid": row.order_id, "goodsName": row.goods_name,
+        "payMethod": row.pay_method.code(), "mid": row.mid, "moid": row.order_id, "goodsName": row.goods_name,
         "amt": row.amount, "taxFreeAmt": row.tax_free_amount, "buyerName": row.buyer_name,
         "buyerTel": row.buyer_tel, "buyerEmail": row.buyer_email,
         "returnUrl": state.checkout.return_url(&row.id), "mallReserved": row.mall_reserved.clone().unwrap_or_default(),

@@ -26,11 +26,7 @@ pub const DEMO_STOREFRONT_ID: &str = "sf_demo";
 /// How many demo keys stay valid; each start without `PAYDESK_DEMO_API_KEY` prints a new one.
 const DEMO_KEYS_KEPT: u64 = 5;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Test,
-    Live,
-}
+pub use crate::domain::Mode;
 
 impl Mode {
     pub fn for_mid(mid: &Mid) -> Self {
@@ -38,13 +34,6 @@ impl Mode {
             Mode::Test
         } else {
             Mode::Live
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Test => "test",
-            Mode::Live => "live",
         }
     }
 

@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use super::*;
 use crate::checkout::{CheckoutError, PaymentStatus};
 use crate::config::SecretString;
-use crate::domain::{Amount, PayMethod, Tid};
+use crate::domain::{Amount, Tid};
 use crate::gateway::{self, Approval, Outcome};
 use crate::store::payments::{PaymentRow, PaymentUpdate};
 use crate::storefronts::Storefront;
@@ -476,7 +476,7 @@ impl CheckoutService {
         };
         let request = gateway::CancelRequest {
             tid,
-            pay_method: row.pay_method.parse().unwrap_or(PayMethod::Card),
+            pay_method: row.pay_method,
             partial: false,
             cancel_amt: Amount::new(total(&row)).unwrap_or(Amount::ZERO),
             cancel_msg: "paydesk: approval could not be honoured".into(),

@@ -7,7 +7,7 @@ use time::{Duration, OffsetDateTime};
 use super::*;
 use crate::checkout::input::NewCancel;
 use crate::checkout::{CheckoutError, PaymentStatus};
-use crate::domain::{Amount, PayMethod, Tid};
+use crate::domain::{Amount, Tid};
 use crate::gateway::{self, Approval, Outcome};
 use crate::store::payments::{NewEvent, PaymentRow, PaymentUpdate};
 use crate::storefronts::{self, Storefront};
@@ -133,7 +133,7 @@ impl CheckoutService {
                 .unwrap_or_default()
                 .parse()
                 .map_err(|_| CheckoutError::NotCancellable(current.as_str()))?,
-            pay_method: row.pay_method.parse().unwrap_or(PayMethod::Card),
+            pay_method: row.pay_method,
             partial: amount < total(&row),
             cancel_amt: Amount::new(amount).expect("amount was bounded by the remaining amount"),
             cancel_msg: cancel.reason,
