@@ -18,7 +18,7 @@ use crate::support::{Backend, TestApp, backends, error_body, execute_sql};
 use paydesk::config::ExposeSecret;
 
 /// `url` with query parameter `name` set to `value` (added when absent).
-pub fn with_param(url: &str, name: &str, value: &str) -> String {
+fn with_param(url: &str, name: &str, value: &str) -> String {
     let mut parsed = url::Url::parse(url).unwrap();
     let mut pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
     match pairs.iter_mut().find(|(k, _)| k == name) {
@@ -27,6 +27,16 @@ pub fn with_param(url: &str, name: &str, value: &str) -> String {
     }
     parsed.query_pairs_mut().clear().extend_pairs(pairs);
     parsed.into()
+}
+
+/// `target` (a return URL) carrying the payment token and tid of `source`, another checkout's.
+pub fn with_authentication_of(target: &str, source: &str) -> String {
+    let token = param(source, "paymentToken");
+    with_param(
+        &with_param(target, "paymentToken", &token),
+        "tid",
+        &param(source, "tid"),
+    )
 }
 
 fn param(url: &str, name: &str) -> String {
@@ -113,15 +123,7 @@ async fn a_payment_token_from_another_checkout_pays_nothing() {
         // the token was issued for A's order; B fails, and nothing is approved.
         let b2 = new_checkout(&app, &key, &order(20000)).await;
         let b2_return = authorize(&app.client, &sandbox, &b2, &[]).await;
-        let swapped = with_param(
-            &with_param(
-                &b2_return,
-                "paymentToken",
-                &param(&a_return, "paymentToken"),
-            ),
-            "tid",
-            &a_tid,
-        );
+        let swapped = with_authentication_of(&b2_return, &a_return);
         app.client.get(&swapped).send().await.unwrap();
         let b2_after = payment(&app, &key, b2["id"].as_str().unwrap()).await;
         assert_eq!(b2_after["status"], "failed", "{b2_after}");

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::approval::{authorize, checkout_page, pay_calls, payment, query_param};
-use crate::attacks::with_param;
+use crate::attacks::with_authentication_of;
 use crate::checkout::{create, demo_key, new_checkout, order, other_storefront_key};
 use crate::support::{Backend, TestApp, backends, error_body};
 
@@ -29,15 +29,7 @@ async fn another_payments_tid_is_never_stored_on_a_second_checkout() {
         let a_return = authorize(&app.client, &sandbox, &a, &[]).await;
         let b_return = authorize(&app.client, &sandbox, &b, &[]).await;
         let a_tid = query_param(&a_return, "tid").unwrap();
-        let swapped = with_param(
-            &with_param(
-                &b_return,
-                "paymentToken",
-                &query_param(&a_return, "paymentToken").unwrap(),
-            ),
-            "tid",
-            &a_tid,
-        );
+        let swapped = with_authentication_of(&b_return, &a_return);
         app.client.get(&swapped).send().await.unwrap();
         let b_id = b["id"].as_str().unwrap();
         let b_after = payment(&app, &key, b_id).await;
