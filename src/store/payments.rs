@@ -172,6 +172,19 @@ impl Store {
             .await?)
     }
 
+    /// The history row of one change of a payment (its `sequence` is the version it made).
+    pub async fn payment_event(
+        &self,
+        payment_id: &str,
+        sequence: i32,
+    ) -> Result<Option<PaymentEventRow>, StoreError> {
+        Ok(payment_event::Entity::find()
+            .filter(payment_event::Column::PaymentId.eq(payment_id))
+            .filter(payment_event::Column::Sequence.eq(sequence))
+            .one(self.db())
+            .await?)
+    }
+
     /// A storefront's payments, newest first.
     pub async fn payments(
         &self,

@@ -321,8 +321,8 @@ impl CheckoutService {
         if row.status != PaymentStatus::Ready {
             return Ok(None);
         }
-        let events = self.store.payment_events(&row.id).await?;
-        let Some(last) = events.last().filter(|e| e.sequence == row.version) else {
+        // The checkout page asks on every load: one row, the latest change, not the history.
+        let Some(last) = self.store.payment_event(&row.id, row.version).await? else {
             return Ok(None);
         };
         if !WINDOW_EVENTS.iter().any(|k| k.as_str() == last.kind) {
