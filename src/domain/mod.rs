@@ -7,6 +7,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod bank;
+
+pub use bank::{BANKS, Bank, BankCode};
+
 /// Bidirectional embedding, override and isolate controls: they make text display in another order
 /// than it is stored (a goods name that reads differently to the shopper than to the storefront).
 pub fn is_bidi_control(c: char) -> bool {
