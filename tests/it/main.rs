@@ -13,6 +13,7 @@ mod help;
 mod help_quality;
 mod innopay;
 mod journeys;
+mod migration;
 mod noti;
 mod sandbox;
 mod secrets;
