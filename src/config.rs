@@ -205,6 +205,9 @@ pub struct Config {
     /// How long after an approval attempt an inquiry answering "no such transaction" is not yet
     /// believed: the approval may still be in flight at Innopay.
     pub inquiry_grace: Duration,
+    /// How often an issued virtual account is checked at Innopay for a deposit, in case its Noti
+    /// was lost (and at its deadline in any case).
+    pub deposit_check_interval: Duration,
     pub webhooks: WebhookConfig,
     pub secret_key: SecretKeySource,
     /// Settings that were given but are not known; reported once logging is up.
@@ -270,6 +273,7 @@ const KNOWN_KEYS: &[&str] = &[
     "demo_api_key",
     "reconcile_interval_ms",
     "inquiry_grace_ms",
+    "deposit_check_interval_ms",
     "webhook_poll_ms",
     "webhook_timeout_ms",
     "webhook_retry_scale",
@@ -547,6 +551,7 @@ impl Config {
             demo_api_key: layers.string("demo_api_key").map(SecretString::from),
             reconcile_interval: ms("reconcile_interval_ms", 2_000)?,
             inquiry_grace: ms("inquiry_grace_ms", 60_000)?,
+            deposit_check_interval: ms("deposit_check_interval_ms", 600_000)?,
             webhooks: WebhookConfig {
                 poll_interval: ms("webhook_poll_ms", 1_000)?,
                 timeout: ms("webhook_timeout_ms", 15_000)?,

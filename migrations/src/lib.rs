@@ -9,6 +9,7 @@ mod m20261127_000010_payments;
 mod m20261127_000020_webhooks;
 mod m20261127_000100_help_analytics;
 mod m20261202_000001_payment_identity;
+mod m20261203_000001_method_details;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000020_webhooks::Migration),
             Box::new(m20261127_000100_help_analytics::Migration),
             Box::new(m20261202_000001_payment_identity::Migration),
+            Box::new(m20261203_000001_method_details::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ use super::service::{CancelResult, CheckoutService};
 use super::{CheckoutError, PaymentStatus};
 use crate::api::{ApiError, ErrorDocs, Errors, HelpLink, docs};
 use crate::app::AppState;
+use crate::domain::{self, CashReceipt, CashReceiptPurpose, MethodDetails, VirtualAccount};
 use crate::help::HelpCenter;
 use crate::store::idempotency::IdempotencyBegin;
 use crate::store::payments::{PaymentEventRow, PaymentFilter, PaymentRow};
@@ -53,8 +54,9 @@ pub struct CreateCheckoutRequest {
     pub amount: i64,
     /// The tax-free part in whole won (Innopay `taxFreeAmt`), default 0.
     pub tax_free_amount: Option<i64>,
-    /// `CARD` (default). Innopay's other methods (BANK, VBANK, EPAY, OPCARD, EBANK) are refused with
-    /// `unsupported_pay_method` until paydesk supports them.
+    /// `CARD` (default) or `VBANK` (가상계좌: an account is issued in the payment window and the
+    /// payment is `awaiting_deposit` until the shopper deposits). Innopay's other methods (BANK, EPAY,
+    /// OPCARD, EBANK) are refused with `unsupported_pay_method` until paydesk supports them.
     pub pay_method: Option<String>,
     pub buyer: Buyer,
     /// Where the shopper goes after a successful payment (signed query added). Without it paydesk shows
@@ -65,8 +67,37 @@ pub struct CreateCheckoutRequest {
     pub fail_url: Option<String>,
     /// Echoed back by Innopay and in webhooks (at most 200 characters).
     pub mall_reserved: Option<String>,
-    /// How long the shopper has to pay: 60 to 604800 seconds, default 1800.
+    /// How long the shopper has to pay: 60 to 604800 seconds, default 1800. For `VBANK` this is the
+    /// time to choose a bank in the payment window; the deposit has its own deadline.
     pub expires_in_seconds: Option<i64>,
+    /// `VBANK` only: the deposit deadline, at least one hour and at most 30 days ahead. Give this or
+    /// `depositDueInHours`, not both; default 72 hours.
+    pub deposit_due_at: Option<OffsetDateTime>,
+    /// `VBANK` only: the deposit deadline in hours from now, 1 to 720.
+    pub deposit_due_in_hours: Option<i64>,
+    /// `VBANK` only: a cash receipt (현금영수증) to issue once the deposit arrives. The shopper can
+    /// still change it in the payment window.
+    pub cash_receipt: Option<CashReceiptRequest>,
+}
+
+/// What a cash receipt is for.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum CashReceiptPurposeView {
+    /// 소득공제: the shopper's income deduction, identified by a phone number.
+    IncomeDeduction,
+    /// 지출증빙: a business's expense proof, identified by its business registration number.
+    ExpenseProof,
+}
+
+/// A cash receipt asked for at checkout.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct CashReceiptRequest {
+    pub purpose: CashReceiptPurposeView,
+    /// Phone number (10 to 11 digits, starting with 01) for `income_deduction`, business
+    /// registration number (10 digits) for `expense_proof`; hyphens are removed.
+    pub identifier: String,
 }
 
 impl Example for CreateCheckoutRequest {
@@ -86,6 +117,9 @@ impl Example for CreateCheckoutRequest {
             fail_url: Some("https://shop.example/failed".into()),
             mall_reserved: None,
             expires_in_seconds: Some(1800),
+            deposit_due_at: None,
+            deposit_due_in_hours: None,
+            cash_receipt: None,
         }
     }
 }
@@ -108,6 +142,18 @@ pub struct GoPayParams {
     #[oai(skip_serializing_if_is_none)]
     pub mall_reserved: Option<String>,
     pub currency: String,
+    /// `VBANK`: the deposit deadline's date in KST, `YYYYMMDD`.
+    #[oai(rename = "vBankExpDate", skip_serializing_if_is_none)]
+    pub v_bank_exp_date: Option<String>,
+    /// `VBANK`: the deposit deadline's time in KST, `HHmmss`.
+    #[oai(rename = "vBankExpTime", skip_serializing_if_is_none)]
+    pub v_bank_exp_time: Option<String>,
+    /// A cash receipt asked for: `1` income deduction, `2` expense proof.
+    #[oai(skip_serializing_if_is_none)]
+    pub receipt_type: Option<String>,
+    /// The cash receipt's phone or business number, digits.
+    #[oai(skip_serializing_if_is_none)]
+    pub receipt_type_no: Option<String>,
 }
 
 /// Status of a checkout's payment.
@@ -122,6 +168,8 @@ pub enum PaymentStatusView {
     Cancelled,
     PartiallyCancelled,
     Expired,
+    /// A virtual account was issued; paid when the shopper's deposit is confirmed.
+    AwaitingDeposit,
 }
 
 impl From<PaymentStatus> for PaymentStatusView {
@@ -135,6 +183,7 @@ impl From<PaymentStatus> for PaymentStatusView {
             PaymentStatus::Cancelled => Self::Cancelled,
             PaymentStatus::PartiallyCancelled => Self::PartiallyCancelled,
             PaymentStatus::Expired => Self::Expired,
+            PaymentStatus::AwaitingDeposit => Self::AwaitingDeposit,
         }
     }
 }
@@ -150,6 +199,7 @@ impl From<PaymentStatusView> for PaymentStatus {
             PaymentStatusView::Cancelled => Self::Cancelled,
             PaymentStatusView::PartiallyCancelled => Self::PartiallyCancelled,
             PaymentStatusView::Expired => Self::Expired,
+            PaymentStatusView::AwaitingDeposit => Self::AwaitingDeposit,
         }
     }
 }
@@ -208,12 +258,58 @@ pub struct CardDetails {
     pub quota: Option<String>,
 }
 
+/// The virtual account of a `VBANK` payment: the deadline from the start, the account once Innopay
+/// issued it, the deposit once Innopay confirmed it.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct VirtualAccountDetails {
+    /// The shopper must deposit before this.
+    pub due_at: OffsetDateTime,
+    /// Three-digit bank code (see `GET /v1/banks`).
+    #[oai(skip_serializing_if_is_none)]
+    pub bank_code: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub bank_name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub account_number: Option<String>,
+    /// The account holder the bank shows the depositor.
+    #[oai(skip_serializing_if_is_none)]
+    pub holder_name: Option<String>,
+    /// What Innopay shows deposited in all.
+    #[oai(skip_serializing_if_is_none)]
+    pub deposited_amount: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub depositor_name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub deposited_at: Option<OffsetDateTime>,
+}
+
+/// A cash receipt: what was asked for and, once Innopay issued it, its amounts.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct CashReceiptDetails {
+    pub purpose: CashReceiptPurposeView,
+    /// Masked: `010****5678`.
+    pub identifier: String,
+    /// `requested` until Innopay issued it, then `issued`.
+    pub status: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub supply_amount: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub vat: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub service_amount: Option<i64>,
+    /// The receipt's own Innopay transaction id.
+    #[oai(skip_serializing_if_is_none)]
+    pub tid: Option<String>,
+}
+
 /// Why a payment failed.
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase")]
 pub struct PaymentFailure {
     /// Innopay's code verbatim, or paydesk's own (`amount_mismatch`, `order_mismatch`, `expired`,
-    /// `innopay_unreachable`).
+    /// `deposit_expired`, `innopay_unreachable`).
     pub code: String,
     /// Innopay's message verbatim, or paydesk's explanation.
     pub message: String,
@@ -272,6 +368,11 @@ pub struct Payment {
     pub approved_at: Option<OffsetDateTime>,
     #[oai(skip_serializing_if_is_none)]
     pub card: Option<CardDetails>,
+    /// `VBANK` payments.
+    #[oai(skip_serializing_if_is_none)]
+    pub virtual_account: Option<VirtualAccountDetails>,
+    #[oai(skip_serializing_if_is_none)]
+    pub cash_receipt: Option<CashReceiptDetails>,
     #[oai(skip_serializing_if_is_none)]
     pub receipt_url: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -309,6 +410,23 @@ pub struct CancelRequest {
     /// The remaining amount you believe the payment has; refused with `stale_remaining_amount` when it
     /// differs, so two operators cannot cancel the same money twice.
     pub expected_remaining_amount: Option<i64>,
+    /// Where the money goes back to, for a paid `VBANK` payment (required there, refused with
+    /// `refund_account_required` when missing); ignored for cards. Not needed to cancel a
+    /// virtual account that was never paid: that only closes the account.
+    pub refund_account: Option<RefundAccountRequest>,
+}
+
+/// A bank account a refund is sent to.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct RefundAccountRequest {
+    /// Three-digit KFTC bank code; `GET /v1/banks` lists them with their Korean names.
+    pub bank_code: String,
+    /// 10 to 16 digits; hyphens are removed.
+    pub account_number: String,
+    /// The holder's name as the bank has it (1 to 30 characters); banks refuse a refund whose name
+    /// differs.
+    pub holder_name: String,
 }
 
 impl Example for CancelRequest {
@@ -317,6 +435,7 @@ impl Example for CancelRequest {
             amount: Some(5000),
             reason: "부분 반품".into(),
             expected_remaining_amount: None,
+            refund_account: None,
         }
     }
 }
@@ -391,24 +510,114 @@ impl Checkout {
             fail_url: row.fail_url.clone(),
             mall_reserved: row.mall_reserved.clone(),
             checkout_url: service.checkout_url(&row.id),
-            go_pay: GoPayParams {
-                pay_method: row.pay_method.code().to_string(),
-                mid: row.mid.clone(),
-                moid: row.order_id.clone(),
-                goods_name: row.goods_name.clone(),
-                amt: row.amount,
-                tax_free_amt: row.tax_free_amount,
-                buyer_name: row.buyer_name.clone(),
-                buyer_tel: row.buyer_tel.clone(),
-                buyer_email: row.buyer_email.clone(),
-                return_url: service.return_url(&row.id),
-                mall_reserved: row.mall_reserved.clone(),
-                currency: "KRW".into(),
-            },
+            go_pay: GoPayParams::from_row(row, service),
             sdk_url: service.sdk_url().to_string(),
             livemode: row.mode == Mode::Live,
             expires_at: row.expires_at,
             created_at: row.created_at,
+        }
+    }
+}
+
+impl GoPayParams {
+    /// What `innopay.goPay` is called with for this checkout, on the hosted page or a storefront's.
+    pub(crate) fn from_row(row: &PaymentRow, service: &CheckoutService) -> Self {
+        let due = row
+            .method_details
+            .as_ref()
+            .and_then(MethodDetails::virtual_account)
+            .map(|account| account.due_at.to_offset(domain::KST));
+        let format = |f: &[time::format_description::BorrowedFormatItem<'_>]| {
+            due.and_then(|t| t.format(f).ok())
+        };
+        GoPayParams {
+            pay_method: row.pay_method.code().to_string(),
+            mid: row.mid.clone(),
+            moid: row.order_id.clone(),
+            goods_name: row.goods_name.clone(),
+            amt: row.amount,
+            tax_free_amt: row.tax_free_amount,
+            buyer_name: row.buyer_name.clone(),
+            buyer_tel: row.buyer_tel.clone(),
+            buyer_email: row.buyer_email.clone(),
+            return_url: service.return_url(&row.id),
+            mall_reserved: row.mall_reserved.clone(),
+            currency: "KRW".into(),
+            v_bank_exp_date: format(time::macros::format_description!("[year][month][day]")),
+            v_bank_exp_time: format(time::macros::format_description!("[hour][minute][second]")),
+            receipt_type: row
+                .cash_receipt
+                .as_ref()
+                .map(|r| r.purpose.innopay_code().to_string()),
+            receipt_type_no: row.cash_receipt.as_ref().map(|r| r.identifier.clone()),
+        }
+    }
+}
+
+impl From<CashReceiptPurpose> for CashReceiptPurposeView {
+    fn from(purpose: CashReceiptPurpose) -> Self {
+        match purpose {
+            CashReceiptPurpose::IncomeDeduction => Self::IncomeDeduction,
+            CashReceiptPurpose::ExpenseProof => Self::ExpenseProof,
+        }
+    }
+}
+
+impl From<CashReceiptPurposeView> for CashReceiptPurpose {
+    fn from(view: CashReceiptPurposeView) -> Self {
+        match view {
+            CashReceiptPurposeView::IncomeDeduction => Self::IncomeDeduction,
+            CashReceiptPurposeView::ExpenseProof => Self::ExpenseProof,
+        }
+    }
+}
+
+impl From<&domain::CardDetails> for CardDetails {
+    fn from(card: &domain::CardDetails) -> Self {
+        CardDetails {
+            company_code: card.company_code.clone(),
+            company_name: card.company_name.clone(),
+            number: card.number.clone(),
+            quota: card.quota.clone(),
+        }
+    }
+}
+
+impl From<&VirtualAccount> for VirtualAccountDetails {
+    fn from(account: &VirtualAccount) -> Self {
+        let issued = account.issued.as_ref();
+        let deposit = account.deposit.as_ref();
+        VirtualAccountDetails {
+            due_at: account.due_at,
+            bank_code: issued.map(|a| a.bank_code.to_string()),
+            bank_name: issued.map(|a| a.bank_code.name().to_string()),
+            account_number: issued.map(|a| a.account_number.clone()),
+            holder_name: issued.and_then(|a| a.holder_name.clone()),
+            deposited_amount: deposit.map(|d| d.amount),
+            depositor_name: deposit.and_then(|d| d.depositor_name.clone()),
+            deposited_at: deposit.and_then(|d| d.deposited_at),
+        }
+    }
+}
+
+impl From<&CashReceipt> for CashReceiptDetails {
+    fn from(receipt: &CashReceipt) -> Self {
+        let issued = receipt.issued.as_ref();
+        CashReceiptDetails {
+            purpose: issued.map_or(receipt.purpose, |i| i.purpose).into(),
+            identifier: issued
+                .and_then(|i| i.identifier.clone())
+                .unwrap_or_else(|| domain::mask_digits(&receipt.identifier)),
+            status: if issued.is_some() {
+                "issued"
+            } else {
+                "requested"
+            }
+            .into(),
+            supply_amount: issued.map(|i| i.supply_amount),
+            vat: issued.map(|i| i.vat),
+            service_amount: issued.map(|i| i.service_amount),
+            tid: issued.and_then(|i| i.tid.clone()),
         }
     }
 }
@@ -421,7 +630,13 @@ impl Payment {
         help: Option<&HelpCenter>,
     ) -> Self {
         let total = row.amount + row.tax_free_amount;
-        let card = row.card_company_code.is_some() || row.card_number.is_some();
+        let (card, virtual_account) = match &row.method_details {
+            Some(MethodDetails::Card(card)) => (Some(CardDetails::from(card)), None),
+            Some(MethodDetails::VirtualAccount(account)) => {
+                (None, Some(VirtualAccountDetails::from(account)))
+            }
+            None => (None, None),
+        };
         Payment {
             id: row.id.clone(),
             status: status_of(row),
@@ -438,24 +653,21 @@ impl Payment {
             tid: row.tid.clone(),
             approval_number: row.approval_number.clone(),
             approved_at: row.approved_at,
-            card: card.then(|| CardDetails {
-                company_code: row.card_company_code.clone(),
-                company_name: row.card_company_name.clone(),
-                number: row.card_number.clone(),
-                quota: row.card_quota.clone(),
-            }),
+            card,
+            virtual_account,
+            cash_receipt: row.cash_receipt.as_ref().map(CashReceiptDetails::from),
             receipt_url: row.receipt_url.clone(),
-            failure: row.failure_code.clone().map(|code| {
+            failure: row.failure_code.as_ref().map(|code| {
                 let message = row.failure_message.clone().unwrap_or_default();
                 PaymentFailure {
-                    shopper_message: failure::shopper_message(&code, &message),
+                    shopper_message: failure::shopper_message(Some(code), &message),
                     help: help
                         .map(|h| failure::help_for(h, row, None))
                         .unwrap_or_default()
                         .iter()
                         .map(HelpLink::from)
                         .collect(),
-                    code,
+                    code: code.code().to_string(),
                     message,
                 }
             }),
@@ -494,7 +706,9 @@ impl ErrorDocs for CreateCheckoutErrors {
              field of the wrong type, or a key given twice), `invalid_order_id`, `invalid_goods_name`, `invalid_amount`, \
              `invalid_tax_free_amount`, `unsupported_pay_method`, `invalid_buyer_name`, \
              `invalid_buyer_tel`, `invalid_buyer_email`, `invalid_success_url`, `invalid_fail_url`, \
-             `invalid_mall_reserved`, `invalid_expires_in_seconds`, `invalid_idempotency_key`.",
+             `invalid_mall_reserved`, `invalid_expires_in_seconds`, `invalid_deposit_due` (`VBANK` \
+             deadline out of bounds, both forms given, or given for another method), \
+             `invalid_cash_receipt`, `invalid_idempotency_key`.",
         ),
         docs::UNAUTHORIZED,
         docs::FORBIDDEN,
@@ -542,7 +756,9 @@ impl ErrorDocs for CancelErrors {
             400,
             "A field is invalid; `error.param` names it. Codes: `invalid_body`, \
              `invalid_cancel_amount`, `invalid_cancel_reason`, `invalid_expected_remaining_amount`, \
-             `cancel_amount_exceeds_remaining`, `invalid_idempotency_key`, `invalid_parameter` (the \
+             `cancel_amount_exceeds_remaining`, `refund_account_required` (a paid `VBANK` payment \
+             without `refundAccount`), `invalid_refund_account` (`error.param` names the field, e.g. \
+             `refundAccount.bankCode`), `invalid_idempotency_key`, `invalid_parameter` (the \
              id in the path is not valid percent-encoded UTF-8).",
         ),
         docs::UNAUTHORIZED,

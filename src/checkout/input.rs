@@ -6,7 +6,12 @@ use url::Url;
 
 use super::CheckoutError;
 use super::api::{CancelRequest, CreateCheckoutRequest};
-use crate::domain::{Amount, OrderId, PayMethod, is_bidi_control, is_invisible, web_url};
+use time::OffsetDateTime;
+
+use crate::domain::{
+    Amount, BankCode, CashReceipt, CashReceiptPurpose, OrderId, PayMethod, is_bidi_control,
+    is_invisible, web_url,
+};
 
 /// Smallest total paydesk accepts; Korean card payments below 100 won are refused by card companies.
 pub const MIN_TOTAL_WON: i64 = 100;
@@ -15,6 +20,10 @@ pub const MAX_TOTAL_WON: i64 = 1_000_000_000;
 pub const DEFAULT_EXPIRY: Duration = Duration::minutes(30);
 const MIN_EXPIRY_SECS: i64 = 60;
 const MAX_EXPIRY_SECS: i64 = 7 * 24 * 3600;
+/// A virtual account's deposit deadline: three days unless asked, from one hour to 30 days.
+pub const DEFAULT_DEPOSIT_DUE: Duration = Duration::hours(72);
+const MIN_DEPOSIT_DUE_HOURS: i64 = 1;
+const MAX_DEPOSIT_DUE_HOURS: i64 = 30 * 24;
 
 /// A validated checkout request.
 #[derive(Debug, Clone)]
@@ -31,6 +40,18 @@ pub struct NewCheckout {
     pub fail_url: Option<Url>,
     pub mall_reserved: Option<String>,
     pub expires_in: Duration,
+    /// `VBANK`: until when the shopper may deposit.
+    pub deposit_due_at: Option<OffsetDateTime>,
+    pub cash_receipt: Option<CashReceipt>,
+}
+
+/// Where a refund of a bank payment goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundAccount {
+    pub bank_code: BankCode,
+    /// Digits only.
+    pub account_number: String,
+    pub holder_name: String,
 }
 
 /// A validated cancel request.
@@ -40,6 +61,7 @@ pub struct NewCancel {
     pub amount: Option<Amount>,
     pub reason: String,
     pub expected_remaining: Option<Amount>,
+    pub refund_account: Option<RefundAccount>,
 }
 
 fn text(
@@ -180,20 +202,54 @@ impl NewCheckout {
                 ),
             ));
         }
-        let pay_method = match req.pay_method.as_deref().unwrap_or("CARD") {
-            "CARD" => PayMethod::Card,
-            other => {
-                let known = other.parse::<PayMethod>().is_ok();
+        let enabled: Vec<&str> = PayMethod::ALL
+            .into_iter()
+            .filter(|m| m.rules().enabled)
+            .map(PayMethod::code)
+            .collect();
+        let pay_method = match req
+            .pay_method
+            .as_deref()
+            .unwrap_or("CARD")
+            .parse::<PayMethod>()
+        {
+            Ok(method) if method.rules().enabled => method,
+            Ok(method) => {
                 return Err(CheckoutError::invalid(
                     "unsupported_pay_method",
                     "payMethod",
-                    if known {
-                        format!("payMethod {other} is not enabled yet; only CARD is supported")
-                    } else {
-                        format!("payMethod must be CARD, got {other:?}")
-                    },
+                    format!(
+                        "payMethod {method} is not enabled yet; supported: {}",
+                        enabled.join(", ")
+                    ),
                 ));
             }
+            Err(_) => {
+                return Err(CheckoutError::invalid(
+                    "unsupported_pay_method",
+                    "payMethod",
+                    format!(
+                        "payMethod must be one of {}, got {:?}",
+                        enabled.join(", "),
+                        req.pay_method.as_deref().unwrap_or_default()
+                    ),
+                ));
+            }
+        };
+        let deposit_due_at = deposit_due(req, pay_method, OffsetDateTime::now_utc())?;
+        let cash_receipt = match &req.cash_receipt {
+            None => None,
+            Some(_) if !pay_method.rules().paid_later => {
+                return Err(CheckoutError::invalid(
+                    "invalid_cash_receipt",
+                    "cashReceipt",
+                    format!(
+                        "cashReceipt is for VBANK payments; a {pay_method} payment's receipt comes \
+                         from its card company"
+                    ),
+                ));
+            }
+            Some(asked) => Some(cash_receipt(asked.purpose.into(), &asked.identifier)?),
         };
         let buyer_name = text(
             &req.buyer.name,
@@ -251,8 +307,137 @@ impl NewCheckout {
             fail_url,
             mall_reserved,
             expires_in,
+            deposit_due_at,
+            cash_receipt,
         })
     }
+}
+
+/// The deposit deadline of a `VBANK` checkout, from `depositDueAt` or `depositDueInHours`.
+fn deposit_due(
+    req: &CreateCheckoutRequest,
+    method: PayMethod,
+    now: OffsetDateTime,
+) -> Result<Option<OffsetDateTime>, CheckoutError> {
+    let invalid =
+        |field, message: String| CheckoutError::invalid("invalid_deposit_due", field, message);
+    let hours = || format!("{MIN_DEPOSIT_DUE_HOURS} hour to {MAX_DEPOSIT_DUE_HOURS} hours");
+    if !method.rules().paid_later {
+        return match (req.deposit_due_at, req.deposit_due_in_hours) {
+            (None, None) => Ok(None),
+            (Some(_), _) => Err(invalid(
+                "depositDueAt",
+                format!("depositDueAt is for VBANK payments, not {method}"),
+            )),
+            (None, Some(_)) => Err(invalid(
+                "depositDueInHours",
+                format!("depositDueInHours is for VBANK payments, not {method}"),
+            )),
+        };
+    }
+    let due = match (req.deposit_due_at, req.deposit_due_in_hours) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "depositDueAt",
+                "give depositDueAt or depositDueInHours, not both".into(),
+            ));
+        }
+        (None, None) => now + DEFAULT_DEPOSIT_DUE,
+        (None, Some(h)) if (MIN_DEPOSIT_DUE_HOURS..=MAX_DEPOSIT_DUE_HOURS).contains(&h) => {
+            now + Duration::hours(h)
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "depositDueInHours",
+                format!("depositDueInHours must be {}", hours()),
+            ));
+        }
+        (Some(at), None) => {
+            let ahead = at - now;
+            if ahead < Duration::hours(MIN_DEPOSIT_DUE_HOURS)
+                || ahead > Duration::hours(MAX_DEPOSIT_DUE_HOURS)
+            {
+                return Err(invalid(
+                    "depositDueAt",
+                    format!("depositDueAt must be {} from now", hours()),
+                ));
+            }
+            at
+        }
+    };
+    // Innopay takes the deadline to the second (vBankExpTime).
+    Ok(Some(due.replace_nanosecond(0).unwrap_or(due)))
+}
+
+/// A cash receipt's identifier: a phone number for income deduction, a business registration
+/// number for expense proof; hyphens and spaces are dropped.
+fn cash_receipt(purpose: CashReceiptPurpose, raw: &str) -> Result<CashReceipt, CheckoutError> {
+    let digits: String = raw.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+    let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    let valid = all_digits
+        && match purpose {
+            CashReceiptPurpose::IncomeDeduction => {
+                (10..=11).contains(&digits.len()) && digits.starts_with("01")
+            }
+            CashReceiptPurpose::ExpenseProof => digits.len() == 10,
+        };
+    if !valid {
+        return Err(CheckoutError::invalid(
+            "invalid_cash_receipt",
+            "cashReceipt.identifier",
+            match purpose {
+                CashReceiptPurpose::IncomeDeduction => {
+                    "cashReceipt.identifier must be a mobile phone number of 10 or 11 digits \
+                     starting with 01 for income_deduction"
+                }
+                CashReceiptPurpose::ExpenseProof => {
+                    "cashReceipt.identifier must be a 10-digit business registration number for \
+                     expense_proof"
+                }
+            },
+        ));
+    }
+    Ok(CashReceipt {
+        purpose,
+        identifier: digits,
+        issued: None,
+    })
+}
+
+fn refund_account(req: &super::api::RefundAccountRequest) -> Result<RefundAccount, CheckoutError> {
+    let bank_code = req.bank_code.parse::<BankCode>().map_err(|e| {
+        CheckoutError::invalid(
+            "invalid_refund_account",
+            "refundAccount.bankCode",
+            format!("refundAccount.bankCode must be {e}"),
+        )
+    })?;
+    let account_number: String = req
+        .account_number
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .collect();
+    if !(10..=16).contains(&account_number.len())
+        || !account_number.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(CheckoutError::invalid(
+            "invalid_refund_account",
+            "refundAccount.accountNumber",
+            "refundAccount.accountNumber must be 10 to 16 digits (hyphens are removed)",
+        ));
+    }
+    let holder_name = text(
+        &req.holder_name,
+        30,
+        "invalid_refund_account",
+        "refundAccount.holderName",
+        "the account holder's name as the bank has it",
+    )?;
+    Ok(RefundAccount {
+        bank_code,
+        account_number,
+        holder_name,
+    })
 }
 
 fn amount_or_zero(value: Option<i64>) -> Result<Amount, CheckoutError> {
@@ -289,10 +474,16 @@ impl NewCancel {
                 "expectedRemainingAmount",
             )?),
         };
+        let refund_account = req
+            .refund_account
+            .as_ref()
+            .map(refund_account)
+            .transpose()?;
         Ok(Self {
             amount,
             reason,
             expected_remaining,
+            refund_account,
         })
     }
 }

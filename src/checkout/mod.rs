@@ -18,7 +18,7 @@ pub use api::{CheckoutApi, Payment};
 pub use pages::{home as home_page, routes as page_routes};
 pub use reconciler::spawn_reconciler;
 pub use service::CheckoutService;
-pub(crate) use service::ReportedCancel;
+pub(crate) use service::{DepositOutcome, ReportedCancel};
 
 pub use crate::domain::PaymentStatus;
 
@@ -54,6 +54,11 @@ pub enum CheckoutError {
     StaleRemainingAmount { expected: i64, actual: i64 },
     #[error("another cancel of this payment is in progress")]
     CancelInProgress,
+    #[error(
+        "a {0} payment is refunded to a bank account: give refundAccount (bankCode, \
+         accountNumber, holderName)"
+    )]
+    RefundAccountRequired(crate::domain::PayMethod),
     #[error("Innopay refused: {code} {message}")]
     Declined { code: String, message: String },
     #[error("Innopay could not be reached: {0}")]
@@ -109,6 +114,9 @@ impl From<CheckoutError> for ApiError {
             }
             CheckoutError::CancelInProgress => ApiError::conflict("cancel_in_progress", message)
                 .with_retry(true, NextAction::WaitForOutcome),
+            CheckoutError::RefundAccountRequired(_) => {
+                ApiError::invalid("refund_account_required", "refundAccount", message)
+            }
             CheckoutError::Declined {
                 code,
                 message: innopay_message,

@@ -11,6 +11,7 @@ use super::service::ReturnQuery;
 use super::{PaymentStatus, failure};
 use crate::app::AppState;
 use crate::config::ExposeSecret;
+use crate::domain::{FailureCode, MethodDetails, PayMethod, kst_text};
 use crate::pages::{Page, escape, format_won, script_json};
 use crate::store::payments::PaymentRow;
 
@@ -85,6 +86,142 @@ fn order_summary(row: &PaymentRow) -> String {
     )
 }
 
+/// What the receipt lists of a paid payment, by method.
+fn paid_details(row: &PaymentRow) -> Vec<(&'static str, String)> {
+    let mut details = Vec::new();
+    match &row.method_details {
+        Some(MethodDetails::Card(card)) => {
+            let quota = card.quota.as_deref().map(|q| {
+                if q == "00" {
+                    "일시불".to_string()
+                } else {
+                    format!("{}개월", q.trim_start_matches('0'))
+                }
+            });
+            details.extend(
+                [
+                    (
+                        "카드",
+                        card.company_name.as_ref().map(|n| format!("{n}카드")),
+                    ),
+                    ("카드번호", card.number.clone()),
+                    ("할부", quota),
+                ]
+                .into_iter()
+                .filter_map(|(label, value)| Some((label, value?))),
+            );
+        }
+        Some(MethodDetails::VirtualAccount(account)) => {
+            let deposit = account.deposit.as_ref();
+            details.extend(
+                [
+                    (
+                        "은행",
+                        account
+                            .issued
+                            .as_ref()
+                            .map(|a| a.bank_code.name().to_string()),
+                    ),
+                    (
+                        "계좌번호",
+                        account.issued.as_ref().map(|a| a.account_number.clone()),
+                    ),
+                    ("입금자명", deposit.and_then(|d| d.depositor_name.clone())),
+                    (
+                        "입금일시",
+                        deposit.and_then(|d| d.deposited_at).map(kst_text),
+                    ),
+                ]
+                .into_iter()
+                .filter_map(|(label, value)| Some((label, value?))),
+            );
+        }
+        None => {}
+    }
+    if let Some(receipt) = row.cash_receipt.as_ref().and_then(|r| r.issued.as_ref()) {
+        details.push((
+            "현금영수증",
+            format!(
+                "{} {} (공급가액 {}, 부가세 {})",
+                receipt.purpose.korean(),
+                receipt.identifier.clone().unwrap_or_default(),
+                format_won(receipt.supply_amount),
+                format_won(receipt.vat)
+            ),
+        ));
+    }
+    details.extend(row.approval_number.clone().map(|n| ("승인번호", n)));
+    details.extend(row.approved_at.map(|t| ("승인일시", kst_text(t))));
+    details
+}
+
+/// The issued account and how to pay into it. The account number is also a button's data, so the
+/// shopper copies it exactly.
+fn account_instructions(row: &PaymentRow) -> String {
+    let Some(account) = row
+        .method_details
+        .as_ref()
+        .and_then(MethodDetails::virtual_account)
+    else {
+        return String::new();
+    };
+    let Some(issued) = &account.issued else {
+        return String::new();
+    };
+    let number = escape(&issued.account_number);
+    let holder = issued
+        .holder_name
+        .as_deref()
+        .map(|h| format!("<dt>예금주</dt><dd>{}</dd>", escape(h)))
+        .unwrap_or_default();
+    let receipt = row
+        .cash_receipt
+        .as_ref()
+        .map(|r| {
+            format!(
+                "<li>입금이 확인되면 현금영수증({})이 발급됩니다.</li>",
+                r.purpose.korean()
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<h1>가상계좌가 발급되었습니다</h1>\
+         <p class=\"ok\" role=\"status\">아래 계좌로 입금 기한까지 <strong>정확한 금액</strong>을 입금해 주세요. 입금이 확인되면 결제가 완료됩니다.</p>\
+         <div class=\"card\" id=\"account\"><dl>\
+         <dt>은행</dt><dd>{bank}</dd>\
+         <dt>계좌번호</dt><dd><span id=\"account-number\" class=\"account-number\">{number}</span> \
+         <button id=\"copy-account\" class=\"secondary\" type=\"button\" data-copy=\"{number}\">복사</button></dd>\
+         {holder}\
+         <dt>입금할 금액</dt><dd class=\"amount\">{amount}</dd>\
+         <dt>입금 기한</dt><dd>{due} (한국 시간)</dd>\
+         </dl><p id=\"copy-status\" class=\"muted\" role=\"status\" aria-live=\"polite\"></p></div>\
+         <h2>입금 전에 확인해 주세요</h2><ul>\
+         <li>금액이 다르면 입금이 되지 않거나 결제가 완료되지 않습니다. 위 금액 그대로 한 번에 입금해 주세요.</li>\
+         <li>이 계좌는 이 주문에만 쓰입니다. 입금자명이 주문자 이름과 달라도 계좌번호와 금액이 맞으면 결제가 확인됩니다.</li>\
+         <li>입금 기한이 지나면 계좌가 닫혀 입금할 수 없고 주문은 취소됩니다.</li>{receipt}</ul>",
+        bank = escape(issued.bank_code.name()),
+        amount = escape(&format_won(row.amount + row.tax_free_amount)),
+        due = escape(&kst_text(account.due_at)),
+    )
+}
+
+/// The copy button: the clipboard API where the page is a secure context, else a selection copy.
+const COPY_JS: &str = r#"
+document.getElementById('copy-account').addEventListener('click', function (e) {
+  var text = e.currentTarget.dataset.copy;
+  var status = document.getElementById('copy-status');
+  function done() { status.textContent = '계좌번호를 복사했습니다: ' + text; e.target.textContent = '복사됨'; }
+  function fallback() {
+    var area = document.createElement('textarea');
+    area.value = text; area.setAttribute('readonly', ''); area.style.position = 'fixed'; area.style.opacity = '0';
+    document.body.appendChild(area); area.select();
+    try { document.execCommand('copy'); done(); } catch (err) { status.textContent = '복사하지 못했습니다. 계좌번호를 길게 눌러 복사해 주세요.'; }
+    document.body.removeChild(area);
+  }
+  if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done, fallback); } else { fallback(); }
+});
+"#;
+
 #[handler]
 async fn checkout_page(
     state: Data<&AppState>,
@@ -99,18 +236,16 @@ async fn checkout_page(
     if status_of(&row) != PaymentStatus::Ready {
         return Redirect::see_other(format!("/checkout/{}/result", row.id)).into_response();
     }
-    let params = serde_json::json!({
-        "payMethod": row.pay_method.code(), "mid": row.mid, "moid": row.order_id, "goodsName": row.goods_name,
-        "amt": row.amount, "taxFreeAmt": row.tax_free_amount, "buyerName": row.buyer_name,
-        "buyerTel": row.buyer_tel, "buyerEmail": row.buyer_email,
-        "returnUrl": state.checkout.return_url(&row.id), "mallReserved": row.mall_reserved.clone().unwrap_or_default(),
-        "currency": "KRW",
-    });
+    let params = poem_openapi::types::ToJSON::to_json(&super::api::GoPayParams::from_row(
+        &row,
+        &state.checkout,
+    ))
+    .unwrap_or_default();
     let window = match state.checkout.window_report(&row).await {
         Ok(report) => report,
         Err(e) => return server_error(e),
     };
-    let retry_note = match (&window, row.failure_code.as_deref()) {
+    let retry_note = match (&window, row.failure_code.as_ref()) {
         (Some(report), _) if report.shopper_cancelled => {
             "<p class=\"error\" role=\"alert\">결제창에서 결제를 취소하셨습니다. 요금은 청구되지 않았습니다. 다시 결제하려면 ‘결제하기’를 눌러 주세요.</p>".to_string()
         }
@@ -126,7 +261,7 @@ async fn checkout_page(
                 crate::help::render_suggestions(&hits)
             )
         }
-        (None, Some("innopay_unreachable")) => {
+        (None, Some(FailureCode::InnopayUnreachable)) => {
             "<p class=\"error\" role=\"alert\">결제 서버에 연결하지 못해 결제가 진행되지 않았습니다. 요금은 청구되지 않았습니다. 다시 시도해 주세요.</p>".to_string()
         }
         _ => String::new(),
@@ -202,6 +337,8 @@ async fn return_page(
     };
     let destination = match status_of(&row) {
         PaymentStatus::Ready => format!("/checkout/{}", row.id),
+        // The shopper must see the account first; its page links on to the storefront.
+        PaymentStatus::AwaitingDeposit => format!("/checkout/{}/result", row.id),
         _ => state
             .checkout
             .storefront_redirect(&row, &storefront)
@@ -231,7 +368,7 @@ async fn result_page(
     Path(id): Path<String>,
     req: &poem::Request,
 ) -> Response {
-    let (row, _) = match state.checkout.for_shopper(&id).await {
+    let (row, storefront) = match state.checkout.for_shopper(&id).await {
         Ok(found) => found,
         Err(super::CheckoutError::NotFound) => return not_found(),
         Err(e) => return server_error(e),
@@ -239,51 +376,48 @@ async fn result_page(
     let summary = order_summary(&row);
     let (title, body, head) = match status_of(&row) {
         PaymentStatus::Paid => {
-            let mut details = String::new();
-            for (label, value) in [
-                (
-                    "카드",
-                    row.card_company_name.as_deref().map(|n| format!("{n}카드")),
-                ),
-                ("카드번호", row.card_number.clone()),
-                (
-                    "할부",
-                    row.card_quota.as_deref().map(|q| {
-                        if q == "00" {
-                            "일시불".to_string()
-                        } else {
-                            format!("{}개월", q.trim_start_matches('0'))
-                        }
-                    }),
-                ),
-                ("승인번호", row.approval_number.clone()),
-                (
-                    "승인일시",
-                    row.approved_at.map(|t| {
-                        t.to_offset(time::UtcOffset::from_hms(9, 0, 0).expect("KST"))
-                            .format(time::macros::format_description!(
-                                "[year]-[month]-[day] [hour]:[minute]:[second]"
-                            ))
-                            .unwrap_or_default()
-                    }),
-                ),
-            ] {
-                if let Some(value) = value {
-                    details.push_str(&format!("<dt>{label}</dt><dd>{}</dd>", escape(&value)));
-                }
-            }
+            let details = paid_details(&row)
+                .into_iter()
+                .map(|(label, value)| format!("<dt>{label}</dt><dd>{}</dd>", escape(&value)))
+                .collect::<String>();
             let receipt = row
                 .receipt_url
                 .as_deref()
-                .map(|u| format!("<p><a class=\"button secondary\" href=\"{}\" target=\"_blank\" rel=\"noopener\">카드 영수증 보기</a></p>", escape(u)))
+                .map(|u| format!("<p><a class=\"button secondary\" href=\"{}\" target=\"_blank\" rel=\"noopener\">영수증 보기</a></p>", escape(u)))
                 .unwrap_or_default();
+            let message = if row.pay_method == PayMethod::Vbank {
+                "입금이 확인되어 결제가 완료되었습니다."
+            } else {
+                "결제가 정상적으로 승인되었습니다."
+            };
             (
                 "결제 완료",
                 format!(
-                    "<h1>결제가 완료되었습니다</h1><p class=\"ok\" role=\"status\">결제가 정상적으로 승인되었습니다.</p>{summary}<div class=\"card\"><dl>{details}</dl></div>{receipt}"
+                    "<h1>결제가 완료되었습니다</h1><p class=\"ok\" role=\"status\">{message}</p>{summary}<div class=\"card\"><dl>{details}</dl></div>{receipt}"
                 ),
                 String::new(),
             )
+        }
+        PaymentStatus::AwaitingDeposit => {
+            let hits = failure::help_for_waiting(&state.help.current(), &row, user_agent(req));
+            let back = state
+                .checkout
+                .storefront_redirect(&row, &storefront)
+                .map(|url| {
+                    format!(
+                        "<p><a class=\"button secondary\" href=\"{}\">쇼핑몰로 돌아가기</a></p>",
+                        escape(&url)
+                    )
+                })
+                .unwrap_or_default();
+            let body = format!(
+                "{account}{help}{summary}{back}",
+                account = account_instructions(&row),
+                help = crate::help::render_suggestions(&hits),
+            );
+            return Page::new("가상계좌 입금 안내", body)
+                .with_script(COPY_JS.to_string())
+                .into_response(StatusCode::OK);
         }
         PaymentStatus::Approving | PaymentStatus::Unknown => (
             "결제 확인 중",
@@ -304,16 +438,16 @@ async fn result_page(
             return Redirect::see_other(format!("/checkout/{}", row.id)).into_response();
         }
         PaymentStatus::Failed | PaymentStatus::Expired => {
-            let code = row.failure_code.clone().unwrap_or_default();
+            let code = row.failure_code.as_ref().map_or("", FailureCode::code);
             let innopay_message = row.failure_message.clone().unwrap_or_default();
-            let message = failure::shopper_message(&code, &innopay_message);
+            let message = failure::shopper_message(row.failure_code.as_ref(), &innopay_message);
             let hits = failure::help_for(&state.help.current(), &row, user_agent(req));
             (
                 "결제 실패",
                 format!(
                     "<h1>결제에 실패했습니다</h1><div class=\"error\" role=\"alert\"><p>{message}</p><p class=\"muted\">오류 코드: {code}</p></div>{help}{summary}",
                     message = escape(&message),
-                    code = escape(&code),
+                    code = escape(code),
                     help = crate::help::render_suggestions(&hits),
                 ),
                 String::new(),

@@ -107,9 +107,18 @@ pub const BANKS: [Bank; 21] = [
 ];
 
 /// A code of one of `BANKS`, read from its three-digit or two-digit form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct BankCode(&'static str);
+
+/// By hand: serde's derive would borrow the `&'static str` from the input.
+impl<'de> Deserialize<'de> for BankCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
 
 impl BankCode {
     pub fn as_str(self) -> &'static str {
@@ -147,14 +156,6 @@ impl FromStr for BankCode {
                      KB국민은행), got {s:?}"
                 ))
             })
-    }
-}
-
-impl TryFrom<String> for BankCode {
-    type Error = InvalidValue;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
     }
 }
 

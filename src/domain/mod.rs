@@ -8,8 +8,41 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 mod bank;
+mod failure;
+mod method;
 
 pub use bank::{BANKS, Bank, BankCode};
+pub use failure::FailureCode;
+pub use method::{
+    CardDetails, CashReceipt, CashReceiptPurpose, Deposit, IssuedAccount, IssuedReceipt,
+    MethodDetails, VirtualAccount,
+};
+
+/// Korea Standard Time: Innopay's clock and the one shoppers read.
+pub const KST: time::UtcOffset = time::macros::offset!(+9);
+
+/// A time as shoppers and Innopay write it: KST `YYYY-MM-DD HH:MM:SS`.
+pub fn kst_text(t: time::OffsetDateTime) -> String {
+    t.to_offset(KST)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default()
+}
+
+/// Digits with all but the first three and last four hidden: `010****5678`.
+pub fn mask_digits(digits: &str) -> String {
+    let chars: Vec<char> = digits.chars().collect();
+    if chars.len() <= 7 {
+        return "*".repeat(chars.len());
+    }
+    let hidden = chars.len() - 7;
+    chars[..3]
+        .iter()
+        .chain(std::iter::repeat_n(&'*', hidden))
+        .chain(&chars[chars.len() - 4..])
+        .collect()
+}
 
 /// Bidirectional embedding, override and isolate controls: they make text display in another order
 /// than it is stored (a goods name that reads differently to the shopper than to the storefront).
@@ -280,6 +313,33 @@ impl PayMethod {
     }
 }
 
+/// What a payment method allows and needs: the one table the API, the service and the spec read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MethodRules {
+    /// paydesk takes checkouts for it.
+    pub enabled: bool,
+    /// The approval only issues something (an account); the money arrives later, by deposit.
+    pub paid_later: bool,
+    /// Money goes back to a bank account the storefront names, not to a card.
+    pub refunds_to_account: bool,
+}
+
+impl PayMethod {
+    pub fn rules(self) -> MethodRules {
+        let rules = |enabled, paid_later, refunds_to_account| MethodRules {
+            enabled,
+            paid_later,
+            refunds_to_account,
+        };
+        match self {
+            PayMethod::Card => rules(true, false, false),
+            PayMethod::Vbank => rules(true, true, true),
+            PayMethod::Bank | PayMethod::Ebank => rules(false, false, true),
+            PayMethod::Epay | PayMethod::Opcard => rules(false, false, false),
+        }
+    }
+}
+
 impl FromStr for PayMethod {
     type Err = InvalidValue;
 
@@ -462,10 +522,13 @@ pub enum EventKind {
     CancelNotApplied,
     NotApprovedAtInnopay,
     Expired,
+    AccountIssued,
+    Deposited,
+    DepositFlagged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 23] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::Created,
         EventKind::ApprovalStarted,
         EventKind::WindowCancelled,
@@ -489,6 +552,9 @@ impl EventKind {
         EventKind::CancelNotApplied,
         EventKind::NotApprovedAtInnopay,
         EventKind::Expired,
+        EventKind::AccountIssued,
+        EventKind::Deposited,
+        EventKind::DepositFlagged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -516,6 +582,9 @@ impl EventKind {
             EventKind::CancelNotApplied => "cancel_not_applied",
             EventKind::NotApprovedAtInnopay => "not_approved_at_innopay",
             EventKind::Expired => "expired",
+            EventKind::AccountIssued => "account_issued",
+            EventKind::Deposited => "deposited",
+            EventKind::DepositFlagged => "deposit_flagged",
         }
     }
 }
@@ -601,8 +670,15 @@ mod tests {
                 if to == Expired {
                     assert_eq!(
                         allowed,
-                        from == Ready,
-                        "{pair}: only an unpaid checkout expires"
+                        matches!(from, Ready | AwaitingDeposit),
+                        "{pair}: only an unpaid checkout or account expires"
+                    );
+                }
+                if to == AwaitingDeposit {
+                    assert_eq!(
+                        allowed,
+                        matches!(from, Approving | Unknown | AwaitingDeposit),
+                        "{pair}: an account is issued only by Innopay's answer"
                     );
                 }
             }
@@ -696,10 +772,13 @@ pub enum PaymentStatus {
     /// The shopper did not pay in time. Final.
     #[sea_orm(string_value = "expired")]
     Expired,
+    /// A virtual account was issued; the money arrives when the shopper deposits it.
+    #[sea_orm(string_value = "awaiting_deposit")]
+    AwaitingDeposit,
 }
 
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 8] = [
+    pub const ALL: [PaymentStatus; 9] = [
         PaymentStatus::Ready,
         PaymentStatus::Approving,
         PaymentStatus::Paid,
@@ -708,6 +787,7 @@ impl PaymentStatus {
         PaymentStatus::Cancelled,
         PaymentStatus::PartiallyCancelled,
         PaymentStatus::Expired,
+        PaymentStatus::AwaitingDeposit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -720,6 +800,7 @@ impl PaymentStatus {
             PaymentStatus::Cancelled => "cancelled",
             PaymentStatus::PartiallyCancelled => "partially_cancelled",
             PaymentStatus::Expired => "expired",
+            PaymentStatus::AwaitingDeposit => "awaiting_deposit",
         }
     }
 
@@ -731,7 +812,10 @@ impl PaymentStatus {
     pub fn is_settled(self) -> bool {
         !matches!(
             self,
-            PaymentStatus::Ready | PaymentStatus::Approving | PaymentStatus::Unknown
+            PaymentStatus::Ready
+                | PaymentStatus::Approving
+                | PaymentStatus::Unknown
+                | PaymentStatus::AwaitingDeposit
         )
     }
 
@@ -743,11 +827,14 @@ impl PaymentStatus {
         match self {
             // The return claims it, a tokenless return is recorded, a mismatch or expiry ends it.
             Ready => &[Ready, Approving, Failed, Expired],
-            // Innopay's answer: approved, declined, unknown (or a net-cancel begun), not sent,
-            // or already cancelled there.
-            Approving => &[Paid, Failed, Unknown, Ready, Cancelled],
+            // Innopay's answer: approved (or a virtual account issued), declined, unknown (or a
+            // net-cancel begun), not sent, or already cancelled there.
+            Approving => &[Paid, AwaitingDeposit, Failed, Unknown, Ready, Cancelled],
             // The reconciler's inquiry, a net-cancel's retries and its outcome.
-            Unknown => &[Paid, Failed, Unknown, Cancelled],
+            Unknown => &[Paid, AwaitingDeposit, Failed, Unknown, Cancelled],
+            // The deposit confirmed, the deadline passed (the account closed), the account closed
+            // by a cancel; a close reserved or released, a deposit flagged.
+            AwaitingDeposit => &[AwaitingDeposit, Paid, Expired, Cancelled],
             // A cancel reserved or released, then recorded.
             Paid => &[Paid, PartiallyCancelled, Cancelled],
             PartiallyCancelled => &[PartiallyCancelled, Cancelled],

@@ -23,6 +23,10 @@ pub struct Approval {
     pub approved_at: Option<String>,
     pub receipt_url: Option<String>,
     pub card: Option<CardInfo>,
+    /// A virtual account's state, for VBANK.
+    pub virtual_account: Option<VirtualAccountInfo>,
+    /// A cash receipt Innopay issued.
+    pub cash_receipt: Option<CashReceiptInfo>,
     /// How much of the payment has been cancelled, when an inquiry reports it.
     pub cancelled_amt: Option<Amount>,
     /// The whole answer (`{"success": true, "data": {...}}`), unknown fields included.
@@ -43,6 +47,35 @@ pub struct CardInfo {
     pub fn_cd: String,
     pub fn_name: String,
     pub currency: Option<String>,
+}
+
+/// A virtual account as Innopay reports it (`data.virtualAccount`, B: `bankName` and
+/// `accountNumber` seen; the rest is assumed, see docs/SANDBOX.md). Deposit fields are present once
+/// the shopper deposited.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct VirtualAccountInfo {
+    pub bank_code: Option<String>,
+    pub bank_name: Option<String>,
+    pub account_number: String,
+    pub holder_name: Option<String>,
+    /// Deposited in all, once any deposit arrived.
+    pub deposit_amt: Option<Amount>,
+    /// KST `YYYY-MM-DD HH:mm:ss`.
+    pub deposited_at: Option<String>,
+    pub depositor_name: Option<String>,
+    /// Set when the account was closed unpaid.
+    pub closed_at: Option<String>,
+}
+
+/// A cash receipt as Innopay reports it (`data.cashReceipt`, C).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CashReceiptInfo {
+    pub receipt_type: Option<String>,
+    pub receipt_type_no: Option<String>,
+    pub supply_amt: Amount,
+    pub vat: Amount,
+    pub service_amt: Amount,
+    pub tid: Option<String>,
 }
 
 /// A cancel (full or partial) Innopay accepted.
@@ -104,6 +137,20 @@ impl Approval {
             .find(|found| !matches!(found, Ok(None)))
             .transpose()?
             .flatten();
+        let pay_method = text(data, "payMethod").unwrap_or_default();
+        let virtual_account = data
+            .get("virtualAccount")
+            .filter(|v| v.is_object())
+            .map(VirtualAccountInfo::from_json)
+            .transpose()?;
+        if pay_method == "VBANK" && virtual_account.is_none() {
+            return Err("a VBANK answer without `virtualAccount`".into());
+        }
+        let cash_receipt = data
+            .get("cashReceipt")
+            .filter(|v| v.is_object())
+            .map(CashReceiptInfo::from_json)
+            .transpose()?;
         Ok(Self {
             tid: required_text(data, "tid")?,
             mid: required_text(data, "mid")?,
@@ -112,7 +159,7 @@ impl Approval {
             // Seen missing in some integrations (B): absent means no tax-free part.
             tax_free_amt: amount(data, "taxFreeAmt")?.unwrap_or(Amount::ZERO),
             status,
-            pay_method: text(data, "payMethod").unwrap_or_default(),
+            pay_method,
             auth_num: text(data, "authNum"),
             approved_at: text(data, "approvedAt"),
             receipt_url: text(data, "receiptUrl"),
@@ -120,6 +167,8 @@ impl Approval {
                 .get("card")
                 .filter(|c| c.is_object())
                 .map(CardInfo::from_json),
+            virtual_account,
+            cash_receipt,
             cancelled_amt,
             raw: answer,
         })
@@ -138,6 +187,44 @@ impl CardInfo {
             fn_name: field("fnName"),
             currency: text(card, "currency"),
         }
+    }
+}
+
+impl VirtualAccountInfo {
+    /// Tolerant of the two namings seen (v1 `accountNumber`, Noti-style `vacctNo`).
+    fn from_json(account: &Value) -> Result<Self, String> {
+        let first = |keys: &[&str]| keys.iter().find_map(|k| text(account, k));
+        let deposit_amt = ["depositAmt", "depositAmount"]
+            .into_iter()
+            .map(|key| amount(account, key))
+            .find(|found| !matches!(found, Ok(None)))
+            .transpose()?
+            .flatten();
+        Ok(Self {
+            bank_code: first(&["bankCode", "vbankBankCd"]),
+            bank_name: first(&["bankName"]),
+            account_number: first(&["accountNumber", "vacctNo"])
+                .ok_or("`virtualAccount.accountNumber` is missing")?,
+            holder_name: first(&["accountHolder", "holderName"]),
+            deposit_amt,
+            deposited_at: first(&["depositedAt", "depositDate"]),
+            depositor_name: first(&["depositorName", "vbankAcctNm"]),
+            closed_at: first(&["closedAt"]),
+        })
+    }
+}
+
+impl CashReceiptInfo {
+    fn from_json(receipt: &Value) -> Result<Self, String> {
+        let won = |key: &str| amount(receipt, key).map(|a| a.unwrap_or(Amount::ZERO));
+        Ok(Self {
+            receipt_type: text(receipt, "receiptType"),
+            receipt_type_no: text(receipt, "receiptTypeNo"),
+            supply_amt: won("supplyAmt")?,
+            vat: won("vat")?,
+            service_amt: won("serviceAmt")?,
+            tid: text(receipt, "tid"),
+        })
     }
 }
 
@@ -200,6 +287,32 @@ mod tests {
         assert_eq!(approval.cancelled_amt.unwrap().won(), 5000);
         assert_eq!(approval.raw["data"]["otid"], "x");
         assert!(approval.card.is_none());
+    }
+
+    #[test]
+    fn virtual_accounts_read_from_either_naming_and_are_required_for_vbank() {
+        let answer = |account: Value| {
+            json!({"success": true, "data": {
+                "tid": "t", "mid": "m", "moid": "o", "amt": 1000, "status": 0,
+                "payMethod": "VBANK", "virtualAccount": account
+            }})
+        };
+        let issued = Approval::from_answer(answer(json!({
+            "bankCode": "004", "bankName": "KB국민은행", "accountNumber": "12345678901234"
+        })))
+        .unwrap();
+        let account = issued.virtual_account.unwrap();
+        assert_eq!(account.account_number, "12345678901234");
+        assert_eq!(account.deposit_amt, None);
+        let deposited = Approval::from_answer(answer(json!({
+            "vbankBankCd": "04", "vacctNo": "999", "depositAmt": "1000", "vbankAcctNm": "홍길동"
+        })))
+        .unwrap();
+        let account = deposited.virtual_account.unwrap();
+        assert_eq!(account.deposit_amt.unwrap().won(), 1000);
+        assert_eq!(account.depositor_name.as_deref(), Some("홍길동"));
+        assert!(Approval::from_answer(answer(json!(null))).is_err());
+        assert!(Approval::from_answer(answer(json!({"bankName": "x"}))).is_err());
     }
 
     #[test]

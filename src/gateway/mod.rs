@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::config::{ExposeSecret, InnopayConfig, SecretString};
-use crate::domain::{Amount, Mid, OrderId, PayMethod, Tid};
+use crate::domain::{Amount, BankCode, Mid, OrderId, PayMethod, Tid};
 
-pub use answer::{Approval, Cancellation, CardInfo};
+pub use answer::{Approval, Cancellation, CardInfo, CashReceiptInfo, VirtualAccountInfo};
 use answer::{CancelAnswer, refusal};
 /// Lenient readers of Innopay's JSON, shared with the sandbox, which reads requests the same way.
 pub(crate) use answer::{amount as amount_field, text as text_field};
@@ -50,7 +50,32 @@ pub struct CancelRequest {
     pub partial: bool,
     pub cancel_amt: Amount,
     pub cancel_msg: String,
+    /// For payments paid from a bank account: where the money goes back.
+    pub refund: Option<RefundTo>,
 }
+
+/// A bank account a refund goes to (`refundBankCd`, `refundAcctNo`, `refundAcctNm`).
+#[derive(Clone, Debug)]
+pub struct RefundTo {
+    pub bank_code: BankCode,
+    pub account_number: String,
+    pub holder_name: String,
+}
+
+/// Closing a virtual account nobody paid into (legacy `vbankCancel`, B).
+#[derive(Clone, Debug)]
+pub struct CloseAccountRequest {
+    pub tid: Tid,
+    pub moid: OrderId,
+    /// The amount the account was issued for.
+    pub amt: Amount,
+    pub bank_code: BankCode,
+    pub account_number: String,
+}
+
+/// Result codes of `vbankCancel` that mean the account is closed (4100 per one integration, B;
+/// 0000 is Innopay's generic success).
+const CLOSE_SUCCESS_CODES: [&str; 2] = ["4100", "0000"];
 
 /// How a call to Innopay ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -188,7 +213,7 @@ impl InnopayClient {
 
     /// Cancels all or part of a payment (`POST /api/cancelApi`).
     pub async fn cancel(&self, merchant: &Merchant, req: &CancelRequest) -> Outcome<Cancellation> {
-        let body = json!({
+        let mut body = json!({
             "mid": merchant.mid.as_str(),
             "tid": req.tid.as_str(),
             "svcCd": req.pay_method.service_code(),
@@ -197,6 +222,11 @@ impl InnopayClient {
             "cancelMsg": req.cancel_msg,
             "cancelPwd": merchant.cancel_password.expose_secret(),
         });
+        if let Some(refund) = &req.refund {
+            body["refundBankCd"] = json!(refund.bank_code.as_str());
+            body["refundAcctNo"] = json!(refund.account_number);
+            body["refundAcctNm"] = json!(refund.holder_name);
+        }
         let sent = self
             .send("/api/cancelApi", |http, url| {
                 http.post(url)
@@ -215,6 +245,50 @@ impl InnopayClient {
             },
         };
         log("cancel", &merchant.mid, req.tid.as_str(), &outcome);
+        outcome
+    }
+
+    /// Closes an unpaid virtual account (`POST /api/vbankCancel`, form-encoded as Innopay's legacy
+    /// APIs are). `Declined` carries Innopay's reason, e.g. that the account has a deposit.
+    pub async fn close_virtual_account(
+        &self,
+        merchant: &Merchant,
+        req: &CloseAccountRequest,
+    ) -> Outcome<()> {
+        let amt = req.amt.won().to_string();
+        let form = [
+            ("mid", merchant.mid.as_str()),
+            ("licenseKey", merchant.merchant_key.expose_secret()),
+            ("tid", req.tid.as_str()),
+            ("moid", req.moid.as_str()),
+            ("amt", &amt),
+            ("vbankBankCode", req.bank_code.as_str()),
+            ("vbankNum", &req.account_number),
+        ];
+        let body = serde_urlencoded::to_string(form).unwrap_or_default();
+        let sent = self
+            .send("/api/vbankCancel", |http, url| {
+                http.post(url)
+                    .header(
+                        CONTENT_TYPE,
+                        "application/x-www-form-urlencoded; charset=UTF-8",
+                    )
+                    .body(body)
+            })
+            .await;
+        let outcome = match sent {
+            Err(failure) => failure.into(),
+            Ok(answer) => match refusal(&answer) {
+                Some((code, _)) if CLOSE_SUCCESS_CODES.contains(&code.as_str()) => {
+                    Outcome::Done(())
+                }
+                Some((code, message)) => Outcome::Declined { code, message },
+                None => Outcome::Unknown {
+                    reason: "unreadable vbankCancel answer: no resultCode".into(),
+                },
+            },
+        };
+        log("close_account", &merchant.mid, req.tid.as_str(), &outcome);
         outcome
     }
 

@@ -35,9 +35,10 @@ use poem::{Body, EndpointExt, IntoResponse, Response, Route, handler, post};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::checkout::{CheckoutError, PaymentStatus, ReportedCancel};
+use crate::checkout::{CheckoutError, DepositOutcome, PaymentStatus, ReportedCancel};
 use crate::config::NotiConfig;
 use crate::domain::Cause;
+use crate::domain::MethodDetails;
 use crate::store::notis::{NotiVerdict, ReceivedNoti};
 use crate::store::payments::PaymentRow;
 use crate::store::{Store, StoreError};
@@ -136,7 +137,9 @@ pub enum NotiOutcome {
     Applied,
     /// The payment already showed it; nothing changed.
     Duplicate,
-    /// Kept for a person, nothing to apply (a virtual-account deposit: paydesk issues none yet).
+    /// Kept for a person, nothing to apply: money arrived that paydesk cannot take as the payment
+    /// (a virtual-account deposit of another amount, after the deadline, or beyond what was owed).
+    /// Resending would change nothing, so Innopay is told to stop.
     Recorded,
     /// paydesk's own call for this payment is in flight and will settle it; the resend will match.
     Deferred,
@@ -276,8 +279,10 @@ impl Noti {
         }
     }
 
+    /// A virtual-account Noti: Noti number their methods (`08` = 가상계좌, A), some integrations
+    /// send the goPay name.
     fn is_virtual_account(&self) -> bool {
-        self.get("payMethod") == Some("VBANK") || self.get("vacctNo").is_some()
+        matches!(self.get("payMethod"), Some("VBANK" | "08")) || self.get("vacctNo").is_some()
     }
 
     fn received(&self, remote_addr: Option<String>) -> ReceivedNoti {
@@ -440,18 +445,6 @@ async fn judge(state: &AppState, noti: &Noti) -> Result<Verdict, NotiError> {
             None,
         ));
     };
-    if reported == Reported::Paid && noti.is_virtual_account() {
-        return Ok(Verdict::new(
-            NotiOutcome::Recorded,
-            format!(
-                "virtual-account deposit (amount {:?}, account {:?}): paydesk does not issue \
-                 virtual accounts yet; reconcile it in Innopay's admin",
-                noti.first(&["goodsAmt", "approvalAmt"]),
-                noti.get("vacctNo")
-            ),
-            None,
-        ));
-    }
     let Some(mid) = noti.mid() else {
         return Ok(Verdict::new(
             NotiOutcome::Invalid,
@@ -464,6 +457,13 @@ async fn judge(state: &AppState, noti: &Noti) -> Result<Verdict, NotiError> {
             Ok(row) => row,
             Err(why) => return Ok(Verdict::new(NotiOutcome::Unmatched, why, None)),
         };
+        let deposit = reported == Reported::Paid && noti.is_virtual_account();
+        if deposit {
+            match judge_deposit(state, row, noti).await? {
+                Some(verdict) => return Ok(verdict),
+                None => continue,
+            }
+        }
         if let Some(problem) = disagreement(&row, noti, reported) {
             return Ok(Verdict::new(
                 NotiOutcome::Contradiction,
@@ -549,6 +549,113 @@ fn disagreement(row: &PaymentRow, noti: &Noti, reported: Reported) -> Option<Str
     }
 }
 
+/// A deposit into a virtual account. Its amount is what the depositor sent, which may differ from
+/// the order's; Innopay's inquiry decides what is recorded. `None`: the payment changed meanwhile,
+/// judge again.
+async fn judge_deposit(
+    state: &AppState,
+    row: PaymentRow,
+    noti: &Noti,
+) -> Result<Option<Verdict>, NotiError> {
+    if let Some(moid) = noti.get("moid")
+        && moid != row.order_id
+    {
+        return Ok(Some(Verdict::new(
+            NotiOutcome::Contradiction,
+            format!("moid {moid:?} is not the payment's order"),
+            Some(&row),
+        )));
+    }
+    let issued = row
+        .method_details
+        .as_ref()
+        .and_then(MethodDetails::virtual_account)
+        .and_then(|a| a.issued.as_ref());
+    if let (Some(number), Some(issued)) = (noti.get("vacctNo"), issued)
+        && number != issued.account_number
+    {
+        return Ok(Some(Verdict::new(
+            NotiOutcome::Unmatched,
+            format!(
+                "a deposit into account {number}, which paydesk did not issue for this payment"
+            ),
+            Some(&row),
+        )));
+    }
+    let status = row.status;
+    let verdict = match status {
+        PaymentStatus::Approving => Verdict::new(
+            NotiOutcome::Deferred,
+            "paydesk's own approval call is in flight and records the account first",
+            Some(&row),
+        ),
+        PaymentStatus::Unknown => {
+            let settled = state
+                .checkout
+                .reconcile_one(row, Cause::InnopayNoti)
+                .await?;
+            match settled.status {
+                PaymentStatus::Paid => Verdict::new(
+                    NotiOutcome::Applied,
+                    "the account and its deposit confirmed by inquiry; recorded as paid",
+                    Some(&settled),
+                ),
+                _ => Verdict::new(
+                    NotiOutcome::Deferred,
+                    format!(
+                        "the payment is {} after Innopay's inquiry; the resend is judged again",
+                        settled.status
+                    ),
+                    Some(&settled),
+                ),
+            }
+        }
+        PaymentStatus::Ready | PaymentStatus::Failed if row.pay_method.rules().paid_later => {
+            Verdict::new(
+                NotiOutcome::Contradiction,
+                format!("Innopay reports a deposit for a payment paydesk recorded as {status}"),
+                Some(&row),
+            )
+        }
+        _ if !row.pay_method.rules().paid_later => Verdict::new(
+            NotiOutcome::Contradiction,
+            format!("a virtual-account deposit for a {} payment", row.pay_method),
+            Some(&row),
+        ),
+        _ => match state
+            .checkout
+            .confirm_deposit(row.clone(), Cause::InnopayNoti)
+            .await?
+        {
+            DepositOutcome::Paid(paid) => Verdict::new(
+                NotiOutcome::Applied,
+                "deposit confirmed by inquiry and recorded as paid",
+                Some(&paid),
+            ),
+            DepositOutcome::AlreadyRecorded(current) => Verdict::new(
+                NotiOutcome::Duplicate,
+                format!("already recorded (now {})", current.status),
+                Some(&current),
+            ),
+            DepositOutcome::Flagged(current, why) => {
+                Verdict::new(NotiOutcome::Recorded, why, Some(&current))
+            }
+            DepositOutcome::NotDeposited(current) => Verdict::new(
+                NotiOutcome::Contradiction,
+                "Innopay's inquiry shows no deposit into this account",
+                Some(&current),
+            ),
+            DepositOutcome::Inconclusive(why) => Verdict::new(
+                NotiOutcome::Deferred,
+                format!("Innopay's inquiry was inconclusive ({why}); not applied"),
+                Some(&row),
+            ),
+            DepositOutcome::Raced => return Ok(None),
+        },
+    };
+    Ok(Some(verdict))
+}
+
 /// A paid Noti. `None`: the payment changed meanwhile, judge again.
 async fn judge_paid(state: &AppState, row: PaymentRow) -> Result<Option<Verdict>, NotiError> {
     let current = row.status;
@@ -597,7 +704,10 @@ async fn judge_paid(state: &AppState, row: PaymentRow) -> Result<Option<Verdict>
                 ),
             }
         }
-        PaymentStatus::Ready | PaymentStatus::Failed | PaymentStatus::Expired => Verdict::new(
+        PaymentStatus::Ready
+        | PaymentStatus::Failed
+        | PaymentStatus::Expired
+        | PaymentStatus::AwaitingDeposit => Verdict::new(
             NotiOutcome::Contradiction,
             format!(
                 "Innopay reports an approval of a payment paydesk recorded as {}",
@@ -652,7 +762,10 @@ async fn judge_cancelled(
     }
     let current = row.status;
     let verdict = match current {
-        PaymentStatus::Paid | PaymentStatus::PartiallyCancelled | PaymentStatus::Cancelled => {
+        PaymentStatus::Paid
+        | PaymentStatus::PartiallyCancelled
+        | PaymentStatus::Cancelled
+        | PaymentStatus::AwaitingDeposit => {
             if cancelled_there <= row.cancelled_amount {
                 Verdict::new(
                     NotiOutcome::Duplicate,

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::entities::{payment, payment_event};
 use super::{Publisher, Store, StoreError};
-use crate::domain::{Cause, EventKind, PaymentStatus};
+use crate::domain::{CashReceipt, Cause, EventKind, FailureCode, MethodDetails, PaymentStatus};
 
 pub use payment::Model as PaymentRow;
 pub use payment_event::Model as PaymentEventRow;
@@ -31,14 +31,13 @@ pub struct PaymentUpdate {
     pub tid: Option<String>,
     pub approval_number: Option<Option<String>>,
     pub approved_at: Option<Option<OffsetDateTime>>,
-    pub card_company_code: Option<Option<String>>,
-    pub card_company_name: Option<Option<String>>,
-    pub card_number: Option<Option<String>>,
-    pub card_quota: Option<Option<String>>,
+    pub method_details: Option<Option<MethodDetails>>,
+    pub cash_receipt: Option<Option<CashReceipt>>,
+    pub expires_at: Option<OffsetDateTime>,
     pub receipt_url: Option<Option<String>>,
     pub cancelled_amount: Option<i64>,
     pub pending_cancel_amount: Option<Option<i64>>,
-    pub failure_code: Option<Option<String>>,
+    pub failure_code: Option<Option<FailureCode>>,
     pub failure_message: Option<Option<String>>,
     pub flag_reason: Option<String>,
     pub gateway_answer: Option<String>,
@@ -58,10 +57,9 @@ impl PaymentUpdate {
             tid: set(self.tid.map(Some)),
             approval_number: set(self.approval_number),
             approved_at: set(self.approved_at),
-            card_company_code: set(self.card_company_code),
-            card_company_name: set(self.card_company_name),
-            card_number: set(self.card_number),
-            card_quota: set(self.card_quota),
+            method_details: set(self.method_details),
+            cash_receipt: set(self.cash_receipt),
+            expires_at: set(self.expires_at),
             receipt_url: set(self.receipt_url),
             cancelled_amount: set(self.cancelled_amount),
             pending_cancel_amount: set(self.pending_cancel_amount),
@@ -250,8 +248,42 @@ impl Store {
         Ok(Some(updated))
     }
 
+    /// Flags a payment for a person without changing its status (money arrived that paydesk cannot
+    /// take as the payment). Conditional like `transition`, recorded like it; `None` when someone
+    /// changed the payment first.
+    pub async fn flag(
+        &self,
+        current: &PaymentRow,
+        reason: &str,
+        event: NewEvent,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let update = PaymentUpdate {
+            flag_reason: Some(reason.to_string()),
+            ..Default::default()
+        };
+        let txn = self.db().begin().await?;
+        let result = payment::Entity::update_many()
+            .set(update.into_active_model(current.status, current.version + 1))
+            .filter(payment::Column::Id.eq(current.id.clone()))
+            .filter(payment::Column::Version.eq(current.version))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let updated = payment::Entity::find_by_id(current.id.clone())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::Db(sea_orm::DbErr::RecordNotFound(current.id.clone())))?;
+        record_change(&txn, self.publisher()?, Some(current), &updated, event).await?;
+        txn.commit().await?;
+        Ok(Some(updated))
+    }
+
     /// Payments the reconciler should look at now: `unknown`, or `approving` for longer than
-    /// `stale_after` (an instance died mid-approval), whose next attempt time has come.
+    /// `stale_after` (an instance died mid-approval), or an issued virtual account, whose next
+    /// attempt time has come.
     pub async fn payments_to_reconcile(
         &self,
         now: OffsetDateTime,
@@ -268,6 +300,7 @@ impl Store {
                     .add(payment::Column::Status.eq(PaymentStatus::Approving))
                     .add(payment::Column::UpdatedAt.lt(stale_before)),
             )
+            .add(payment::Column::Status.eq(PaymentStatus::AwaitingDeposit))
             .add(payment::Column::PendingCancelAmount.is_not_null());
         Ok(payment::Entity::find()
             .filter(candidates)

@@ -12,9 +12,14 @@ use crate::store::payments::PaymentRow;
 /// The kinds of webhook paydesk sends.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
-    /// The payment was approved.
+    /// The payment was approved; for a virtual account, the deposit was confirmed.
     #[oai(rename = "payment.paid")]
     PaymentPaid,
+    /// A virtual account was issued (`data.virtualAccount` has the bank, account number and
+    /// deadline); the shopper has not paid yet. `payment.paid` follows the deposit, `payment.failed`
+    /// (status `expired`) a deadline without one.
+    #[oai(rename = "payment.awaiting_deposit")]
+    PaymentAwaitingDeposit,
     /// The payment will not be paid: declined, refused by paydesk's checks, or (with
     /// `data.status = "expired"`) not paid before the checkout expired.
     #[oai(rename = "payment.failed")]
@@ -31,8 +36,9 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 6] = [
         EventType::PaymentPaid,
+        EventType::PaymentAwaitingDeposit,
         EventType::PaymentFailed,
         EventType::PaymentCancelled,
         EventType::PaymentPartiallyCancelled,
@@ -46,6 +52,7 @@ impl EventType {
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::PaymentPaid => "payment.paid",
+            EventType::PaymentAwaitingDeposit => "payment.awaiting_deposit",
             EventType::PaymentFailed => "payment.failed",
             EventType::PaymentCancelled => "payment.cancelled",
             EventType::PaymentPartiallyCancelled => "payment.partially_cancelled",
@@ -109,6 +116,7 @@ pub fn publisher() -> crate::store::Publisher {
 pub fn event_type(before: Option<&PaymentRow>, after: &PaymentRow) -> Option<EventType> {
     let kind = match after.status {
         PaymentStatus::Paid => EventType::PaymentPaid,
+        PaymentStatus::AwaitingDeposit => EventType::PaymentAwaitingDeposit,
         PaymentStatus::Failed | PaymentStatus::Expired => EventType::PaymentFailed,
         PaymentStatus::Unknown => EventType::PaymentUnknown,
         PaymentStatus::Cancelled => EventType::PaymentCancelled,
@@ -172,10 +180,8 @@ mod tests {
             tid: None,
             approval_number: None,
             approved_at: None,
-            card_company_code: None,
-            card_company_name: None,
-            card_number: None,
-            card_quota: None,
+            method_details: None,
+            cash_receipt: None,
             receipt_url: None,
             cancelled_amount: cancelled,
             pending_cancel_amount: None,
@@ -215,6 +221,23 @@ mod tests {
             "a retried net-cancel"
         );
         assert_eq!(published("paid", "paid"), None, "a cancel requested");
+        assert_eq!(
+            published("approving", "awaiting_deposit"),
+            Some(EventType::PaymentAwaitingDeposit)
+        );
+        assert_eq!(
+            published("awaiting_deposit", "awaiting_deposit"),
+            None,
+            "a close reserved, a deposit flagged"
+        );
+        assert_eq!(
+            published("awaiting_deposit", "paid"),
+            Some(EventType::PaymentPaid)
+        );
+        assert_eq!(
+            published("awaiting_deposit", "expired"),
+            Some(EventType::PaymentFailed)
+        );
         assert_eq!(event_type(None, &row("ready", 0)), None);
     }
 

@@ -46,6 +46,7 @@ fn cancel_request(tid: &str, partial: bool, amount: i64) -> CancelRequest {
         partial,
         cancel_amt: won(amount),
         cancel_msg: "테스트 취소".into(),
+        refund: None,
     }
 }
 

@@ -26,6 +26,7 @@ async fn cancel_at_innopay(app: &TestApp, tid: &str, amount: i64, partial: bool)
                 partial,
                 cancel_amt: Amount::new(amount).unwrap(),
                 cancel_msg: "관리자 취소".into(),
+                refund: None,
             },
         )
         .await;

@@ -463,6 +463,7 @@ async fn noti_is_resent_until_the_merchant_answers_0000() {
         partial: true,
         cancel_amt: "5000".parse().unwrap(),
         cancel_msg: "고객 요청".into(),
+        refund: None,
     };
     assert!(matches!(
         gateway.cancel(&merchant(), &cancel).await,
@@ -515,6 +516,7 @@ async fn noti_faults_duplicate_and_reorder() {
         partial: false,
         cancel_amt: approval.amt,
         cancel_msg: "취소".into(),
+        refund: None,
     };
     assert!(matches!(
         gateway.cancel(&merchant(), &cancel).await,

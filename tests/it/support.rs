@@ -252,6 +252,30 @@ pub async fn execute_sql(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) 
     conn.close().await.ok();
 }
 
+/// How many rows of `table` have this `id`, read with plain SQL (whatever the schema is).
+pub async fn count_rows(app: &TestApp, table: &str, id: &str) -> i64 {
+    let conn = Database::connect(app.db_url.as_str())
+        .await
+        .expect("connect");
+    let backend = conn.get_database_backend();
+    let mark = if backend == sea_orm::DatabaseBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            format!("SELECT COUNT(*) AS n FROM {table} WHERE id = {mark}"),
+            [id.into()],
+        ))
+        .await
+        .expect("test SQL runs")
+        .expect("a count");
+    conn.close().await.ok();
+    row.try_get("", "n").expect("a number")
+}
+
 /// A fresh directory under the system temp dir; the caller removes it.
 pub fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("paydesk-bin-{}", uuid::Uuid::new_v4().simple()));

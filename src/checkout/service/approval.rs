@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use super::*;
 use crate::checkout::{CheckoutError, PaymentStatus};
 use crate::config::SecretString;
-use crate::domain::{Amount, Tid};
+use crate::domain::{Amount, CardDetails, FailureCode, MethodDetails, Tid};
 use crate::gateway::{self, Approval, Outcome};
 use crate::store::payments::{PaymentRow, PaymentUpdate};
 use crate::storefronts::Storefront;
@@ -39,7 +39,7 @@ pub struct WindowReport {
 }
 
 /// Innopay's `approvedAt` is KST wall time.
-fn parse_kst(text: &str) -> Option<OffsetDateTime> {
+pub(super) fn parse_kst(text: &str) -> Option<OffsetDateTime> {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     let kst = UtcOffset::from_hms(9, 0, 0).ok()?;
     PrimitiveDateTime::parse(text, &format)
@@ -81,17 +81,21 @@ fn approval_problem(row: &PaymentRow, approval: &Approval) -> Option<String> {
 }
 
 /// The columns an approval fills.
-fn approval_update(approval: &Approval) -> PaymentUpdate {
-    let card = approval.card.as_ref();
+pub(super) fn approval_update(approval: &Approval) -> PaymentUpdate {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let card = approval.card.as_ref().map(|c| {
+        MethodDetails::Card(CardDetails {
+            company_code: non_empty(&c.fn_cd),
+            company_name: non_empty(&c.fn_name),
+            number: non_empty(&c.card_num),
+            quota: non_empty(&c.card_quota),
+        })
+    });
     PaymentUpdate {
         tid: Some(approval.tid.clone()),
         approval_number: Some(approval.auth_num.clone()),
         approved_at: Some(approval.approved_at.as_deref().and_then(parse_kst)),
-        card_company_code: Some(card.and_then(|c| non_empty(&c.fn_cd))),
-        card_company_name: Some(card.and_then(|c| non_empty(&c.fn_name))),
-        card_number: Some(card.and_then(|c| non_empty(&c.card_num))),
-        card_quota: Some(card.and_then(|c| non_empty(&c.card_quota))),
+        method_details: card.map(Some),
         receipt_url: Some(approval.receipt_url.clone()),
         gateway_answer: Some(approval.raw.to_string()),
         failure_code: Some(None),
@@ -206,7 +210,11 @@ impl CheckoutService {
             let update = PaymentUpdate {
                 flag_reason: Some(format!("return query mismatch: {problem}")),
                 ..failure(
-                    code.as_str(),
+                    if code == EventKind::AmountMismatch {
+                        FailureCode::AmountMismatch
+                    } else {
+                        FailureCode::OrderMismatch
+                    },
                     &format!("the payment window's answer does not match the checkout: {problem}"),
                 )
             };
@@ -347,7 +355,17 @@ impl CheckoutService {
     ) -> Result<PaymentRow, CheckoutError> {
         match outcome {
             Outcome::Done(approval) if approval.status == 0 => {
-                if let Some(problem) = approval_problem(&row, &approval) {
+                let problem = approval_problem(&row, &approval).or_else(|| {
+                    (row.pay_method.rules().paid_later
+                        && approval.pay_method != row.pay_method.code())
+                    .then(|| {
+                        format!(
+                            "Innopay answered payMethod {:?} for a {} payment",
+                            approval.pay_method, row.pay_method
+                        )
+                    })
+                });
+                if let Some(problem) = problem {
                     tracing::error!(payment = %row.id, %problem, "approved payment does not match its checkout; cancelling");
                     return self
                         .net_cancel(
@@ -367,6 +385,11 @@ impl CheckoutService {
                             "approval confirmed only after the checkout expired",
                             Some(approval),
                         )
+                        .await;
+                }
+                if row.pay_method.rules().paid_later {
+                    return self
+                        .record_issued_account(storefront, row, approval, cause)
                         .await;
                 }
                 let detail = json!({"tid": approval.tid, "authNum": approval.auth_num, "amt": approval.amt.won()});
@@ -397,7 +420,7 @@ impl CheckoutService {
             Outcome::Declined { code, message } => {
                 let update = PaymentUpdate {
                     reconcile_after: Some(None),
-                    ..failure(&code, &message)
+                    ..failure(FailureCode::innopay(&code), &message)
                 };
                 self.apply_or_reload(
                     &row,
@@ -427,7 +450,7 @@ impl CheckoutService {
             Outcome::NotSent { reason } => {
                 // Nothing reached Innopay: no money moved, and the shopper may simply try again.
                 // (The reconciler never gets here: an inquiry that was not sent is inconclusive.)
-                let update = failure("innopay_unreachable", &reason);
+                let update = failure(FailureCode::InnopayUnreachable, &reason);
                 self.apply_or_reload(
                     &row,
                     PaymentStatus::Ready,
@@ -480,6 +503,7 @@ impl CheckoutService {
             partial: false,
             cancel_amt: Amount::new(total(&row)).unwrap_or(Amount::ZERO),
             cancel_msg: "paydesk: approval could not be honoured".into(),
+            refund: None,
         };
         let outcome = self.gateway.cancel(&merchant(storefront), &request).await;
         self.apply_net_cancel_outcome(row, outcome).await
@@ -540,7 +564,8 @@ impl CheckoutService {
     /// query, or `None` for paydesk's own result page.
     pub fn storefront_redirect(&self, row: &PaymentRow, storefront: &Storefront) -> Option<String> {
         let target = match row.status {
-            PaymentStatus::Paid => row.success_url.as_deref(),
+            // The redirect's `status` tells the storefront which: an account issued is not paid.
+            PaymentStatus::Paid | PaymentStatus::AwaitingDeposit => row.success_url.as_deref(),
             PaymentStatus::Failed | PaymentStatus::Expired | PaymentStatus::Cancelled => {
                 row.fail_url.as_deref()
             }

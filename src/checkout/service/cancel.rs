@@ -32,8 +32,15 @@ pub(crate) enum ReportedCancel {
 }
 
 /// How much of `row` an inquiry shows cancelled. An answer without the amount only tells whether
-/// the payment is still approved (status 0) or cancelled in full.
+/// the payment is still approved (status 0) or cancelled in full. A virtual account nobody paid is
+/// cancelled whole once Innopay shows it closed.
 pub(super) fn cancelled_at_innopay(approval: &Approval, row: &PaymentRow) -> i64 {
+    if let Some(account) = &approval.virtual_account
+        && account.deposit_amt.is_none()
+    {
+        let closed = approval.status != 0 || account.closed_at.is_some();
+        return if closed { total(row) } else { 0 };
+    }
     approval
         .cancelled_amt
         .map(Amount::won)
@@ -76,6 +83,9 @@ impl CheckoutService {
     ) -> Result<CancelResult, CheckoutError> {
         let row = self.get(storefront, id).await?;
         let current = row.status;
+        if current == PaymentStatus::AwaitingDeposit && row.pending_cancel_amount.is_none() {
+            return self.close_unpaid(storefront, row, cancel).await;
+        }
         if !matches!(
             current,
             PaymentStatus::Paid | PaymentStatus::PartiallyCancelled
@@ -105,6 +115,26 @@ impl CheckoutService {
                 remaining,
             });
         }
+        let refund = if row.pay_method.rules().refunds_to_account {
+            let account = cancel
+                .refund_account
+                .clone()
+                .ok_or(CheckoutError::RefundAccountRequired(row.pay_method))?;
+            Some(gateway::RefundTo {
+                bank_code: account.bank_code,
+                account_number: account.account_number,
+                holder_name: account.holder_name,
+            })
+        } else {
+            None
+        };
+        let refund_detail = refund.as_ref().map(|r| {
+            json!({
+                "bankCode": r.bank_code.as_str(),
+                "accountNumber": crate::domain::mask_digits(&r.account_number),
+                "holderName": r.holder_name,
+            })
+        });
         let reserve = PaymentUpdate {
             pending_cancel_amount: Some(Some(amount)),
             reconcile_after: Some(Some(self.call_deadline())),
@@ -119,7 +149,7 @@ impl CheckoutService {
                 event(
                     EventKind::CancelRequested,
                     Cause::Api,
-                    json!({"amount": amount, "reason": cancel.reason}),
+                    json!({"amount": amount, "reason": cancel.reason, "refundAccount": refund_detail}),
                 ),
             )
             .await?
@@ -137,6 +167,7 @@ impl CheckoutService {
             partial: amount < total(&row),
             cancel_amt: Amount::new(amount).expect("amount was bounded by the remaining amount"),
             cancel_msg: cancel.reason,
+            refund,
         };
         let outcome = self.gateway.cancel(&merchant(storefront), &request).await;
         tracing::info!(payment = %row.id, outcome = outcome.label(), "cancel answered");
@@ -183,6 +214,101 @@ impl CheckoutService {
                 self.release_cancel(
                     &reserved,
                     current,
+                    EventKind::CancelNotSent,
+                    json!({"reason": reason}),
+                )
+                .await?;
+                Err(CheckoutError::GatewayUnavailable(reason))
+            }
+        }
+    }
+
+    /// Cancels a virtual-account payment nobody paid yet: the account is closed at Innopay, so no
+    /// deposit can arrive any more, and the payment is `cancelled` with nothing left to pay or
+    /// refund. A lost answer is confirmed by inquiry like a cancel's.
+    async fn close_unpaid(
+        &self,
+        storefront: &Storefront,
+        row: PaymentRow,
+        cancel: NewCancel,
+    ) -> Result<CancelResult, CheckoutError> {
+        let amount = total(&row);
+        if let Some(asked) = cancel.amount
+            && asked.won() != amount
+        {
+            return Err(CheckoutError::invalid(
+                "invalid_cancel_amount",
+                "amount",
+                "an unpaid virtual account is cancelled whole: omit amount (nothing was paid, so \
+                 nothing is refunded)",
+            ));
+        }
+        let reserve = PaymentUpdate {
+            pending_cancel_amount: Some(Some(amount)),
+            reconcile_after: Some(Some(self.call_deadline())),
+            ..Default::default()
+        };
+        let Some(reserved) = self
+            .store
+            .transition(
+                &row,
+                PaymentStatus::AwaitingDeposit,
+                reserve,
+                event(
+                    EventKind::CancelRequested,
+                    Cause::Api,
+                    json!({"amount": amount, "reason": cancel.reason, "closeAccount": true}),
+                ),
+            )
+            .await?
+        else {
+            return Err(CheckoutError::CancelInProgress);
+        };
+        let outcome = self.close_account(storefront, &reserved).await;
+        tracing::info!(payment = %row.id, outcome = outcome.label(), "account close answered");
+        match outcome {
+            Outcome::Done(()) => Ok(CancelResult::Done(
+                self.apply_cancel(
+                    &reserved,
+                    amount,
+                    Cause::Api,
+                    json!({"accountClosed": true}),
+                )
+                .await?,
+            )),
+            Outcome::Unknown { reason } => {
+                let update = PaymentUpdate {
+                    reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(2))),
+                    ..Default::default()
+                };
+                let row = self
+                    .apply_or_reload(
+                        &reserved,
+                        PaymentStatus::AwaitingDeposit,
+                        update,
+                        event(
+                            EventKind::CancelOutcomeUnknown,
+                            Cause::Gateway,
+                            json!({"reason": reason, "closeAccount": true}),
+                        ),
+                    )
+                    .await?;
+                Ok(CancelResult::Pending(row))
+            }
+            Outcome::Declined { code, message } => {
+                self.release_cancel(
+                    &reserved,
+                    PaymentStatus::AwaitingDeposit,
+                    EventKind::CancelDeclined,
+                    json!({"code": code, "message": message}),
+                )
+                .await?;
+                Err(CheckoutError::Declined { code, message })
+            }
+            Outcome::NotSent { reason } => {
+                self.release_cancel(
+                    &reserved,
+                    PaymentStatus::AwaitingDeposit,
                     EventKind::CancelNotSent,
                     json!({"reason": reason}),
                 )

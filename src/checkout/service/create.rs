@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::*;
 use crate::checkout::input::NewCheckout;
 use crate::checkout::{CheckoutError, PaymentStatus};
-use crate::domain::OrderId;
+use crate::domain::{MethodDetails, OrderId, VirtualAccount};
 use crate::store::StoreError;
 use crate::store::payments::PaymentRow;
 use crate::storefronts::Storefront;
@@ -52,10 +52,14 @@ impl CheckoutService {
             tid: None,
             approval_number: None,
             approved_at: None,
-            card_company_code: None,
-            card_company_name: None,
-            card_number: None,
-            card_quota: None,
+            method_details: new.deposit_due_at.map(|due_at| {
+                MethodDetails::VirtualAccount(VirtualAccount {
+                    due_at,
+                    issued: None,
+                    deposit: None,
+                })
+            }),
+            cash_receipt: new.cash_receipt,
             receipt_url: None,
             cancelled_amount: 0,
             pending_cancel_amount: None,

@@ -9,11 +9,13 @@
 mod approval;
 mod cancel;
 mod create;
+mod deposit;
 mod reconcile;
 
 pub use approval::{ReturnQuery, WindowReport};
 pub use cancel::CancelResult;
 pub(crate) use cancel::ReportedCancel;
+pub(crate) use deposit::DepositOutcome;
 
 use std::sync::Arc;
 
@@ -21,7 +23,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::{CheckoutError, PaymentStatus};
-use crate::domain::{Cause, EventKind};
+use crate::domain::{Cause, EventKind, FailureCode};
 use crate::gateway::{InnopayClient, Merchant};
 use crate::store::Store;
 use crate::store::payments::{NewEvent, PaymentEventRow, PaymentFilter, PaymentRow, PaymentUpdate};
@@ -59,6 +61,8 @@ pub struct CheckoutService {
     call_stale_after: Duration,
     /// See `Config::inquiry_grace`.
     inquiry_grace: Duration,
+    /// See `Config::deposit_check_interval`.
+    deposit_check_interval: Duration,
 }
 
 fn merchant(storefront: &Storefront) -> Merchant {
@@ -82,9 +86,9 @@ fn total(row: &PaymentRow) -> i64 {
 }
 
 /// A failure's code and message, as shown to the storefront and (translated) to the shopper.
-fn failure(code: &str, message: &str) -> PaymentUpdate {
+fn failure(code: FailureCode, message: &str) -> PaymentUpdate {
     PaymentUpdate {
-        failure_code: Some(Some(bounded(code, WINDOW_CODE_MAX))),
+        failure_code: Some(Some(code)),
         failure_message: Some(Some(bounded(message, FAILURE_TEXT_MAX))),
         ..Default::default()
     }
@@ -107,6 +111,7 @@ impl CheckoutService {
             sdk_url: sdk_url.into(),
             call_stale_after: duration(config.innopay.read_timeout) + Duration::seconds(15),
             inquiry_grace: duration(config.inquiry_grace),
+            deposit_check_interval: duration(config.deposit_check_interval),
         }
     }
 
@@ -179,7 +184,7 @@ impl CheckoutService {
             return Ok(row);
         }
         let update = failure(
-            "expired",
+            FailureCode::Expired,
             "the shopper did not pay before the checkout expired",
         );
         self.apply_or_reload(

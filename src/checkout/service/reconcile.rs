@@ -7,7 +7,7 @@ use time::{Duration, OffsetDateTime};
 use super::cancel::cancelled_at_innopay;
 use super::*;
 use crate::checkout::{CheckoutError, PaymentStatus};
-use crate::domain::{OrderId, Tid};
+use crate::domain::{FailureCode, OrderId, Tid};
 use crate::gateway::{Approval, Outcome};
 use crate::store::payments::{PaymentRow, PaymentUpdate};
 use crate::storefronts::{self, Storefront};
@@ -56,6 +56,9 @@ impl CheckoutService {
         row: PaymentRow,
         cause: Cause,
     ) -> Result<PaymentRow, CheckoutError> {
+        if row.status == PaymentStatus::AwaitingDeposit && row.pending_cancel_amount.is_none() {
+            return self.check_account(row).await;
+        }
         let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
         let merchant = merchant(&storefront);
         let inquiry = match row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) {
@@ -145,7 +148,7 @@ impl CheckoutService {
                 let update = PaymentUpdate {
                     pending_cancel_amount: Some(None),
                     reconcile_after: Some(None),
-                    ..failure(&code, &message)
+                    ..failure(FailureCode::innopay(&code), &message)
                 };
                 self.apply_or_reload(
                     &row,

@@ -1,0 +1,219 @@
+//! Method details as one typed value: the four card columns become one JSON column,
+//! `method_details` (`{"method": "card", ...}`), beside which a virtual account's details and later
+//! methods' fit without new columns; `cash_receipt` is added for what a shopper asked and Innopay
+//! issued. Innopay's failure codes are stored as `innopay:<code>` from now on, so that paydesk's own
+//! codes and Innopay's can never be confused when read back.
+//!
+//! A contract step: instances of the previous release read the card columns, so stop them before
+//! running it (docs/ARCHITECTURE.md, "Upgrading").
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
+use serde_json::{Map, Value as Json};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Payments {
+    Table,
+    CardCompanyCode,
+    CardCompanyName,
+    CardNumber,
+    CardQuota,
+    MethodDetails,
+    CashReceipt,
+    FailureCode,
+}
+
+/// The card columns, in the order of the JSON fields they become.
+const CARD: [(Payments, &str, &str); 4] = [
+    (
+        Payments::CardCompanyCode,
+        "card_company_code",
+        "companyCode",
+    ),
+    (
+        Payments::CardCompanyName,
+        "card_company_name",
+        "companyName",
+    ),
+    (Payments::CardNumber, "card_number", "number"),
+    (Payments::CardQuota, "card_quota", "quota"),
+];
+
+/// paydesk's own failure codes; every other stored code is Innopay's.
+const OWN_FAILURE_CODES: &str =
+    "'amount_mismatch', 'order_mismatch', 'expired', 'deposit_expired', 'innopay_unreachable'";
+
+async fn run<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        placeholders(backend, sql),
+        values,
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// `?` as the backend numbers its parameters.
+fn placeholders(backend: DatabaseBackend, sql: &str) -> String {
+    if backend != DatabaseBackend::Postgres {
+        return sql.to_string();
+    }
+    let mut n = 0;
+    sql.chars()
+        .map(|c| {
+            if c == '?' {
+                n += 1;
+                format!("${n}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+async fn add_text_column(manager: &SchemaManager<'_>, column: Payments) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(Payments::Table)
+                .add_column(ColumnDef::new(column).text().null())
+                .to_owned(),
+        )
+        .await
+}
+
+async fn drop_column(manager: &SchemaManager<'_>, column: Payments) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(Payments::Table)
+                .drop_column(column)
+                .to_owned(),
+        )
+        .await
+}
+
+/// Widens `failure_code` on PostgreSQL for the prefix (SQLite does not enforce lengths).
+async fn failure_code_length(manager: &SchemaManager<'_>, length: u32) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    manager
+        .alter_table(
+            Table::alter()
+                .table(Payments::Table)
+                .modify_column(
+                    ColumnDef::new(Payments::FailureCode)
+                        .string_len(length)
+                        .null(),
+                )
+                .to_owned(),
+        )
+        .await
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        add_text_column(manager, Payments::MethodDetails).await?;
+        add_text_column(manager, Payments::CashReceipt).await?;
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT id, card_company_code, card_company_name, card_number, card_quota \
+                 FROM payments WHERE card_company_code IS NOT NULL OR card_company_name IS NOT NULL \
+                 OR card_number IS NOT NULL OR card_quota IS NOT NULL",
+            ))
+            .await?;
+        for row in rows {
+            let id: String = row.try_get("", "id")?;
+            let mut card = Map::new();
+            card.insert("method".into(), "card".into());
+            for (_, column, field) in CARD {
+                let value: Option<String> = row.try_get("", column)?;
+                card.insert(field.into(), value.map_or(Json::Null, Json::String));
+            }
+            run(
+                db,
+                "UPDATE payments SET method_details = ? WHERE id = ?",
+                vec![Json::Object(card).to_string().into(), id.into()],
+            )
+            .await?;
+        }
+        failure_code_length(manager, 60).await?;
+        run(
+            db,
+            &format!(
+                "UPDATE payments SET failure_code = 'innopay:' || failure_code \
+                 WHERE failure_code IS NOT NULL AND failure_code NOT IN ({OWN_FAILURE_CODES})"
+            ),
+            vec![],
+        )
+        .await?;
+        for (column, _, _) in CARD {
+            drop_column(manager, column).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for (column, _, _) in CARD {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Payments::Table)
+                        .add_column(ColumnDef::new(column).string_len(40).null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT id, method_details FROM payments WHERE method_details IS NOT NULL",
+            ))
+            .await?;
+        for row in rows {
+            let id: String = row.try_get("", "id")?;
+            let text: String = row.try_get("", "method_details")?;
+            let details: Json = serde_json::from_str(&text)
+                .map_err(|e| DbErr::Migration(format!("payment {id}: method_details: {e}")))?;
+            if details["method"] != "card" {
+                return Err(DbErr::Migration(format!(
+                    "payment {id} is a {} payment, which the earlier schema cannot hold",
+                    details["method"]
+                )));
+            }
+            let value = |field: &str| details[field].as_str().map(str::to_string);
+            run(
+                db,
+                "UPDATE payments SET card_company_code = ?, card_company_name = ?, \
+                 card_number = ?, card_quota = ? WHERE id = ?",
+                vec![
+                    value("companyCode").into(),
+                    value("companyName").into(),
+                    value("number").into(),
+                    value("quota").into(),
+                    id.into(),
+                ],
+            )
+            .await?;
+        }
+        run(
+            db,
+            "UPDATE payments SET failure_code = SUBSTR(failure_code, 9) \
+             WHERE failure_code LIKE 'innopay:%'",
+            vec![],
+        )
+        .await?;
+        failure_code_length(manager, 40).await?;
+        drop_column(manager, Payments::CashReceipt).await?;
+        drop_column(manager, Payments::MethodDetails).await
+    }
+}
