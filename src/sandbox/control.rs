@@ -365,7 +365,7 @@ struct DepositInput {
     late: bool,
 }
 
-/// Deposits into a virtual account and sends the deposit Noti: `{tid, amount, depositedAt, notiId}`.
+/// Deposits into a virtual account and sends its Noti: `{tid, amount, depositedAt, notiId}`.
 #[handler]
 fn deposit(Json(body): Json<Value>, Data(sandbox): Data<&Sandbox>) -> Response {
     respond(make_deposit(body, sandbox).map(|answer| Json(answer).into_response()))

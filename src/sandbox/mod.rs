@@ -1,6 +1,6 @@
 //! The Innopay sandbox: a stateful, in-memory simulator of Innopay's payment window, approval, cancel,
-//! inquiry and Noti, for cards and virtual accounts (VBANK: issue, deposits, closing, refunds), with
-//! fault injection, so tests, demos and newcomers never touch the live hosts
+//! inquiry and Noti, for cards and virtual accounts (VBANK: issue, deposits, closing, refunds),
+//! with fault injection, so tests, demos and newcomers never touch the live hosts
 //! (Innopay has no test host; the test MID runs on the live ones). Mounted at `/sandbox` on the main
 //! server, or served alone by `paydesk sandbox`. No real money moves through it. `docs/SANDBOX.md`
 //! describes every route.

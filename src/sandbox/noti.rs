@@ -1,7 +1,7 @@
 //! Noti delivery: POSTs the form-encoded notification to the merchant and resends, with doubling
 //! delays, until the answer body is exactly `0000` or the attempts run out, as Innopay does. Noti
-//! faults (duplicates, losing one, holding one back so a later one overtakes it) are applied here. A merchant's
-//! Noti URL is chosen through the control API, so Noti obey the webhooks' destination rules
+//! faults (duplicates, losing one, holding one back so a later one overtakes it) are applied here.
+//! A merchant's Noti URL is chosen through the control API, so Noti obey the webhooks' destination rules
 //! (`webhooks::destination`): no redirect is followed, and with `PAYDESK_WEBHOOK_PRIVATE_NETWORKS`
 //! off only public addresses are reached. Only the start of each answer is read and kept.
 

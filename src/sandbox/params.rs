@@ -122,8 +122,8 @@ pub struct CashReceiptRequest {
 }
 
 impl CashReceiptRequest {
-    /// `receiptType` and `receiptTypeNo` as goPay or the window send them; `None` when no receipt is
-    /// asked for (`receiptType` empty or `0`).
+    /// `receiptType` and `receiptTypeNo` as goPay or the window send them; `None` when no receipt
+    /// is asked for (`receiptType` empty or `0`).
     pub fn parse(receipt_type: &str, number: &str) -> Result<Option<Self>, ParamProblem> {
         let digits = |range: std::ops::RangeInclusive<usize>| {
             range.contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit())

@@ -1,6 +1,7 @@
 //! What the sandbox remembers, in memory, and the rules of Innopay it enforces on it: merchants and
-//! their keys, payment-window authentications (tokens), approved transactions with their cancels, the
-//! call log and the Noti log. Everything here is synchronous and runs under one lock; HTTP, delays and
+//! their keys, payment-window authentications (tokens), approved transactions with their cancels
+//! (virtual accounts with their deposits, cash receipt, closing and refunds), the call log and the
+//! Noti log. Everything here is synchronous and runs under one lock; HTTP, delays and
 //! Noti delivery live in the callers. Every store is bounded (the `MAX_*` numbers, in
 //! `docs/SANDBOX.md`): whoever can reach the window can add to them, so the least recently used
 //! entry is forgotten once a store is full.
@@ -57,8 +58,8 @@ pub struct Settings {
     pub noti_backoff_ms: u64,
     /// Attempts per Noti before the sandbox gives up.
     pub noti_max_attempts: u32,
-    /// Whether `cancelApi` refunds deposited virtual accounts; one merchant UI says Innopay only does
-    /// it in the merchant admin (C).
+    /// Whether `cancelApi` refunds deposited virtual accounts; one merchant UI says Innopay only
+    /// does it in the merchant admin (C).
     pub vbank_refund_by_api: bool,
 }
 
@@ -189,6 +190,14 @@ impl Transaction {
         self.paid_amount()
             .checked_sub(self.cancelled)
             .expect("cancels never exceed what was paid")
+    }
+
+    /// The tid of the cash receipt a deposit issued, if any.
+    fn receipt_tid(&self) -> Option<&str> {
+        match &self.paid {
+            Paid::Vbank(account) => account.receipt_issued.as_ref().map(|(tid, _)| tid.as_str()),
+            Paid::Card { .. } => None,
+        }
     }
 
     /// Inquiry `status`: `1` once cancelled or refunded in full, or closed unpaid.
@@ -498,7 +507,8 @@ impl State {
         push_bounded(&mut self.notis, MAX_NOTIS, record);
     }
 
-    /// A new TID in Innopay's layout: MID(10) + svcCd(2) + svcPrdtCd(2) + yyMMddHHmmss(12) + 4 digits.
+    /// A new TID in Innopay's layout: MID(10) + svcCd(2) + svcPrdtCd(2) + yyMMddHHmmss(12) + 4
+    /// digits.
     /// svcPrdtCd is `08` (authenticated card window) for cards; the others' are unknown: `01` for
     /// virtual accounts and `81` for cash receipts are the sandbox's choice.
     fn new_tid(&self, mid: &str, service: &str, product: &str) -> String {
@@ -507,9 +517,10 @@ impl State {
             let tid = format!("{mid}{service}{product}{stamp}{}", digits(4));
             let taken = self.auths.iter().any(|(_, a)| a.tid == tid)
                 || self.transactions.contains(&tid)
-                || self.transactions.iter().any(|(_, t)| {
-                    matches!(&t.paid, Paid::Vbank(VirtualAccount { receipt_issued: Some((r, _)), .. }) if *r == tid)
-                });
+                || self
+                    .transactions
+                    .iter()
+                    .any(|(_, t)| t.receipt_tid() == Some(tid.as_str()));
             if !taken {
                 return tid;
             }
@@ -1202,7 +1213,9 @@ mod tests {
         let bank = "088".parse::<BankCode>().unwrap().bank();
         let depositor = "홍길동".to_string();
         let (token, tid) = state.authenticate(params, Instrument::Vbank { bank, depositor });
-        let body = json!({"tid": tid, "mid": TEST_MID, "moid": "order-1", "amt": 9000, "taxFreeAmt": 1000});
+        let body = json!({
+            "tid": tid, "mid": TEST_MID, "moid": "order-1", "amt": 9000, "taxFreeAmt": 1000,
+        });
         let (data, noti) = state.approve("key", &token, &body).unwrap();
         assert!(noti.is_none(), "an issued account is not paid");
         (tid, data)
@@ -1297,7 +1310,7 @@ mod tests {
             state.deposit(deposit(&tid, None, false)).err(),
             Some(DepositError::Expired)
         );
-        // Past due and never paid: Innopay still shows it waiting; closing it is the merchant's job.
+        // Past due and never paid: still waiting; closing it is the merchant's job.
         assert_eq!(inquire(&state, &tid)["status"], 0);
         let mut close = json!({"mid": TEST_MID, "licenseKey": "key", "tid": tid, "moid": "order-1",
             "amt": 10000, "vbankBankCode": "088",

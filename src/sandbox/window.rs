@@ -245,8 +245,8 @@ fn korean_deadline(due: time::OffsetDateTime) -> String {
 }
 
 /// The virtual-account page, phone first: amount and deadline, bank, depositor name, cash receipt
-/// and the test scenario. `form` prefills the choices: goPay's at first, the shopper's when the page
-/// asks again with `error`.
+/// and the test scenario. `form` prefills the choices: goPay's at first, the shopper's when the
+/// page asks again with `error`.
 fn vbank_choice(
     params: &PayParams,
     form: &HashMap<String, String>,

@@ -1385,7 +1385,7 @@ async fn closed_and_expired_accounts_refuse_deposits_and_late_ones_pass_an_open_
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_refused(expired, 409, "account_expired", "late").await;
-    // Past its due time and never paid in full, the account still waits: closing it is paydesk's job.
+    // Past its due time and never paid, the account still waits: closing it is paydesk's job.
     assert_eq!(
         inquire(&app, soon["tid"].as_str().unwrap()).await["status"],
         0
@@ -1490,7 +1490,10 @@ async fn vbank_cancel_closes_an_unpaid_account_and_says_so_again_when_retried() 
     assert!(refused["resultMsg"].as_str().unwrap().contains("cancelApi"));
 
     // Faults reach vbankCancel through its own API name.
-    add_fault(&app, json!({"kind": "decline", "api": "vbank_cancel", "code": "9999", "message": "장애", "calls": 1})).await;
+    let fault = json!({
+        "kind": "decline", "api": "vbank_cancel", "code": "9999", "message": "장애", "calls": 1,
+    });
+    add_fault(&app, fault).await;
     let (_, third) = issue_vbank(&app, &[]).await;
     assert_eq!(
         legacy(&app, "vbankCancel", &close_body(&third)).await["resultCode"],
