@@ -1,5 +1,6 @@
 //! The Innopay sandbox over real HTTP: the seed guide's approval request and answer, token and key
-//! checks, the window pages and the SDK stand-in, Noti resends and faults, the control API, and the
+//! checks, the window pages and the SDK stand-in, Noti resends and faults, the control API, virtual
+//! accounts (issue, deposits, vbankCancel, refunds, their Noti and faults), and the
 //! standalone `paydesk sandbox` command; and what keeps it harmless next to a real Innopay (off by
 //! default, the control API's token, Noti destinations, return origins, bounded memory).
 
@@ -1193,6 +1194,16 @@ async fn the_vbank_window_lists_korean_banks_and_the_approval_issues_the_account
     let (status, page) = window_page(&app, "/sandbox/pay/authorize", &typo).await;
     assert_eq!(status, 200);
     assert!(page.contains("현금영수증 번호") && page.contains("value=\"090\" selected"));
+    // Corrected, the window's form finishes the authentication with the shopper's choices.
+    set_field(&mut typo, "receiptType", "2");
+    set_field(&mut typo, "receiptTypeNo", "1234567890");
+    set_field(&mut typo, "depositorName", "김입금");
+    let (status, page) = window_page(&app, "/sandbox/pay/authorize", &typo).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("paymentToken=") && page.contains("payMethod=VBANK"),
+        "{page}"
+    );
 
     // Past or malformed deadlines and the methods the sandbox does not simulate are refused.
     let yesterday = kst_date_time(now_kst() - time::Duration::days(1)).0;
@@ -1644,4 +1655,45 @@ async fn a_lost_deposit_noti_never_arrives_but_the_inquiry_shows_the_deposit() {
     let received = receiver.wait_for(3).await;
     assert_eq!(received.len(), 3);
     assert_eq!(received[1], received[2]);
+}
+
+#[tokio::test]
+async fn faults_reach_vbank_approvals_and_an_inquiry_finds_an_account_whose_answer_was_lost() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    add_fault(
+        &app,
+        json!({"kind": "decline", "api": "pay", "code": "V101", "message": "발급 실패", "calls": 1}),
+    )
+    .await;
+    let auth = authorize(&app, &[("payMethod", "VBANK")]).await;
+    let declined = seed_request(&app, auth.get("paymentToken"), KEY, &seed_body(&auth)).await;
+    let declined: Value = declined.json().await.unwrap();
+    assert_eq!(declined["error"]["code"], "V101");
+
+    add_fault(
+        &app,
+        json!({"kind": "server_error", "applied": true, "api": "pay", "calls": 1}),
+    )
+    .await;
+    let auth = authorize(&app, &[("payMethod", "VBANK")]).await;
+    let lost = seed_request(&app, auth.get("paymentToken"), KEY, &seed_body(&auth)).await;
+    assert_eq!(lost.status(), 500);
+    let answer: Value = app
+        .client
+        .get(app.url(&format!(
+            "/sandbox/v1/transactions/orders/{}",
+            auth.get("moid")
+        )))
+        .header("MID", "testpay01m")
+        .header("Merchant-Key", KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let data = &answer["data"];
+    assert_eq!(data["tid"], auth.get("tid"));
+    assert_eq!(data["status"], 0);
+    assert_eq!(data["virtualAccount"]["bankCode"], "004");
 }
