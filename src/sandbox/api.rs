@@ -1,5 +1,6 @@
 //! Innopay's server-to-server API as the sandbox answers it: approval (`POST /v1/transactions/pay`),
-//! cancel (`POST /api/cancelApi`) and the two inquiries, in Innopay's own answer shapes. Every call is
+//! cancel and refund (`POST /api/cancelApi`), closing an unpaid virtual account (`POST
+//! /api/vbankCancel`) and the two inquiries, in Innopay's own answer shapes. Every call is
 //! logged and passes through the fault injector first.
 
 use poem::http::{HeaderMap, StatusCode};
@@ -11,7 +12,7 @@ use crate::gateway::text_field;
 
 use super::Sandbox;
 use super::faults::{Api, FaultKind};
-use super::state::{NotiJob, Refusal, Settings, State};
+use super::state::{NotiJob, Refusal, Settings, State, VBANK_ISSUED};
 
 pub(super) fn routes(route: Route) -> Route {
     route
@@ -19,6 +20,7 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/v1/transactions/orders/:moid", poem::get(inquire_order))
         .at("/v1/transactions/:tid", poem::get(inquire_tid))
         .at("/api/cancelApi", post(cancel))
+        .at("/api/vbankCancel", post(vbank_cancel))
 }
 
 /// What a call produced before any fault touched it.
@@ -65,7 +67,7 @@ impl Handled {
 }
 
 /// A refusal in the shape of the API: v1 `{"success": false, "error"}` with the configured status
-/// (else `status`), or `cancelApi`'s `resultCode`, which Innopay answers with 200.
+/// (else `status`), or the legacy APIs' `resultCode`, which Innopay answers with 200.
 fn refusal_answer(
     api: Api,
     code: &str,
@@ -73,7 +75,7 @@ fn refusal_answer(
     status: u16,
     settings: &Settings,
 ) -> (u16, Value) {
-    if api == Api::Cancel {
+    if matches!(api, Api::Cancel | Api::VbankCancel) {
         (200, json!({"resultCode": code, "resultMsg": message}))
     } else {
         let body = json!({"success": false, "error": {"code": code, "message": message}});
@@ -170,10 +172,11 @@ impl Sandbox {
             Some(FaultKind::ServerError { status, .. }) => server_error(status),
             Some(FaultKind::Malformed { .. }) => malformed(),
             Some(FaultKind::AmountMismatch { amt }) if handled.succeeded => {
-                let target = if api == Api::Cancel {
-                    &mut handled.body["cancelAmt"]
-                } else {
-                    &mut handled.body["data"]["amt"]
+                let target = match api {
+                    Api::Cancel => &mut handled.body["cancelAmt"],
+                    // vbankCancel answers no amount: the fault adds one.
+                    Api::VbankCancel => &mut handled.body["amt"],
+                    _ => &mut handled.body["data"]["amt"],
                 };
                 let real = crate::domain::Amount::from_json(target).map_or(0, |a| a.won());
                 *target = json!(amt.unwrap_or(real + 1_000));
@@ -209,7 +212,7 @@ async fn pay(req: &Request, body: poem::Body, Data(sandbox): Data<&Sandbox>) -> 
                     json!({"success": true, "data": data}),
                     tid,
                     "approved",
-                    Some(noti),
+                    noti,
                 ),
                 Err(refusal) => Handled::refused(refusal, tid, &state.settings),
             }
@@ -217,36 +220,61 @@ async fn pay(req: &Request, body: poem::Body, Data(sandbox): Data<&Sandbox>) -> 
         .await
 }
 
-#[handler]
-async fn cancel(req: &Request, body: poem::Body, Data(sandbox): Data<&Sandbox>) -> Response {
+/// A legacy API's body: JSON as integrations send it; a form body is read the same way, to be
+/// lenient.
+async fn lenient_body(body: poem::Body) -> Value {
     let bytes = body.into_vec().await.unwrap_or_default();
-    // JSON as integrations send it; a form body is read the same way, to be lenient.
-    let json: Value = serde_json::from_slice(&bytes)
+    serde_json::from_slice(&bytes)
         .ok()
         .or_else(|| {
             serde_urlencoded::from_bytes::<std::collections::HashMap<String, String>>(&bytes)
                 .ok()
                 .map(|form| json!(form))
         })
-        .unwrap_or(Value::Null);
+        .unwrap_or(Value::Null)
+}
+
+/// A legacy API's answer: 200 with its `resultCode`, a success when it is `success`.
+fn legacy(answer: Value, tid: Option<String>, success: &str, outcome: &str) -> Handled {
+    let code = text_field(&answer, "resultCode").unwrap_or_default();
+    if code == success {
+        Handled::ok(answer, tid, outcome, None)
+    } else {
+        Handled {
+            status: 200,
+            outcome: format!("declined {code}"),
+            body: answer,
+            tid,
+            succeeded: false,
+            noti: None,
+        }
+    }
+}
+
+#[handler]
+async fn cancel(req: &Request, body: poem::Body, Data(sandbox): Data<&Sandbox>) -> Response {
+    let json = lenient_body(body).await;
     let mid = text_field(&json, "mid");
     sandbox
         .answer(Api::Cancel, req, mid, |state| {
             let tid = text_field(&json, "tid");
             let (answer, noti) = state.cancel(&json);
-            let code = text_field(&answer, "resultCode").unwrap_or_default();
-            if code == "2001" {
-                Handled::ok(answer, tid, "cancelled", noti)
-            } else {
-                Handled {
-                    status: 200,
-                    outcome: format!("declined {code}"),
-                    body: answer,
-                    tid,
-                    succeeded: false,
-                    noti: None,
-                }
+            Handled {
+                noti,
+                ..legacy(answer, tid, "2001", "cancelled")
             }
+        })
+        .await
+}
+
+#[handler]
+async fn vbank_cancel(req: &Request, body: poem::Body, Data(sandbox): Data<&Sandbox>) -> Response {
+    let json = lenient_body(body).await;
+    let mid = text_field(&json, "mid");
+    sandbox
+        .answer(Api::VbankCancel, req, mid, |state| {
+            let tid = text_field(&json, "tid");
+            legacy(state.close_vbank(&json), tid, VBANK_ISSUED, "closed")
         })
         .await
 }

@@ -1,5 +1,6 @@
 //! The sandbox's control API under `/_control`, for tests and demos: faults, reset, the call log, the
-//! Noti log, test merchants and the settings that stand in for Innopay's undocumented behaviour.
+//! Noti log, test merchants, deposits into virtual accounts (what a bank would report) and the
+//! settings that stand in for Innopay's undocumented behaviour.
 //! Errors use paydesk's own envelope, since this API is paydesk's, not Innopay's. It can reset and
 //! rewire the sandbox, so it answers only the holder of `PAYDESK_SANDBOX_CONTROL_TOKEN`, or anyone
 //! while the sandbox is reachable from this machine alone (see `admit`).
@@ -14,12 +15,15 @@ use serde_json::Value;
 
 use crate::api::{ApiError, ErrorType};
 use crate::config::{ExposeSecret, SecretString};
-use crate::domain::Mid;
+use crate::domain::{Amount, Mid};
 use crate::webhooks::destination::refused_literal;
 
 use super::Sandbox;
 use super::faults::Fault;
-use super::state::{MerchantAccount, Settings, TEST_MID};
+use super::state::{
+    DEFAULT_DISPLAY_NAME, DepositError, DepositRequest, MAX_HOLDER_CHARS, MerchantAccount,
+    Settings, TEST_MID,
+};
 
 /// Why a control request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,10 @@ pub enum ControlError {
     Merchant(String),
     #[error("invalid settings: {0}")]
     Settings(String),
+    #[error("invalid deposit: {0}")]
+    DepositBody(String),
+    #[error("{0}")]
+    Deposit(#[from] DepositError),
     #[error(
         "the sandbox control API is closed: this sandbox is reachable beyond loopback and no \
          token is configured; set PAYDESK_SANDBOX_CONTROL_TOKEN and send Authorization: Bearer <token>"
@@ -45,6 +53,21 @@ impl From<ControlError> for ApiError {
             ControlError::Fault(_) => ("invalid_fault", "body"),
             ControlError::Merchant(_) => ("invalid_merchant", "body"),
             ControlError::Settings(_) => ("invalid_settings", "body"),
+            ControlError::DepositBody(_) => ("invalid_deposit", "body"),
+            ControlError::Deposit(refusal) => {
+                let message = err.to_string();
+                return match refusal {
+                    DepositError::UnknownTid => ApiError::not_found("unknown_transaction", message),
+                    DepositError::NotVirtualAccount => {
+                        ApiError::invalid("not_a_virtual_account", "tid", message)
+                    }
+                    DepositError::Closed => ApiError::conflict("account_closed", message),
+                    DepositError::Expired => ApiError::conflict("account_expired", message),
+                    DepositError::Amount(_) => {
+                        ApiError::invalid("invalid_amount", "amount", message)
+                    }
+                };
+            }
             ControlError::Locked => {
                 return ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -120,6 +143,7 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/calls", get(calls))
         .at("/notis", get(notis))
         .at("/merchants", post(put_merchant).get(list_merchants))
+        .at("/deposits", post(deposit))
         .at("/settings", post(patch_settings).get(get_settings));
     route.nest("/_control", control.around(guarded))
 }
@@ -194,6 +218,8 @@ struct MerchantInput {
     cancel_password: Option<String>,
     /// `null` or `""` returns the merchant to the sandbox's default Noti URL.
     noti_url: Option<String>,
+    /// The name its virtual accounts are held in; kept when absent.
+    display_name: Option<String>,
     /// Origins (`https://shop.example`) the window may send this merchant's shoppers back to; kept
     /// when absent.
     return_origins: Option<Vec<String>>,
@@ -204,6 +230,7 @@ struct MerchantInput {
 #[serde(rename_all = "camelCase")]
 struct MerchantView {
     mid: String,
+    display_name: String,
     noti_url: Option<String>,
     return_origins: Vec<String>,
 }
@@ -233,6 +260,13 @@ fn upsert_merchant(body: Value, sandbox: &Sandbox) -> Result<StatusCode, Control
             Some(url.to_string())
         }
     };
+    if let Some(name) = &input.display_name
+        && (name.trim().is_empty() || name.chars().count() > MAX_HOLDER_CHARS)
+    {
+        return Err(ControlError::Merchant(format!(
+            "displayName: 1 to {MAX_HOLDER_CHARS} characters"
+        )));
+    }
     let return_origins = match input.return_origins {
         Some(list) if list.len() > MAX_RETURN_ORIGINS => {
             return Err(ControlError::Merchant(format!(
@@ -271,6 +305,10 @@ fn upsert_merchant(body: Value, sandbox: &Sandbox) -> Result<StatusCode, Control
         MerchantAccount {
             merchant_key,
             cancel_password,
+            display_name: input
+                .display_name
+                .or_else(|| existing.as_ref().map(|m| m.display_name.clone()))
+                .unwrap_or_else(|| DEFAULT_DISPLAY_NAME.to_string()),
             noti_url,
             return_origins: return_origins
                 .or_else(|| existing.map(|m| m.return_origins))
@@ -301,6 +339,7 @@ fn list_merchants(Data(sandbox): Data<&Sandbox>) -> Json<Vec<MerchantView>> {
         .iter()
         .map(|(mid, m)| MerchantView {
             mid: mid.clone(),
+            display_name: m.display_name.clone(),
             noti_url: m.noti_url.clone(),
             return_origins: m
                 .return_origins
@@ -312,6 +351,58 @@ fn list_merchants(Data(sandbox): Data<&Sandbox>) -> Json<Vec<MerchantView>> {
     // testpay01m first, then by MID, so the listing is stable.
     list.sort_by_key(|m| (m.mid != TEST_MID, m.mid.clone()));
     Json(list)
+}
+
+/// A deposit as `POST /_control/deposits` takes it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DepositInput {
+    tid: String,
+    /// Won; the amount still owed when absent.
+    amount: Option<Value>,
+    depositor_name: Option<String>,
+    #[serde(default)]
+    late: bool,
+}
+
+/// Deposits into a virtual account and sends its Noti: `{tid, amount, depositedAt, notiId}`.
+#[handler]
+fn deposit(Json(body): Json<Value>, Data(sandbox): Data<&Sandbox>) -> Response {
+    respond(make_deposit(body, sandbox).map(|answer| Json(answer).into_response()))
+}
+
+fn make_deposit(body: Value, sandbox: &Sandbox) -> Result<Value, ControlError> {
+    let input: DepositInput =
+        serde_json::from_value(body).map_err(|e| ControlError::DepositBody(e.to_string()))?;
+    let amount = input
+        .amount
+        .as_ref()
+        .map(Amount::from_json)
+        .transpose()
+        .map_err(|e| DepositError::Amount(e.to_string()))?;
+    let depositor = input.depositor_name.map(|n| n.trim().to_string());
+    if depositor
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.chars().count() > MAX_HOLDER_CHARS)
+    {
+        return Err(ControlError::DepositBody(format!(
+            "depositorName: 1 to {MAX_HOLDER_CHARS} characters"
+        )));
+    }
+    let deposited = sandbox.lock().deposit(DepositRequest {
+        tid: input.tid.clone(),
+        amount,
+        depositor,
+        late: input.late,
+    })?;
+    let noti_id = sandbox.send_noti(deposited.noti);
+    tracing::info!(tid = %input.tid, amount = deposited.amount.won(), "sandbox deposit");
+    Ok(serde_json::json!({
+        "tid": input.tid,
+        "amount": deposited.amount.won(),
+        "depositedAt": deposited.at,
+        "notiId": noti_id,
+    }))
 }
 
 #[handler]

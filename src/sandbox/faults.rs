@@ -13,6 +13,8 @@ pub enum Api {
     Pay,
     /// `POST /api/cancelApi`
     Cancel,
+    /// `POST /api/vbankCancel` (closing an unpaid virtual account)
+    VbankCancel,
     /// The two inquiry GETs.
     Inquiry,
 }
@@ -47,6 +49,8 @@ pub enum FaultKind {
     AmountMismatch { amt: Option<i64> },
     /// Deliver each Noti twice.
     NotiDuplicate,
+    /// Never send the Noti (it shows in the Noti log as not sent), as if Innopay lost it.
+    NotiLost,
     /// Hold a Noti `ms` before its first attempt, so a later one overtakes it.
     NotiOutOfOrder {
         #[serde(default = "default_out_of_order_ms")]
@@ -74,7 +78,7 @@ impl FaultKind {
     pub fn is_noti(&self) -> bool {
         matches!(
             self,
-            FaultKind::NotiDuplicate | FaultKind::NotiOutOfOrder { .. }
+            FaultKind::NotiDuplicate | FaultKind::NotiLost | FaultKind::NotiOutOfOrder { .. }
         )
     }
 
@@ -88,6 +92,7 @@ impl FaultKind {
             FaultKind::Decline { .. } => "decline",
             FaultKind::AmountMismatch { .. } => "amount_mismatch",
             FaultKind::NotiDuplicate => "noti_duplicate",
+            FaultKind::NotiLost => "noti_lost",
             FaultKind::NotiOutOfOrder { .. } => "noti_out_of_order",
         }
     }

@@ -1,5 +1,6 @@
 //! The Innopay sandbox: a stateful, in-memory simulator of Innopay's payment window, approval, cancel,
-//! inquiry and Noti, with fault injection, so tests, demos and newcomers never touch the live hosts
+//! inquiry and Noti, for cards and virtual accounts (VBANK: issue, deposits, closing, refunds),
+//! with fault injection, so tests, demos and newcomers never touch the live hosts
 //! (Innopay has no test host; the test MID runs on the live ones). Mounted at `/sandbox` on the main
 //! server, or served alone by `paydesk sandbox`. No real money moves through it. `docs/SANDBOX.md`
 //! describes every route.
@@ -36,6 +37,7 @@ use state::{MerchantAccount, State};
 
 /// Shown on every sandbox page.
 pub const BANNER: &str = "이노페이 샌드박스(테스트) 결제창입니다. 실제 돈은 오가지 않습니다. \
+                          가상계좌도 실제 은행 계좌가 아닙니다. \
                           · Innopay sandbox: no real money moves.";
 
 /// A handle on one sandbox's state. Cheap to clone.
@@ -90,6 +92,7 @@ impl Sandbox {
         let test_merchant = MerchantAccount {
             merchant_key: sandbox.merchant_key.expose_secret().to_string(),
             cancel_password: sandbox.cancel_password.expose_secret().to_string(),
+            display_name: state::DEFAULT_DISPLAY_NAME.to_string(),
             noti_url: None,
             return_origins: Vec::new(),
         };

@@ -1,7 +1,7 @@
 //! Noti delivery: POSTs the form-encoded notification to the merchant and resends, with doubling
 //! delays, until the answer body is exactly `0000` or the attempts run out, as Innopay does. Noti
-//! faults (duplicates, holding one back so a later one overtakes it) are applied here. A merchant's
-//! Noti URL is chosen through the control API, so Noti obey the webhooks' destination rules
+//! faults (duplicates, losing one, holding one back so a later one overtakes it) are applied here.
+//! A merchant's Noti URL is chosen through the control API, so Noti obey the webhooks' destination rules
 //! (`webhooks::destination`): no redirect is followed, and with `PAYDESK_WEBHOOK_PRIVATE_NETWORKS`
 //! off only public addresses are reached. Only the start of each answer is read and kept.
 
@@ -17,8 +17,9 @@ use crate::webhooks::destination::refused_literal;
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 impl Sandbox {
-    /// Queues a Noti (and its duplicate, if a fault says so) for delivery in the background.
-    pub(super) fn send_noti(&self, mut job: NotiJob) {
+    /// Queues a Noti (and its duplicate, if a fault says so) for delivery in the background;
+    /// returns its id in the Noti log.
+    pub(super) fn send_noti(&self, mut job: NotiJob) -> u64 {
         let (fault, settings) = {
             let mut state = self.lock();
             (
@@ -27,14 +28,17 @@ impl Sandbox {
             )
         };
         job.url = job.url.or_else(|| self.inner.default_noti_url.clone());
+        let lost = fault == Some(FaultKind::NotiLost);
         let (copies, hold) = match fault {
             Some(FaultKind::NotiDuplicate) => (2, Duration::ZERO),
             Some(FaultKind::NotiOutOfOrder { ms }) => (1, Duration::from_millis(ms)),
             _ => (1, Duration::ZERO),
         };
+        let mut first = None;
         for _ in 0..copies {
             // Ids never restart, so a delivery still running across a reset cannot touch a new record.
             let id = self.inner.next_noti_id.fetch_add(1, Ordering::Relaxed) + 1;
+            first.get_or_insert(id);
             {
                 let mut state = self.lock();
                 state.record_noti(NotiRecord {
@@ -50,9 +54,12 @@ impl Sandbox {
                         .unwrap_or_default(),
                     attempts: 0,
                     delivered: false,
-                    last_answer: None,
+                    last_answer: lost.then(|| "not sent: noti_lost fault".to_string()),
                     fields: job.fields.clone(),
                 });
+            }
+            if lost {
+                continue;
             }
             let Some(url) = job.url.clone() else {
                 tracing::info!(tid = %job.tid, "sandbox Noti not sent: no Noti URL for this merchant");
@@ -69,6 +76,7 @@ impl Sandbox {
                 sandbox.deliver(id, &url, &fields, backoff, attempts).await;
             });
         }
+        first.expect("at least one copy")
     }
 
     async fn deliver(

@@ -1,6 +1,7 @@
-//! The shopper's side of the sandbox: the stand-in `innopay.js`, the Korean payment window (terms,
-//! card company, installments, card authentication, the ISP certificate step, the test scenario), the
-//! authentication step without a browser (`POST /pay/authorize`), and the receipt page. Every path
+//! The shopper's side of the sandbox: the stand-in `innopay.js`, the Korean payment window (cards:
+//! terms, card company, installments, card authentication, the ISP certificate step; virtual
+//! accounts: bank, depositor name, cash receipt; both with the test scenario), the authentication
+//! step without a browser (`POST /pay/authorize`), and the card receipt page. Every path
 //! ends by sending the browser to the merchant's `returnUrl` with a GET query, as Innopay does.
 
 use std::collections::HashMap;
@@ -9,11 +10,13 @@ use poem::http::{StatusCode, header};
 use poem::web::{Data, Form, Query};
 use poem::{Request, Response, Route, get, handler, post};
 
-use crate::domain::{Amount, CARD_COMPANIES, CardCompany, PayMethod, card_company};
+use crate::domain::{
+    Amount, BANKS, BankCode, CARD_COMPANIES, CardCompany, PayMethod, card_company,
+};
 use crate::pages::{Page, escape, format_won};
 
 use super::params::{GOPAY_FIELDS, LIMITS, ParamProblem, PayParams};
-use super::state::needs_certificate;
+use super::state::{Instrument, MAX_HOLDER_CHARS, needs_certificate, now_kst};
 use super::{BANNER, Sandbox};
 
 pub(super) fn routes(route: Route) -> Route {
@@ -38,6 +41,12 @@ pub const DECLINES: [(&str, &str); 7] = [
     ("C007", "할부가 불가능한 카드입니다."),
 ];
 
+/// What the window reports when a virtual account cannot be issued (the sandbox's code).
+const VBANK_DECLINE: (&str, &str) = (
+    "V101",
+    "가상계좌 발급에 실패했습니다. 잠시 후 다시 시도해 주세요.",
+);
+
 /// What the window reports when the shopper cancels (Innopay's code is not published).
 const SHOPPER_CANCEL: (&str, &str) = ("USER_CANCEL", "고객이 결제를 취소했습니다.");
 
@@ -46,6 +55,13 @@ const PAY: &str = "/sandbox/pay";
 
 /// Card a headless authentication uses when none is named (the seed's 현대).
 const DEFAULT_CARD: &str = "07";
+
+/// Bank a headless virtual account is issued at when none is named (KB국민은행).
+const DEFAULT_BANK: &str = "004";
+
+/// The shopper's choices on the virtual-account page; the page draws them itself, so they are not
+/// carried as hidden fields.
+const VBANK_CHOICES: [&str; 4] = ["bankCode", "depositorName", "receiptType", "receiptTypeNo"];
 
 fn page(title: &str, body: String) -> Page<'_> {
     Page::new(title, body).with_banner(BANNER)
@@ -91,7 +107,7 @@ fn checked_params(
     sandbox: &Sandbox,
     form: &HashMap<String, String>,
 ) -> Result<PayParams, ParamProblem> {
-    let params = PayParams::parse(form)?;
+    let params = PayParams::parse(form, now_kst())?;
     let state = sandbox.lock();
     let Some(merchant) = state.merchants.get(params.mid.as_str()) else {
         return Err(ParamProblem {
@@ -99,10 +115,10 @@ fn checked_params(
             message: "등록되지 않은 가맹점(MID)입니다.".into(),
         });
     };
-    if params.pay_method != PayMethod::Card {
+    if !matches!(params.pay_method, PayMethod::Card | PayMethod::Vbank) {
         return Err(ParamProblem {
             code: "W004",
-            message: "샌드박스는 신용카드(CARD) 결제만 지원합니다.".into(),
+            message: "샌드박스는 신용카드(CARD)와 가상계좌(VBANK) 결제만 지원합니다.".into(),
         });
     }
     // Sending shoppers anywhere would make the sandbox an open redirect on paydesk's domain; on a
@@ -170,8 +186,9 @@ fn valid_quota(raw: &str) -> bool {
 #[handler]
 fn index(Data(sandbox): Data<&Sandbox>) -> Response {
     let body = format!(
-        "<h1>이노페이 샌드박스</h1><p>paydesk에 내장된 이노페이 시뮬레이터입니다. 결제창, 승인, 취소, 조회, Noti를 \
-         흉내 내며 실제 결제는 일어나지 않습니다.</p><section class=\"card\"><dl>\
+        "<h1>이노페이 샌드박스</h1><p>paydesk에 내장된 이노페이 시뮬레이터입니다. 결제창(신용카드, 가상계좌), 승인, \
+         취소·환불, 가상계좌 입금과 닫기, 조회, Noti를 흉내 내며 실제 결제는 일어나지 않습니다. 가상계좌 번호도 \
+         실제 은행 계좌가 아닙니다.</p><section class=\"card\"><dl>\
          <dt>SDK</dt><dd><code>{base}/tpay/js/innopay.js</code></dd>\
          <dt>API</dt><dd><code>{base}</code></dd><dt>테스트 MID</dt><dd><code>testpay01m</code></dd></dl></section>\
          <p class=\"muted\">사용법은 docs/SANDBOX.md 를 보세요.</p>",
@@ -208,9 +225,162 @@ fn window_start(
     Data(sandbox): Data<&Sandbox>,
 ) -> Response {
     match checked_params(sandbox, &form) {
+        Ok(params) if params.pay_method == PayMethod::Vbank => vbank_choice(&params, &form, None),
         Ok(params) => card_choice(&params, None),
         Err(problem) => problem_page(&problem),
     }
+}
+
+/// `2026년 12월 05일 23:59:59`
+fn korean_deadline(due: time::OffsetDateTime) -> String {
+    format!(
+        "{}년 {:02}월 {:02}일 {:02}:{:02}:{:02}",
+        due.year(),
+        u8::from(due.month()),
+        due.day(),
+        due.hour(),
+        due.minute(),
+        due.second()
+    )
+}
+
+/// The virtual-account page, phone first: amount and deadline, bank, depositor name, cash receipt
+/// and the test scenario. `form` prefills the choices: goPay's at first, the shopper's when the
+/// page asks again with `error`.
+fn vbank_choice(
+    params: &PayParams,
+    form: &HashMap<String, String>,
+    error: Option<&str>,
+) -> Response {
+    let due = params
+        .vbank
+        .as_ref()
+        .expect("VBANK parameters carry a request")
+        .due;
+    let chosen = |key: &str| form.get(key).map(|v| v.trim()).unwrap_or("");
+    let banks: String = BANKS
+        .iter()
+        .map(|b| {
+            format!(
+                "<option value=\"{code}\"{selected}>{name}</option>",
+                code = b.code,
+                name = escape(b.name),
+                selected = if chosen("bankCode") == b.code {
+                    " selected"
+                } else {
+                    ""
+                },
+            )
+        })
+        .collect();
+    let depositor = match chosen("depositorName") {
+        "" => params.buyer_name.as_str(),
+        name => name,
+    };
+    let receipt_type = match chosen("receiptType") {
+        kind @ ("1" | "2") => kind,
+        _ => "",
+    };
+    let receipts: String = [
+        ("", "none", "신청 안 함"),
+        ("1", "income", "소득공제(휴대폰 번호)"),
+        ("2", "expense", "지출증빙(사업자번호)"),
+    ]
+    .iter()
+    .map(|(value, id, label)| {
+        format!(
+            "<label><input type=\"radio\" name=\"receiptType\" value=\"{value}\" id=\"receipt-{id}\" \
+             style=\"width:auto;min-height:0\"{checked}> {label}</label><br>",
+            checked = if *value == receipt_type { " checked" } else { "" },
+        )
+    })
+    .collect();
+    let carried: Vec<(String, String)> = params
+        .fields
+        .iter()
+        .filter(|(k, _)| !VBANK_CHOICES.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let body = format!(
+        "<h1>가상계좌 발급</h1>{error}{summary}\
+         <section class=\"card\"><h2>입금 안내</h2><dl><dt>입금금액</dt><dd class=\"amount\" id=\"deposit-amount\">{total}</dd>\
+         <dt>입금기한</dt><dd id=\"due\">{due}까지</dd></dl>\
+         <p class=\"muted\">입금기한이 지나면 계좌가 닫혀 입금할 수 없습니다. 샌드박스의 가상계좌는 실제 은행 계좌가 \
+         아니니 돈을 보내지 마세요.</p></section>\
+         <form method=\"post\" action=\"{PAY}/authorize\">{hidden}<input type=\"hidden\" name=\"window\" value=\"1\">\
+         <section class=\"card\"><h2>약관 동의</h2><label><input type=\"checkbox\" name=\"agree\" value=\"1\" \
+         id=\"agree\" style=\"width:auto;min-height:0\" required> 전자금융거래 이용약관, 개인정보 수집 및 이용, \
+         개인정보 제3자 제공에 모두 동의합니다.</label></section>\
+         <section class=\"card\"><h2>입금 은행 선택</h2><select name=\"bankCode\" id=\"bankCode\" required>\
+         <option value=\"\">은행을 선택해 주세요</option>{banks}</select></section>\
+         <section class=\"card\"><h2>입금자명</h2><label for=\"depositorName\">입금하실 분의 이름</label>\
+         <input type=\"text\" name=\"depositorName\" id=\"depositorName\" value=\"{depositor}\" \
+         maxlength=\"{MAX_HOLDER_CHARS}\" autocomplete=\"name\" required></section>\
+         <section class=\"card\"><h2>현금영수증</h2>{receipts}\
+         <label for=\"receiptTypeNo\">휴대폰 번호 또는 사업자번호 (숫자만)</label>\
+         <input type=\"text\" name=\"receiptTypeNo\" id=\"receiptTypeNo\" value=\"{receipt_no}\" \
+         inputmode=\"numeric\" pattern=\"[0-9]{{10,11}}\" maxlength=\"11\" autocomplete=\"tel\"></section>\
+         <section class=\"card\"><h2>테스트 시나리오</h2>\
+         <label><input type=\"radio\" name=\"scenario\" value=\"approve\" id=\"scenario-approve\" \
+         style=\"width:auto;min-height:0\" checked> 계좌 발급</label><br>\
+         <label><input type=\"radio\" name=\"scenario\" value=\"decline\" id=\"scenario-decline\" \
+         style=\"width:auto;min-height:0\"> 발급 실패: {decline}</label>\
+         <input type=\"hidden\" name=\"declineCode\" value=\"{decline_code}\"><br>\
+         <label><input type=\"radio\" name=\"scenario\" value=\"cancel\" id=\"scenario-cancel\" \
+         style=\"width:auto;min-height:0\"> 고객 취소</label></section>\
+         <p><button type=\"submit\" id=\"pay\">가상계좌 발급받기</button></p></form>{cancel}",
+        error = error
+            .map(|e| format!("<div class=\"error\">{}</div>", escape(e)))
+            .unwrap_or_default(),
+        summary = summary(params),
+        total = format_won(params.total().won()),
+        due = korean_deadline(due),
+        hidden = hidden(&carried),
+        depositor = escape(depositor),
+        receipt_no = escape(chosen("receiptTypeNo")),
+        decline = escape(VBANK_DECLINE.1),
+        decline_code = VBANK_DECLINE.0,
+        cancel = cancel_button(params),
+    );
+    html(page("이노페이 가상계좌", body), StatusCode::OK)
+}
+
+/// The account choice of the virtual-account page or a headless authorization: `bankCode` (default
+/// 004, three- or two-digit form) and `depositorName` (default the buyer's name).
+fn chosen_account(
+    params: &PayParams,
+    form: &HashMap<String, String>,
+) -> Result<Instrument, &'static str> {
+    let get = |key: &str| form.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let bank = get("bankCode")
+        .unwrap_or(DEFAULT_BANK)
+        .parse::<BankCode>()
+        .map_err(|_| "입금 은행을 목록에서 선택해 주세요.")?
+        .bank();
+    let depositor = get("depositorName").unwrap_or(&params.buyer_name);
+    if depositor.chars().count() > MAX_HOLDER_CHARS {
+        return Err("입금자명은 30자 이내로 입력해 주세요.");
+    }
+    Ok(Instrument::Vbank {
+        bank,
+        depositor: depositor.to_string(),
+    })
+}
+
+/// A cash-receipt number the shopper mistyped on the virtual-account page: the page asks again
+/// instead of showing the merchant's error page.
+fn ask_receipt_again(
+    sandbox: &Sandbox,
+    form: &HashMap<String, String>,
+    problem: &ParamProblem,
+) -> Option<Response> {
+    if problem.code != "W019" || form.get("window").map(String::as_str) != Some("1") {
+        return None;
+    }
+    let mut without = form.clone();
+    without.retain(|k, _| k != "receiptType" && k != "receiptTypeNo");
+    let params = checked_params(sandbox, &without).ok()?;
+    Some(vbank_choice(&params, form, Some(&problem.message)))
 }
 
 fn card_choice(params: &PayParams, error: Option<&str>) -> Response {
@@ -392,6 +562,9 @@ fn authorize(
     let params = match checked_params(sandbox, &form) {
         Ok(params) => params,
         Err(problem) => {
+            if let Some(page) = ask_receipt_again(sandbox, &form, &problem) {
+                return page;
+            }
             record(
                 form.get("mid").cloned(),
                 None,
@@ -401,30 +574,59 @@ fn authorize(
         }
     };
     let get = |key: &str| form.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let in_window = get("window") == Some("1");
+    let vbank = params.pay_method == PayMethod::Vbank;
     let mut query: Vec<(&str, String)> = Vec::new();
     let (tid, outcome) = match get("scenario").unwrap_or("approve") {
         "approve" => {
-            let code = get("cardCode").unwrap_or(DEFAULT_CARD);
-            let quota = get("cardQuota").unwrap_or("00");
-            let Some(card) = card_company(code).filter(|_| valid_quota(quota)) else {
-                let problem = ParamProblem {
-                    code: "W010",
-                    message: "카드사 코드(cardCode) 또는 할부(cardQuota)를 확인해 주세요.".into(),
+            let instrument = if vbank {
+                match chosen_account(&params, &form) {
+                    Ok(instrument) => instrument,
+                    Err(message) if in_window => {
+                        return vbank_choice(&params, &form, Some(message));
+                    }
+                    Err(message) => {
+                        let problem = ParamProblem {
+                            code: "W020",
+                            message: format!(
+                                "입금 은행(bankCode) 또는 입금자명(depositorName)을 확인해 주세요: {message}"
+                            ),
+                        };
+                        record(Some(params.mid.to_string()), None, "refused W020".into());
+                        return problem_page(&problem);
+                    }
+                }
+            } else {
+                let code = get("cardCode").unwrap_or(DEFAULT_CARD);
+                let quota = get("cardQuota").unwrap_or("00");
+                let Some(card) = card_company(code).filter(|_| valid_quota(quota)) else {
+                    let problem = ParamProblem {
+                        code: "W010",
+                        message: "카드사 코드(cardCode) 또는 할부(cardQuota)를 확인해 주세요."
+                            .into(),
+                    };
+                    record(Some(params.mid.to_string()), None, "refused W010".into());
+                    return problem_page(&problem);
                 };
-                record(Some(params.mid.to_string()), None, "refused W010".into());
-                return problem_page(&problem);
+                Instrument::Card {
+                    card,
+                    quota: quota.to_string(),
+                }
             };
-            let (token, tid) = sandbox
-                .lock()
-                .authenticate(params.clone(), card, quota.to_string());
+            let (token, tid) = sandbox.lock().authenticate(params.clone(), instrument);
             query.push(("paymentToken", token));
             query.push(("tid", tid.clone()));
             (Some(tid), "authenticated".to_string())
         }
         "decline" => {
-            let code = get("declineCode").unwrap_or(DECLINES[0].0);
-            let preset = DECLINES.iter().find(|(c, _)| *c == code).map(|(_, m)| *m);
-            let message = get("declineMessage").or(preset).unwrap_or(DECLINES[0].1);
+            let default = if vbank { VBANK_DECLINE } else { DECLINES[0] };
+            let code = get("declineCode").unwrap_or(default.0);
+            let preset = DECLINES
+                .iter()
+                .chain([&VBANK_DECLINE])
+                .find(|(c, _)| *c == code)
+                .map(|(_, m)| *m);
+            let message = get("declineMessage").or(preset).unwrap_or(default.1);
             query.push(("resultCode", code.to_string()));
             query.push(("resultMsg", message.to_string()));
             (None, format!("declined {code}"))
@@ -446,7 +648,7 @@ fn authorize(
     };
     record(Some(params.mid.to_string()), tid, outcome);
     let target = return_url(&params, query);
-    if get("window") == Some("1") {
+    if in_window {
         finish_page(&target, &params)
     } else {
         Response::builder()

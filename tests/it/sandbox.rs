@@ -1,5 +1,6 @@
 //! The Innopay sandbox over real HTTP: the seed guide's approval request and answer, token and key
-//! checks, the window pages and the SDK stand-in, Noti resends and faults, the control API, and the
+//! checks, the window pages and the SDK stand-in, Noti resends and faults, the control API, virtual
+//! accounts (issue, deposits, vbankCancel, refunds, their Noti and faults), and the
 //! standalone `paydesk sandbox` command; and what keeps it harmless next to a real Innopay (off by
 //! default, the control API's token, Noti destinations, return origins, bounded memory).
 
@@ -1038,4 +1039,663 @@ async fn a_noti_answer_is_kept_up_to_200_characters() {
     let chatty = Answering::start(200, None, "x".repeat(100_000)).await;
     let noti = noti_sent_to(&app, &chatty.url).await;
     assert_eq!(last_answer(&noti), "x".repeat(200));
+}
+
+// Virtual accounts (VBANK): issue, deposits, closing, refunds.
+
+const CANCEL_PWD: &str = paydesk::config::DEFAULT_SANDBOX_CANCEL_PASSWORD;
+
+fn now_kst() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+9))
+}
+
+/// `YYYYMMDD` and `HHmmss` of a KST moment, as goPay takes a deadline.
+fn kst_date_time(at: time::OffsetDateTime) -> (String, String) {
+    (
+        at.format(time::macros::format_description!("[year][month][day]"))
+            .unwrap(),
+        at.format(time::macros::format_description!("[hour][minute][second]"))
+            .unwrap(),
+    )
+}
+
+/// Authenticates a VBANK payment headlessly (the seed parameters with `extra`) and approves it over
+/// raw HTTP; returns the authentication and the approval's `data`.
+async fn issue_vbank(
+    app: &TestApp,
+    extra: &[(&str, &str)],
+) -> (crate::innopay::Authenticated, Value) {
+    let mut fields = vec![("payMethod", "VBANK")];
+    fields.extend_from_slice(extra);
+    let auth = authorize(app, &fields).await;
+    let response = seed_request(app, auth.get("paymentToken"), KEY, &seed_body(&auth)).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["success"], true, "{answer}");
+    (auth, answer["data"].clone())
+}
+
+/// `GET /v1/transactions/{tid}`: the inquiry's `data`.
+async fn inquire(app: &TestApp, tid: &str) -> Value {
+    let answer: Value = app
+        .client
+        .get(app.url(&format!("/sandbox/v1/transactions/{tid}")))
+        .header("MID", "testpay01m")
+        .header("Merchant-Key", KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["success"], true, "{answer}");
+    answer["data"].clone()
+}
+
+async fn deposit(app: &TestApp, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/sandbox/_control/deposits"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A deposit the sandbox must accept: its answer.
+async fn deposited(app: &TestApp, body: Value) -> Value {
+    let response = deposit(app, body).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// `POST /sandbox/api/{path}` (cancelApi, vbankCancel) with a JSON body: the answer.
+async fn legacy(app: &TestApp, path: &str, body: &Value) -> Value {
+    let response = app
+        .client
+        .post(app.url(&format!("/sandbox/api/{path}")))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// The `vbankCancel` body paydesk sends for an issued account.
+fn close_body(data: &Value) -> Value {
+    let va = &data["virtualAccount"];
+    json!({
+        "mid": "testpay01m", "licenseKey": KEY, "tid": data["tid"], "moid": data["moid"],
+        "amt": data["amt"], "vbankBankCode": va["bankCode"], "vbankNum": va["accountNumber"],
+    })
+}
+
+/// A `cancelApi` refund to the shopper's 신한은행 account; `amount` makes it partial.
+fn refund_body(tid: &Value, amount: Option<i64>) -> Value {
+    json!({
+        "mid": "testpay01m", "tid": tid, "svcCd": "03",
+        "partialCancelCode": if amount.is_some() { "1" } else { "0" },
+        "cancelAmt": amount.unwrap_or(0), "cancelMsg": "환불", "cancelPwd": CANCEL_PWD,
+        "refundBankCd": "088", "refundAcctNo": "110123456789", "refundAcctNm": "홍길동",
+    })
+}
+
+/// Sends `testpay01m`'s Noti to a new receiver that answers `0000`.
+async fn noti_receiver(app: &TestApp) -> NotiReceiver {
+    let receiver = NotiReceiver::start(0).await;
+    set(
+        app,
+        "merchants",
+        json!({"mid": "testpay01m", "notiUrl": receiver.url}),
+    )
+    .await;
+    receiver
+}
+
+#[tokio::test]
+async fn the_vbank_window_lists_korean_banks_and_the_approval_issues_the_account() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut form = crate::innopay::seed_params(&crate::innopay::new_moid());
+    set_field(&mut form, "payMethod", "VBANK");
+    set_field(&mut form, "vBankExpDate", "20991231");
+    set_field(&mut form, "vBankExpTime", "180000");
+    set_field(&mut form, "receiptType", "1");
+    set_field(&mut form, "receiptTypeNo", "01012345678");
+    let (status, page) = window_page(&app, "/sandbox/pay/window", &form).await;
+    assert_eq!(status, 200);
+    for text in [
+        "가상계좌 발급",
+        "입금 은행 선택",
+        "KB국민은행",
+        "카카오뱅크",
+        "토스뱅크",
+        "입금자명",
+        "value=\"홍길동\"",
+        "신청 안 함",
+        "소득공제(휴대폰 번호)",
+        "지출증빙(사업자번호)",
+        "value=\"01012345678\"",
+        "2099년 12월 31일 18:00:00까지",
+        "20,000 원",
+        "실제 돈은 오가지 않습니다",
+        "가상계좌도 실제 은행 계좌가 아닙니다",
+    ] {
+        assert!(page.contains(text), "{text} missing");
+    }
+    assert!(page.contains("id=\"receipt-income\" style=\"width:auto;min-height:0\" checked"));
+    assert!(
+        !page.contains("카드사 선택"),
+        "the card window is not shown"
+    );
+
+    // A mistyped cash-receipt number in the window asks again, keeping the choices.
+    let mut typo = form.clone();
+    set_field(&mut typo, "window", "1");
+    set_field(&mut typo, "bankCode", "090");
+    set_field(&mut typo, "receiptTypeNo", "0101234");
+    let (status, page) = window_page(&app, "/sandbox/pay/authorize", &typo).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("현금영수증 번호") && page.contains("value=\"090\" selected"));
+    // Corrected, the window's form finishes the authentication with the shopper's choices.
+    set_field(&mut typo, "receiptType", "2");
+    set_field(&mut typo, "receiptTypeNo", "1234567890");
+    set_field(&mut typo, "depositorName", "김입금");
+    let (status, page) = window_page(&app, "/sandbox/pay/authorize", &typo).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("paymentToken=") && page.contains("payMethod=VBANK"),
+        "{page}"
+    );
+
+    // Past or malformed deadlines and the methods the sandbox does not simulate are refused.
+    let yesterday = kst_date_time(now_kst() - time::Duration::days(1)).0;
+    for (key, value, code) in [
+        ("vBankExpDate", yesterday.as_str(), "W018"),
+        ("vBankExpDate", "2099-12-31", "W017"),
+        ("vBankExpTime", "99", "W017"),
+        ("payMethod", "BANK", "W004"),
+    ] {
+        let mut bad = form.clone();
+        set_field(&mut bad, key, value);
+        let (status, page) = window_page(&app, "/sandbox/pay/window", &bad).await;
+        assert_eq!(status, 400, "{key}={value}");
+        assert!(page.contains(code), "{key}={value}: {code}");
+    }
+
+    let (auth, data) = issue_vbank(
+        &app,
+        &[
+            ("bankCode", "88"),
+            ("vBankExpDate", "20991231"),
+            ("vBankExpTime", "180000"),
+        ],
+    )
+    .await;
+    assert_eq!(auth.get("payMethod"), "VBANK");
+    for key in crate::innopay::RETURN_QUERY_KEYS {
+        assert!(auth.query.contains_key(key), "{key} missing");
+    }
+    let tid = data["tid"].as_str().unwrap();
+    assert_eq!(&tid[10..12], "03", "svcCd of a virtual account: {tid}");
+    assert_eq!(tid.len(), 30);
+    assert_eq!(data["payMethod"], "VBANK");
+    assert_eq!(data["status"], 0);
+    assert_eq!(data["resultCode"], "4100");
+    assert_eq!(data["amt"], 20000);
+    assert!(data.get("card").is_none() && data.get("receiptUrl").is_none());
+    let va = &data["virtualAccount"];
+    assert_eq!(va["bankCode"], "088");
+    assert_eq!(va["bankName"], "신한은행");
+    assert_eq!(va["accountHolder"], "이노페이테스트");
+    assert_eq!(
+        (va["dueDate"].as_str(), va["dueTime"].as_str()),
+        (Some("20991231"), Some("180000"))
+    );
+    let number = va["accountNumber"].as_str().unwrap();
+    assert!(
+        number.len() == 14 && number.bytes().all(|b| b.is_ascii_digit()),
+        "{number}"
+    );
+
+    // Defaults: 004, three days ahead at 23:59:59 KST; each account has its own number.
+    let (_, other) = issue_vbank(&app, &[]).await;
+    let va = &other["virtualAccount"];
+    assert_eq!(va["bankName"], "KB국민은행");
+    let in_three_days = kst_date_time(now_kst() + time::Duration::days(3)).0;
+    assert_eq!(
+        (va["dueDate"].as_str(), va["dueTime"].as_str()),
+        (Some(in_three_days.as_str()), Some("235959"))
+    );
+    assert_ne!(va["accountNumber"].as_str(), Some(number));
+    // The card receipt page knows no virtual account.
+    let receipt = app
+        .get(&format!("/sandbox/pay/issue/CardIssue.jsp?TID={tid}"))
+        .await;
+    assert_eq!(receipt.status(), 404);
+}
+
+#[tokio::test]
+async fn deposits_show_in_the_inquiry_with_a_cash_receipt_and_each_arrives_as_a_noti() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let receiver = noti_receiver(&app).await;
+    let (_, data) = issue_vbank(
+        &app,
+        &[
+            ("amt", "9000"),
+            ("taxFreeAmt", "1000"),
+            ("receiptType", "1"),
+            ("receiptTypeNo", "01012345678"),
+            ("depositorName", "김입금"),
+        ],
+    )
+    .await;
+    let tid = data["tid"].as_str().unwrap();
+    let waiting = inquire(&app, tid).await;
+    assert_eq!(waiting["status"], 0);
+    assert!(waiting["virtualAccount"].get("depositAmt").is_none());
+    assert!(waiting.get("cashReceipt").is_none());
+
+    let first = deposited(&app, json!({"tid": tid})).await;
+    assert_eq!(first["tid"], tid);
+    assert_eq!(first["amount"], 10000, "the exact amount owed");
+    assert!(first["notiId"].is_u64());
+    let paid = inquire(&app, tid).await;
+    assert_eq!(paid["status"], 0);
+    let va = &paid["virtualAccount"];
+    assert_eq!(va["depositAmt"], 10000);
+    assert_eq!(va["depositedAt"], first["depositedAt"]);
+    assert_eq!(va["depositorName"], "김입금");
+    let receipt = &paid["cashReceipt"];
+    assert_eq!(receipt["receiptType"], "1");
+    assert_eq!(receipt["receiptTypeNo"], "010****5678");
+    // 9,000 taxable: VAT 818; the 1,000 tax-free is all supply.
+    assert_eq!(
+        (receipt["supplyAmt"].as_i64(), receipt["vat"].as_i64()),
+        (Some(9182), Some(818))
+    );
+    assert_eq!(receipt["serviceAmt"], 0);
+    assert_eq!(receipt["tid"].as_str().unwrap().len(), 30);
+    assert_ne!(receipt["tid"], paid["tid"]);
+
+    let received = receiver.wait_for(1).await;
+    assert_eq!(received.len(), 1);
+    let noti = &received[0];
+    for (key, value) in [
+        ("shopCode", "testpay01m"),
+        ("tid", tid),
+        ("transSeq", tid),
+        ("moid", data["moid"].as_str().unwrap()),
+        ("goodsAmt", "10000"),
+        ("approvalAmt", "10000"),
+        ("status", "25"),
+        ("stateCd", "0"),
+        ("payMethod", "08"),
+        ("vacctNo", va["accountNumber"].as_str().unwrap()),
+        ("vbankBankCd", "004"),
+        ("vbankAcctNm", "김입금"),
+        ("pgResultCode", "4110"),
+        ("receiptType", "1"),
+        ("receiptTypeNo", "010****5678"),
+        ("receiptSupplyAmt", "9182"),
+        ("receiptVat", "818"),
+        ("receiptTid", receipt["tid"].as_str().unwrap()),
+    ] {
+        assert_eq!(noti.get(key).map(String::as_str), Some(value), "{key}");
+    }
+    let at = first["depositedAt"]
+        .as_str()
+        .unwrap()
+        .replace(['-', ' ', ':'], "");
+    assert_eq!(noti["pgAppDate"], at[..8]);
+    assert_eq!(noti["pgAppTime"], at[8..]);
+    assert!(!noti["pgResultMsg"].is_empty());
+
+    // A second deposit adds up and sends its own Noti.
+    let second = deposited(
+        &app,
+        json!({"tid": tid, "amount": 500, "depositorName": "이추가"}),
+    )
+    .await;
+    assert_eq!(second["amount"], 500);
+    assert_ne!(second["notiId"], first["notiId"]);
+    let paid = inquire(&app, tid).await;
+    assert_eq!(paid["virtualAccount"]["depositAmt"], 10500);
+    assert_eq!(
+        paid["virtualAccount"]["depositorName"], "김입금",
+        "the first depositor"
+    );
+    assert_eq!(
+        paid["cashReceipt"]["supplyAmt"].as_i64().unwrap()
+            + paid["cashReceipt"]["vat"].as_i64().unwrap(),
+        10500
+    );
+    let received = receiver.wait_for(2).await;
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1]["approvalAmt"], "500");
+    assert_eq!(received[1]["vbankAcctNm"], "이추가");
+    assert_eq!(received[1]["goodsAmt"], "10000");
+    let log = control(&app, "notis").await;
+    assert!(log.as_array().unwrap().iter().all(|n| n["status"] == "25"));
+}
+
+#[tokio::test]
+async fn closed_and_expired_accounts_refuse_deposits_and_late_ones_pass_an_open_account() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // Due in two seconds, so the sandbox's clock passes it during the test.
+    let (date, time) = kst_date_time(now_kst() + time::Duration::seconds(2));
+    let (_, soon) = issue_vbank(&app, &[("vBankExpDate", &date), ("vBankExpTime", &time)]).await;
+    let started = std::time::Instant::now();
+    let expired = loop {
+        let response = deposit(&app, json!({"tid": soon["tid"], "amount": 1})).await;
+        if response.status() == 409 {
+            break response;
+        }
+        assert_eq!(response.status(), 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the deadline never passed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_refused(expired, 409, "account_expired", "late").await;
+    // Past its due time and never paid, the account still waits: closing it is paydesk's job.
+    assert_eq!(
+        inquire(&app, soon["tid"].as_str().unwrap()).await["status"],
+        0
+    );
+    let late = deposited(&app, json!({"tid": soon["tid"], "late": true})).await;
+    assert!(late["amount"].as_i64().unwrap() > 0);
+
+    // `late` on an account whose due time the sandbox has not reached: dated a minute after it.
+    let (_, open) = issue_vbank(
+        &app,
+        &[("vBankExpDate", "20991231"), ("vBankExpTime", "180000")],
+    )
+    .await;
+    let late = deposited(&app, json!({"tid": open["tid"], "late": true})).await;
+    assert_eq!(late["depositedAt"], "2099-12-31 18:01:00");
+    assert_eq!(
+        inquire(&app, open["tid"].as_str().unwrap()).await["virtualAccount"]["depositedAt"],
+        "2099-12-31 18:01:00"
+    );
+
+    // Closed accounts refuse every deposit, late or not.
+    let (_, closed) = issue_vbank(&app, &[]).await;
+    assert_eq!(
+        legacy(&app, "vbankCancel", &close_body(&closed)).await["resultCode"],
+        "4100"
+    );
+    for late in [false, true] {
+        let response = deposit(&app, json!({"tid": closed["tid"], "late": late})).await;
+        assert_refused(response, 409, "account_closed", "closed").await;
+    }
+
+    let card = authorize(&app, &[]).await;
+    let response = seed_request(&app, card.get("paymentToken"), KEY, &seed_body(&card)).await;
+    assert_eq!(response.status(), 200);
+    let response = deposit(&app, json!({"tid": card.get("tid")})).await;
+    assert_refused(response, 400, "not_a_virtual_account", "VBANK").await;
+    let response = deposit(&app, json!({"tid": "testpay01m03012512010000000000"})).await;
+    assert_refused(response, 404, "unknown_transaction", "tid").await;
+    for amount in [json!(0), json!(-5), json!("many")] {
+        let response = deposit(&app, json!({"tid": open["tid"], "amount": amount})).await;
+        assert_refused(response, 400, "invalid_amount", "amount").await;
+    }
+}
+
+#[tokio::test]
+async fn vbank_cancel_closes_an_unpaid_account_and_says_so_again_when_retried() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, data) = issue_vbank(&app, &[]).await;
+    let body = close_body(&data);
+
+    let mut wrong_key = body.clone();
+    wrong_key["licenseKey"] = json!("not-the-key");
+    assert_eq!(
+        legacy(&app, "vbankCancel", &wrong_key).await["resultCode"],
+        "V001"
+    );
+    let mut other_account = body.clone();
+    other_account["vbankNum"] = json!("12345678901234");
+    assert_eq!(
+        legacy(&app, "vbankCancel", &other_account).await["resultCode"],
+        "V003"
+    );
+
+    let closed = legacy(&app, "vbankCancel", &body).await;
+    assert_eq!(
+        (closed["resultCode"].as_str(), closed["resultMsg"].as_str()),
+        (Some("4100"), Some("가상계좌 취소 성공"))
+    );
+    // A retry after a lost answer succeeds again; a form body works as well as JSON.
+    let form: Vec<(String, String)> = body
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_string),
+            )
+        })
+        .collect();
+    let again: Value = app
+        .client
+        .post(app.url("/sandbox/api/vbankCancel"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["resultCode"], "4100");
+    let inquiry = inquire(&app, data["tid"].as_str().unwrap()).await;
+    assert_eq!(inquiry["status"], 1);
+    assert!(inquiry["virtualAccount"]["closedAt"].is_string());
+    assert!(inquiry["virtualAccount"].get("depositAmt").is_none());
+
+    // A deposited account is refunded through cancelApi, not closed.
+    let (_, paid) = issue_vbank(&app, &[]).await;
+    deposited(&app, json!({"tid": paid["tid"]})).await;
+    let refused = legacy(&app, "vbankCancel", &close_body(&paid)).await;
+    assert_eq!(refused["resultCode"], "V004");
+    assert!(refused["resultMsg"].as_str().unwrap().contains("cancelApi"));
+
+    // Faults reach vbankCancel through its own API name.
+    let fault = json!({
+        "kind": "decline", "api": "vbank_cancel", "code": "9999", "message": "장애", "calls": 1,
+    });
+    add_fault(&app, fault).await;
+    let (_, third) = issue_vbank(&app, &[]).await;
+    assert_eq!(
+        legacy(&app, "vbankCancel", &close_body(&third)).await["resultCode"],
+        "9999"
+    );
+    assert_eq!(
+        legacy(&app, "vbankCancel", &close_body(&third)).await["resultCode"],
+        "4100"
+    );
+}
+
+#[tokio::test]
+async fn refunds_of_a_deposited_account_go_to_the_named_account_in_full_or_in_parts() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let receiver = noti_receiver(&app).await;
+    let (_, data) = issue_vbank(&app, &[]).await;
+    let tid = &data["tid"];
+
+    let before = legacy(&app, "cancelApi", &refund_body(tid, None)).await;
+    assert_eq!(before["resultCode"], "R002");
+    assert!(
+        before["resultMsg"]
+            .as_str()
+            .unwrap()
+            .contains("vbankCancel")
+    );
+    deposited(&app, json!({"tid": tid})).await;
+
+    let mut missing = refund_body(tid, Some(5000));
+    missing.as_object_mut().unwrap().remove("refundAcctNo");
+    assert_eq!(
+        legacy(&app, "cancelApi", &missing).await["resultCode"],
+        "R003"
+    );
+    let mut bad_bank = refund_body(tid, Some(5000));
+    bad_bank["refundBankCd"] = json!("999");
+    let refused = legacy(&app, "cancelApi", &bad_bank).await;
+    assert_eq!(
+        (
+            refused["resultCode"].as_str(),
+            refused["resultMsg"].as_str()
+        ),
+        (Some("R004"), Some("환불 은행코드 오류"))
+    );
+    let mut bad_number = refund_body(tid, Some(5000));
+    bad_number["refundAcctNo"] = json!("123");
+    assert_eq!(
+        legacy(&app, "cancelApi", &bad_number).await["resultCode"],
+        "R005"
+    );
+    let mut no_holder = refund_body(tid, Some(5000));
+    no_holder["refundAcctNm"] = json!("");
+    assert_eq!(
+        legacy(&app, "cancelApi", &no_holder).await["resultCode"],
+        "R003"
+    );
+
+    let mut two_digits = refund_body(tid, Some(5000));
+    two_digits["refundBankCd"] = json!("88");
+    let partial = legacy(&app, "cancelApi", &two_digits).await;
+    assert_eq!(partial["resultCode"], "2001");
+    assert_eq!(partial["remainAmt"], "15000");
+    assert_eq!(
+        legacy(&app, "cancelApi", &refund_body(tid, Some(20000))).await["resultCode"],
+        "2013"
+    );
+    let inquiry = inquire(&app, tid.as_str().unwrap()).await;
+    assert_eq!(
+        (inquiry["status"].as_i64(), inquiry["cancelAmt"].as_i64()),
+        (Some(0), Some(5000))
+    );
+
+    let full = legacy(&app, "cancelApi", &refund_body(tid, None)).await;
+    assert_eq!(
+        (full["resultCode"].as_str(), full["cancelAmt"].as_str()),
+        (Some("2001"), Some("15000"))
+    );
+    let inquiry = inquire(&app, tid.as_str().unwrap()).await;
+    assert_eq!(
+        (inquiry["status"].as_i64(), inquiry["cancelAmt"].as_i64()),
+        (Some(1), Some(20000))
+    );
+    assert_eq!(
+        legacy(&app, "cancelApi", &refund_body(tid, None)).await["resultCode"],
+        "2012"
+    );
+
+    // The deposit's Noti, then one per refund with the accounts.
+    let received = receiver.wait_for(3).await;
+    assert_eq!(received.len(), 3);
+    let refunds: Vec<_> = received.iter().filter(|n| n["status"] == "85").collect();
+    assert_eq!(refunds.len(), 2);
+    for noti in &refunds {
+        assert_eq!(noti["payMethod"], "08");
+        assert_eq!(
+            noti["vacctNo"],
+            data["virtualAccount"]["accountNumber"].as_str().unwrap()
+        );
+        assert_eq!(noti["vbankBankCd"], "004");
+        assert_eq!(noti["vbankRefundBankCd"], "088");
+        assert_eq!(noti["vbankRefundAcctNo"], "110123456789");
+        assert_eq!(noti["vbankRefundAcctNm"], "홍길동");
+    }
+    let mut amounts: Vec<&str> = refunds.iter().map(|n| n["cancelAmt"].as_str()).collect();
+    amounts.sort();
+    assert_eq!(amounts, ["15000", "5000"]);
+
+    // Where refunds are the merchant admin's job, cancelApi refuses them all.
+    set(&app, "settings", json!({"vbankRefundByApi": false})).await;
+    let (_, other) = issue_vbank(&app, &[]).await;
+    deposited(&app, json!({"tid": other["tid"]})).await;
+    let refused = legacy(&app, "cancelApi", &refund_body(&other["tid"], None)).await;
+    assert_eq!(refused["resultCode"], "R001");
+    assert!(refused["resultMsg"].as_str().unwrap().contains("관리자"));
+}
+
+#[tokio::test]
+async fn a_lost_deposit_noti_never_arrives_but_the_inquiry_shows_the_deposit() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let receiver = noti_receiver(&app).await;
+    let (_, data) = issue_vbank(&app, &[]).await;
+    let tid = data["tid"].as_str().unwrap();
+    add_fault(&app, json!({"kind": "noti_lost", "calls": 1})).await;
+    let lost = deposited(&app, json!({"tid": tid, "amount": 15000})).await;
+    let inquiry = inquire(&app, tid).await;
+    assert_eq!(inquiry["virtualAccount"]["depositAmt"], 15000);
+    let log = control(&app, "notis").await;
+    let record = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == lost["notiId"])
+        .unwrap();
+    assert_eq!(
+        (record["attempts"].as_u64(), record["delivered"].as_bool()),
+        (Some(0), Some(false))
+    );
+    assert_eq!(record["lastAnswer"], "not sent: noti_lost fault");
+
+    // The next deposit's Noti arrives, and it is the only one.
+    deposited(&app, json!({"tid": tid, "amount": 5000})).await;
+    let received = receiver.wait_for(1).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["approvalAmt"], "5000");
+    // Duplicates apply to deposit Noti as to card ones.
+    add_fault(&app, json!({"kind": "noti_duplicate", "calls": 1})).await;
+    deposited(&app, json!({"tid": tid, "amount": 1})).await;
+    let received = receiver.wait_for(3).await;
+    assert_eq!(received.len(), 3);
+    assert_eq!(received[1], received[2]);
+}
+
+#[tokio::test]
+async fn faults_reach_vbank_approvals_and_an_inquiry_finds_an_account_whose_answer_was_lost() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    add_fault(
+        &app,
+        json!({"kind": "decline", "api": "pay", "code": "V101", "message": "발급 실패", "calls": 1}),
+    )
+    .await;
+    let auth = authorize(&app, &[("payMethod", "VBANK")]).await;
+    let declined = seed_request(&app, auth.get("paymentToken"), KEY, &seed_body(&auth)).await;
+    let declined: Value = declined.json().await.unwrap();
+    assert_eq!(declined["error"]["code"], "V101");
+
+    add_fault(
+        &app,
+        json!({"kind": "server_error", "applied": true, "api": "pay", "calls": 1}),
+    )
+    .await;
+    let auth = authorize(&app, &[("payMethod", "VBANK")]).await;
+    let lost = seed_request(&app, auth.get("paymentToken"), KEY, &seed_body(&auth)).await;
+    assert_eq!(lost.status(), 500);
+    let answer: Value = app
+        .client
+        .get(app.url(&format!(
+            "/sandbox/v1/transactions/orders/{}",
+            auth.get("moid")
+        )))
+        .header("MID", "testpay01m")
+        .header("Merchant-Key", KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let data = &answer["data"];
+    assert_eq!(data["tid"], auth.get("tid"));
+    assert_eq!(data["status"], 0);
+    assert_eq!(data["virtualAccount"]["bankCode"], "004");
 }
