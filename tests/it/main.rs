@@ -20,4 +20,5 @@ mod secrets;
 mod security;
 mod shopper;
 mod support;
+mod vbank;
 mod webhooks;
