@@ -467,6 +467,27 @@ enum ListPaymentsResponse {
     Ok(Json<PaymentList>),
 }
 
+/// A bank, by its KFTC code.
+#[derive(Object, Clone, Debug)]
+pub struct BankView {
+    /// Three digits, e.g. `004`.
+    pub code: String,
+    /// Korean name, e.g. `KB국민은행`.
+    pub name: String,
+}
+
+/// Every bank paydesk knows, in the order the payment window lists them.
+#[derive(Object, Clone, Debug)]
+pub struct BankList {
+    pub data: Vec<BankView>,
+}
+
+#[derive(ApiResponse)]
+enum ListBanksResponse {
+    #[oai(status = 200)]
+    Ok(Json<BankList>),
+}
+
 #[derive(ApiResponse)]
 enum GetPaymentResponse {
     #[oai(status = 200)]
@@ -697,6 +718,16 @@ struct CreateCheckoutErrors;
 struct GetErrors;
 struct ListPaymentsErrors;
 struct CancelErrors;
+struct BankErrors;
+
+impl ErrorDocs for BankErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
 
 impl ErrorDocs for CreateCheckoutErrors {
     const ERRORS: &'static [(u16, &'static str)] = &[
@@ -938,6 +969,28 @@ impl CheckoutApi {
             &row,
             &state.checkout,
         ))))
+    }
+
+    /// List banks
+    ///
+    /// The banks of virtual accounts and refund accounts: each `bankCode` paydesk takes or shows is
+    /// one of these three-digit KFTC codes, with the Korean name shoppers know the bank by.
+    #[oai(path = "/v1/banks", method = "get", tag = "CheckoutTags::Payments")]
+    async fn list_banks(
+        &self,
+        state: Data<&AppState>,
+        auth: ApiKeyAuth,
+    ) -> Result<ListBanksResponse, Errors<BankErrors>> {
+        auth.storefront(&state).await?;
+        Ok(ListBanksResponse::Ok(Json(BankList {
+            data: domain::BANKS
+                .iter()
+                .map(|bank| BankView {
+                    code: bank.code.to_string(),
+                    name: bank.name.to_string(),
+                })
+                .collect(),
+        })))
     }
 
     /// List payments

@@ -99,6 +99,7 @@ fn authenticated_operations(payment: &str) -> Vec<Operation> {
             "/v1/checkouts/{id}",
         ),
         ("GET", "/v1/payments".into(), "/v1/payments"),
+        ("GET", "/v1/banks".into(), "/v1/banks"),
         (
             "GET",
             format!("/v1/payments/{payment}"),

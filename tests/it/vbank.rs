@@ -570,3 +570,26 @@ async fn paid_accounts_are_refunded_to_a_named_account_and_unpaid_ones_closed() 
         assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     }
 }
+
+/// The bank list the spec points to is the one refunds are checked against.
+#[tokio::test]
+async fn the_bank_list_names_every_code_a_refund_account_takes() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    let (status, banks) = crate::webhooks::get_json(&app, &key, "/v1/banks").await;
+    assert_eq!(status, StatusCode::OK);
+    let banks = banks["data"].as_array().unwrap();
+    assert_eq!(banks.len(), paydesk::domain::BANKS.len());
+    assert!(banks.contains(&json!({"code": "004", "name": "KB국민은행"})));
+    for bank in banks {
+        assert!(
+            bank["code"]
+                .as_str()
+                .unwrap()
+                .parse::<paydesk::domain::BankCode>()
+                .is_ok()
+        );
+    }
+    let anonymous = app.get("/v1/banks").await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
