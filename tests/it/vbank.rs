@@ -204,32 +204,34 @@ async fn a_virtual_account_is_issued_then_paid_by_its_deposit_with_signed_webhoo
 
 #[tokio::test]
 async fn a_lost_deposit_noti_still_ends_paid_by_the_reconcilers_inquiry() {
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[
-            ("deposit_check_interval_ms", "200"),
-            ("reconcile_interval_ms", "100"),
-        ],
-    )
-    .await;
-    let key = demo_key(&app);
-    let (id, tid) = issue(&app, &key, 20000).await;
-    add_fault(&app, json!({"kind": "noti_lost", "calls": 1})).await;
-    let (status, made) = deposit(&app, json!({"tid": tid})).await;
-    assert_eq!(status, StatusCode::OK, "{made}");
-    let paid = wait_until(&app, &key, &id, |p| p["status"] == "paid").await;
-    let deposited = paid["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["type"] == "deposited")
-        .unwrap()
-        .clone();
-    assert_eq!(deposited["cause"], "reconciler", "{paid}");
-    assert!(
-        noti_outcomes(&app, &tid).await.is_empty(),
-        "no Noti ever came"
-    );
+    for backend in backends() {
+        let app = TestApp::spawn_with(
+            backend,
+            &[
+                ("deposit_check_interval_ms", "200"),
+                ("reconcile_interval_ms", "100"),
+            ],
+        )
+        .await;
+        let key = demo_key(&app);
+        let (id, tid) = issue(&app, &key, 20000).await;
+        add_fault(&app, json!({"kind": "noti_lost", "calls": 1})).await;
+        let (status, made) = deposit(&app, json!({"tid": tid})).await;
+        assert_eq!(status, StatusCode::OK, "{made}");
+        let paid = wait_until(&app, &key, &id, |p| p["status"] == "paid").await;
+        let deposited = paid["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "deposited")
+            .unwrap()
+            .clone();
+        assert_eq!(deposited["cause"], "reconciler", "{backend:?}: {paid}");
+        assert!(
+            noti_outcomes(&app, &tid).await.is_empty(),
+            "no Noti ever came"
+        );
+    }
 }
 
 #[tokio::test]
