@@ -2,7 +2,9 @@
 //! `method_details` (`{"method": "card", ...}`), beside which a virtual account's details and later
 //! methods' fit without new columns; `cash_receipt` is added for what a shopper asked and Innopay
 //! issued. Innopay's failure codes are stored as `innopay:<code>` from now on, so that paydesk's own
-//! codes and Innopay's can never be confused when read back.
+//! codes and Innopay's can never be confused when read back. The column keeps its length (changing a
+//! column's type invalidates PostgreSQL's cached plans of running instances), so a stored code keeps
+//! its first 32 characters: Innopay's are 4 to 12.
 //!
 //! A contract step: instances of the previous release read the card columns, so stop them before
 //! running it (docs/ARCHITECTURE.md, "Upgrading").
@@ -23,7 +25,6 @@ enum Payments {
     CardQuota,
     MethodDetails,
     CashReceipt,
-    FailureCode,
 }
 
 /// The card columns, in the order of the JSON fields they become.
@@ -97,25 +98,6 @@ async fn drop_column(manager: &SchemaManager<'_>, column: Payments) -> Result<()
         .await
 }
 
-/// Widens `failure_code` on PostgreSQL for the prefix (SQLite does not enforce lengths).
-async fn failure_code_length(manager: &SchemaManager<'_>, length: u32) -> Result<(), DbErr> {
-    if manager.get_database_backend() != DatabaseBackend::Postgres {
-        return Ok(());
-    }
-    manager
-        .alter_table(
-            Table::alter()
-                .table(Payments::Table)
-                .modify_column(
-                    ColumnDef::new(Payments::FailureCode)
-                        .string_len(length)
-                        .null(),
-                )
-                .to_owned(),
-        )
-        .await
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -145,11 +127,10 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
-        failure_code_length(manager, 60).await?;
         run(
             db,
             &format!(
-                "UPDATE payments SET failure_code = 'innopay:' || failure_code \
+                "UPDATE payments SET failure_code = 'innopay:' || SUBSTR(failure_code, 1, 32) \
                  WHERE failure_code IS NOT NULL AND failure_code NOT IN ({OWN_FAILURE_CODES})"
             ),
             vec![],
@@ -212,7 +193,6 @@ impl MigrationTrait for Migration {
             vec![],
         )
         .await?;
-        failure_code_length(manager, 40).await?;
         drop_column(manager, Payments::CashReceipt).await?;
         drop_column(manager, Payments::MethodDetails).await
     }

@@ -24,8 +24,9 @@ pub enum FailureCode {
     Innopay(String),
 }
 
-/// Longest Innopay code kept (real ones are 4 to 12 characters).
-const INNOPAY_CODE_MAX: usize = 40;
+/// Longest Innopay code kept (real ones are 4 to 12 characters); with the prefix it fits the
+/// column's 40.
+const INNOPAY_CODE_MAX: usize = 32;
 const INNOPAY_PREFIX: &str = "innopay:";
 
 impl FailureCode {

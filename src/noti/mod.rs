@@ -455,6 +455,13 @@ async fn judge(state: &AppState, noti: &Noti) -> Result<Verdict, NotiError> {
     for _ in 0..RACES {
         let row = match find_payment(&state.store, mid, noti).await? {
             Ok(row) => row,
+            Err(why) if reported == Reported::Paid && noti.is_virtual_account() => {
+                let why = format!(
+                    "a virtual-account deposit into account {:?} for no payment paydesk knows: {why}",
+                    noti.get("vacctNo").unwrap_or_default()
+                );
+                return Ok(Verdict::new(NotiOutcome::Unmatched, why, None));
+            }
             Err(why) => return Ok(Verdict::new(NotiOutcome::Unmatched, why, None)),
         };
         let deposit = reported == Reported::Paid && noti.is_virtual_account();
@@ -563,6 +570,15 @@ async fn judge_deposit(
         return Ok(Some(Verdict::new(
             NotiOutcome::Contradiction,
             format!("moid {moid:?} is not the payment's order"),
+            Some(&row),
+        )));
+    }
+    if let (Some(tid), Some(stored)) = (noti.tid(), row.tid.as_deref())
+        && tid != stored
+    {
+        return Ok(Some(Verdict::new(
+            NotiOutcome::Contradiction,
+            format!("tid {tid} is not the payment's tid {stored}"),
             Some(&row),
         )));
     }

@@ -169,9 +169,21 @@ async fn every_rejected_field_has_its_own_code() {
         ),
         (
             "payMethod",
-            json!("VBANK"),
+            json!("BANK"),
             "unsupported_pay_method",
             "payMethod",
+        ),
+        (
+            "depositDueInHours",
+            json!(24),
+            "invalid_deposit_due",
+            "depositDueInHours",
+        ),
+        (
+            "cashReceipt",
+            json!({"purpose": "income_deduction", "identifier": "01012345678"}),
+            "invalid_cash_receipt",
+            "cashReceipt",
         ),
         (
             "payMethod",

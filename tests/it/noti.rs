@@ -263,7 +263,8 @@ async fn unmatched_and_contradicting_notis_are_kept_flagged_and_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_ne!(body, "0000");
 
-    // A virtual-account deposit: kept for a person, and acknowledged (resending adds nothing).
+    // A deposit into a virtual account paydesk never issued: kept for a person, and refused, so
+    // Innopay resends it (until someone settles it, or the payment it is for is recorded).
     let (status, body) = post_noti(
         &app,
         &form(&[
@@ -277,7 +278,10 @@ async fn unmatched_and_contradicting_notis_are_kept_flagged_and_refused() {
         ]),
     )
     .await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "0000"));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::NOT_FOUND, "FAIL unmatched")
+    );
 
     let flagged = app.state.store.notis(true, 20).await.unwrap();
     let outcomes: Vec<&str> = flagged.iter().rev().map(|n| n.outcome.as_str()).collect();
@@ -288,7 +292,7 @@ async fn unmatched_and_contradicting_notis_are_kept_flagged_and_refused() {
             "contradiction",
             "contradiction",
             "invalid",
-            "recorded"
+            "unmatched"
         ]
     );
     let unmatched = flagged.last().unwrap();

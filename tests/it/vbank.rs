@@ -595,3 +595,30 @@ async fn the_bank_list_names_every_code_a_refund_account_takes() {
     let anonymous = app.get("/v1/banks").await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// An account Innopay issued for another amount cannot be honoured: paydesk closes it at once (a
+/// card would be cancelled) and flags the payment.
+#[tokio::test]
+async fn an_account_issued_for_another_amount_is_closed_at_once_and_flagged() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    add_fault(
+        &app,
+        json!({"kind": "amount_mismatch", "api": "pay", "calls": 1, "amt": 21000}),
+    )
+    .await;
+    let checkout = new_checkout(&app, &key, &vbank_order(20000)).await;
+    let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
+    app.client.get(&return_url).send().await.unwrap();
+    let id = checkout["id"].as_str().unwrap();
+    let closed = wait_until(&app, &key, id, |p| p["status"] == "cancelled").await;
+    assert_eq!(closed["flagged"], true, "{closed}");
+    assert!(kinds(&closed).contains(&"net_cancelled".to_string()));
+    let calls = crate::approval::sandbox_calls(&app.url("/sandbox")).await;
+    assert!(
+        calls
+            .iter()
+            .any(|c| c["path"].as_str().unwrap().ends_with("/api/vbankCancel")),
+        "the account was closed, not cancelled like a card"
+    );
+}

@@ -471,6 +471,14 @@ impl CheckoutService {
         approval: Option<Approval>,
     ) -> Result<PaymentRow, CheckoutError> {
         let mut reserve = approval.as_ref().map(approval_update).unwrap_or_default();
+        // A virtual account is taken back by closing it: keep the account to close.
+        if let Some(account) = approval
+            .as_ref()
+            .and_then(|a| a.virtual_account.as_ref())
+            .and_then(|info| super::deposit::account_update(&row, info))
+        {
+            reserve.method_details = Some(Some(MethodDetails::VirtualAccount(account)));
+        }
         reserve.pending_cancel_amount = Some(Some(total(&row)));
         reserve.reconcile_after = Some(Some(self.call_deadline()));
         reserve.flag_reason = Some(why.to_string());
@@ -497,22 +505,33 @@ impl CheckoutService {
         let Some(tid) = row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) else {
             return Ok(row);
         };
-        let request = gateway::CancelRequest {
-            tid,
-            pay_method: row.pay_method,
-            partial: false,
-            cancel_amt: Amount::new(total(&row)).unwrap_or(Amount::ZERO),
-            cancel_msg: "paydesk: approval could not be honoured".into(),
-            refund: None,
+        let undeposited_account = super::deposit::account_of(&row)
+            .is_some_and(|a| a.issued.is_some() && a.deposit.is_none());
+        let outcome = if undeposited_account {
+            self.close_account(storefront, &row).await
+        } else {
+            let request = gateway::CancelRequest {
+                tid,
+                pay_method: row.pay_method,
+                partial: false,
+                cancel_amt: Amount::new(total(&row)).unwrap_or(Amount::ZERO),
+                cancel_msg: "paydesk: approval could not be honoured".into(),
+                refund: None,
+            };
+            match self.gateway.cancel(&merchant(storefront), &request).await {
+                Outcome::Done(_) => Outcome::Done(()),
+                Outcome::Declined { code, message } => Outcome::Declined { code, message },
+                Outcome::Unknown { reason } => Outcome::Unknown { reason },
+                Outcome::NotSent { reason } => Outcome::NotSent { reason },
+            }
         };
-        let outcome = self.gateway.cancel(&merchant(storefront), &request).await;
         self.apply_net_cancel_outcome(row, outcome).await
     }
 
     async fn apply_net_cancel_outcome(
         &self,
         row: PaymentRow,
-        outcome: Outcome<gateway::Cancellation>,
+        outcome: Outcome<()>,
     ) -> Result<PaymentRow, CheckoutError> {
         match outcome {
             Outcome::Done(_) => {
