@@ -12,7 +12,8 @@ use tantivy::query::QueryParser;
 use tantivy::schema::{FAST, Schema, TEXT};
 use tantivy::{Index, IndexWriter, TantivyDocument};
 
-/// Measured on 2026-11-27 over 157 queries: hit@1 0.930, hit@3 1.000 (whitespace BM25: 0.828 / 0.904).
+/// Measured on 2026-12-02 over 175 queries (18 of them about virtual accounts): hit@1 0.943, hit@3 1.000
+/// (whitespace BM25: 0.840 / 0.914). Before those, on 2026-11-27 over 157: 0.930 / 1.000.
 /// Asserted a little below the measurement, so a real regression fails and noise does not.
 const MIN_HIT_AT_1: f64 = 0.91;
 const MIN_HIT_AT_3: f64 = 0.98;
