@@ -66,7 +66,11 @@ async fn vbank_codes_suggest_the_fitting_article_first() {
     }
 
     // The shopper's waiting page offers both: how to pay, then "I paid but it still waits".
-    let body = json(&app, "/v1/help/suggest?code=awaiting_deposit&payMethod=VBANK").await;
+    let body = json(
+        &app,
+        "/v1/help/suggest?code=awaiting_deposit&payMethod=VBANK",
+    )
+    .await;
     assert_eq!(&slugs(&body)[..2], [HOW_TO_PAY, NOT_CONFIRMED], "{body}");
     app.stop().await;
 }
