@@ -11,6 +11,7 @@ mod foundation;
 mod gateway;
 mod help;
 mod help_quality;
+mod help_vbank;
 mod innopay;
 mod journeys;
 mod migration;
