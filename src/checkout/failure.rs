@@ -54,7 +54,22 @@ pub fn help_for_waiting(
     row: &PaymentRow,
     user_agent: Option<&str>,
 ) -> Vec<HelpHit> {
-    suggest(help, row, Some("awaiting_deposit".into()), None, user_agent)
+    let code = if wrong_amount_deposited(row).is_some() {
+        "deposit_amount_mismatch"
+    } else {
+        "awaiting_deposit"
+    };
+    suggest(help, row, Some(code.into()), None, user_agent)
+}
+
+/// What was deposited into a still unpaid virtual account, when it is not the amount owed.
+pub fn wrong_amount_deposited(row: &PaymentRow) -> Option<i64> {
+    row.method_details
+        .as_ref()
+        .and_then(MethodDetails::virtual_account)
+        .and_then(|a| a.deposit.as_ref())
+        .map(|d| d.amount)
+        .filter(|&amount| amount != row.amount + row.tax_free_amount)
 }
 
 /// Help for a checkout whose payment window came back without paying, from what the window said.

@@ -249,17 +249,18 @@ impl Store {
     }
 
     /// Flags a payment for a person without changing its status (money arrived that paydesk cannot
-    /// take as the payment). Conditional like `transition`, recorded like it; `None` when someone
-    /// changed the payment first.
+    /// take as the payment), with what else `update` records of it. Conditional like `transition`,
+    /// recorded like it; `None` when someone changed the payment first.
     pub async fn flag(
         &self,
         current: &PaymentRow,
         reason: &str,
+        update: PaymentUpdate,
         event: NewEvent,
     ) -> Result<Option<PaymentRow>, StoreError> {
         let update = PaymentUpdate {
             flag_reason: Some(reason.to_string()),
-            ..Default::default()
+            ..update
         };
         let txn = self.db().begin().await?;
         let result = payment::Entity::update_many()

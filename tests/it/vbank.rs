@@ -293,6 +293,12 @@ async fn deposits_that_cannot_be_the_payment_are_flagged_with_their_reason_never
         deposit(&app, json!({"tid": short_tid, "amount": 19000})).await;
         let flagged = wait_until(&app, &key, &short, |p| p["flagged"] == true).await;
         assert_eq!(flagged["status"], "awaiting_deposit");
+        assert_eq!(flagged["virtualAccount"]["depositedAmount"], 19000);
+        let page = crate::approval::result_page(&app, &short).await;
+        assert!(
+            page.contains("vbank-wrong-amount"),
+            "the wrong-amount article is suggested"
+        );
         assert!(
             flagged["flagReason"].as_str().unwrap().contains("19000"),
             "{flagged}"

@@ -216,7 +216,7 @@ impl CheckoutService {
                 info.account_number,
                 issued_number.unwrap_or_default()
             );
-            return self.flag_deposit(row, why, cause).await;
+            return self.flag_deposit(row, why, None, cause).await;
         }
         let Some(deposited) = info.deposit_amt.map(Amount::won) else {
             return Ok(DepositOutcome::NotDeposited(Box::new(row)));
@@ -232,7 +232,7 @@ impl CheckoutService {
                         "a deposit of {deposited} won into an account issued for {total} won: \
                          return it or settle the difference with the shopper"
                     );
-                    return self.flag_deposit(row, why, cause).await;
+                    return self.flag_deposit(row, why, Some(account), cause).await;
                 }
                 let late = deposited_at.unwrap_or_else(OffsetDateTime::now_utc) > account.due_at;
                 if late {
@@ -244,7 +244,7 @@ impl CheckoutService {
                             .unwrap_or_else(|| "an unknown time".into()),
                         kst_text(account.due_at)
                     );
-                    return self.flag_deposit(row, why, cause).await;
+                    return self.flag_deposit(row, why, Some(account), cause).await;
                 }
                 let update = PaymentUpdate {
                     method_details: Some(Some(MethodDetails::VirtualAccount(account))),
@@ -282,7 +282,7 @@ impl CheckoutService {
                      return the {} won more than owed",
                     deposited - total
                 );
-                self.flag_deposit(row, why, cause).await
+                self.flag_deposit(row, why, Some(account), cause).await
             }
             PaymentStatus::Paid | PaymentStatus::PartiallyCancelled | PaymentStatus::Cancelled => {
                 Ok(DepositOutcome::AlreadyRecorded(Box::new(row)))
@@ -291,29 +291,36 @@ impl CheckoutService {
                 let why = format!(
                     "a deposit of {deposited} won into the account of an expired payment: refund it"
                 );
-                self.flag_deposit(row, why, cause).await
+                self.flag_deposit(row, why, Some(account), cause).await
             }
             _ => Ok(DepositOutcome::NotDeposited(Box::new(row))),
         }
     }
 
-    /// Flags money paydesk cannot take as the payment, once per reason.
+    /// Flags money paydesk cannot take as the payment, once per reason, keeping what Innopay showed
+    /// deposited (`account`) on the payment for whoever settles it.
     async fn flag_deposit(
         &self,
         row: PaymentRow,
         why: String,
+        account: Option<VirtualAccount>,
         cause: Cause,
     ) -> Result<DepositOutcome, CheckoutError> {
         if row.flag_reason.as_deref() == Some(why.as_str()) {
             return Ok(DepositOutcome::Flagged(Box::new(row), why));
         }
         tracing::error!(payment = %row.id, %why, "deposit flagged for a person");
+        let update = PaymentUpdate {
+            method_details: account.map(|a| Some(MethodDetails::VirtualAccount(a))),
+            ..Default::default()
+        };
         Ok(
             match self
                 .store
                 .flag(
                     &row,
                     &why,
+                    update,
                     event(EventKind::DepositFlagged, cause, json!({"reason": why})),
                 )
                 .await?
