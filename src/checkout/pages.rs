@@ -126,6 +126,7 @@ fn paid_details(row: &PaymentRow) -> Vec<(&'static str, String)> {
                         "계좌번호",
                         account.issued.as_ref().map(|a| a.account_number.clone()),
                     ),
+                    ("입금액", deposit.map(|d| format_won(d.amount))),
                     ("입금자명", deposit.and_then(|d| d.depositor_name.clone())),
                     (
                         "입금일시",
@@ -151,7 +152,11 @@ fn paid_details(row: &PaymentRow) -> Vec<(&'static str, String)> {
         ));
     }
     details.extend(row.approval_number.clone().map(|n| ("승인번호", n)));
-    details.extend(row.approved_at.map(|t| ("승인일시", kst_text(t))));
+    // A virtual account's approval is the account's issue, not the payment (the deposit is).
+    details.extend(row.approved_at.map(|t| match row.pay_method {
+        PayMethod::Vbank => ("계좌 발급일시", korean_datetime(t)),
+        _ => ("승인일시", kst_text(t)),
+    }));
     details
 }
 
