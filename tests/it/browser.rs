@@ -747,6 +747,13 @@ async fn journey_a_virtual_account_on_a_phone_copied_then_paid_by_deposit() {
     browser.screenshot("vbank-account-phone").await;
     browser
         .execute(
+            "document.querySelector('.va-notes').scrollIntoView(); return 1;",
+            json!([]),
+        )
+        .await;
+    browser.screenshot("vbank-account-phone-notes").await;
+    browser
+        .execute(
             "const area = document.createElement('textarea'); area.id = 'paste-here'; document.body.appendChild(area); return 1;",
             json!([]),
         )
@@ -810,9 +817,10 @@ async fn journey_a_virtual_account_on_a_phone_copied_then_paid_by_deposit() {
     let deposited_at = korean_deadline(paid["virtualAccount"]["depositedAt"].as_str().unwrap());
     let deposited_at = deposited_at.trim_end_matches("까지");
     assert!(
-        receipt.contains(&format!("입금일시\n{deposited_at}")) || receipt.contains(deposited_at),
+        receipt.contains(&format!("입금일시\n{deposited_at}")),
         "deposit time {deposited_at} missing in {receipt}"
     );
+    assert!(receipt.contains(&format!("입금액\n{amount}")), "{receipt}");
     let problems = phone_layout_problems(&browser).await;
     assert!(problems.is_empty(), "{problems:#?}");
 }
