@@ -631,3 +631,34 @@ async fn demo_buy(state: Data<&AppState>, Form(order): Form<DemoOrder>) -> Respo
         None => server_error("demo checkout answer has no checkoutUrl"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_read_as_korean_dates_in_kst() {
+        // 14:59:59 UTC is 23:59:59 KST on a Saturday.
+        let due = time::macros::datetime!(2026-12-05 14:59:59 UTC);
+        assert_eq!(korean_datetime(due), "2026년 12월 5일 (토) 23:59");
+        let next_day = time::macros::datetime!(2026-12-05 15:00:00 UTC);
+        assert_eq!(korean_datetime(next_day), "2026년 12월 6일 (일) 00:00");
+    }
+
+    #[test]
+    fn grouped_account_numbers_keep_only_the_digits_as_text() {
+        let html = grouped_account_number("58201938475610");
+        assert_eq!(
+            html,
+            "<span class=\"digits\">5820</span><span class=\"digits\">1938</span>\
+             <span class=\"digits\">4756</span><span class=\"digits\">10</span>"
+        );
+        let text: String = html
+            .split(['<', '>'])
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 0)
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(text, "58201938475610");
+    }
+}
