@@ -126,10 +126,11 @@ fn paid_details(row: &PaymentRow) -> Vec<(&'static str, String)> {
                         "계좌번호",
                         account.issued.as_ref().map(|a| a.account_number.clone()),
                     ),
+                    ("입금액", deposit.map(|d| format_won(d.amount))),
                     ("입금자명", deposit.and_then(|d| d.depositor_name.clone())),
                     (
                         "입금일시",
-                        deposit.and_then(|d| d.deposited_at).map(kst_text),
+                        deposit.and_then(|d| d.deposited_at).map(korean_datetime),
                     ),
                 ]
                 .into_iter()
@@ -151,12 +152,55 @@ fn paid_details(row: &PaymentRow) -> Vec<(&'static str, String)> {
         ));
     }
     details.extend(row.approval_number.clone().map(|n| ("승인번호", n)));
-    details.extend(row.approved_at.map(|t| ("승인일시", kst_text(t))));
+    // A virtual account's approval is the account's issue, not the payment (the deposit is).
+    details.extend(row.approved_at.map(|t| match row.pay_method {
+        PayMethod::Vbank => ("계좌 발급일시", korean_datetime(t)),
+        _ => ("승인일시", kst_text(t)),
+    }));
     details
 }
 
-/// The issued account and how to pay into it. The account number is also a button's data, so the
-/// shopper copies it exactly.
+/// A KST moment as Korean shoppers read dates: `2026년 12월 5일 (토) 23:59`. Seconds are dropped
+/// (a deadline of 23:59:59 reads 23:59, never later than the real one).
+fn korean_datetime(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(crate::domain::KST);
+    let weekday = match t.weekday() {
+        time::Weekday::Monday => "월",
+        time::Weekday::Tuesday => "화",
+        time::Weekday::Wednesday => "수",
+        time::Weekday::Thursday => "목",
+        time::Weekday::Friday => "금",
+        time::Weekday::Saturday => "토",
+        time::Weekday::Sunday => "일",
+    };
+    format!(
+        "{}년 {}월 {}일 ({weekday}) {:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// The account number in groups of four for the eye. The groups are separate elements with no
+/// characters between them, so selecting the number by hand still copies the exact digits.
+fn grouped_account_number(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    chars
+        .chunks(4)
+        .map(|group| {
+            format!(
+                "<span class=\"digits\">{}</span>",
+                escape(&group.iter().collect::<String>())
+            )
+        })
+        .collect()
+}
+
+/// The issued account and how to pay into it, phone first: the bank, the account number (large,
+/// with a copy button whose data is the exact digits), the amount and the deadline, then what
+/// happens when the amount, the depositor or the time differ.
 fn account_instructions(row: &PaymentRow) -> String {
     let Some(account) = row
         .method_details
@@ -168,57 +212,101 @@ fn account_instructions(row: &PaymentRow) -> String {
     let Some(issued) = &account.issued else {
         return String::new();
     };
-    let number = escape(&issued.account_number);
+    let total = row.amount + row.tax_free_amount;
+    let amount = escape(&format_won(total));
+    let due = escape(&format!("{}까지", korean_datetime(account.due_at)));
     let holder = issued
         .holder_name
         .as_deref()
-        .map(|h| format!("<dt>예금주</dt><dd>{}</dd>", escape(h)))
+        .map(|h| {
+            format!(
+                "<div class=\"va-row\"><span class=\"va-label\">예금주</span><span class=\"va-value\">{}</span></div>",
+                escape(h)
+            )
+        })
         .unwrap_or_default();
     let receipt = row
         .cash_receipt
         .as_ref()
         .map(|r| {
             format!(
-                "<li>입금이 확인되면 현금영수증({})이 발급됩니다.</li>",
+                "<li><strong>현금영수증</strong>: 입금이 확인되면 현금영수증({})이 자동으로 발급됩니다.</li>",
                 r.purpose.korean()
             )
         })
         .unwrap_or_default();
     format!(
         "<h1>가상계좌가 발급되었습니다</h1>\
-         <p class=\"ok\" role=\"status\">아래 계좌로 입금 기한까지 <strong>정확한 금액</strong>을 입금해 주세요. 입금이 확인되면 결제가 완료됩니다.</p>\
-         <div class=\"card\" id=\"account\"><dl>\
-         <dt>은행</dt><dd>{bank}</dd>\
-         <dt>계좌번호</dt><dd><span id=\"account-number\" class=\"account-number\">{number}</span> \
-         <button id=\"copy-account\" class=\"secondary\" type=\"button\" data-copy=\"{number}\">복사</button></dd>\
+         <p class=\"ok\" role=\"status\"><strong>{due}</strong> 아래 계좌로 <strong>{amount}</strong>을 입금해 주세요. 입금이 확인되면 결제가 완료됩니다.</p>\
+         <section class=\"card va\" id=\"account\" aria-label=\"입금할 계좌\">\
+         <div class=\"va-row\"><span class=\"va-label\">은행</span><span class=\"va-value va-bank\" id=\"bank-name\">{bank}</span></div>\
+         <div class=\"va-number-block\"><span class=\"va-label\">계좌번호</span>\
+         <span id=\"account-number\" class=\"va-number\">{grouped}</span>\
+         <button id=\"copy-account\" class=\"va-copy\" type=\"button\" data-copy=\"{number}\" data-copied=\"계좌번호를 복사했습니다\">계좌번호 복사</button></div>\
          {holder}\
-         <dt>입금할 금액</dt><dd class=\"amount\">{amount}</dd>\
-         <dt>입금 기한</dt><dd>{due} (한국 시간)</dd>\
-         </dl><p id=\"copy-status\" class=\"muted\" role=\"status\" aria-live=\"polite\"></p></div>\
-         <h2>입금 전에 확인해 주세요</h2><ul>\
-         <li>금액이 다르면 입금이 되지 않거나 결제가 완료되지 않습니다. 위 금액 그대로 한 번에 입금해 주세요.</li>\
-         <li>이 계좌는 이 주문에만 쓰입니다. 입금자명이 주문자 이름과 달라도 계좌번호와 금액이 맞으면 결제가 확인됩니다.</li>\
-         <li>입금 기한이 지나면 계좌가 닫혀 입금할 수 없고 주문은 취소됩니다.</li>{receipt}</ul>",
+         <div class=\"va-row\"><span class=\"va-label\">입금할 금액</span><span class=\"va-value va-amount\" id=\"deposit-amount\">{amount}</span></div>\
+         <div class=\"va-row\"><span class=\"va-label\">입금 기한</span><span class=\"va-value va-due\" id=\"deposit-due\">{due}</span></div>\
+         <p id=\"copy-status\" class=\"va-status\" role=\"status\" aria-live=\"polite\"></p>\
+         </section>\
+         <h2>입금 전에 확인해 주세요</h2><ul class=\"va-notes\">\
+         <li><strong>금액</strong>: 꼭 {amount}을 한 번에 입금해 주세요. 금액이 다르거나 나누어 입금하면 결제가 자동으로 완료되지 않으며, 쇼핑몰에서 확인한 뒤 연락드립니다.</li>\
+         <li><strong>입금자명</strong>: 이 계좌는 이 주문에만 쓰이므로, 입금자명이 주문자 이름과 달라도 금액이 맞으면 결제가 완료됩니다.</li>\
+         <li><strong>입금 기한</strong>: {due} 입금해 주세요. 기한이 지나면 계좌가 닫혀 입금할 수 없고 주문은 취소됩니다.</li>\
+         {receipt}\
+         <li>입금 후 결제 완료까지 몇 분 걸릴 수 있습니다. 이 화면을 새로 고치면 결제 상태를 다시 확인할 수 있습니다.</li></ul>",
         bank = escape(issued.bank_code.name()),
-        amount = escape(&format_won(row.amount + row.tax_free_amount)),
-        due = escape(&kst_text(account.due_at)),
+        number = escape(&issued.account_number),
+        grouped = grouped_account_number(&issued.account_number),
     )
 }
 
-/// The copy button: the clipboard API where the page is a secure context, else a selection copy.
+/// The account page's own styles: a large account number with tabular digits, a full-width copy
+/// button a thumb finds, the amount and the deadline stand out; nothing wider than a 360 px phone.
+const ACCOUNT_STYLE: &str = "\
+.va{padding:18px 16px}\
+.va-row{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:baseline;gap:4px 12px;padding:10px 0;border-top:1px solid #eef0f2}\
+.va-row:first-child{border-top:0;padding-top:0}\
+.va-label{color:#59636e;font-size:.95rem}\
+.va-value{font-size:1.05rem;font-weight:600;text-align:right;margin-left:auto}\
+.va-bank{font-size:1.2rem}\
+.va-number-block{padding:12px 0 14px;border-top:1px solid #eef0f2}\
+.va-number{display:block;margin:4px 0 12px;font-size:1.75rem;font-weight:700;letter-spacing:.02em;font-variant-numeric:tabular-nums;line-height:1.3;color:#111}\
+.va-number .digits{display:inline-block;margin-right:.35em}.va-number .digits:last-child{margin-right:0}\
+.va-copy{display:block;width:100%;font-size:1.05rem;font-weight:600}\
+.va-amount{font-size:1.5rem;font-weight:700;color:#0b57d0}\
+.va-due{color:#a3330b}\
+.va-status{margin:8px 0 0;min-height:1.6em;color:#185c2e;font-weight:600}\
+.va-notes{padding-left:1.2em}.va-notes li{margin:6px 0}\
+.va-actions{display:flex;flex-direction:column;gap:8px;margin:16px 0}.va-actions .button{text-align:center}\
+";
+
+/// Every `[data-copy]` button: the clipboard API where the page is a secure context, else (or when
+/// the API refuses) a selection copy; the status line and the button say what happened.
 const COPY_JS: &str = r#"
-document.getElementById('copy-account').addEventListener('click', function (e) {
-  var text = e.currentTarget.dataset.copy;
+document.addEventListener('DOMContentLoaded', function () {
   var status = document.getElementById('copy-status');
-  function done() { status.textContent = '계좌번호를 복사했습니다: ' + text; e.target.textContent = '복사됨'; }
-  function fallback() {
-    var area = document.createElement('textarea');
-    area.value = text; area.setAttribute('readonly', ''); area.style.position = 'fixed'; area.style.opacity = '0';
-    document.body.appendChild(area); area.select();
-    try { document.execCommand('copy'); done(); } catch (err) { status.textContent = '복사하지 못했습니다. 계좌번호를 길게 눌러 복사해 주세요.'; }
-    document.body.removeChild(area);
-  }
-  if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done, fallback); } else { fallback(); }
+  document.querySelectorAll('button[data-copy]').forEach(function (button) {
+    var label = button.textContent;
+    button.addEventListener('click', function () {
+      var text = button.dataset.copy;
+      function done() {
+        status.textContent = button.dataset.copied + ': ' + text;
+        button.textContent = '복사됨';
+        setTimeout(function () { button.textContent = label; }, 3000);
+      }
+      function failed() { status.textContent = '복사하지 못했습니다. 계좌번호를 길게 눌러 복사해 주세요.'; }
+      function fallback() {
+        var area = document.createElement('textarea');
+        area.value = text; area.setAttribute('readonly', ''); area.style.position = 'fixed'; area.style.top = '0'; area.style.opacity = '0';
+        document.body.appendChild(area); area.select();
+        var ok = false;
+        try { ok = document.execCommand('copy'); } catch (err) { ok = false; }
+        document.body.removeChild(area);
+        if (ok) { done(); } else { failed(); }
+      }
+      if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done, fallback); } else { fallback(); }
+    });
+  });
 });
 "#;
 
@@ -399,23 +487,36 @@ async fn result_page(
             )
         }
         PaymentStatus::AwaitingDeposit => {
-            let hits = failure::help_for_waiting(&state.help.current(), &row, user_agent(req));
+            // The help centre has card articles only (popups, ISP, 안심클릭): none helps someone
+            // paying into an account, so only articles about accounts or deposits are suggested,
+            // once there are any; the shop and the help centre are always named.
+            let mut hits = failure::help_for_waiting(&state.help.current(), &row, user_agent(req));
+            hits.retain(|h| h.title.contains("가상계좌") || h.title.contains("입금"));
+            let help = if hits.is_empty() {
+                "<section class=\"card\" aria-labelledby=\"va-help\"><h2 id=\"va-help\">도움이 필요하신가요?</h2>\
+                 <p>입금 금액이나 주문에 대해 궁금한 점은 주문하신 쇼핑몰의 고객센터에 문의해 주세요. 문의할 때 아래 주문번호를 알려 주시면 빠르게 확인할 수 있습니다.</p>\
+                 <p><a href=\"/help\">도움말 센터 바로 가기</a></p></section>"
+                    .to_string()
+            } else {
+                crate::help::render_suggestions(&hits)
+            };
             let back = state
                 .checkout
                 .storefront_redirect(&row, &storefront)
                 .map(|url| {
                     format!(
-                        "<p><a class=\"button secondary\" href=\"{}\">쇼핑몰로 돌아가기</a></p>",
+                        "<a class=\"button\" href=\"{}\">쇼핑몰로 돌아가기</a>",
                         escape(&url)
                     )
                 })
                 .unwrap_or_default();
             let body = format!(
-                "{account}{help}{summary}{back}",
+                "{account}<div class=\"va-actions\"><a class=\"button secondary\" href=\"/checkout/{id}/result\">입금 확인하기 (새로 고침)</a>{back}</div>{help}{summary}",
                 account = account_instructions(&row),
-                help = crate::help::render_suggestions(&hits),
+                id = escape(&row.id),
             );
             return Page::new("가상계좌 입금 안내", body)
+                .with_head(format!("<style>{ACCOUNT_STYLE}</style>\n"))
                 .with_script(COPY_JS.to_string())
                 .into_response(StatusCode::OK);
         }
@@ -528,5 +629,36 @@ async fn demo_buy(state: Data<&AppState>, Form(order): Form<DemoOrder>) -> Respo
     match checkout["checkoutUrl"].as_str() {
         Some(url) => Redirect::see_other(url).into_response(),
         None => server_error("demo checkout answer has no checkoutUrl"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_read_as_korean_dates_in_kst() {
+        // 14:59:59 UTC is 23:59:59 KST on a Saturday.
+        let due = time::macros::datetime!(2026-12-05 14:59:59 UTC);
+        assert_eq!(korean_datetime(due), "2026년 12월 5일 (토) 23:59");
+        let next_day = time::macros::datetime!(2026-12-05 15:00:00 UTC);
+        assert_eq!(korean_datetime(next_day), "2026년 12월 6일 (일) 00:00");
+    }
+
+    #[test]
+    fn grouped_account_numbers_keep_only_the_digits_as_text() {
+        let html = grouped_account_number("58201938475610");
+        assert_eq!(
+            html,
+            "<span class=\"digits\">5820</span><span class=\"digits\">1938</span>\
+             <span class=\"digits\">4756</span><span class=\"digits\">10</span>"
+        );
+        let text: String = html
+            .split(['<', '>'])
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 0)
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(text, "58201938475610");
     }
 }

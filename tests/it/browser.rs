@@ -557,3 +557,270 @@ async fn the_sdk_alerts_on_bad_parameters_and_reports_a_closed_window() {
         })
         .await;
 }
+
+/// A phone-sized viewport (a common Android width), as in `journeys.rs`.
+const PHONE: (u32, u32) = (390, 844);
+
+/// Makes the viewport exactly `PHONE`, as a phone's: headless Chromium will not make a window
+/// narrower than 500 px, so `--window-size=390,...` alone leaves a 500 px viewport. The DevTools
+/// protocol (through chromedriver) emulates the phone's screen, touch and `meta viewport` instead.
+async fn emulate_phone(browser: &Browser) {
+    browser
+        .post(
+            "/goog/cdp/execute",
+            json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                "width": PHONE.0, "height": PHONE.1, "deviceScaleFactor": 1, "mobile": true,
+            }}),
+        )
+        .await;
+}
+
+/// What the current page does wrong on a phone: anything wider than the viewport (the page
+/// scrolling sideways or a box sticking out), text smaller than 14 px, and Hangul drawn as missing
+/// glyphs (two different syllables drawn alike in the page's font). Empty when all is well.
+async fn phone_layout_problems(browser: &Browser) -> Vec<String> {
+    let problems = browser
+        .execute(
+            r#"
+const problems = [];
+const width = window.innerWidth;
+if (document.documentElement.scrollWidth > width) {
+  problems.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' > ' + width);
+}
+for (const el of document.body.querySelectorAll('*')) {
+  const rect = el.getBoundingClientRect();
+  const style = getComputedStyle(el);
+  if (rect.width === 0 || rect.height === 0 || style.visibility === 'hidden' || style.opacity === '0') continue;
+  if (rect.left < -0.5 || rect.right > width + 0.5) {
+    problems.push(el.tagName + '#' + el.id + '.' + el.className + ' sticks out: ' + rect.left + '..' + rect.right);
+  }
+  const ownText = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+  if (ownText && parseFloat(style.fontSize) < 14) {
+    problems.push(el.tagName + '.' + el.className + ' text at ' + style.fontSize + ': ' + el.textContent.trim().slice(0, 30));
+  }
+}
+const canvas = document.createElement('canvas');
+canvas.width = 40; canvas.height = 40;
+const ctx = canvas.getContext('2d');
+function draw(ch) {
+  ctx.clearRect(0, 0, 40, 40);
+  ctx.font = '32px ' + getComputedStyle(document.body).fontFamily;
+  ctx.fillText(ch, 2, 34);
+  return Array.from(ctx.getImageData(0, 0, 40, 40).data).join(',');
+}
+const a = draw('신'), b = draw('한');
+if (a === b || !/[1-9]/.test(a)) problems.push('Hangul is not drawn with a Korean font');
+return problems;
+"#,
+            json!([]),
+        )
+        .await;
+    serde_json::from_value(problems).expect("a list of problems")
+}
+
+/// A KST deadline as the account page writes it, computed here independently.
+fn korean_deadline(rfc3339: &str) -> String {
+    let at = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .to_offset(time::macros::offset!(+9));
+    let weekday =
+        ["월", "화", "수", "목", "금", "토", "일"][at.weekday().number_days_from_monday() as usize];
+    format!(
+        "{}년 {}월 {}일 ({weekday}) {:02}:{:02}까지",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+#[tokio::test]
+async fn journey_a_virtual_account_on_a_phone_copied_then_paid_by_deposit() {
+    let Some(browser) = Browser::start_sized(PHONE).await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = crate::checkout::demo_key(&app);
+    let mut body = crate::checkout::order(20000);
+    body["payMethod"] = json!("VBANK");
+    body["cashReceipt"] = json!({"purpose": "income_deduction", "identifier": "01012345678"});
+    body["successUrl"] = json!("https://shop.example.com/orders/done");
+    let checkout = crate::checkout::new_checkout(&app, &key, &body).await;
+    let id = checkout["id"].as_str().unwrap();
+    let return_url = crate::approval::authorize(
+        &app.client,
+        &app.url("/sandbox"),
+        &checkout,
+        &[("bankCode", "088")],
+    )
+    .await;
+    app.client.get(&return_url).send().await.unwrap();
+    let issued = crate::approval::payment(&app, &key, id).await;
+    assert_eq!(issued["status"], "awaiting_deposit", "{issued}");
+    let account = &issued["virtualAccount"];
+    let number = account["accountNumber"].as_str().unwrap().to_string();
+    assert!(number.chars().all(|c| c.is_ascii_digit()), "{number}");
+    let due = korean_deadline(account["dueAt"].as_str().unwrap());
+
+    let result_url = app.url(&format!("/checkout/{id}/result"));
+    emulate_phone(&browser).await;
+    browser.goto(&result_url).await;
+    assert_eq!(
+        browser
+            .execute("return window.innerWidth;", json!([]))
+            .await,
+        json!(PHONE.0),
+        "the viewport is a phone's"
+    );
+    assert_eq!(browser.text("#bank-name").await, "신한은행");
+    // Shown in groups of four, but without characters between them: what is read is the digits.
+    assert_eq!(browser.text("#account-number").await, number);
+    let amount = paydesk::pages::format_won(20000);
+    assert_eq!(browser.text("#deposit-amount").await, amount);
+    assert_eq!(browser.text("#deposit-due").await, due);
+    let text = browser.text("main").await;
+    for expected in [
+        "가상계좌가 발급되었습니다",
+        "입금자명",
+        "금액이 다르거나",
+        "현금영수증(소득공제)",
+        "쇼핑몰로 돌아가기",
+    ] {
+        assert!(text.contains(expected), "{expected} missing in {text}");
+    }
+    // Everything but the order number (the shop's own identifier) is Korean.
+    let order_id = issued["orderId"].as_str().unwrap();
+    let korean = text.replace(order_id, "");
+    assert!(
+        !korean.chars().any(|c| c.is_ascii_alphabetic()),
+        "no English or developer text on the shopper's page: {korean}"
+    );
+    assert!(
+        !text.contains("ISP") && !text.contains("안심클릭"),
+        "no card help: {text}"
+    );
+    let number_size = browser
+        .execute(
+            "return parseFloat(getComputedStyle(document.getElementById('account-number')).fontSize);",
+            json!([]),
+        )
+        .await;
+    assert!(
+        number_size.as_f64().unwrap() >= 24.0,
+        "account number at {number_size}px"
+    );
+    let problems = phone_layout_problems(&browser).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // Clipboard proof, the strongest that works here: Chromium is granted clipboard access through
+    // WebDriver's Set Permission, the clipboard is loaded with a decoy, the copy button is clicked
+    // as a shopper would, and the clipboard read back with `navigator.clipboard.readText()`; then
+    // Ctrl+V into a text box must paste the same digits. A button that does nothing leaves the decoy.
+    for name in ["clipboard-read", "clipboard-write"] {
+        browser
+            .post(
+                "/permissions",
+                json!({"descriptor": {"name": name}, "state": "granted"}),
+            )
+            .await;
+    }
+    let decoy = browser
+        .execute(
+            "return navigator.clipboard.writeText('decoy').then(() => navigator.clipboard.readText());",
+            json!([]),
+        )
+        .await;
+    assert_eq!(decoy, "decoy", "the clipboard is readable");
+    browser.click("#copy-account").await;
+    let status = browser.text("#copy-status").await;
+    assert!(status.contains("계좌번호를 복사했습니다"), "{status}");
+    assert_eq!(browser.text("#copy-account").await, "복사됨");
+    let copied = browser
+        .execute("return navigator.clipboard.readText();", json!([]))
+        .await;
+    assert_eq!(
+        copied,
+        json!(number),
+        "the clipboard holds the exact digits"
+    );
+    browser.screenshot("vbank-account-phone").await;
+    browser
+        .execute(
+            "document.querySelector('.va-notes').scrollIntoView(); return 1;",
+            json!([]),
+        )
+        .await;
+    browser.screenshot("vbank-account-phone-notes").await;
+    browser
+        .execute(
+            "const area = document.createElement('textarea'); area.id = 'paste-here'; document.body.appendChild(area); return 1;",
+            json!([]),
+        )
+        .await;
+    browser.click("#paste-here").await;
+    browser
+        .post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": "\u{E009}"}, {"type": "keyDown", "value": "v"},
+                {"type": "keyUp", "value": "v"}, {"type": "keyUp", "value": "\u{E009}"},
+            ]}]}),
+        )
+        .await;
+    let pasted = browser
+        .execute(
+            "return document.getElementById('paste-here').value;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(pasted, json!(number), "Ctrl+V pastes the account number");
+
+    // The bank's deposit: the sandbox tells paydesk with a Noti, and the payment becomes paid.
+    let deposit = app
+        .client
+        .post(app.url("/sandbox/_control/deposits"))
+        .json(&json!({"tid": issued["tid"], "depositorName": "김입금"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deposit.status(), 200, "{}", deposit.text().await.unwrap());
+    let started = Instant::now();
+    let paid = loop {
+        let p = crate::approval::payment(&app, &key, id).await;
+        if p["status"] == "paid" {
+            break p;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "not paid: {p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    browser.goto(&result_url).await;
+    let receipt = browser.text("main").await;
+    browser.screenshot("vbank-paid-receipt-phone").await;
+    assert!(
+        receipt.contains("입금이 확인되어 결제가 완료되었습니다"),
+        "{receipt}"
+    );
+    for expected in [
+        "신한은행",
+        number.as_str(),
+        "김입금",
+        "현금영수증",
+        "소득공제",
+        amount.as_str(),
+    ] {
+        assert!(
+            receipt.contains(expected),
+            "{expected} missing in {receipt}"
+        );
+    }
+    let deposited_at = korean_deadline(paid["virtualAccount"]["depositedAt"].as_str().unwrap());
+    let deposited_at = deposited_at.trim_end_matches("까지");
+    assert!(
+        receipt.contains(&format!("입금일시\n{deposited_at}")),
+        "deposit time {deposited_at} missing in {receipt}"
+    );
+    assert!(receipt.contains(&format!("입금액\n{amount}")), "{receipt}");
+    let problems = phone_layout_problems(&browser).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+}
