@@ -358,9 +358,14 @@ async fn checkout_page(
         "<h1>결제하기</h1>{retry_note}{summary}\
          <div id=\"notice\" role=\"alert\" hidden></div>\
          <button id=\"btn_pay\" type=\"button\">결제하기</button>\
-         <p class=\"muted\">결제창(팝업)에서 약관에 동의하고 카드사를 선택한 뒤 ‘다음’을 누르세요. 결제창이 보이지 않으면 브라우저의 팝업 차단을 해제해 주세요.</p>\
+         <p class=\"muted\">결제창(팝업)에서 약관에 동의하고 {choose} 뒤 ‘다음’을 누르세요. 결제창이 보이지 않으면 브라우저의 팝업 차단을 해제해 주세요.</p>\
          <noscript><p class=\"error\">결제창을 열려면 브라우저에서 자바스크립트를 켜 주세요.</p></noscript>",
         summary = order_summary(&row),
+        choose = if row.pay_method == PayMethod::Vbank {
+            "입금할 은행을 선택한"
+        } else {
+            "카드사를 선택한"
+        },
     );
     let script = format!(
         "\nconst PARAMS = {params};\nconst STATUS_URL = \"/checkout/{id}/status\";\nconst RESULT_URL = \"/checkout/{id}/result\";\n{CHECKOUT_JS}",
@@ -487,9 +492,9 @@ async fn result_page(
             )
         }
         PaymentStatus::AwaitingDeposit => {
-            // The help centre has card articles only (popups, ISP, 안심클릭): none helps someone
-            // paying into an account, so only articles about accounts or deposits are suggested,
-            // once there are any; the shop and the help centre are always named.
+            // Card articles (popups, ISP, 안심클릭) do not help someone paying into an account: only
+            // articles about accounts or deposits are suggested; without any, the shop and the help
+            // centre are named.
             let mut hits = failure::help_for_waiting(&state.help.current(), &row, user_agent(req));
             hits.retain(|h| h.title.contains("가상계좌") || h.title.contains("입금"));
             let help = if hits.is_empty() {
