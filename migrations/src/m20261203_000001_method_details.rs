@@ -27,20 +27,22 @@ enum Payments {
     CashReceipt,
 }
 
-/// The card columns, in the order of the JSON fields they become.
-const CARD: [(Payments, &str, &str); 4] = [
+/// The card columns with their former lengths, in the order of the JSON fields they become.
+const CARD: [(Payments, &str, &str, u32); 4] = [
     (
         Payments::CardCompanyCode,
         "card_company_code",
         "companyCode",
+        4,
     ),
     (
         Payments::CardCompanyName,
         "card_company_name",
         "companyName",
+        40,
     ),
-    (Payments::CardNumber, "card_number", "number"),
-    (Payments::CardQuota, "card_quota", "quota"),
+    (Payments::CardNumber, "card_number", "number", 40),
+    (Payments::CardQuota, "card_quota", "quota", 4),
 ];
 
 /// paydesk's own failure codes; every other stored code is Innopay's.
@@ -116,7 +118,7 @@ impl MigrationTrait for Migration {
             let id: String = row.try_get("", "id")?;
             let mut card = Map::new();
             card.insert("method".into(), "card".into());
-            for (_, column, field) in CARD {
+            for (_, column, field, _) in CARD {
                 let value: Option<String> = row.try_get("", column)?;
                 card.insert(field.into(), value.map_or(Json::Null, Json::String));
             }
@@ -131,12 +133,13 @@ impl MigrationTrait for Migration {
             db,
             &format!(
                 "UPDATE payments SET failure_code = 'innopay:' || SUBSTR(failure_code, 1, 32) \
-                 WHERE failure_code IS NOT NULL AND failure_code NOT IN ({OWN_FAILURE_CODES})"
+                 WHERE failure_code IS NOT NULL AND failure_code NOT LIKE 'innopay:%' \
+                 AND failure_code NOT IN ({OWN_FAILURE_CODES})"
             ),
             vec![],
         )
         .await?;
-        for (column, _, _) in CARD {
+        for (column, _, _, _) in CARD {
             drop_column(manager, column).await?;
         }
         Ok(())
@@ -144,12 +147,30 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        for (column, _, _) in CARD {
+        // Refused before anything changes: the earlier schema has no place for other methods.
+        let others = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT id FROM payments WHERE method_details IS NOT NULL \
+                 AND method_details NOT LIKE '{\"method\":\"card\"%' LIMIT 10",
+            ))
+            .await?;
+        if !others.is_empty() {
+            let ids: Vec<String> = others
+                .iter()
+                .map(|row| row.try_get("", "id").unwrap_or_default())
+                .collect();
+            return Err(DbErr::Migration(format!(
+                "payments {} are not card payments, which the earlier schema cannot hold",
+                ids.join(", ")
+            )));
+        }
+        for (column, _, _, length) in CARD {
             manager
                 .alter_table(
                     Table::alter()
                         .table(Payments::Table)
-                        .add_column(ColumnDef::new(column).string_len(40).null())
+                        .add_column(ColumnDef::new(column).string_len(length).null())
                         .to_owned(),
                 )
                 .await?;

@@ -68,7 +68,8 @@ pub struct CreateCheckoutRequest {
     /// Echoed back by Innopay and in webhooks (at most 200 characters).
     pub mall_reserved: Option<String>,
     /// How long the shopper has to pay: 60 to 604800 seconds, default 1800. For `VBANK` this is the
-    /// time to choose a bank in the payment window; the deposit has its own deadline.
+    /// time to choose a bank in the payment window, and it ends 30 minutes before the deposit
+    /// deadline at the latest.
     pub expires_in_seconds: Option<i64>,
     /// `VBANK` only: the deposit deadline, at least one hour and at most 30 days ahead. Give this or
     /// `depositDueInHours`, not both; default 72 hours.

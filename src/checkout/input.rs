@@ -24,6 +24,8 @@ const MAX_EXPIRY_SECS: i64 = 7 * 24 * 3600;
 pub const DEFAULT_DEPOSIT_DUE: Duration = Duration::hours(72);
 const MIN_DEPOSIT_DUE_HOURS: i64 = 1;
 const MAX_DEPOSIT_DUE_HOURS: i64 = 30 * 24;
+/// How long before the deposit deadline a VBANK checkout's window closes at the latest.
+const WINDOW_BEFORE_DEADLINE: Duration = Duration::minutes(30);
 
 /// A validated checkout request.
 #[derive(Debug, Clone)]
@@ -236,7 +238,8 @@ impl NewCheckout {
                 ));
             }
         };
-        let deposit_due_at = deposit_due(req, pay_method, OffsetDateTime::now_utc())?;
+        let now = OffsetDateTime::now_utc();
+        let deposit_due_at = deposit_due(req, pay_method, now)?;
         let cash_receipt = match &req.cash_receipt {
             None => None,
             Some(_) if !pay_method.rules().paid_later => {
@@ -293,6 +296,13 @@ impl NewCheckout {
                     ),
                 ));
             }
+        };
+        // The window must close before the deposit deadline: an account issued after it would
+        // be due already. It closes half an hour before at the latest (the deadline is at least an
+        // hour away).
+        let expires_in = match deposit_due_at {
+            Some(due) => expires_in.min(due - now - WINDOW_BEFORE_DEADLINE),
+            None => expires_in,
         };
         Ok(Self {
             order_id,

@@ -532,14 +532,27 @@ async fn result_page(
             ),
             "<meta http-equiv=\"refresh\" content=\"3\">".to_string(),
         ),
-        PaymentStatus::Cancelled | PaymentStatus::PartiallyCancelled => (
-            "결제 취소",
-            format!(
-                "<h1>결제가 취소되었습니다</h1><p class=\"card\">취소된 금액: {}</p>{summary}",
-                escape(&format_won(row.cancelled_amount))
-            ),
-            String::new(),
-        ),
+        PaymentStatus::Cancelled | PaymentStatus::PartiallyCancelled => {
+            let unpaid_account = row
+                .method_details
+                .as_ref()
+                .and_then(MethodDetails::virtual_account)
+                .is_some_and(|a| a.deposit.is_none());
+            let what = if unpaid_account {
+                "가상계좌가 닫혀 주문이 취소되었습니다. 입금된 금액이 없어 환불할 금액도 없습니다."
+                    .to_string()
+            } else {
+                format!("취소된 금액: {}", format_won(row.cancelled_amount))
+            };
+            (
+                "결제 취소",
+                format!(
+                    "<h1>결제가 취소되었습니다</h1><p class=\"card\">{}</p>{summary}",
+                    escape(&what)
+                ),
+                String::new(),
+            )
+        }
         PaymentStatus::Ready => {
             return Redirect::see_other(format!("/checkout/{}", row.id)).into_response();
         }

@@ -135,6 +135,22 @@ impl BankCode {
     pub fn name(self) -> &'static str {
         self.bank().name
     }
+
+    /// The bank a name means, as gateways write it: "KB국민은행", "국민은행" and "국민" are one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        fn core(name: &str) -> String {
+            name.chars()
+                .filter(|c| !c.is_ascii_alphabetic() && !c.is_whitespace())
+                .collect::<String>()
+                .trim_end_matches("은행")
+                .to_string()
+        }
+        let wanted = core(name);
+        (!wanted.is_empty())
+            .then(|| BANKS.iter().find(|b| core(b.name) == wanted))
+            .flatten()
+            .map(|b| BankCode(b.code))
+    }
 }
 
 impl FromStr for BankCode {
@@ -193,5 +209,16 @@ mod tests {
         assert!("999".parse::<BankCode>().is_err());
         assert!("4".parse::<BankCode>().is_err());
         assert!("".parse::<BankCode>().is_err());
+    }
+
+    #[test]
+    fn names_resolve_with_or_without_prefix_and_suffix() {
+        assert_eq!(BankCode::from_name("KB국민은행").unwrap().as_str(), "004");
+        assert_eq!(BankCode::from_name("국민은행").unwrap().as_str(), "004");
+        assert_eq!(BankCode::from_name("농협").unwrap().as_str(), "011");
+        assert_eq!(BankCode::from_name(" 신한 ").unwrap().as_str(), "088");
+        assert_eq!(BankCode::from_name("우체국").unwrap().as_str(), "071");
+        assert!(BankCode::from_name("은행").is_none());
+        assert!(BankCode::from_name("어딘가은행").is_none());
     }
 }

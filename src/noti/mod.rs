@@ -605,6 +605,11 @@ async fn judge_deposit(
             "paydesk's own approval call is in flight and records the account first",
             Some(&row),
         ),
+        PaymentStatus::Unknown if row.pending_cancel_amount.is_some() => Verdict::new(
+            NotiOutcome::Deferred,
+            "paydesk is taking this account back; the reconciler settles it with the deposit",
+            Some(&row),
+        ),
         PaymentStatus::Unknown => {
             let settled = state
                 .checkout
@@ -659,6 +664,11 @@ async fn judge_deposit(
             DepositOutcome::NotDeposited(current) => Verdict::new(
                 NotiOutcome::Contradiction,
                 "Innopay's inquiry shows no deposit into this account",
+                Some(&current),
+            ),
+            DepositOutcome::Closed(current) => Verdict::new(
+                NotiOutcome::Contradiction,
+                "Innopay's inquiry shows this account closed without a deposit",
                 Some(&current),
             ),
             DepositOutcome::Inconclusive(why) => Verdict::new(
@@ -778,6 +788,16 @@ async fn judge_cancelled(
     }
     let current = row.status;
     let verdict = match current {
+        // An unpaid account is only ever closed whole; a refund of money it was not owed (a
+        // flagged deposit) is for a person.
+        PaymentStatus::AwaitingDeposit if cancelled_there < total => Verdict::new(
+            NotiOutcome::Contradiction,
+            format!(
+                "a cancel of {cancelled_there} of {total} for a virtual account still awaiting \
+                 its deposit"
+            ),
+            Some(&row),
+        ),
         PaymentStatus::Paid
         | PaymentStatus::PartiallyCancelled
         | PaymentStatus::Cancelled

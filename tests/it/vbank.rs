@@ -628,3 +628,131 @@ async fn an_account_issued_for_another_amount_is_closed_at_once_and_flagged() {
         "the account was closed, not cancelled like a card"
     );
 }
+
+/// A card checkout whose shopper opens the window as a virtual account: the return does not match
+/// the checkout (method and the tid's service code), so nothing is approved and nothing is "paid"
+/// by an account that took no money.
+#[tokio::test]
+async fn a_card_checkout_returned_as_a_virtual_account_is_refused_before_approval() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    let checkout = new_checkout(&app, &key, &order(20000)).await;
+    let mut form = crate::approval::authorize_form(&checkout, &[]);
+    for (k, v) in form.iter_mut() {
+        if k == "payMethod" {
+            *v = "VBANK".into();
+        }
+    }
+    let response = app
+        .client
+        .post(app.url("/sandbox/pay/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let return_url = response.headers()["location"].to_str().unwrap().to_string();
+    let tid = crate::approval::query_param(&return_url, "tid").unwrap();
+    assert_eq!(
+        &tid[10..12],
+        "03",
+        "Innopay's window made a virtual-account transaction"
+    );
+    app.client.get(&return_url).send().await.unwrap();
+    let id = checkout["id"].as_str().unwrap();
+    let refused = payment(&app, &key, id).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert_eq!(refused["failure"]["code"], "order_mismatch");
+    assert_eq!(refused["flagged"], true);
+    assert_eq!(
+        crate::approval::pay_calls(&app.url("/sandbox"), &tid).await,
+        0
+    );
+}
+
+/// Money deposited into an account paydesk is closing (its approval could not be honoured, and
+/// the first close failed): never paid automatically, never refunded without an account, flagged
+/// for a person, and the closing stops.
+#[tokio::test]
+async fn a_deposit_into_an_account_being_taken_back_is_flagged_not_paid() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("reconcile_interval_ms", "100"),
+            ("deposit_check_interval_ms", "200"),
+        ],
+    )
+    .await;
+    let key = demo_key(&app);
+    add_fault(
+        &app,
+        json!({"kind": "amount_mismatch", "api": "pay", "calls": 1, "amt": 21000}),
+    )
+    .await;
+    add_fault(
+        &app,
+        json!({"kind": "decline", "api": "vbank_cancel", "calls": 1, "code": "V009", "message": "점검 중"}),
+    )
+    .await;
+    let checkout = new_checkout(&app, &key, &vbank_order(20000)).await;
+    let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
+    let tid = crate::approval::query_param(&return_url, "tid").unwrap();
+    app.client.get(&return_url).send().await.unwrap();
+    let id = checkout["id"].as_str().unwrap();
+    let (status, made) = deposit(&app, json!({"tid": tid})).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let flagged = wait_until(&app, &key, id, |p| {
+        p["flagReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("account paydesk was closing"))
+    })
+    .await;
+    assert_eq!(flagged["status"], "awaiting_deposit", "{flagged}");
+    assert!(flagged["pendingCancelAmount"].is_null());
+    // The next checks change nothing and close nothing more.
+    let closes = || async {
+        crate::approval::sandbox_calls(&app.url("/sandbox"))
+            .await
+            .iter()
+            .filter(|c| {
+                let path = c["path"].as_str().unwrap();
+                path.ends_with("/api/vbankCancel") || path.ends_with("/api/cancelApi")
+            })
+            .count()
+    };
+    let before = closes().await;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(1) {
+        let p = payment(&app, &key, id).await;
+        assert_ne!(p["status"], "paid", "{p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        closes().await,
+        before,
+        "no more closes or refunds were tried"
+    );
+    assert!(before <= 2, "{before} closes");
+}
+
+#[tokio::test]
+async fn a_vbank_window_closes_before_the_deposit_deadline() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    let mut body = vbank_order(20000);
+    body["depositDueInHours"] = json!(1);
+    body["expiresInSeconds"] = json!(604800);
+    let checkout = new_checkout(&app, &key, &body).await;
+    let parse = |v: &Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let expires = parse(&checkout["expiresAt"]);
+    let due = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    assert!(
+        expires <= due - time::Duration::minutes(29),
+        "{expires} vs {due}"
+    );
+}

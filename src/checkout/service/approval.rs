@@ -77,6 +77,17 @@ fn approval_problem(row: &PaymentRow, approval: &Approval) -> Option<String> {
             approval.mid, row.mid
         ));
     }
+    // Another method than the checkout's: a card checkout "approved" as an issued account took no
+    // money. An answer without payMethod is read as the checkout's (seen left out, B).
+    let answered_method = (!approval.pay_method.is_empty()).then_some(approval.pay_method.as_str());
+    let issued_account = approval.virtual_account.is_some() && !row.pay_method.rules().paid_later;
+    if answered_method.is_some_and(|m| m != row.pay_method.code()) || issued_account {
+        problems.push(format!(
+            "Innopay answered payMethod {} for a {} payment",
+            answered_method.unwrap_or("VBANK"),
+            row.pay_method
+        ));
+    }
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
@@ -170,7 +181,27 @@ fn return_mismatch(
             ),
         ));
     }
+    if let Some(method) = query.pay_method.as_deref().filter(|m| !m.is_empty())
+        && method != row.pay_method.code()
+    {
+        return Some((
+            ORDER,
+            format!(
+                "payMethod {method:?} differs from the checkout's {}",
+                row.pay_method
+            ),
+        ));
+    }
     match query.tid.as_deref().map(|t| t.parse::<Tid>()) {
+        // The tid carries the method's service code at characters 11 and 12 (A).
+        Some(Ok(tid)) if tid.as_str().get(10..12) != Some(row.pay_method.service_code()) => Some((
+            ORDER,
+            format!(
+                "tid is not a {} transaction (service code {:?})",
+                row.pay_method,
+                tid.as_str().get(10..12).unwrap_or_default()
+            ),
+        )),
         Some(Ok(tid)) if tid.as_str().starts_with(row.mid.as_str()) => None,
         Some(Ok(_)) => Some((ORDER, "tid does not belong to the storefront's mid".into())),
         _ => Some((ORDER, "tid is missing or malformed".into())),
@@ -355,16 +386,7 @@ impl CheckoutService {
     ) -> Result<PaymentRow, CheckoutError> {
         match outcome {
             Outcome::Done(approval) if approval.status == 0 => {
-                let problem = approval_problem(&row, &approval).or_else(|| {
-                    (row.pay_method.rules().paid_later
-                        && approval.pay_method != row.pay_method.code())
-                    .then(|| {
-                        format!(
-                            "Innopay answered payMethod {:?} for a {} payment",
-                            approval.pay_method, row.pay_method
-                        )
-                    })
-                });
+                let problem = approval_problem(&row, &approval);
                 if let Some(problem) = problem {
                     tracing::error!(payment = %row.id, %problem, "approved payment does not match its checkout; cancelling");
                     return self
@@ -376,8 +398,12 @@ impl CheckoutService {
                         )
                         .await;
                 }
-                // Confirmed late (by inquiry, not by the approval's own answer): too late to keep.
-                if row.expires_at <= OffsetDateTime::now_utc() && cause != Cause::Gateway {
+                // Confirmed late (by inquiry, not by the approval's own answer): too late to keep. An
+                // issued account is not money taken: its own deadline decides.
+                if row.expires_at <= OffsetDateTime::now_utc()
+                    && cause != Cause::Gateway
+                    && !row.pay_method.rules().paid_later
+                {
                     return self
                         .net_cancel(
                             storefront,
@@ -388,9 +414,7 @@ impl CheckoutService {
                         .await;
                 }
                 if row.pay_method.rules().paid_later {
-                    return self
-                        .record_issued_account(storefront, row, approval, cause)
-                        .await;
+                    return self.record_issued_account(row, approval, cause).await;
                 }
                 let detail = json!({"tid": approval.tid, "authNum": approval.auth_num, "amt": approval.amt.won()});
                 self.apply_or_reload(
@@ -505,8 +529,13 @@ impl CheckoutService {
         let Some(tid) = row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) else {
             return Ok(row);
         };
-        let undeposited_account = super::deposit::account_of(&row)
-            .is_some_and(|a| a.issued.is_some() && a.deposit.is_none());
+        let account = super::deposit::account_of(&row);
+        if let (Some(approval), true) = (&approval, account.is_some_and(|a| a.deposit.is_some())) {
+            // Money is in the account already: closing is refused and a refund needs an account
+            // only a person can get.
+            return self.deposit_while_taking_back(row, approval).await;
+        }
+        let undeposited_account = account.is_some_and(|a| a.issued.is_some());
         let outcome = if undeposited_account {
             self.close_account(storefront, &row).await
         } else {

@@ -28,6 +28,8 @@ pub(crate) enum DepositOutcome {
     Flagged(Box<PaymentRow>, String),
     /// Innopay shows no deposit.
     NotDeposited(Box<PaymentRow>),
+    /// Innopay shows the account closed, unpaid.
+    Closed(Box<PaymentRow>),
     /// Innopay gave no conclusive answer (why).
     Inconclusive(String),
     /// The payment changed while this was decided: decide again.
@@ -41,30 +43,37 @@ pub(super) fn account_of(row: &PaymentRow) -> Option<&VirtualAccount> {
         .and_then(MethodDetails::virtual_account)
 }
 
-/// The virtual account of `row` as Innopay now reports it, merged into what paydesk stored.
+/// Starts the reason of a flag set when money reached an account paydesk was taking back: such a
+/// payment is never paid automatically.
+pub(super) const TAKE_BACK_FLAG: &str = "money was deposited into an account paydesk was closing";
+
+/// The virtual account of `row` as Innopay now reports it, merged into what paydesk stored. The bank
+/// is read from its code, else its name (the one field seen in real answers, B). An account paydesk
+/// never asked for (Innopay issued one for a card checkout) is due at once.
 pub(super) fn account_update(
     row: &PaymentRow,
     info: &VirtualAccountInfo,
 ) -> Option<VirtualAccount> {
-    let stored = account_of(row)?;
+    let stored = account_of(row);
     let bank_code = info
         .bank_code
         .as_deref()
         .and_then(|c| c.parse::<BankCode>().ok())
-        .or(stored.issued.as_ref().map(|a| a.bank_code))?;
+        .or_else(|| info.bank_name.as_deref().and_then(BankCode::from_name))
+        .or(stored.and_then(|a| a.issued.as_ref()).map(|a| a.bank_code))?;
     let deposit = info.deposit_amt.map(|amount| Deposit {
         amount: amount.won(),
         depositor_name: info.depositor_name.clone(),
         deposited_at: info.deposited_at.as_deref().and_then(parse_kst),
     });
     Some(VirtualAccount {
-        due_at: stored.due_at,
+        due_at: stored.map_or_else(OffsetDateTime::now_utc, |a| a.due_at),
         issued: Some(IssuedAccount {
             bank_code,
             account_number: info.account_number.clone(),
             holder_name: info.holder_name.clone(),
         }),
-        deposit: deposit.or_else(|| stored.deposit.clone()),
+        deposit: deposit.or_else(|| stored.and_then(|a| a.deposit.clone())),
     })
 }
 
@@ -102,7 +111,6 @@ impl CheckoutService {
     /// or straight to the deposit's outcome when the inquiry that found it also shows the money.
     pub(super) async fn record_issued_account(
         &self,
-        storefront: &Storefront,
         row: PaymentRow,
         approval: Approval,
         cause: Cause,
@@ -112,19 +120,7 @@ impl CheckoutService {
             .as_ref()
             .and_then(|info| account_update(&row, info));
         let Some(account) = account else {
-            // Innopay answered about the payment but not with an account paydesk can show: as if
-            // the answer were lost, the inquiry finds out.
-            let reason = format!(
-                "Innopay's answer for VBANK payment {} has no virtual account of a known bank",
-                row.id
-            );
-            return Box::pin(self.apply_approval_outcome(
-                storefront,
-                row,
-                Outcome::Unknown { reason },
-                cause,
-            ))
-            .await;
+            return self.unusable_account(row, cause).await;
         };
         let has_deposit = approval
             .virtual_account
@@ -164,11 +160,83 @@ impl CheckoutService {
                 DepositOutcome::Paid(row)
                 | DepositOutcome::AlreadyRecorded(row)
                 | DepositOutcome::Flagged(row, _)
-                | DepositOutcome::NotDeposited(row) => Ok(*row),
+                | DepositOutcome::NotDeposited(row)
+                | DepositOutcome::Closed(row) => Ok(*row),
                 DepositOutcome::Inconclusive(_) | DepositOutcome::Raced => Ok(issued_row),
             };
         }
         Ok(issued_row)
+    }
+
+    /// Innopay answered about a VBANK payment without an account paydesk can show (none, or at a
+    /// bank it does not know): the payment stays `unknown`, asked about again with backoff, and is
+    /// flagged once the same answer came three times.
+    async fn unusable_account(
+        &self,
+        row: PaymentRow,
+        cause: Cause,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let reason =
+            "Innopay's answer for this VBANK payment has no virtual account of a known bank";
+        let backoff = Duration::seconds(1 << row.reconcile_attempts.clamp(0, 8));
+        let next = OffsetDateTime::now_utc() + backoff;
+        if row.status == PaymentStatus::Unknown && row.flag_reason.as_deref() == Some(reason) {
+            self.store.schedule_reconcile(&row.id, next).await?;
+            return Ok(row);
+        }
+        let update = PaymentUpdate {
+            reconcile_after: Some(Some(next)),
+            flag_reason: (row.reconcile_attempts >= 3).then(|| reason.to_string()),
+            ..Default::default()
+        };
+        self.apply_or_reload(
+            &row,
+            PaymentStatus::Unknown,
+            update,
+            event(EventKind::OutcomeUnknown, cause, json!({"reason": reason})),
+        )
+        .await
+    }
+
+    /// Money reached an account paydesk was taking back (closing it because the approval could not
+    /// be honoured): closing is no longer possible and a refund needs an account only a person can
+    /// get. The payment waits, flagged, as an issued account that is never paid automatically.
+    pub(super) async fn deposit_while_taking_back(
+        &self,
+        row: PaymentRow,
+        approval: &Approval,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let account = approval
+            .virtual_account
+            .as_ref()
+            .and_then(|info| account_update(&row, info));
+        let why = format!(
+            "{TAKE_BACK_FLAG} ({}): refund it in Innopay's admin, or accept the order by hand",
+            row.flag_reason
+                .as_deref()
+                .unwrap_or("the approval could not be honoured")
+        );
+        tracing::error!(payment = %row.id, %why, "deposit flagged for a person");
+        let update = PaymentUpdate {
+            method_details: account.map(|a| Some(MethodDetails::VirtualAccount(a))),
+            pending_cancel_amount: Some(None),
+            reconcile_after: Some(Some(
+                OffsetDateTime::now_utc() + self.deposit_check_interval,
+            )),
+            flag_reason: Some(why.clone()),
+            ..Default::default()
+        };
+        self.apply_or_reload(
+            &row,
+            PaymentStatus::AwaitingDeposit,
+            update,
+            event(
+                EventKind::DepositFlagged,
+                Cause::Reconciler,
+                json!({"reason": why}),
+            ),
+        )
+        .await
     }
 
     /// Asks Innopay about the payment's virtual account and records what it shows (a deposit Noti
@@ -219,13 +287,32 @@ impl CheckoutService {
             return self.flag_deposit(row, why, None, cause).await;
         }
         let Some(deposited) = info.deposit_amt.map(Amount::won) else {
-            return Ok(DepositOutcome::NotDeposited(Box::new(row)));
+            let closed = approval.status != 0 || info.closed_at.is_some();
+            return Ok(if closed {
+                DepositOutcome::Closed(Box::new(row))
+            } else {
+                DepositOutcome::NotDeposited(Box::new(row))
+            });
         };
         let Some(account) = account_update(&row, info) else {
             return Ok(DepositOutcome::NotDeposited(Box::new(row)));
         };
         let deposited_at = account.deposit.as_ref().and_then(|d| d.deposited_at);
         match row.status {
+            PaymentStatus::AwaitingDeposit
+                if row
+                    .flag_reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with(TAKE_BACK_FLAG)) =>
+            {
+                let why = row.flag_reason.clone().unwrap_or_default();
+                Ok(DepositOutcome::Flagged(Box::new(row), why))
+            }
+            // A close of this account is in flight: its outcome (refused, since money arrived)
+            // comes first, then this deposit is decided.
+            PaymentStatus::AwaitingDeposit if row.pending_cancel_amount.is_some() => Ok(
+                DepositOutcome::Inconclusive("a close of this account is in flight".into()),
+            ),
             PaymentStatus::AwaitingDeposit => {
                 if deposited != total {
                     let why = format!(
@@ -234,7 +321,9 @@ impl CheckoutService {
                     );
                     return self.flag_deposit(row, why, Some(account), cause).await;
                 }
-                let late = deposited_at.unwrap_or_else(OffsetDateTime::now_utc) > account.due_at;
+                // A deposit Innopay took before paydesk closed the account, at a time it does not
+                // say, counts as in time: the account closes at the deadline.
+                let late = deposited_at.is_some_and(|at| at > account.due_at);
                 if late {
                     let why = format!(
                         "a deposit of {deposited} won at {} after the deadline {}: the order was \
@@ -273,6 +362,14 @@ impl CheckoutService {
                         None => DepositOutcome::Raced,
                     },
                 )
+            }
+            PaymentStatus::PartiallyCancelled | PaymentStatus::Cancelled
+                if account_of(&row).is_none_or(|a| a.deposit.is_none()) =>
+            {
+                let why = format!(
+                    "a deposit of {deposited} won into an account paydesk closed unpaid: refund it"
+                );
+                self.flag_deposit(row, why, Some(account), cause).await
             }
             PaymentStatus::Paid | PaymentStatus::PartiallyCancelled | PaymentStatus::Cancelled
                 if deposited > total =>
@@ -343,6 +440,7 @@ impl CheckoutService {
             DepositOutcome::NotDeposited(row) if OffsetDateTime::now_utc() >= due_at => {
                 return self.expire_account(*row).await;
             }
+            DepositOutcome::Closed(row) => return self.record_expiry(*row).await,
             DepositOutcome::Inconclusive(why) => {
                 tracing::info!(payment = %row.id, %why, "deposit check inconclusive; will ask again");
                 let backoff = Duration::seconds(1 << row.reconcile_attempts.clamp(0, 6));
@@ -380,28 +478,7 @@ impl CheckoutService {
     async fn expire_account(&self, row: PaymentRow) -> Result<PaymentRow, CheckoutError> {
         let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
         match self.close_account(&storefront, &row).await {
-            Outcome::Done(()) => {
-                let update = PaymentUpdate {
-                    reconcile_after: Some(None),
-                    ..failure(
-                        FailureCode::DepositExpired,
-                        "no deposit reached the virtual account before its deadline; the account \
-                         was closed",
-                    )
-                };
-                let due = account_of(&row).map(|a| kst_text(a.due_at));
-                self.apply_or_reload(
-                    &row,
-                    PaymentStatus::Expired,
-                    update,
-                    event(
-                        EventKind::Expired,
-                        Cause::Reconciler,
-                        json!({"dueAt": due, "accountClosed": true}),
-                    ),
-                )
-                .await
-            }
+            Outcome::Done(()) => self.record_expiry(row).await,
             other => {
                 let why = match &other {
                     Outcome::Declined { code, message } => format!("{code} {message}"),
@@ -410,12 +487,58 @@ impl CheckoutService {
                 };
                 tracing::warn!(payment = %row.id, %why, "closing an expired virtual account failed; will retry");
                 let backoff = Duration::seconds(1 << row.reconcile_attempts.clamp(0, 8));
-                self.store
-                    .schedule_reconcile(&row.id, OffsetDateTime::now_utc() + backoff)
-                    .await?;
+                let next = OffsetDateTime::now_utc() + backoff;
+                // Past the deadline the account may still take money: a person must know once
+                // closing it keeps failing.
+                let flag =
+                    format!("closing the virtual account past its deadline keeps failing: {why}");
+                if row.reconcile_attempts >= 5 && row.flag_reason.as_deref() != Some(flag.as_str())
+                {
+                    let update = PaymentUpdate {
+                        reconcile_after: Some(Some(next)),
+                        ..Default::default()
+                    };
+                    self.store
+                        .flag(
+                            &row,
+                            &flag,
+                            update,
+                            event(
+                                EventKind::DepositFlagged,
+                                Cause::Reconciler,
+                                json!({"reason": flag}),
+                            ),
+                        )
+                        .await?;
+                } else {
+                    self.store.schedule_reconcile(&row.id, next).await?;
+                }
                 Ok(row)
             }
         }
+    }
+
+    /// The account is closed at Innopay: the payment expires.
+    async fn record_expiry(&self, row: PaymentRow) -> Result<PaymentRow, CheckoutError> {
+        let update = PaymentUpdate {
+            reconcile_after: Some(None),
+            ..failure(
+                FailureCode::DepositExpired,
+                "no deposit reached the virtual account before its deadline; the account was closed",
+            )
+        };
+        let due = account_of(&row).map(|a| kst_text(a.due_at));
+        self.apply_or_reload(
+            &row,
+            PaymentStatus::Expired,
+            update,
+            event(
+                EventKind::Expired,
+                Cause::Reconciler,
+                json!({"dueAt": due, "accountClosed": true}),
+            ),
+        )
+        .await
     }
 
     /// Asks Innopay to close the payment's account.

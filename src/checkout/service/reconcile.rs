@@ -114,6 +114,15 @@ impl CheckoutService {
     ) -> Result<PaymentRow, CheckoutError> {
         let net_cancel = row.status == PaymentStatus::Unknown;
         match inquiry {
+            Outcome::Done(approval)
+                if net_cancel
+                    && approval
+                        .virtual_account
+                        .as_ref()
+                        .is_some_and(|a| a.deposit_amt.is_some()) =>
+            {
+                self.deposit_while_taking_back(row, &approval).await
+            }
             Outcome::Done(approval) => {
                 let cancelled_there = cancelled_at_innopay(&approval, &row);
                 if cancelled_there >= row.cancelled_amount + pending {
