@@ -396,6 +396,11 @@ impl InnopayClient {
 }
 
 impl<T> Outcome<T> {
+    /// The same outcome with what `Done` carries turned into something else.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        self.and_then(|value| Outcome::Done(f(value)))
+    }
+
     fn and_then<U>(self, next: impl FnOnce(T) -> Outcome<U>) -> Outcome<U> {
         match self {
             Outcome::Done(value) => next(value),

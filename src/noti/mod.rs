@@ -610,27 +610,8 @@ async fn judge_deposit(
             "paydesk is taking this account back; the reconciler settles it with the deposit",
             Some(&row),
         ),
-        PaymentStatus::Unknown => {
-            let settled = state
-                .checkout
-                .reconcile_one(row, Cause::InnopayNoti)
-                .await?;
-            match settled.status {
-                PaymentStatus::Paid => Verdict::new(
-                    NotiOutcome::Applied,
-                    "the account and its deposit confirmed by inquiry; recorded as paid",
-                    Some(&settled),
-                ),
-                _ => Verdict::new(
-                    NotiOutcome::Deferred,
-                    format!(
-                        "the payment is {} after Innopay's inquiry; the resend is judged again",
-                        settled.status
-                    ),
-                    Some(&settled),
-                ),
-            }
-        }
+        // An issued account paydesk had not settled: the inquiry records it (and its deposit).
+        PaymentStatus::Unknown => settle_by_inquiry(state, row).await?,
         PaymentStatus::Ready | PaymentStatus::Failed if row.pay_method.rules().paid_later => {
             Verdict::new(
                 NotiOutcome::Contradiction,
@@ -682,6 +663,38 @@ async fn judge_deposit(
     Ok(Some(verdict))
 }
 
+/// A payment whose approval paydesk has not settled, which a Noti says is paid: Innopay's inquiry
+/// settles it now (as the reconciler would, with cause `innopay_noti`).
+async fn settle_by_inquiry(state: &AppState, row: PaymentRow) -> Result<Verdict, NotiError> {
+    let settled = state
+        .checkout
+        .reconcile_one(row, Cause::InnopayNoti)
+        .await?;
+    Ok(match settled.status {
+        PaymentStatus::Paid => Verdict::new(
+            NotiOutcome::Applied,
+            "confirmed by inquiry and recorded as paid",
+            Some(&settled),
+        ),
+        PaymentStatus::Unknown | PaymentStatus::AwaitingDeposit => Verdict::new(
+            NotiOutcome::Deferred,
+            format!(
+                "the payment is {} after Innopay's inquiry; the resend is judged again",
+                settled.status
+            ),
+            Some(&settled),
+        ),
+        other => Verdict::new(
+            NotiOutcome::Contradiction,
+            format!(
+                "Innopay's inquiry does not confirm the approval; the payment is {}",
+                other.as_str()
+            ),
+            Some(&settled),
+        ),
+    })
+}
+
 /// A paid Noti. `None`: the payment changed meanwhile, judge again.
 async fn judge_paid(state: &AppState, row: PaymentRow) -> Result<Option<Verdict>, NotiError> {
     let current = row.status;
@@ -703,33 +716,8 @@ async fn judge_paid(state: &AppState, row: PaymentRow) -> Result<Option<Verdict>
             "paydesk is confirming a cancel of this payment",
             Some(&row),
         ),
-        PaymentStatus::Unknown => {
-            // An unsigned Noti alone never marks a payment paid: Innopay's inquiry confirms it.
-            let settled = state
-                .checkout
-                .reconcile_one(row, Cause::InnopayNoti)
-                .await?;
-            match settled.status {
-                PaymentStatus::Paid => Verdict::new(
-                    NotiOutcome::Applied,
-                    "confirmed by inquiry and recorded as paid",
-                    Some(&settled),
-                ),
-                PaymentStatus::Unknown => Verdict::new(
-                    NotiOutcome::Deferred,
-                    "Innopay's inquiry was inconclusive; the reconciler keeps asking",
-                    Some(&settled),
-                ),
-                other => Verdict::new(
-                    NotiOutcome::Contradiction,
-                    format!(
-                        "Innopay's inquiry does not confirm the approval; the payment is {}",
-                        other.as_str()
-                    ),
-                    Some(&settled),
-                ),
-            }
-        }
+        // An unsigned Noti alone never marks a payment paid: Innopay's inquiry confirms it.
+        PaymentStatus::Unknown => settle_by_inquiry(state, row).await?,
         PaymentStatus::Ready
         | PaymentStatus::Failed
         | PaymentStatus::Expired

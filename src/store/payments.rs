@@ -226,26 +226,7 @@ impl Store {
                 to: to_status,
             });
         }
-        let txn = self.db().begin().await?;
-        let next_version = current.version + 1;
-        let result = payment::Entity::update_many()
-            .set(update.into_active_model(to_status, next_version))
-            .filter(payment::Column::Id.eq(current.id.clone()))
-            .filter(payment::Column::Status.eq(current.status))
-            .filter(payment::Column::Version.eq(current.version))
-            .exec(&txn)
-            .await?;
-        if result.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(None);
-        }
-        let updated = payment::Entity::find_by_id(current.id.clone())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::Db(sea_orm::DbErr::RecordNotFound(current.id.clone())))?;
-        record_change(&txn, self.publisher()?, Some(current), &updated, event).await?;
-        txn.commit().await?;
-        Ok(Some(updated))
+        self.apply_change(current, to_status, update, event).await
     }
 
     /// Flags a payment for a person without changing its status (money arrived that paydesk cannot
@@ -262,10 +243,24 @@ impl Store {
             flag_reason: Some(reason.to_string()),
             ..update
         };
+        self.apply_change(current, current.status, update, event)
+            .await
+    }
+
+    /// The one write of a payment change: the conditional UPDATE (status and version as read), the
+    /// history row and the outbox, in one transaction.
+    async fn apply_change(
+        &self,
+        current: &PaymentRow,
+        to_status: PaymentStatus,
+        update: PaymentUpdate,
+        event: NewEvent,
+    ) -> Result<Option<PaymentRow>, StoreError> {
         let txn = self.db().begin().await?;
         let result = payment::Entity::update_many()
-            .set(update.into_active_model(current.status, current.version + 1))
+            .set(update.into_active_model(to_status, current.version + 1))
             .filter(payment::Column::Id.eq(current.id.clone()))
+            .filter(payment::Column::Status.eq(current.status))
             .filter(payment::Column::Version.eq(current.version))
             .exec(&txn)
             .await?;

@@ -547,12 +547,10 @@ impl CheckoutService {
                 cancel_msg: "paydesk: approval could not be honoured".into(),
                 refund: None,
             };
-            match self.gateway.cancel(&merchant(storefront), &request).await {
-                Outcome::Done(_) => Outcome::Done(()),
-                Outcome::Declined { code, message } => Outcome::Declined { code, message },
-                Outcome::Unknown { reason } => Outcome::Unknown { reason },
-                Outcome::NotSent { reason } => Outcome::NotSent { reason },
-            }
+            self.gateway
+                .cancel(&merchant(storefront), &request)
+                .await
+                .map(|_| ())
         };
         self.apply_net_cancel_outcome(row, outcome).await
     }

@@ -135,27 +135,13 @@ impl CheckoutService {
                 "holderName": r.holder_name,
             })
         });
-        let reserve = PaymentUpdate {
-            pending_cancel_amount: Some(Some(amount)),
-            reconcile_after: Some(Some(self.call_deadline())),
-            ..Default::default()
-        };
-        let Some(reserved) = self
-            .store
-            .transition(
+        let reserved = self
+            .reserve_cancel(
                 &row,
-                current,
-                reserve,
-                event(
-                    EventKind::CancelRequested,
-                    Cause::Api,
-                    json!({"amount": amount, "reason": cancel.reason, "refundAccount": refund_detail}),
-                ),
+                amount,
+                json!({"amount": amount, "reason": cancel.reason, "refundAccount": refund_detail}),
             )
-            .await?
-        else {
-            return Err(CheckoutError::CancelInProgress);
-        };
+            .await?;
         let request = gateway::CancelRequest {
             tid: row
                 .tid
@@ -169,17 +155,52 @@ impl CheckoutService {
             cancel_msg: cancel.reason,
             refund,
         };
-        let outcome = self.gateway.cancel(&merchant(storefront), &request).await;
-        tracing::info!(payment = %row.id, outcome = outcome.label(), "cancel answered");
+        let outcome = self
+            .gateway
+            .cancel(&merchant(storefront), &request)
+            .await
+            .map(|done| json!({"resultCode": done.result_code, "amount": amount}));
+        self.settle_cancel_call(&reserved, amount, outcome).await
+    }
+
+    /// Reserves `amount` of `row` for a cancel about to be sent (the status stays): the reconciler
+    /// leaves it to this request until the call's deadline, and no second cancel can start.
+    async fn reserve_cancel(
+        &self,
+        row: &PaymentRow,
+        amount: i64,
+        detail: serde_json::Value,
+    ) -> Result<PaymentRow, CheckoutError> {
+        let reserve = PaymentUpdate {
+            pending_cancel_amount: Some(Some(amount)),
+            reconcile_after: Some(Some(self.call_deadline())),
+            ..Default::default()
+        };
+        self.store
+            .transition(
+                row,
+                row.status,
+                reserve,
+                event(EventKind::CancelRequested, Cause::Api, detail),
+            )
+            .await?
+            .ok_or(CheckoutError::CancelInProgress)
+    }
+
+    /// Records how Innopay answered a cancel (or an account's close) reserved on `reserved`; `Done`
+    /// carries what the history records of it.
+    async fn settle_cancel_call(
+        &self,
+        reserved: &PaymentRow,
+        amount: i64,
+        outcome: Outcome<serde_json::Value>,
+    ) -> Result<CancelResult, CheckoutError> {
+        tracing::info!(payment = %reserved.id, outcome = outcome.label(), "cancel answered");
+        let back_to = reserved.status;
         match outcome {
-            Outcome::Done(done) => Ok(CancelResult::Done(
-                self.apply_cancel(
-                    &reserved,
-                    amount,
-                    Cause::Api,
-                    json!({"resultCode": done.result_code, "amount": amount}),
-                )
-                .await?,
+            Outcome::Done(detail) => Ok(CancelResult::Done(
+                self.apply_cancel(reserved, amount, Cause::Api, detail)
+                    .await?,
             )),
             Outcome::Unknown { reason } => {
                 let update = PaymentUpdate {
@@ -188,8 +209,8 @@ impl CheckoutService {
                 };
                 let row = self
                     .apply_or_reload(
-                        &reserved,
-                        current,
+                        reserved,
+                        back_to,
                         update,
                         event(
                             EventKind::CancelOutcomeUnknown,
@@ -202,8 +223,8 @@ impl CheckoutService {
             }
             Outcome::Declined { code, message } => {
                 self.release_cancel(
-                    &reserved,
-                    current,
+                    reserved,
+                    back_to,
                     EventKind::CancelDeclined,
                     json!({"code": code, "message": message}),
                 )
@@ -212,8 +233,8 @@ impl CheckoutService {
             }
             Outcome::NotSent { reason } => {
                 self.release_cancel(
-                    &reserved,
-                    current,
+                    reserved,
+                    back_to,
                     EventKind::CancelNotSent,
                     json!({"reason": reason}),
                 )
@@ -243,79 +264,18 @@ impl CheckoutService {
                  nothing is refunded)",
             ));
         }
-        let reserve = PaymentUpdate {
-            pending_cancel_amount: Some(Some(amount)),
-            reconcile_after: Some(Some(self.call_deadline())),
-            ..Default::default()
-        };
-        let Some(reserved) = self
-            .store
-            .transition(
+        let reserved = self
+            .reserve_cancel(
                 &row,
-                PaymentStatus::AwaitingDeposit,
-                reserve,
-                event(
-                    EventKind::CancelRequested,
-                    Cause::Api,
-                    json!({"amount": amount, "reason": cancel.reason, "closeAccount": true}),
-                ),
+                amount,
+                json!({"amount": amount, "reason": cancel.reason, "closeAccount": true}),
             )
-            .await?
-        else {
-            return Err(CheckoutError::CancelInProgress);
-        };
-        let outcome = self.close_account(storefront, &reserved).await;
-        tracing::info!(payment = %row.id, outcome = outcome.label(), "account close answered");
-        match outcome {
-            Outcome::Done(()) => Ok(CancelResult::Done(
-                self.apply_cancel(
-                    &reserved,
-                    amount,
-                    Cause::Api,
-                    json!({"accountClosed": true}),
-                )
-                .await?,
-            )),
-            Outcome::Unknown { reason } => {
-                let update = PaymentUpdate {
-                    reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(2))),
-                    ..Default::default()
-                };
-                let row = self
-                    .apply_or_reload(
-                        &reserved,
-                        PaymentStatus::AwaitingDeposit,
-                        update,
-                        event(
-                            EventKind::CancelOutcomeUnknown,
-                            Cause::Gateway,
-                            json!({"reason": reason, "closeAccount": true}),
-                        ),
-                    )
-                    .await?;
-                Ok(CancelResult::Pending(row))
-            }
-            Outcome::Declined { code, message } => {
-                self.release_cancel(
-                    &reserved,
-                    PaymentStatus::AwaitingDeposit,
-                    EventKind::CancelDeclined,
-                    json!({"code": code, "message": message}),
-                )
-                .await?;
-                Err(CheckoutError::Declined { code, message })
-            }
-            Outcome::NotSent { reason } => {
-                self.release_cancel(
-                    &reserved,
-                    PaymentStatus::AwaitingDeposit,
-                    EventKind::CancelNotSent,
-                    json!({"reason": reason}),
-                )
-                .await?;
-                Err(CheckoutError::GatewayUnavailable(reason))
-            }
-        }
+            .await?;
+        let outcome = self
+            .close_account(storefront, &reserved)
+            .await
+            .map(|()| json!({"accountClosed": true}));
+        self.settle_cancel_call(&reserved, amount, outcome).await
     }
 
     /// Records a cancel Innopay carried out.
