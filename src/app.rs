@@ -217,7 +217,10 @@ impl App {
         let mut routes = crate::help::mount_pages(Route::new())
             .at("/openapi.json", service.spec_endpoint())
             .at("/openapi.yaml", service.spec_endpoint_yaml())
-            .nest("/docs", service.swagger_ui());
+            .nest(
+                "/docs",
+                crate::api::docs_page::routes(&service.swagger_ui_html()),
+            );
         if let Some(sandbox) = &self.sandbox {
             routes = routes.nest("/sandbox", sandbox.routes());
         }

@@ -6,6 +6,7 @@ mod allow;
 mod bearer;
 mod body_limit;
 mod direct_json;
+pub mod docs_page;
 mod error;
 mod json_keys;
 mod page;

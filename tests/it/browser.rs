@@ -825,3 +825,127 @@ async fn journey_a_virtual_account_on_a_phone_copied_then_paid_by_deposit() {
     let problems = phone_layout_problems(&browser).await;
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// What sticks out sideways on the current page: the page itself scrolling, or a visible element
+/// past the viewport's edges that no scrolling box of its own contains (a wide table that scrolls
+/// inside its box is fine on a phone; a page that scrolls sideways is not).
+async fn horizontal_overflow(browser: &Browser) -> Vec<String> {
+    let found = browser
+        .execute(
+            r#"
+const width = window.innerWidth;
+const problems = [];
+if (document.documentElement.scrollWidth > width) {
+  problems.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' > ' + width);
+}
+function scrollsItself(el) {
+  for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+    const o = getComputedStyle(p).overflowX;
+    if (o === 'auto' || o === 'scroll' || o === 'hidden') return true;
+  }
+  return false;
+}
+for (const el of document.body.querySelectorAll('*')) {
+  const rect = el.getBoundingClientRect();
+  const style = getComputedStyle(el);
+  if (rect.width === 0 || rect.height === 0 || style.visibility === 'hidden') continue;
+  if ((rect.left < -0.5 || rect.right > width + 0.5) && !scrollsItself(el)) {
+    problems.push(el.tagName + '.' + el.className + ' sticks out: ' + rect.left + '..' + rect.right);
+  }
+}
+return problems;
+"#,
+            json!([]),
+        )
+        .await;
+    serde_json::from_value(found).expect("a list of problems")
+}
+
+/// The API reference on a phone: laid out at the phone's width (not 980 px), titled, Swagger UI
+/// actually running under the CSP (the operations appear), an operation opened still fits, and a
+/// visible link leads to the rendered quickstart.
+#[tokio::test]
+async fn the_api_reference_fits_a_phone_and_leads_to_the_quickstart() {
+    let Some(browser) = Browser::start_sized(PHONE).await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    emulate_phone(&browser).await;
+    browser.goto(&app.url("/docs")).await;
+    assert_eq!(browser.title().await, "paydesk API");
+    assert_eq!(
+        browser
+            .execute("return window.innerWidth;", json!([]))
+            .await,
+        json!(PHONE.0),
+        "the page is laid out at the phone's width"
+    );
+    let title = browser.text(".swagger-ui .info .title").await;
+    assert!(title.contains("paydesk"), "{title}");
+    browser
+        .wait("the operations", || async {
+            let count = browser
+                .execute(
+                    "return document.querySelectorAll('.opblock').length;",
+                    json!([]),
+                )
+                .await;
+            (count.as_u64() > Some(10)).then_some(())
+        })
+        .await;
+    let problems = horizontal_overflow(&browser).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // An opened operation (parameters, example bodies, responses) must still fit.
+    browser
+        .click("#operations-checkout-createCheckout .opblock-summary, .opblock .opblock-summary")
+        .await;
+    browser
+        .wait("an opened operation", || async {
+            let open = browser
+                .execute(
+                    "return document.querySelectorAll('.opblock.is-open .opblock-body').length;",
+                    json!([]),
+                )
+                .await;
+            (open.as_u64() > Some(0)).then_some(())
+        })
+        .await;
+    let problems = horizontal_overflow(&browser).await;
+    browser.screenshot("docs-phone").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // The quickstart link is on screen at the top, not hidden in the reference.
+    browser.execute("window.scrollTo(0, 0);", json!([])).await;
+    let link = browser
+        .execute(
+            "const a = document.getElementById('quickstart-link'); const r = a.getBoundingClientRect(); \
+             return {href: a.getAttribute('href'), text: a.textContent, top: r.top, right: r.right};",
+            json!([]),
+        )
+        .await;
+    assert_eq!(link["href"], "/docs/quickstart", "{link}");
+    assert!(
+        link["text"].as_str().unwrap().contains("Quickstart"),
+        "{link}"
+    );
+    assert!(
+        link["top"].as_f64().unwrap() < 200.0 && link["right"].as_f64().unwrap() <= 390.0,
+        "{link}"
+    );
+    browser.click("#quickstart-link").await;
+    browser.wait_for_url(&app.url("/docs/quickstart")).await;
+    browser
+        .wait("the quickstart page", || async {
+            (browser.title().await == "paydesk quickstart").then_some(())
+        })
+        .await;
+    let text = browser.text("body").await;
+    assert!(text.contains("bash docs/quickstart.sh"), "{text:.300}");
+    assert!(
+        text.contains("PAYDESK_DEMO_API_KEY=sk_test_quickstart"),
+        "{text:.300}"
+    );
+    let problems = horizontal_overflow(&browser).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -16,6 +16,7 @@ mod innopay;
 mod journeys;
 mod migration;
 mod noti;
+mod quickstart;
 mod sandbox;
 mod secrets;
 mod security;
