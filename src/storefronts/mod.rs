@@ -76,6 +76,12 @@ impl Storefront {
     }
 }
 
+/// Names a signing secret without revealing it: the first 8 hex characters of the SHA-256 of the
+/// whole `whsec_...` string, which a receiver can compute from the secret it holds to compare.
+pub fn signing_key_id(secret: &SecretString) -> String {
+    hex::encode(Sha256::digest(secret.expose_secret().as_bytes()))[..8].to_string()
+}
+
 /// `v1,<base64 HMAC-SHA256>` keyed by the bytes of a `whsec_<base64>` secret.
 fn sign(secret: &SecretString, message: &str) -> String {
     let key_b64 = secret.expose_secret().trim_start_matches("whsec_");
@@ -472,6 +478,14 @@ mod tests {
             previous_signing_secret: previous.map(SecretString::from),
             previous_signing_secret_expires_at: None,
         }
+    }
+
+    #[test]
+    fn a_key_id_is_the_start_of_the_secrets_sha256() {
+        let secret = SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let id = signing_key_id(&secret);
+        assert_eq!(id.len(), 8);
+        assert!(hex::encode(Sha256::digest(secret.expose_secret().as_bytes())).starts_with(&id));
     }
 
     #[test]
