@@ -60,6 +60,8 @@ pub struct Storefront {
     pub previous_signing_secret: Option<SecretString>,
     /// When the previous secret stops signing.
     pub previous_signing_secret_expires_at: Option<OffsetDateTime>,
+    /// When the current secret was issued; unknown for one rotated before paydesk recorded it.
+    pub signing_secret_created_at: Option<OffsetDateTime>,
 }
 
 impl Storefront {
@@ -175,6 +177,7 @@ impl TryFrom<StorefrontRow> for Storefront {
                 .and(row.previous_signing_secret)
                 .map(SecretString::from),
             previous_signing_secret_expires_at: overlap_until,
+            signing_secret_created_at: row.signing_secret_created_at,
             // From the MID, never from the stored label: a row whose MID was changed to a live one
             // must not stay in test mode, where test keys (which then no longer match) would reach it.
             mode: Mode::for_mid(&mid),
@@ -328,6 +331,7 @@ async fn create_with_id(
         signing_secret: new_signing_secret(),
         previous_signing_secret: None,
         previous_signing_secret_expires_at: None,
+        signing_secret_created_at: Some(now),
         created_at: now,
         updated_at: now,
     };
@@ -477,6 +481,7 @@ mod tests {
             signing_secret: SecretString::from(secret),
             previous_signing_secret: previous.map(SecretString::from),
             previous_signing_secret_expires_at: None,
+            signing_secret_created_at: None,
         }
     }
 

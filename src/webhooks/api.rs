@@ -58,6 +58,10 @@ pub struct SigningSecretIdentity {
     /// The first 8 hex characters of the SHA-256 of the whole secret string (`whsec_...`): compute
     /// it from the secret your receiver holds to see whether it is the current one.
     pub key_id: String,
+    /// When the current secret was issued: the storefront's creation or the last rotation. Absent
+    /// for a secret rotated before paydesk recorded this.
+    #[oai(skip_serializing_if_is_none)]
+    pub created_at: Option<OffsetDateTime>,
     /// The secret before the last rotation, while webhooks still carry a signature with it.
     #[oai(skip_serializing_if_is_none)]
     pub previous_key_id: Option<String>,
@@ -323,6 +327,7 @@ impl WebhooksApi {
         let storefront = auth.storefront(&state).await?;
         Ok(SigningSecretResponse::Ok(Json(SigningSecretIdentity {
             key_id: signing_key_id(&storefront.signing_secret),
+            created_at: storefront.signing_secret_created_at,
             previous_key_id: storefront
                 .previous_signing_secret
                 .as_ref()

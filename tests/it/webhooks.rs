@@ -990,6 +990,14 @@ async fn the_signing_secret_is_named_and_rotated_without_an_endpoint() {
         assert_eq!(first_id.len(), 8);
         assert!(first_id.bytes().all(|b| b.is_ascii_hexdigit()));
         assert!(before.get("previousKeyId").is_none(), "{before}");
+        let issued = |identity: &Value| {
+            time::OffsetDateTime::parse(
+                identity["createdAt"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        };
+        let first_issued = issued(&before);
 
         let (status, rotated) = post_json(&app, &key, "/v1/webhook-endpoint/rotate-secret").await;
         assert_eq!(status, StatusCode::OK, "{rotated}");
@@ -1009,6 +1017,7 @@ async fn the_signing_secret_is_named_and_rotated_without_an_endpoint() {
         let identity: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(identity["keyId"], rotated["keyId"]);
         assert_eq!(identity["previousKeyId"], first_id.as_str());
+        assert!(issued(&identity) > first_issued, "{identity}");
         assert_eq!(
             identity["previousSecretExpiresAt"],
             rotated["previousSecretExpiresAt"]
