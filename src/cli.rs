@@ -214,6 +214,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                     app.public_url(),
                     key.expose_secret()
                 );
+                let demo = crate::storefronts::find(
+                    &app.state().store,
+                    crate::storefronts::DEMO_STOREFRONT_ID,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                println!(
+                    "demo storefront signing secret: {}",
+                    demo.signing_secret.expose_secret()
+                );
             }
             app.run_until(app::shutdown_signal())
                 .await

@@ -10,6 +10,7 @@ mod m20261127_000020_webhooks;
 mod m20261127_000100_help_analytics;
 mod m20261202_000001_payment_identity;
 mod m20261203_000001_method_details;
+mod m20261203_000002_signing_secret_since;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000100_help_analytics::Migration),
             Box::new(m20261202_000001_payment_identity::Migration),
             Box::new(m20261203_000001_method_details::Migration),
+            Box::new(m20261203_000002_signing_secret_since::Migration),
         ]
     }
 }

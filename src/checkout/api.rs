@@ -189,6 +189,37 @@ impl From<PaymentStatus> for PaymentStatusView {
     }
 }
 
+/// A payment method, as `payMethod` names it.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "UPPERCASE")]
+pub enum PayMethodView {
+    /// 신용카드
+    Card,
+    /// 계좌이체
+    Bank,
+    /// 가상계좌
+    Vbank,
+    /// 간편결제
+    Epay,
+    /// 해외카드
+    Opcard,
+    /// 계좌간편결제
+    Ebank,
+}
+
+impl From<PayMethodView> for domain::PayMethod {
+    fn from(view: PayMethodView) -> Self {
+        match view {
+            PayMethodView::Card => Self::Card,
+            PayMethodView::Bank => Self::Bank,
+            PayMethodView::Vbank => Self::Vbank,
+            PayMethodView::Epay => Self::Epay,
+            PayMethodView::Opcard => Self::Opcard,
+            PayMethodView::Ebank => Self::Ebank,
+        }
+    }
+}
+
 impl From<PaymentStatusView> for PaymentStatus {
     fn from(view: PaymentStatusView) -> Self {
         match view {
@@ -773,7 +804,8 @@ impl ErrorDocs for ListPaymentsErrors {
         (
             400,
             "`invalid_parameter`: a query parameter is invalid (`error.param` names it), e.g. \
-             `limit` outside 1 to 100, an unknown `status`, a time that is not RFC 3339.",
+             `limit` outside 1 to 100, an unknown `status` or `payMethod`, `flagged` other than \
+             `true` or `false`, an `orderId` not of 1 to 40 characters, a time that is not RFC 3339.",
         ),
         docs::UNAUTHORIZED,
         docs::FORBIDDEN,
@@ -1013,6 +1045,15 @@ impl CheckoutApi {
         /// Only payments created before this time (RFC 3339).
         #[oai(name = "createdTo")]
         created_to: Query<Option<OffsetDateTime>>,
+        /// Only the payment of this order: the checkout's `orderId` (1 to 40 characters).
+        #[oai(name = "orderId", validator(min_length = 1, max_length = 40))]
+        order_id: Query<Option<String>>,
+        /// `true`: only payments flagged for a person to look at (see `flagReason`); `false`: only
+        /// the others.
+        flagged: Query<Option<bool>>,
+        /// Only payments with this method.
+        #[oai(name = "payMethod")]
+        pay_method: Query<Option<PayMethodView>>,
         /// The `nextCursor` of the previous page.
         #[oai(name = "startingAfter")]
         starting_after: Query<Option<String>>,
@@ -1029,6 +1070,9 @@ impl CheckoutApi {
                 .unwrap_or_default(),
             created_from: created_from.0,
             created_to: created_to.0,
+            order_id: order_id.0,
+            flagged: flagged.0,
+            pay_method: pay_method.0.map(domain::PayMethod::from),
             before_id: starting_after.0,
             limit: u64::from(limit) + 1,
         };

@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 
 use super::entities::{payment, payment_event};
 use super::{Publisher, Store, StoreError};
-use crate::domain::{CashReceipt, Cause, EventKind, FailureCode, MethodDetails, PaymentStatus};
+use crate::domain::{
+    CashReceipt, Cause, EventKind, FailureCode, MethodDetails, PayMethod, PaymentStatus,
+};
 
 pub use payment::Model as PaymentRow;
 pub use payment_event::Model as PaymentEventRow;
@@ -81,6 +83,9 @@ pub struct PaymentFilter {
     pub statuses: Vec<PaymentStatus>,
     pub created_from: Option<OffsetDateTime>,
     pub created_to: Option<OffsetDateTime>,
+    pub order_id: Option<String>,
+    pub flagged: Option<bool>,
+    pub pay_method: Option<PayMethod>,
     /// Only payments with an id before this one (ids sort by creation time).
     pub before_id: Option<String>,
     pub limit: u64,
@@ -199,6 +204,15 @@ impl Store {
         }
         if let Some(to) = filter.created_to {
             query = query.filter(payment::Column::CreatedAt.lt(to));
+        }
+        if let Some(order_id) = &filter.order_id {
+            query = query.filter(payment::Column::OrderId.eq(order_id.clone()));
+        }
+        if let Some(flagged) = filter.flagged {
+            query = query.filter(payment::Column::Flagged.eq(flagged));
+        }
+        if let Some(method) = filter.pay_method {
+            query = query.filter(payment::Column::PayMethod.eq(method));
         }
         if let Some(before) = &filter.before_id {
             query = query.filter(payment::Column::Id.lt(before.clone()));

@@ -269,6 +269,10 @@ impl Store {
                 Expr::value(previous_until),
             )
             .col_expr(
+                storefront::Column::SigningSecretCreatedAt,
+                Expr::value(OffsetDateTime::now_utc()),
+            )
+            .col_expr(
                 storefront::Column::SigningSecret,
                 Expr::value(
                     self.secret_keys()?

@@ -60,6 +60,8 @@ pub struct Storefront {
     pub previous_signing_secret: Option<SecretString>,
     /// When the previous secret stops signing.
     pub previous_signing_secret_expires_at: Option<OffsetDateTime>,
+    /// When the current secret was issued; unknown for one rotated before paydesk recorded it.
+    pub signing_secret_created_at: Option<OffsetDateTime>,
 }
 
 impl Storefront {
@@ -74,6 +76,12 @@ impl Storefront {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// Names a signing secret without revealing it: the first 8 hex characters of the SHA-256 of the
+/// whole `whsec_...` string, which a receiver can compute from the secret it holds to compare.
+pub fn signing_key_id(secret: &SecretString) -> String {
+    hex::encode(Sha256::digest(secret.expose_secret().as_bytes()))[..8].to_string()
 }
 
 /// `v1,<base64 HMAC-SHA256>` keyed by the bytes of a `whsec_<base64>` secret.
@@ -169,6 +177,7 @@ impl TryFrom<StorefrontRow> for Storefront {
                 .and(row.previous_signing_secret)
                 .map(SecretString::from),
             previous_signing_secret_expires_at: overlap_until,
+            signing_secret_created_at: row.signing_secret_created_at,
             // From the MID, never from the stored label: a row whose MID was changed to a live one
             // must not stay in test mode, where test keys (which then no longer match) would reach it.
             mode: Mode::for_mid(&mid),
@@ -322,6 +331,7 @@ async fn create_with_id(
         signing_secret: new_signing_secret(),
         previous_signing_secret: None,
         previous_signing_secret_expires_at: None,
+        signing_secret_created_at: Some(now),
         created_at: now,
         updated_at: now,
     };
@@ -471,7 +481,16 @@ mod tests {
             signing_secret: SecretString::from(secret),
             previous_signing_secret: previous.map(SecretString::from),
             previous_signing_secret_expires_at: None,
+            signing_secret_created_at: None,
         }
+    }
+
+    #[test]
+    fn a_key_id_is_the_start_of_the_secrets_sha256() {
+        let secret = SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let id = signing_key_id(&secret);
+        assert_eq!(id.len(), 8);
+        assert!(hex::encode(Sha256::digest(secret.expose_secret().as_bytes())).starts_with(&id));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::api::{ErrorDocs, Errors, docs, page_limit};
 use crate::app::AppState;
 use crate::config::ExposeSecret;
 use crate::store::webhooks::{DeliveryFilter, DeliveryStatus, EndpointRow};
-use crate::storefronts::{ApiKeyAuth, Storefront};
+use crate::storefronts::{ApiKeyAuth, Storefront, signing_key_id};
 
 #[derive(Tags)]
 enum WebhookTags {
@@ -51,12 +51,34 @@ pub struct WebhookEndpoint {
     pub updated_at: OffsetDateTime,
 }
 
+/// Which signing secret is in use, without the secret itself.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct SigningSecretIdentity {
+    /// The first 8 hex characters of the SHA-256 of the whole secret string (`whsec_...`): compute
+    /// it from the secret your receiver holds to see whether it is the current one.
+    pub key_id: String,
+    /// When the current secret was issued: the storefront's creation or the last rotation. Absent
+    /// for a secret rotated before paydesk recorded this.
+    #[oai(skip_serializing_if_is_none)]
+    pub created_at: Option<OffsetDateTime>,
+    /// The secret before the last rotation, while webhooks still carry a signature with it.
+    #[oai(skip_serializing_if_is_none)]
+    pub previous_key_id: Option<String>,
+    /// Until then the previous secret still signs, next to the current one.
+    #[oai(skip_serializing_if_is_none)]
+    pub previous_secret_expires_at: Option<OffsetDateTime>,
+}
+
 /// A new signing secret.
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase")]
 pub struct RotatedSecret {
-    /// The new secret (`whsec_<base64>`); webhooks are signed with it from now on.
+    /// The new secret (`whsec_<base64>`); webhooks are signed with it from now on. Shown only in
+    /// this answer and in `GET /v1/webhook-endpoint`.
     pub signing_secret: String,
+    /// The new secret's `keyId` (see `GET /v1/signing-secret`).
+    pub key_id: String,
     /// The old secret keeps signing next to the new one until then, so receivers can switch over.
     pub previous_secret_expires_at: OffsetDateTime,
 }
@@ -162,6 +184,12 @@ pub struct DeliveryList {
 enum EndpointResponse {
     #[oai(status = 200)]
     Ok(Json<WebhookEndpoint>),
+}
+
+#[derive(ApiResponse)]
+enum SigningSecretResponse {
+    #[oai(status = 200)]
+    Ok(Json<SigningSecretIdentity>),
 }
 
 #[derive(ApiResponse)]
@@ -281,9 +309,37 @@ impl WebhooksApi {
         ))))
     }
 
+    /// Get the signing secret's identity
+    ///
+    /// Which secret signs webhooks and return redirects, by `keyId`, and whether the one before the
+    /// last rotation still signs, and until when. Never the secret itself; works whether or not a
+    /// webhook endpoint is set.
+    #[oai(
+        path = "/v1/signing-secret",
+        method = "get",
+        tag = "WebhookTags::Webhooks"
+    )]
+    async fn get_signing_secret(
+        &self,
+        state: Data<&AppState>,
+        auth: ApiKeyAuth,
+    ) -> Result<SigningSecretResponse, Errors<SigningSecretErrors>> {
+        let storefront = auth.storefront(&state).await?;
+        Ok(SigningSecretResponse::Ok(Json(SigningSecretIdentity {
+            key_id: signing_key_id(&storefront.signing_secret),
+            created_at: storefront.signing_secret_created_at,
+            previous_key_id: storefront
+                .previous_signing_secret
+                .as_ref()
+                .map(signing_key_id),
+            previous_secret_expires_at: storefront.previous_signing_secret_expires_at,
+        })))
+    }
+
     /// Rotate the signing secret
     ///
-    /// Answers the new secret. Until `previousSecretExpiresAt` (24 hours by default) webhooks carry two
+    /// Works whether or not a webhook endpoint is set: an endpoint set later signs with the
+    /// rotated secret. Answers the new secret. Until `previousSecretExpiresAt` (24 hours by default) webhooks carry two
     /// signatures in `webhook-signature`, one per secret, so receivers can switch without missing any.
     /// Return redirects are signed the same way.
     #[oai(
@@ -303,6 +359,7 @@ impl WebhooksApi {
             .unwrap_or_else(OffsetDateTime::now_utc);
         Ok(RotateResponse::Ok(Json(RotatedSecret {
             signing_secret: rotated.signing_secret.expose_secret().to_string(),
+            key_id: signing_key_id(&rotated.signing_secret),
             previous_secret_expires_at: expires,
         })))
     }
@@ -416,6 +473,7 @@ impl WebhooksApi {
 struct SetEndpointErrors;
 struct GetEndpointErrors;
 struct RotateErrors;
+struct SigningSecretErrors;
 struct ListEventsErrors;
 struct ListDeliveriesErrors;
 struct RedeliverErrors;
@@ -451,6 +509,15 @@ impl ErrorDocs for GetEndpointErrors {
 }
 
 impl ErrorDocs for RotateErrors {
+    const ERRORS: &'static [(u16, &'static str)] = &[
+        docs::UNAUTHORIZED,
+        docs::FORBIDDEN,
+        docs::INTERNAL,
+        docs::DATABASE_UNAVAILABLE,
+    ];
+}
+
+impl ErrorDocs for SigningSecretErrors {
     const ERRORS: &'static [(u16, &'static str)] = &[
         docs::UNAUTHORIZED,
         docs::FORBIDDEN,

@@ -485,6 +485,94 @@ async fn payments_list_newest_first_with_cursor_and_filters() {
 }
 
 #[tokio::test]
+async fn payments_filter_by_order_flag_and_method_alone_and_combined() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let key = demo_key(&app);
+        let card: Value = new_checkout(&app, &key, &order(1000)).await;
+        let mut vbank_body = order(2000);
+        vbank_body["payMethod"] = json!("VBANK");
+        let vbank: Value = new_checkout(&app, &key, &vbank_body).await;
+        // A return whose amount was changed on the way is refused and flagged.
+        let flagged: Value = new_checkout(&app, &key, &order(300000)).await;
+        let return_url =
+            crate::approval::authorize(&app.client, &app.url("/sandbox"), &flagged, &[]).await;
+        let tampered = return_url.replace("amt=300000", "amt=3000");
+        assert_ne!(tampered, return_url);
+        app.client.get(&tampered).send().await.unwrap();
+
+        let ids = |query: &str| {
+            let request = app
+                .client
+                .get(app.url(&format!("/v1/payments?{query}")))
+                .bearer_auth(&key);
+            async move {
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                let page: Value = response.json().await.unwrap();
+                page["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["id"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let id = |checkout: &Value| checkout["id"].as_str().unwrap().to_string();
+        let order_of = |checkout: &Value| checkout["orderId"].as_str().unwrap().to_string();
+
+        assert_eq!(
+            ids(&format!("orderId={}", order_of(&vbank))).await,
+            [id(&vbank)]
+        );
+        assert!(ids("orderId=no-such-order").await.is_empty());
+        assert_eq!(ids("flagged=true").await, [id(&flagged)]);
+        assert_eq!(ids("flagged=false").await, [id(&vbank), id(&card)]);
+        assert_eq!(ids("payMethod=VBANK").await, [id(&vbank)]);
+        assert_eq!(ids("payMethod=CARD").await, [id(&flagged), id(&card)]);
+        assert!(ids("payMethod=EPAY").await.is_empty());
+
+        assert_eq!(ids("payMethod=CARD&flagged=false").await, [id(&card)]);
+        assert_eq!(
+            ids("payMethod=CARD&flagged=true&status=failed").await,
+            [id(&flagged)]
+        );
+        assert!(ids("payMethod=VBANK&flagged=true").await.is_empty());
+        let card_order = format!("orderId={}", order_of(&card));
+        assert_eq!(
+            ids(&format!("{card_order}&payMethod=CARD")).await,
+            [id(&card)]
+        );
+        assert!(
+            ids(&format!("{card_order}&payMethod=VBANK"))
+                .await
+                .is_empty()
+        );
+        assert!(ids(&format!("{card_order}&flagged=true")).await.is_empty());
+
+        for (query, param) in [
+            ("payMethod=PAYPAL", "payMethod"),
+            ("payMethod=card", "payMethod"),
+            ("flagged=yes", "flagged"),
+            ("orderId=", "orderId"),
+            (&*format!("orderId={}", "a".repeat(41)), "orderId"),
+        ] {
+            let bad = app
+                .client
+                .get(app.url(&format!("/v1/payments?{query}")))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{query}");
+            let error = error_body(bad).await;
+            assert_eq!(error["code"], "invalid_parameter", "{query}");
+            assert_eq!(error["param"], param, "{query}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_demo_key_can_be_fixed_and_survives_restarts() {
     let fixed = "sk_test_fixedDemoKeyForScripts0000000000";
     let settings = [("demo_api_key", fixed)];

@@ -117,6 +117,7 @@ fn authenticated_operations(payment: &str) -> Vec<Operation> {
             "/v1/webhook-endpoint/rotate-secret".into(),
             "/v1/webhook-endpoint/rotate-secret",
         ),
+        ("GET", "/v1/signing-secret".into(), "/v1/signing-secret"),
         ("GET", "/v1/events".into(), "/v1/events"),
         (
             "GET",

@@ -970,3 +970,143 @@ async fn the_cli_sets_the_webhook_endpoint() {
     let hook = receiver.wait_for(1, Duration::from_secs(10)).await[0].clone();
     assert!(verifies(&secret, &hook));
 }
+
+/// What `GET /v1/signing-secret` calls a secret: the start of the SHA-256 of the whole string.
+fn key_id(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))[..8].to_string()
+}
+
+#[tokio::test]
+async fn the_signing_secret_is_named_and_rotated_without_an_endpoint() {
+    for backend in backends() {
+        let app = TestApp::spawn_with(backend, &FAST).await;
+        let key = demo_key(&app);
+        let (status, _) = get_json(&app, &key, "/v1/webhook-endpoint").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, before) = get_json(&app, &key, "/v1/signing-secret").await;
+        assert_eq!(status, StatusCode::OK, "{before}");
+        let first_id = before["keyId"].as_str().unwrap().to_string();
+        assert_eq!(first_id.len(), 8);
+        assert!(first_id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(before.get("previousKeyId").is_none(), "{before}");
+        let issued = |identity: &Value| {
+            time::OffsetDateTime::parse(
+                identity["createdAt"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        };
+        let first_issued = issued(&before);
+
+        let (status, rotated) = post_json(&app, &key, "/v1/webhook-endpoint/rotate-secret").await;
+        assert_eq!(status, StatusCode::OK, "{rotated}");
+        let secret = rotated["signingSecret"].as_str().unwrap().to_string();
+        assert_eq!(rotated["keyId"], key_id(&secret).as_str());
+        assert_ne!(rotated["keyId"], first_id.as_str());
+
+        let response = app
+            .client
+            .get(app.url("/v1/signing-secret"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        let text = response.text().await.unwrap();
+        assert!(!text.contains("whsec_") && !text.contains(secret.trim_start_matches("whsec_")));
+        let identity: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(identity["keyId"], rotated["keyId"]);
+        assert_eq!(identity["previousKeyId"], first_id.as_str());
+        assert!(issued(&identity) > first_issued, "{identity}");
+        assert_eq!(
+            identity["previousSecretExpiresAt"],
+            rotated["previousSecretExpiresAt"]
+        );
+
+        // An endpoint set afterwards gets webhooks signed with the rotated secret.
+        let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+        assert_eq!(
+            set_endpoint(&app, &key, &receiver.url).await["signingSecret"],
+            secret.as_str()
+        );
+        pay(&app, &key, 20000).await;
+        let delivered = receiver.wait_for(1, Duration::from_secs(10)).await[0].clone();
+        assert!(verifies(&secret, &delivered));
+    }
+}
+
+#[tokio::test]
+async fn serve_prints_the_demo_signing_secret_beside_the_demo_key() {
+    use std::io::BufRead;
+    let dir = crate::support::tempdir();
+    let (mut child, base, mut stdout) = crate::support::spawn_binary(
+        &dir,
+        &[
+            ("PAYDESK_LOG", "warn"),
+            ("PAYDESK_SECRET_KEY", crate::support::TEST_SECRET_KEY),
+            ("PAYDESK_WEBHOOK_POLL_MS", "50"),
+        ],
+    );
+    let mut printed = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        printed.push(line.trim().to_string());
+    }
+    std::thread::spawn(move || for _ in stdout.lines() {});
+    paydesk::install_crypto_provider();
+    let key = printed[0]
+        .split("demo storefront test key: ")
+        .nth(1)
+        .expect("the demo key is printed")
+        .to_string();
+    let secret = printed[1]
+        .strip_prefix("demo storefront signing secret: ")
+        .expect("the signing secret is printed on the next line")
+        .to_string();
+
+    // The sandbox window answers with a redirect to the return URL: read it, do not follow it.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let identity: Value = client
+        .get(format!("{base}/v1/signing-secret"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(identity["keyId"], key_id(&secret).as_str());
+
+    let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+    let set = client
+        .put(format!("{base}/v1/webhook-endpoint"))
+        .bearer_auth(&key)
+        .json(&json!({ "url": receiver.url }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+    let checkout: Value = client
+        .post(format!("{base}/v1/checkouts"))
+        .bearer_auth(&key)
+        .json(&crate::checkout::order(20000))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let return_url =
+        crate::approval::authorize(&client, &format!("{base}/sandbox"), &checkout, &[]).await;
+    client.get(&return_url).send().await.unwrap();
+    let delivered = receiver.wait_for(1, Duration::from_secs(10)).await[0].clone();
+    assert_eq!(delivered.json["type"], "payment.paid");
+    assert!(verifies(&secret, &delivered));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

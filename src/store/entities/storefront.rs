@@ -13,6 +13,7 @@ pub struct Model {
     pub signing_secret: String,
     pub previous_signing_secret: Option<String>,
     pub previous_signing_secret_expires_at: Option<TimeDateTimeWithTimeZone>,
+    pub signing_secret_created_at: Option<TimeDateTimeWithTimeZone>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
 }
