@@ -13,6 +13,23 @@ use crate::innopay::{add_fault, add_fault_at};
 use crate::support::{Backend, TestApp, backends, error_body, execute_sql};
 use crate::webhooks::{Answer, FAST, WebhookReceiver, set_endpoint, verifies};
 
+/// A reconciler that checks issued accounts (and everything else) every few hundred milliseconds.
+const FAST_CHECKS: [(&str, &str); 2] = [
+    ("deposit_check_interval_ms", "200"),
+    ("reconcile_interval_ms", "100"),
+];
+
+/// The payment's history entry of this kind (the first one).
+fn event_of(p: &Value, kind: &str) -> Value {
+    p["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event: {p}"))
+        .clone()
+}
+
 /// A VBANK checkout of `amount` won.
 fn vbank_order(amount: i64) -> Value {
     let mut body = order(amount);
@@ -170,12 +187,7 @@ async fn a_virtual_account_is_issued_then_paid_by_its_deposit_with_signed_webhoo
                 + paid["cashReceipt"]["vat"].as_i64().unwrap(),
             33000
         );
-        let deposited = paid["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["type"] == "deposited")
-            .unwrap();
+        let deposited = event_of(&paid, "deposited");
         assert_eq!(deposited["cause"], "innopay_noti");
         assert_eq!(deposited["fromStatus"], "awaiting_deposit");
 
@@ -205,27 +217,14 @@ async fn a_virtual_account_is_issued_then_paid_by_its_deposit_with_signed_webhoo
 #[tokio::test]
 async fn a_lost_deposit_noti_still_ends_paid_by_the_reconcilers_inquiry() {
     for backend in backends() {
-        let app = TestApp::spawn_with(
-            backend,
-            &[
-                ("deposit_check_interval_ms", "200"),
-                ("reconcile_interval_ms", "100"),
-            ],
-        )
-        .await;
+        let app = TestApp::spawn_with(backend, &FAST_CHECKS).await;
         let key = demo_key(&app);
         let (id, tid) = issue(&app, &key, 20000).await;
         add_fault(&app, json!({"kind": "noti_lost", "calls": 1})).await;
         let (status, made) = deposit(&app, json!({"tid": tid})).await;
         assert_eq!(status, StatusCode::OK, "{made}");
         let paid = wait_until(&app, &key, &id, |p| p["status"] == "paid").await;
-        let deposited = paid["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["type"] == "deposited")
-            .unwrap()
-            .clone();
+        let deposited = event_of(&paid, "deposited");
         assert_eq!(deposited["cause"], "reconciler", "{backend:?}: {paid}");
         assert!(
             noti_outcomes(&app, &tid).await.is_empty(),
@@ -237,14 +236,7 @@ async fn a_lost_deposit_noti_still_ends_paid_by_the_reconcilers_inquiry() {
 #[tokio::test]
 async fn no_deposit_by_the_deadline_closes_the_account_and_expires_the_payment() {
     for backend in backends() {
-        let app = TestApp::spawn_with(
-            backend,
-            &[
-                ("deposit_check_interval_ms", "200"),
-                ("reconcile_interval_ms", "100"),
-            ],
-        )
-        .await;
+        let app = TestApp::spawn_with(backend, &FAST_CHECKS).await;
         let key = demo_key(&app);
         let (id, tid) = issue(&app, &key, 20000).await;
         deadline_passed(&app, &id).await;
@@ -674,14 +666,7 @@ async fn a_card_checkout_returned_as_a_virtual_account_is_refused_before_approva
 /// for a person, and the closing stops.
 #[tokio::test]
 async fn a_deposit_into_an_account_being_taken_back_is_flagged_not_paid() {
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[
-            ("reconcile_interval_ms", "100"),
-            ("deposit_check_interval_ms", "200"),
-        ],
-    )
-    .await;
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST_CHECKS).await;
     let key = demo_key(&app);
     add_fault(
         &app,
