@@ -3,7 +3,7 @@
 //! full cancel (망취소) of an approval paydesk must not keep; then where the shopper goes next.
 
 use serde_json::json;
-use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use super::*;
 use crate::checkout::{CheckoutError, PaymentStatus};
@@ -41,10 +41,9 @@ pub struct WindowReport {
 /// Innopay's `approvedAt` is KST wall time.
 pub(super) fn parse_kst(text: &str) -> Option<OffsetDateTime> {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let kst = UtcOffset::from_hms(9, 0, 0).ok()?;
     PrimitiveDateTime::parse(text, &format)
         .ok()
-        .map(|t| t.assume_offset(kst))
+        .map(|t| t.assume_offset(crate::domain::KST))
 }
 
 /// Why an approved payment cannot be kept, if it cannot.

@@ -178,7 +178,7 @@ impl CheckoutService {
     ) -> Result<PaymentRow, CheckoutError> {
         let reason =
             "Innopay's answer for this VBANK payment has no virtual account of a known bank";
-        let backoff = Duration::seconds(1 << row.reconcile_attempts.clamp(0, 8));
+        let backoff = backoff(&row, 8);
         let next = OffsetDateTime::now_utc() + backoff;
         if row.status == PaymentStatus::Unknown && row.flag_reason.as_deref() == Some(reason) {
             self.store.schedule_reconcile(&row.id, next).await?;
@@ -443,7 +443,7 @@ impl CheckoutService {
             DepositOutcome::Closed(row) => return self.record_expiry(*row).await,
             DepositOutcome::Inconclusive(why) => {
                 tracing::info!(payment = %row.id, %why, "deposit check inconclusive; will ask again");
-                let backoff = Duration::seconds(1 << row.reconcile_attempts.clamp(0, 6));
+                let backoff = backoff(&row, 6);
                 let at = (OffsetDateTime::now_utc() + backoff).min(self.next_deposit_check(due_at));
                 self.store
                     .schedule_reconcile(
@@ -486,7 +486,7 @@ impl CheckoutService {
                     Outcome::Done(()) => String::new(),
                 };
                 tracing::warn!(payment = %row.id, %why, "closing an expired virtual account failed; will retry");
-                let backoff = Duration::seconds(1 << row.reconcile_attempts.clamp(0, 8));
+                let backoff = backoff(&row, 8);
                 let next = OffsetDateTime::now_utc() + backoff;
                 // Past the deadline the account may still take money: a person must know once
                 // closing it keeps failing.

@@ -40,6 +40,12 @@ const WINDOW_TEXT_MAX: usize = 200;
 /// Longest failure message kept from Innopay's authenticated answers.
 const FAILURE_TEXT_MAX: usize = 500;
 
+/// How long the reconciler waits before asking about `row` again: doubling with each attempt, up
+/// to `2^max_shift` seconds.
+fn backoff(row: &PaymentRow, max_shift: i32) -> Duration {
+    Duration::seconds(1 << row.reconcile_attempts.clamp(0, max_shift))
+}
+
 /// `text` without control or bidirectional-override characters, cut to `max` characters.
 fn bounded(text: &str, max: usize) -> String {
     text.chars()

@@ -83,7 +83,7 @@ impl CheckoutService {
             Outcome::Unknown { .. } | Outcome::NotSent { .. } => false,
         };
         if !conclusive {
-            let backoff = Duration::seconds(1 << row.reconcile_attempts.clamp(0, 6));
+            let backoff = backoff(&row, 6);
             self.store
                 .schedule_reconcile(&row.id, OffsetDateTime::now_utc() + backoff)
                 .await?;
