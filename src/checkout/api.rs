@@ -949,6 +949,7 @@ impl CheckoutApi {
     #[oai(
         path = "/v1/checkouts",
         method = "post",
+        operation_id = "createCheckout",
         tag = "CheckoutTags::Checkouts"
     )]
     async fn create_checkout(
@@ -988,6 +989,7 @@ impl CheckoutApi {
     #[oai(
         path = "/v1/checkouts/:id",
         method = "get",
+        operation_id = "getCheckout",
         tag = "CheckoutTags::Checkouts"
     )]
     async fn get_checkout(
@@ -1008,7 +1010,12 @@ impl CheckoutApi {
     ///
     /// The banks of virtual accounts and refund accounts: each `bankCode` paydesk takes or shows is
     /// one of these three-digit KFTC codes, with the Korean name shoppers know the bank by.
-    #[oai(path = "/v1/banks", method = "get", tag = "CheckoutTags::Payments")]
+    #[oai(
+        path = "/v1/banks",
+        method = "get",
+        operation_id = "listBanks",
+        tag = "CheckoutTags::Payments"
+    )]
     async fn list_banks(
         &self,
         state: Data<&AppState>,
@@ -1030,7 +1037,12 @@ impl CheckoutApi {
     ///
     /// Newest first, `limit` (1 to 100, default 20) at a time; pass `nextCursor` as `startingAfter` for
     /// the next page.
-    #[oai(path = "/v1/payments", method = "get", tag = "CheckoutTags::Payments")]
+    #[oai(
+        path = "/v1/payments",
+        method = "get",
+        operation_id = "listPayments",
+        tag = "CheckoutTags::Payments"
+    )]
     // poem-openapi takes each query parameter as its own argument.
     #[allow(clippy::too_many_arguments)]
     async fn list_payments(
@@ -1095,6 +1107,7 @@ impl CheckoutApi {
     #[oai(
         path = "/v1/payments/:id",
         method = "get",
+        operation_id = "getPayment",
         tag = "CheckoutTags::Payments"
     )]
     async fn get_payment(
@@ -1120,6 +1133,7 @@ impl CheckoutApi {
     #[oai(
         path = "/v1/payments/:id/cancel",
         method = "post",
+        operation_id = "cancelPayment",
         tag = "CheckoutTags::Payments"
     )]
     async fn cancel_payment(

@@ -443,7 +443,7 @@ impl HelpApi {
     /// One hit per article, pointing at its best section. When nothing matches, `fallback` is `true`
     /// and the most useful articles are returned instead. Errors: `missing_query`, `query_too_long`,
     /// `invalid_limit` (400, with `param`).
-    #[oai(path = "/v1/help/search", method = "get")]
+    #[oai(path = "/v1/help/search", method = "get", operation_id = "searchHelp")]
     async fn search(
         &self,
         state: Data<&AppState>,
@@ -473,7 +473,11 @@ impl HelpApi {
     }
 
     /// List the help articles
-    #[oai(path = "/v1/help/articles", method = "get")]
+    #[oai(
+        path = "/v1/help/articles",
+        method = "get",
+        operation_id = "listHelpArticles"
+    )]
     async fn articles(&self, state: Data<&AppState>) -> ArticleListResponse {
         let help = state.help.current();
         let mut articles: Vec<&Article> = help.articles().iter().collect();
@@ -501,7 +505,11 @@ impl HelpApi {
     ///
     /// The article with its rendered HTML, sections (anchors and permalinks), related articles,
     /// category and audience. Unknown slugs answer 404 `article_not_found`.
-    #[oai(path = "/v1/help/articles/:slug", method = "get")]
+    #[oai(
+        path = "/v1/help/articles/:slug",
+        method = "get",
+        operation_id = "getHelpArticle"
+    )]
     async fn article(
         &self,
         state: Data<&AppState>,
@@ -521,7 +529,11 @@ impl HelpApi {
     /// 비씨, 국민, 우리 — at 300,000 won or more needs a certificate; a phone's `User-Agent` brings the
     /// mobile checklist). Errors: `message_too_long`, `code_too_long`, `invalid_pay_method`,
     /// `unknown_card_company`, `invalid_amount`, `invalid_limit` (400, with `param`).
-    #[oai(path = "/v1/help/suggest", method = "get")]
+    #[oai(
+        path = "/v1/help/suggest",
+        method = "get",
+        operation_id = "suggestHelp"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn suggest(
         &self,
@@ -611,7 +623,11 @@ impl HelpApi {
     ///
     /// For storefronts and tools that show paydesk's hits in their own UI. Errors: `unknown_article`,
     /// `unknown_section`, `query_too_long` (400, with `param`).
-    #[oai(path = "/v1/help/clicks", method = "post")]
+    #[oai(
+        path = "/v1/help/clicks",
+        method = "post",
+        operation_id = "recordHelpClick"
+    )]
     async fn click(
         &self,
         state: Data<&AppState>,
@@ -638,7 +654,11 @@ impl HelpApi {
     /// Answer "도움이 되었나요?"
     ///
     /// Errors: `unknown_article`, `unknown_section`, `comment_too_long` (400, with `param`).
-    #[oai(path = "/v1/help/feedback", method = "post")]
+    #[oai(
+        path = "/v1/help/feedback",
+        method = "post",
+        operation_id = "sendHelpFeedback"
+    )]
     async fn feedback(
         &self,
         state: Data<&AppState>,
@@ -672,7 +692,11 @@ impl HelpApi {
     /// Top queries, queries no article matched, clicks, views and feedback over the last `days`.
     /// Requires `Authorization: Bearer <PAYDESK_HELP_ANALYTICS_TOKEN>`: 403 `analytics_disabled` when
     /// the token is not configured, 401 `invalid_analytics_token` when it is missing or wrong.
-    #[oai(path = "/v1/help/analytics", method = "get")]
+    #[oai(
+        path = "/v1/help/analytics",
+        method = "get",
+        operation_id = "getHelpAnalytics"
+    )]
     async fn analytics(
         &self,
         state: Data<&AppState>,

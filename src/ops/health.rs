@@ -75,7 +75,7 @@ pub struct OpsApi;
 #[OpenApi(tag = "OpsTags::Operations")]
 impl OpsApi {
     /// Liveness: answers as long as the process serves HTTP.
-    #[oai(path = "/healthz", method = "get")]
+    #[oai(path = "/healthz", method = "get", operation_id = "checkLiveness")]
     async fn healthz(&self) -> HealthResponse {
         HealthResponse::Ok(Json(ProbeStatus {
             status: "ok".into(),
@@ -84,7 +84,7 @@ impl OpsApi {
 
     /// Readiness: 503 with the reason (`not_ready`) while the database is unreachable or migrations are
     /// missing.
-    #[oai(path = "/readyz", method = "get")]
+    #[oai(path = "/readyz", method = "get", operation_id = "checkReadiness")]
     async fn readyz(&self, state: Data<&AppState>) -> Result<ReadyResponse, Errors<ReadyErrors>> {
         match state.store.readiness().await {
             Ok(()) => Ok(ReadyResponse::Ready(Json(ProbeStatus {
@@ -99,7 +99,7 @@ impl OpsApi {
 
     /// Request counts and latency histograms per route and status class. With
     /// `PAYDESK_METRICS_TOKEN` set, only for `Authorization: Bearer <that token>`.
-    #[oai(path = "/metrics", method = "get")]
+    #[oai(path = "/metrics", method = "get", operation_id = "getMetrics")]
     async fn metrics(
         &self,
         state: Data<&AppState>,

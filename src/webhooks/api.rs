@@ -269,6 +269,7 @@ impl WebhooksApi {
     #[oai(
         path = "/v1/webhook-endpoint",
         method = "put",
+        operation_id = "setWebhookEndpoint",
         tag = "WebhookTags::Webhooks"
     )]
     async fn set_endpoint(
@@ -294,6 +295,7 @@ impl WebhooksApi {
     #[oai(
         path = "/v1/webhook-endpoint",
         method = "get",
+        operation_id = "getWebhookEndpoint",
         tag = "WebhookTags::Webhooks"
     )]
     async fn get_endpoint(
@@ -317,6 +319,7 @@ impl WebhooksApi {
     #[oai(
         path = "/v1/signing-secret",
         method = "get",
+        operation_id = "getSigningSecret",
         tag = "WebhookTags::Webhooks"
     )]
     async fn get_signing_secret(
@@ -345,6 +348,7 @@ impl WebhooksApi {
     #[oai(
         path = "/v1/webhook-endpoint/rotate-secret",
         method = "post",
+        operation_id = "rotateSigningSecret",
         tag = "WebhookTags::Webhooks"
     )]
     async fn rotate_secret(
@@ -369,7 +373,12 @@ impl WebhooksApi {
     /// Every event paydesk published for this storefront, whether or not an endpoint was set, oldest
     /// first: the same bodies webhooks carry. Catch up by passing the last event id you processed as
     /// `after` until `hasMore` is false. An event is listed about two seconds after it happened.
-    #[oai(path = "/v1/events", method = "get", tag = "WebhookTags::Events")]
+    #[oai(
+        path = "/v1/events",
+        method = "get",
+        operation_id = "listEvents",
+        tag = "WebhookTags::Events"
+    )]
     async fn list_events(
         &self,
         state: Data<&AppState>,
@@ -414,6 +423,7 @@ impl WebhooksApi {
     #[oai(
         path = "/v1/webhook-deliveries",
         method = "get",
+        operation_id = "listWebhookDeliveries",
         tag = "WebhookTags::Webhooks"
     )]
     async fn list_deliveries(
@@ -456,6 +466,7 @@ impl WebhooksApi {
     #[oai(
         path = "/v1/webhook-deliveries/:id/redeliver",
         method = "post",
+        operation_id = "redeliverWebhook",
         tag = "WebhookTags::Webhooks"
     )]
     async fn redeliver(

@@ -178,6 +178,39 @@ fn committed_openapi_spec_matches_the_code() {
     );
 }
 
+/// Generated SDKs name their functions after `operationId`s and group them by tag: every operation has
+/// a unique lowerCamelCase verb-first id and exactly one tag the document describes.
+#[test]
+fn every_operation_has_a_stable_operation_id_and_one_described_tag() {
+    let spec: serde_json::Value = serde_json::from_str(&paydesk::app::openapi_json()).unwrap();
+    let described: Vec<&str> = spec["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                id.starts_with(|c: char| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{method} {path}: operationId {id:?} is not lowerCamelCase"
+            );
+            assert!(seen.insert(id.to_string()), "operationId {id} is used twice");
+            let tags = operation["tags"].as_array().unwrap();
+            assert_eq!(tags.len(), 1, "{method} {path} has tags {tags:?}");
+            assert!(described.contains(&tags[0].as_str().unwrap()), "{method} {path}");
+        }
+    }
+    for expected in ["createCheckout", "cancelPayment", "listEvents", "getSigningSecret"] {
+        assert!(seen.contains(expected), "{expected}");
+    }
+}
+
 /// Runs the real binary and returns its exit status and stderr.
 fn run_binary(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     let dir = tempdir();
