@@ -9,7 +9,7 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use tokio::net::TcpListener;
 
-use crate::api::{AllowHeader, BodyLimit, RequestIdMiddleware, UniqueJsonKeys};
+use crate::api::{AllowHeader, BodyLimit, RequestIdMiddleware};
 use crate::checkout::{self, CheckoutApi, CheckoutService};
 use crate::config::{Config, ConfigError, SecretString};
 use crate::gateway::{self, InnopayClient};
@@ -230,7 +230,6 @@ impl App {
             root: checkout::home_page(demo),
             rest: routes,
         }
-        .with(UniqueJsonKeys)
         .with(BodyLimit(MAX_BODY_BYTES))
         .with(SecurityHeaders::new(
             &url::Url::parse(self.state.checkout.sdk_url()).expect("the SDK URL is absolute"),

@@ -271,6 +271,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<Box<ApiError>> for ApiError {
+    fn from(err: Box<ApiError>) -> Self {
+        *err
+    }
+}
+
 impl From<ApiError> for poem::Error {
     fn from(err: ApiError) -> Self {
         poem::Error::from_response(err.into_response())

@@ -1,62 +1,12 @@
-//! Refuses JSON bodies that give one key twice. serde keeps the last of them silently, so
+//! Finds a JSON key given twice. serde keeps the last of them silently, so
 //! `{"amount": 100, "amount": 1000000}` would be read differently by paydesk than by a proxy, a log
-//! or a signature check upstream that keeps the first; such a body answers 400 `invalid_body` with the
-//! key's path in `param`. Applies to `/v1/` only; bodies that are not JSON pass through, for the
-//! operation's own error.
+//! or a signature check upstream that keeps the first; `JsonBody` refuses such a body with the key's
+//! path in `param`.
 
 use std::collections::HashSet;
 use std::fmt;
 
-use poem::http::header::CONTENT_TYPE;
-use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-
-use super::error::ApiError;
-
-pub struct UniqueJsonKeys;
-
-impl<E: Endpoint> Middleware<E> for UniqueJsonKeys {
-    type Output = UniqueJsonKeysEndpoint<E>;
-
-    fn transform(&self, ep: E) -> Self::Output {
-        UniqueJsonKeysEndpoint { inner: ep }
-    }
-}
-
-pub struct UniqueJsonKeysEndpoint<E> {
-    inner: E,
-}
-
-impl<E: Endpoint> Endpoint for UniqueJsonKeysEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        // Only paydesk's own JSON API: Innopay's Noti (and the sandbox imitating Innopay) have
-        // their own limits and must not be read before them.
-        let json = req.uri().path().starts_with("/v1/")
-            && req
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim_start().starts_with("application/json"));
-        if json {
-            // The body limit in front of this has bounded it already.
-            let bytes = req.take_body().into_bytes().await?;
-            if let Some(path) = duplicate_key(&bytes) {
-                return Err(ApiError::invalid(
-                    "invalid_body",
-                    &path,
-                    format!(
-                        "the JSON body gives the key {path:?} more than once; send each key once"
-                    ),
-                )
-                .into());
-            }
-            req.set_body(Body::from_bytes(bytes));
-        }
-        self.inner.call(req).await.map(IntoResponse::into_response)
-    }
-}
 
 /// The dotted path (`buyer.name`, `items[2].id`) of the first key given twice, if any.
 pub fn duplicate_key(bytes: &[u8]) -> Option<String> {

@@ -8,6 +8,7 @@ mod body_limit;
 mod direct_json;
 pub mod docs_page;
 mod error;
+mod json_body;
 mod json_keys;
 mod page;
 mod request_id;
@@ -20,6 +21,6 @@ pub use error::{
     ApiError, ErrorBody, ErrorDocs, ErrorEnvelope, ErrorType, Errors, HelpLink, InnopayErrorDetail,
     NextAction, docs,
 };
-pub use json_keys::UniqueJsonKeys;
+pub use json_body::{Fault, FieldCodes, JsonBody, top_level};
 pub use page::{InvalidLimit, page_limit};
 pub use request_id::{RequestIdMiddleware, current_request_id};

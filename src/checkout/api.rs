@@ -13,7 +13,9 @@ use super::failure;
 use super::input::{NewCancel, NewCheckout};
 use super::service::{CancelResult, CheckoutService};
 use super::{CheckoutError, PaymentStatus};
-use crate::api::{ApiError, ErrorDocs, Errors, HelpLink, docs};
+use crate::api::{
+    ApiError, ErrorDocs, Errors, Fault, FieldCodes, HelpLink, JsonBody, docs, top_level,
+};
 use crate::app::AppState;
 use crate::domain::{self, CashReceipt, CashReceiptPurpose, MethodDetails, VirtualAccount};
 use crate::help::HelpCenter;
@@ -33,9 +35,13 @@ enum CheckoutTags {
 #[derive(Object, Clone, Debug)]
 pub struct Buyer {
     /// 1 to 30 characters.
+    #[oai(validator(min_length = 1, max_length = 30))]
     pub name: String,
-    /// Digits only (hyphens are removed), 9 to 12 digits starting with 0.
+    /// 9 to 12 digits starting with 0; hyphens and spaces are removed.
+    #[oai(validator(max_length = 30, pattern = r"^[ -]*0([ -]*[0-9]){8,11}[ -]*$"))]
     pub tel: String,
+    /// An e-mail address, at most 100 characters.
+    #[oai(validator(min_length = 3, max_length = 100))]
     pub email: String,
 }
 
@@ -46,35 +52,45 @@ pub struct CreateCheckoutRequest {
     /// Your order number, sent to Innopay as `moid`: 1 to 40 of `[A-Za-z0-9_-]`, unique per Innopay MID
     /// (storefronts sharing a MID share its order numbers).
     /// Generated when absent.
+    #[oai(validator(min_length = 1, max_length = 40, pattern = r"^[A-Za-z0-9_-]+$"))]
     pub order_id: Option<String>,
     /// Product name shown in the payment window (1 to 100 characters).
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub goods_name: String,
     /// The taxable part in whole won (Innopay `amt`). The shopper pays `amount + taxFreeAmount`, which
     /// must be between 100 and 1,000,000,000 won.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
     pub amount: i64,
     /// The tax-free part in whole won (Innopay `taxFreeAmt`), default 0.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     pub tax_free_amount: Option<i64>,
     /// `CARD` (default) or `VBANK` (가상계좌: an account is issued in the payment window and the
     /// payment is `awaiting_deposit` until the shopper deposits). Innopay's other methods (BANK, EPAY,
     /// OPCARD, EBANK) are refused with `unsupported_pay_method` until paydesk supports them.
-    pub pay_method: Option<String>,
+    pub pay_method: Option<PayMethodView>,
     pub buyer: Buyer,
     /// Where the shopper goes after a successful payment (signed query added). Without it paydesk shows
-    /// its own receipt page.
+    /// its own receipt page. An absolute `https://` or `http://` URL of at most 2000 characters.
+    #[oai(validator(max_length = 2000))]
     pub success_url: Option<String>,
     /// Where the shopper goes after a failed payment (signed query added). Without it paydesk shows its
-    /// own failure page with help articles.
+    /// own failure page with help articles. An absolute `https://` or `http://` URL of at most 2000
+    /// characters.
+    #[oai(validator(max_length = 2000))]
     pub fail_url: Option<String>,
     /// Echoed back by Innopay and in webhooks (at most 200 characters).
+    #[oai(validator(max_length = 200))]
     pub mall_reserved: Option<String>,
     /// How long the shopper has to pay: 60 to 604800 seconds, default 1800. For `VBANK` this is the
     /// time to choose a bank in the payment window, and it ends 30 minutes before the deposit
     /// deadline at the latest.
+    #[oai(validator(minimum(value = "60"), maximum(value = "604800")))]
     pub expires_in_seconds: Option<i64>,
     /// `VBANK` only: the deposit deadline, at least one hour and at most 30 days ahead. Give this or
     /// `depositDueInHours`, not both; default 72 hours.
     pub deposit_due_at: Option<OffsetDateTime>,
     /// `VBANK` only: the deposit deadline in hours from now, 1 to 720.
+    #[oai(validator(minimum(value = "1"), maximum(value = "720")))]
     pub deposit_due_in_hours: Option<i64>,
     /// `VBANK` only: a cash receipt (현금영수증) to issue once the deposit arrives. The shopper can
     /// still change it in the payment window.
@@ -97,7 +113,8 @@ pub enum CashReceiptPurposeView {
 pub struct CashReceiptRequest {
     pub purpose: CashReceiptPurposeView,
     /// Phone number (10 to 11 digits, starting with 01) for `income_deduction`, business
-    /// registration number (10 digits) for `expense_proof`; hyphens are removed.
+    /// registration number (10 digits) for `expense_proof`; hyphens and spaces are removed.
+    #[oai(validator(max_length = 30, pattern = r"^[ -]*([0-9][ -]*){10,11}$"))]
     pub identifier: String,
 }
 
@@ -108,7 +125,7 @@ impl Example for CreateCheckoutRequest {
             goods_name: "이노페이 화장품".into(),
             amount: 20000,
             tax_free_amount: None,
-            pay_method: Some("CARD".into()),
+            pay_method: Some(PayMethodView::Card),
             buyer: Buyer {
                 name: "홍길동".into(),
                 tel: "01012345678".into(),
@@ -436,11 +453,14 @@ pub struct PaymentList {
 #[oai(rename_all = "camelCase", example)]
 pub struct CancelRequest {
     /// Won to cancel; omit to cancel everything that remains.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
     pub amount: Option<i64>,
     /// Shown in Innopay's records (1 to 100 characters).
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub reason: String,
     /// The remaining amount you believe the payment has; refused with `stale_remaining_amount` when it
     /// differs, so two operators cannot cancel the same money twice.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     pub expected_remaining_amount: Option<i64>,
     /// Where the money goes back to, for a paid `VBANK` payment (required there, refused with
     /// `refund_account_required` when missing); ignored for cards. Not needed to cancel a
@@ -453,12 +473,50 @@ pub struct CancelRequest {
 #[oai(rename_all = "camelCase")]
 pub struct RefundAccountRequest {
     /// Three-digit KFTC bank code; `GET /v1/banks` lists them with their Korean names.
+    #[oai(validator(pattern = r"^[0-9]{2,3}$"))]
     pub bank_code: String,
-    /// 10 to 16 digits; hyphens are removed.
+    /// 10 to 16 digits; hyphens and spaces are removed.
+    #[oai(validator(max_length = 40, pattern = r"^[ -]*([0-9][ -]*){10,16}$"))]
     pub account_number: String,
     /// The holder's name as the bank has it (1 to 30 characters); banks refuse a refund whose name
     /// differs.
+    #[oai(validator(min_length = 1, max_length = 30))]
     pub holder_name: String,
+}
+
+/// Each field's own error code (documented on the operation's 400), whatever is wrong with it.
+impl FieldCodes for CreateCheckoutRequest {
+    fn field_code(path: &str, fault: Fault) -> Option<&'static str> {
+        Some(match (top_level(path), path) {
+            ("orderId", _) => "invalid_order_id",
+            ("goodsName", _) => "invalid_goods_name",
+            ("amount", _) => "invalid_amount",
+            ("taxFreeAmount", _) => "invalid_tax_free_amount",
+            ("payMethod", _) if fault == Fault::NotAllowed => "unsupported_pay_method",
+            ("buyer", "buyer.name") => "invalid_buyer_name",
+            ("buyer", "buyer.tel") => "invalid_buyer_tel",
+            ("buyer", "buyer.email") => "invalid_buyer_email",
+            ("successUrl", _) => "invalid_success_url",
+            ("failUrl", _) => "invalid_fail_url",
+            ("mallReserved", _) => "invalid_mall_reserved",
+            ("expiresInSeconds", _) => "invalid_expires_in_seconds",
+            ("depositDueAt" | "depositDueInHours", _) => "invalid_deposit_due",
+            ("cashReceipt", _) => "invalid_cash_receipt",
+            _ => return None,
+        })
+    }
+}
+
+impl FieldCodes for CancelRequest {
+    fn field_code(path: &str, _: Fault) -> Option<&'static str> {
+        Some(match top_level(path) {
+            "amount" => "invalid_cancel_amount",
+            "reason" => "invalid_cancel_reason",
+            "expectedRemainingAmount" => "invalid_expected_remaining_amount",
+            "refundAccount" => "invalid_refund_account",
+            _ => return None,
+        })
+    }
 }
 
 impl Example for CancelRequest {
@@ -765,8 +823,10 @@ impl ErrorDocs for CreateCheckoutErrors {
     const ERRORS: &'static [(u16, &'static str)] = &[
         (
             400,
-            "A field is invalid; `error.param` names it. Codes: `invalid_body` (not JSON, a \
-             field of the wrong type, or a key given twice), `invalid_order_id`, `invalid_goods_name`, `invalid_amount`, \
+            "A field is invalid; `error.param` is its JSON path (`buyer.tel`). A field that is \
+             missing, of the wrong type, not one of its enum values or outside its schema's limits \
+             answers with its own code. Codes: `invalid_body` (not JSON, a key given twice, or a \
+             field without a code of its own), `invalid_order_id`, `invalid_goods_name`, `invalid_amount`, \
              `invalid_tax_free_amount`, `unsupported_pay_method`, `invalid_buyer_name`, \
              `invalid_buyer_tel`, `invalid_buyer_email`, `invalid_success_url`, `invalid_fail_url`, \
              `invalid_mall_reserved`, `invalid_expires_in_seconds`, `invalid_deposit_due` (`VBANK` \
@@ -818,11 +878,10 @@ impl ErrorDocs for CancelErrors {
     const ERRORS: &'static [(u16, &'static str)] = &[
         (
             400,
-            "A field is invalid; `error.param` names it. Codes: `invalid_body`, \
-             `invalid_cancel_amount`, `invalid_cancel_reason`, `invalid_expected_remaining_amount`, \
+            "A field is invalid; `error.param` is its JSON path (`refundAccount.bankCode`). Codes: \
+             `invalid_body` (not JSON, a key given twice), `invalid_cancel_amount`, `invalid_cancel_reason`, `invalid_expected_remaining_amount`, \
              `cancel_amount_exceeds_remaining`, `refund_account_required` (a paid `VBANK` payment \
-             without `refundAccount`), `invalid_refund_account` (`error.param` names the field, e.g. \
-             `refundAccount.bankCode`), `invalid_idempotency_key`, `invalid_parameter` (the \
+             without `refundAccount`), `invalid_refund_account`, `invalid_idempotency_key`, `invalid_parameter` (the \
              id in the path is not valid percent-encoded UTF-8).",
         ),
         docs::UNAUTHORIZED,
@@ -960,18 +1019,19 @@ impl CheckoutApi {
         /// Any unique string (a UUID is fine), at most 255 printable ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
-        body: Json<CreateCheckoutRequest>,
+        body: JsonBody<CreateCheckoutRequest>,
     ) -> Result<CreateCheckoutResponse, Errors<CreateCheckoutErrors>> {
         let key = sent_idempotency_key(idempotency_key, req);
         let storefront = auth.storefront(&state).await?;
+        let body = body.parse()?;
         let (checkout, _, replayed) = idempotent(
             &state,
             &storefront,
             key,
             "POST /v1/checkouts",
-            fingerprint(&body.0),
+            fingerprint(&body),
             async {
-                let new = NewCheckout::parse(&body.0)?;
+                let new = NewCheckout::parse(&body)?;
                 let row = state.checkout.create(&storefront, new).await?;
                 Ok((Checkout::from_row(&row, &state.checkout), 201))
             },
@@ -1143,19 +1203,20 @@ impl CheckoutApi {
         auth: ApiKeyAuth,
         id: Path<String>,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
-        body: Json<CancelRequest>,
+        body: JsonBody<CancelRequest>,
     ) -> Result<CancelPaymentResponse, Errors<CancelErrors>> {
         let key = sent_idempotency_key(idempotency_key, req);
         let storefront = auth.storefront(&state).await?;
+        let body = body.parse()?;
         let route = format!("POST /v1/payments/{}/cancel", id.0);
         let (payment, status, replayed) = idempotent(
             &state,
             &storefront,
             key,
             &route,
-            fingerprint(&body.0),
+            fingerprint(&body),
             async {
-                let cancel = NewCancel::parse(&body.0)?;
+                let cancel = NewCancel::parse(&body)?;
                 let result = state.checkout.cancel(&storefront, &id.0, cancel).await?;
                 let (row, status) = match result {
                     CancelResult::Done(row) => (row, 200),

@@ -204,40 +204,22 @@ impl NewCheckout {
                 ),
             ));
         }
-        let enabled: Vec<&str> = PayMethod::ALL
-            .into_iter()
-            .filter(|m| m.rules().enabled)
-            .map(PayMethod::code)
-            .collect();
-        let pay_method = match req
-            .pay_method
-            .as_deref()
-            .unwrap_or("CARD")
-            .parse::<PayMethod>()
-        {
-            Ok(method) if method.rules().enabled => method,
-            Ok(method) => {
-                return Err(CheckoutError::invalid(
-                    "unsupported_pay_method",
-                    "payMethod",
-                    format!(
-                        "payMethod {method} is not enabled yet; supported: {}",
-                        enabled.join(", ")
-                    ),
-                ));
-            }
-            Err(_) => {
-                return Err(CheckoutError::invalid(
-                    "unsupported_pay_method",
-                    "payMethod",
-                    format!(
-                        "payMethod must be one of {}, got {:?}",
-                        enabled.join(", "),
-                        req.pay_method.as_deref().unwrap_or_default()
-                    ),
-                ));
-            }
-        };
+        let pay_method = req.pay_method.map_or(PayMethod::Card, PayMethod::from);
+        if !pay_method.rules().enabled {
+            let enabled: Vec<&str> = PayMethod::ALL
+                .into_iter()
+                .filter(|m| m.rules().enabled)
+                .map(PayMethod::code)
+                .collect();
+            return Err(CheckoutError::invalid(
+                "unsupported_pay_method",
+                "payMethod",
+                format!(
+                    "payMethod {pay_method} is not enabled yet; supported: {}",
+                    enabled.join(", ")
+                ),
+            ));
+        }
         let now = OffsetDateTime::now_utc();
         let deposit_due_at = deposit_due(req, pay_method, now)?;
         let cash_receipt = match &req.cash_receipt {

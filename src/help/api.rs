@@ -14,7 +14,7 @@ use super::article::{Article, Audience, category_label};
 use super::center::{HelpCenter, HelpHit};
 use super::suggest::SuggestRequest;
 use super::{HelpError, invalid};
-use crate::api::{DirectJson, ErrorDocs, Errors, docs};
+use crate::api::{DirectJson, ErrorDocs, Errors, Fault, FieldCodes, JsonBody, docs};
 use crate::app::AppState;
 use crate::config::ExposeSecret;
 use crate::domain::{PayMethod, card_company_by_name};
@@ -201,9 +201,16 @@ impl From<ClickSource> for ViewSource {
 struct ClickRequest {
     slug: String,
     anchor: Option<String>,
-    /// The search query or error message the link was shown for.
+    /// The search query or error message the link was shown for, at most 1000 characters.
+    #[oai(validator(max_length = 1000))]
     query: Option<String>,
     source: ClickSource,
+}
+
+impl FieldCodes for ClickRequest {
+    fn field_code(path: &str, fault: Fault) -> Option<&'static str> {
+        (path == "query" && fault == Fault::OutOfLimits).then_some("query_too_long")
+    }
 }
 
 #[derive(ApiResponse)]
@@ -222,7 +229,14 @@ struct FeedbackRequest {
     anchor: Option<String>,
     helpful: bool,
     /// Optional free text, at most 1000 characters.
+    #[oai(validator(max_length = 1000))]
     comment: Option<String>,
+}
+
+impl FieldCodes for FeedbackRequest {
+    fn field_code(path: &str, fault: Fault) -> Option<&'static str> {
+        (path == "comment" && fault == Fault::OutOfLimits).then_some("comment_too_long")
+    }
 }
 
 #[derive(ApiResponse)]
@@ -631,12 +645,13 @@ impl HelpApi {
     async fn click(
         &self,
         state: Data<&AppState>,
-        body: Json<ClickRequest>,
+        body: JsonBody<ClickRequest>,
     ) -> Result<ClickResponse, Errors<ClickErrors>> {
+        let body = body.parse()?;
         let help = state.help.current();
-        let article = known_article(&help, &body.0.slug)?;
-        let anchor = known_anchor(article, body.0.anchor)?;
-        let query = text_param(body.0.query, MAX_MESSAGE_CHARS, "query_too_long", "query")?;
+        let article = known_article(&help, &body.slug)?;
+        let anchor = known_anchor(article, body.anchor)?;
+        let query = text_param(body.query, MAX_MESSAGE_CHARS, "query_too_long", "query")?;
         state
             .store
             .help_analytics()
@@ -644,7 +659,7 @@ impl HelpApi {
                 slug: &article.slug,
                 anchor: anchor.as_deref(),
                 query: query.as_deref(),
-                source: body.0.source.into(),
+                source: body.source.into(),
             })
             .await
             .map_err(HelpError::from)?;
@@ -662,13 +677,14 @@ impl HelpApi {
     async fn feedback(
         &self,
         state: Data<&AppState>,
-        body: Json<FeedbackRequest>,
+        body: JsonBody<FeedbackRequest>,
     ) -> Result<FeedbackResponse, Errors<FeedbackErrors>> {
+        let body = body.parse()?;
         let help = state.help.current();
-        let article = known_article(&help, &body.0.slug)?;
-        let anchor = known_anchor(article, body.0.anchor)?;
+        let article = known_article(&help, &body.slug)?;
+        let anchor = known_anchor(article, body.anchor)?;
         let comment = text_param(
-            body.0.comment,
+            body.comment,
             MAX_COMMENT_CHARS,
             "comment_too_long",
             "comment",
@@ -679,7 +695,7 @@ impl HelpApi {
             .record_feedback(NewFeedback {
                 slug: &article.slug,
                 anchor: anchor.as_deref(),
-                helpful: body.0.helpful,
+                helpful: body.helpful,
                 comment: comment.as_deref(),
             })
             .await

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::service::LoggedDelivery;
 use super::{EventType, WebhookError, WebhookEvent};
-use crate::api::{ErrorDocs, Errors, docs, page_limit};
+use crate::api::{ErrorDocs, Errors, Fault, FieldCodes, JsonBody, docs, page_limit};
 use crate::app::AppState;
 use crate::config::ExposeSecret;
 use crate::store::webhooks::{DeliveryFilter, DeliveryStatus, EndpointRow};
@@ -29,8 +29,15 @@ enum WebhookTags {
 #[derive(Object, Clone, Debug)]
 pub struct SetWebhookEndpoint {
     /// An absolute `https://` (or `http://`) URL that accepts POSTs. Setting it again re-enables an
-    /// endpoint that was disabled.
+    /// endpoint that was disabled. At most 2000 characters.
+    #[oai(validator(min_length = 1, max_length = 2000))]
     pub url: String,
+}
+
+impl FieldCodes for SetWebhookEndpoint {
+    fn field_code(path: &str, _: Fault) -> Option<&'static str> {
+        (path == "url").then_some("invalid_webhook_url")
+    }
 }
 
 /// The storefront's webhook endpoint.
@@ -276,12 +283,13 @@ impl WebhooksApi {
         &self,
         state: Data<&AppState>,
         auth: ApiKeyAuth,
-        body: Json<SetWebhookEndpoint>,
+        body: JsonBody<SetWebhookEndpoint>,
     ) -> Result<EndpointResponse, Errors<SetEndpointErrors>> {
         let storefront = auth.storefront(&state).await?;
+        let body = body.parse()?;
         let (endpoint, storefront) = state
             .webhooks
-            .set_endpoint(&storefront.id, &body.0.url)
+            .set_endpoint(&storefront.id, &body.url)
             .await?;
         Ok(EndpointResponse::Ok(Json(endpoint_view(
             endpoint,

@@ -449,3 +449,195 @@ async fn every_documented_error_status_is_reachable() {
         "documented but never reached: {missing:?}"
     );
 }
+
+/// The schema `node` stands for, through `$ref` and poem-openapi's `allOf: [{$ref}]` wrappers.
+fn resolve<'a>(spec: &'a Value, node: &'a Value) -> &'a Value {
+    let reference = node["$ref"]
+        .as_str()
+        .or_else(|| node["allOf"][0]["$ref"].as_str());
+    match reference {
+        Some(r) => resolve(
+            spec,
+            &spec["components"]["schemas"][r.rsplit('/').next().unwrap()],
+        ),
+        None => node,
+    }
+}
+
+/// A value of another JSON type than `schema`'s.
+fn wrong_type(schema: &Value) -> Value {
+    match schema["type"].as_str() {
+        Some("string") => json!(12345),
+        Some("integer" | "number") => json!("12"),
+        Some("boolean") => json!("yes"),
+        Some("array") => json!({"not": "a list"}),
+        _ => json!("not an object"),
+    }
+}
+
+/// `(body, expected param, what)` for each mistake `body` can be turned into by one change under
+/// `at`: every field given with the wrong type, every required field left out, every enum given a
+/// value it does not have.
+fn mistakes(spec: &Value, schema: &Value, body: &Value, at: &str) -> Vec<(Value, String, String)> {
+    let schema = resolve(spec, schema);
+    let mut found = Vec::new();
+    let Some(properties) = schema["properties"].as_object() else {
+        return found;
+    };
+    let path = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    let with = |key: &str, value: Option<Value>| {
+        let mut changed = body.clone();
+        match value {
+            Some(v) => changed[key] = v,
+            None => {
+                changed.as_object_mut().unwrap().remove(key);
+            }
+        }
+        changed
+    };
+    for (key, property) in properties {
+        let property = resolve(spec, property);
+        if property.get("enum").is_some() {
+            found.push((
+                with(key, Some(json!("NOT_ONE_OF_THEM"))),
+                path(key),
+                "unknown enum value".into(),
+            ));
+        }
+        let Some(given) = body.get(key) else { continue };
+        found.push((
+            with(key, Some(wrong_type(property))),
+            path(key),
+            "wrong type".into(),
+        ));
+        if given.is_object() {
+            for (inner, param, what) in mistakes(spec, property, given, &path(key)) {
+                found.push((with(key, Some(inner)), param, what));
+            }
+        }
+    }
+    for required in schema["required"].as_array().into_iter().flatten() {
+        let key = required.as_str().unwrap();
+        found.push((with(key, None), path(key), "missing required field".into()));
+    }
+    found
+}
+
+/// Every operation that takes a JSON body answers a body that breaks its schema with `400`, `param`
+/// set to the JSON path of the field at fault, a message naming it, and a code the operation
+/// documents; the cases come from the published schema itself, so a new field is covered too.
+#[tokio::test]
+async fn body_errors_name_the_json_path_of_the_field_at_fault_on_every_operation_with_a_body() {
+    let spec: Value = serde_json::from_str(&paydesk::app::openapi_json()).unwrap();
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    let mut covered = Vec::new();
+    for (template, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let Some(schema) =
+                operation["requestBody"]["content"]["application/json; charset=utf-8"]
+                    .get("schema")
+            else {
+                continue;
+            };
+            let path = template.replace("{id}", "pay_nothing");
+            let valid = valid_body(&path);
+            let cases = mistakes(&spec, schema, &valid, "");
+            let kinds: BTreeSet<&str> = cases.iter().map(|(_, _, what)| what.as_str()).collect();
+            assert!(
+                kinds.contains("wrong type") && kinds.contains("missing required field"),
+                "{method} {template}: {kinds:?}"
+            );
+            let description = operation["responses"]["400"]["description"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {template} documents no 400"));
+            for (body, param, what) in &cases {
+                let response = request(&app, "GET", &path, &key)
+                    .json(body)
+                    .build()
+                    .map(|mut r| {
+                        *r.method_mut() = method.to_uppercase().parse().unwrap();
+                        r
+                    })
+                    .unwrap();
+                let response = app.client.execute(response).await.unwrap();
+                let status = response.status();
+                let error = error_body(response).await;
+                let context = format!("{method} {template}, {what} at {param}: {body} → {error}");
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{context}");
+                assert_eq!(error["type"], "invalid_request", "{context}");
+                assert_eq!(error["param"], param.as_str(), "{context}");
+                let message = error["message"].as_str().unwrap();
+                assert!(message.contains(&format!("`{param}`")), "{context}");
+                assert!(!message.contains("occurred while parsing"), "{context}");
+                let code = error["code"].as_str().unwrap();
+                assert!(description.contains(&format!("`{code}`")), "{context}");
+            }
+            covered.push((method.clone(), template.clone(), kinds.len()));
+        }
+    }
+    let names: Vec<String> = covered.iter().map(|(m, t, _)| format!("{m} {t}")).collect();
+    assert_eq!(
+        names,
+        [
+            "post /v1/checkouts",
+            "post /v1/help/clicks",
+            "post /v1/help/feedback",
+            "post /v1/payments/{id}/cancel",
+            "put /v1/webhook-endpoint",
+        ],
+        "every operation with a body is covered"
+    );
+    // Where the schema has an enum, a value outside it is among the cases.
+    for (m, t, kinds) in &covered {
+        if t == "/v1/checkouts" || t == "/v1/help/clicks" {
+            assert_eq!(*kinds, 3, "{m} {t}");
+        }
+    }
+}
+
+/// A wrong or missing API key is `401` whatever the body holds: the key is checked before the body
+/// is read, so a caller with a bad key learns nothing from how its body is judged.
+#[tokio::test]
+async fn a_bad_api_key_is_401_before_any_body_error() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let bad_bodies: [&[u8]; 4] = [
+        b"{\"goodsName\": ",
+        b"{\"amount\": \"a lot\"}",
+        b"{\"url\": 1, \"url\": 2}",
+        b"",
+    ];
+    for (method, path) in [
+        ("POST", "/v1/checkouts"),
+        ("POST", "/v1/payments/pay_nothing/cancel"),
+        ("PUT", "/v1/webhook-endpoint"),
+    ] {
+        for body in bad_bodies {
+            for key in [Some("sk_test_wrong00000000000000000000000000"), None] {
+                let mut builder = app
+                    .client
+                    .request(method.parse().unwrap(), app.url(path))
+                    .header("content-type", "application/json")
+                    .body(body.to_vec());
+                if let Some(key) = key {
+                    builder = builder.bearer_auth(key);
+                }
+                let response = builder.send().await.unwrap();
+                let status = response.status();
+                let error = error_body(response).await;
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} key {key:?} body {:?}: {error}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
+    }
+}

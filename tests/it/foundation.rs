@@ -200,13 +200,24 @@ fn every_operation_has_a_stable_operation_id_and_one_described_tag() {
                     && id.chars().all(|c| c.is_ascii_alphanumeric()),
                 "{method} {path}: operationId {id:?} is not lowerCamelCase"
             );
-            assert!(seen.insert(id.to_string()), "operationId {id} is used twice");
+            assert!(
+                seen.insert(id.to_string()),
+                "operationId {id} is used twice"
+            );
             let tags = operation["tags"].as_array().unwrap();
             assert_eq!(tags.len(), 1, "{method} {path} has tags {tags:?}");
-            assert!(described.contains(&tags[0].as_str().unwrap()), "{method} {path}");
+            assert!(
+                described.contains(&tags[0].as_str().unwrap()),
+                "{method} {path}"
+            );
         }
     }
-    for expected in ["createCheckout", "cancelPayment", "listEvents", "getSigningSecret"] {
+    for expected in [
+        "createCheckout",
+        "cancelPayment",
+        "listEvents",
+        "getSigningSecret",
+    ] {
         assert!(seen.contains(expected), "{expected}");
     }
 }
