@@ -1,6 +1,6 @@
 //! Command line: `serve` (the default), `migrate up|down|status`, `storefront ...`, `noti list`,
-//! `secrets rotate|status`, `help check|reindex`, `openapi`, `sandbox`. Errors print one line and exit with status 1; no
-//! backtraces for operator mistakes.
+//! `secrets rotate|status`, `help check|reindex`, `config show|docs`, `openapi`, `sandbox`. Errors
+//! print one line and exit with status 1; no backtraces for operator mistakes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +71,20 @@ enum Command {
         #[command(subcommand)]
         action: HelpAction,
     },
+    /// Show the settings in effect, or print the settings table for the README.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Every setting with the value in effect and where it came from (environment, file, default);
+    /// secrets are masked. Fails with the same one line as start-up on a bad value.
+    Show,
+    /// Print the Markdown table of every setting (the README's "Configuration" table).
+    Docs,
 }
 
 #[derive(Subcommand)]
@@ -191,6 +205,22 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Help { action } => help(action),
+        Command::Config {
+            action: ConfigAction::Docs,
+        } => {
+            print!("{}", crate::config::settings::readme_table());
+            Ok(())
+        }
+        Command::Config {
+            action: ConfigAction::Show,
+        } => {
+            let shown = Config::show_env().map_err(|e| e.to_string())?;
+            let width = shown.iter().map(|s| s.name.len()).max().unwrap_or(0);
+            for s in shown {
+                println!("{:width$}  {}  ({})", s.name, s.value, s.origin);
+            }
+            Ok(())
+        }
         Command::Openapi { yaml } => {
             println!(
                 "{}",

@@ -222,6 +222,66 @@ fn every_operation_has_a_stable_operation_id_and_one_described_tag() {
     }
 }
 
+/// `paydesk config show` lists every declared setting with its value and origin, masks secrets
+/// (given or default), and names a key no setting declares.
+#[test]
+fn config_show_lists_every_setting_with_its_origin_and_masks_secrets() {
+    let dir = tempdir();
+    let output = Command::new(env!("CARGO_BIN_EXE_paydesk"))
+        .args(["config", "show"])
+        .current_dir(&dir)
+        .env_clear()
+        .envs([
+            ("PAYDESK_ADDR", "127.0.0.1:9001"),
+            (
+                "PAYDESK_DATABASE_URL",
+                "postgres://shop:pw-123@db:5432/paydesk",
+            ),
+            ("PAYDESK_HELP_ANALYTICS_TOKEN", "analytics-secret"),
+            ("PAYDESK_STOREFRONT_MERCHANT_KEY", "merchant-secret"),
+            ("PAYDESK_ADRR", "127.0.0.1:1"),
+        ])
+        .output()
+        .expect("run paydesk");
+    let _ = std::fs::remove_dir_all(dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    for secret in [
+        "pw-123",
+        "analytics-secret",
+        "merchant-secret",
+        "sandbox-merchant-key",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} printed:\n{stdout}");
+    }
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line:\n{stdout}"))
+            .to_string()
+    };
+    assert!(line("PAYDESK_ADDR").contains("127.0.0.1:9001  (environment)"));
+    assert!(line("PAYDESK_DATABASE_URL").contains("*** (set)  (environment)"));
+    assert!(line("PAYDESK_HELP_ANALYTICS_TOKEN").contains("*** (set)"));
+    assert!(line("PAYDESK_WEBHOOK_POLL_MS").contains("1000  (default)"));
+    assert!(line("PAYDESK_ADRR").contains("(unknown)"));
+    assert_eq!(
+        stdout.lines().count(),
+        paydesk::config::settings::SETTINGS.len() + 1,
+        "one line per declared setting and one for the unknown key"
+    );
+    // A bad value fails as start-up would, naming it.
+    let bad = Command::new(env!("CARGO_BIN_EXE_paydesk"))
+        .args(["config", "show"])
+        .env_clear()
+        .env("PAYDESK_WEBHOOK_POLL_MS", "soon")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("PAYDESK_WEBHOOK_POLL_MS"));
+}
+
 /// Runs the real binary and returns its exit status and stderr.
 fn run_binary(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     let dir = tempdir();

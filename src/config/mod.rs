@@ -13,6 +13,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::Url;
 
+pub mod settings;
+
+use settings::{Default, setting};
+
 /// Values that must never appear in logs, error messages or API answers (merchant keys, passwords,
 /// database URLs with credentials): `secrecy`'s types print a mask, are wiped when dropped, and are
 /// read only through `expose_secret` (grep for it to audit every use).
@@ -214,6 +218,21 @@ pub struct Config {
     pub unknown_keys: Vec<String>,
 }
 
+/// One line of `paydesk config show`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShownSetting {
+    pub name: String,
+    /// The value in effect; a secret is masked.
+    pub value: String,
+    /// `environment`, the config file's path, `default` or `unknown`.
+    pub origin: String,
+}
+
+/// A secret's first two characters, the rest masked (enough to tell two documented defaults apart).
+fn mask(secret: &str) -> String {
+    format!("{}***", secret.chars().take(2).collect::<String>())
+}
+
 /// A configuration value that could not be used. The message names the variable, so an operator can fix
 /// it without reading code.
 #[derive(Debug, thiserror::Error)]
@@ -244,71 +263,91 @@ impl fmt::Display for Origin {
     }
 }
 
-/// Every setting paydesk reads. The environment variable is `PAYDESK_` + the key upper-cased; in
-/// `paydesk.toml` the key is written as is, or nested (`[innopay] api_url` = `innopay_api_url`).
-const KNOWN_KEYS: &[&str] = &[
-    "addr",
-    "database_url",
-    "public_url",
-    "log_format",
-    "log",
-    "shutdown_timeout_secs",
-    "header_read_timeout_secs",
-    "idle_timeout_secs",
-    "metrics_token",
-    "db_max_connections",
-    "innopay_api_url",
-    "innopay_js_url",
-    "innopay_connect_timeout_ms",
-    "innopay_read_timeout_ms",
-    "innopay_noti_allow",
-    "innopay_noti_rate_per_min",
-    "sandbox",
-    "sandbox_merchant_key",
-    "sandbox_cancel_password",
-    "sandbox_noti_url",
-    "sandbox_control_token",
-    "help_dir",
-    "help_analytics_token",
-    "demo_api_key",
-    "reconcile_interval_ms",
-    "inquiry_grace_ms",
-    "deposit_check_interval_ms",
-    "webhook_poll_ms",
-    "webhook_timeout_ms",
-    "webhook_retry_scale",
-    "webhook_secret_overlap_secs",
-    "webhook_private_networks",
-    "secret_key",
-    "secret_key_previous",
-    "secret_key_file",
-];
-
-/// Keys that are read elsewhere (the config file's own location, the test suite's PostgreSQL).
-const KEYS_READ_ELSEWHERE: &[&str] = &["config", "test_postgres_url"];
-
 /// Raw string values, by key, with where each came from; later layers override earlier ones.
 struct Layers {
     values: BTreeMap<String, (String, Origin)>,
 }
 
 impl Layers {
+    /// The process environment, and the config file it names (`PAYDESK_CONFIG`, else an optional
+    /// `./paydesk.toml`).
+    fn env_sources() -> ((PathBuf, bool), Vec<(String, String)>) {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let file = env
+            .iter()
+            .find(|(k, _)| k == "PAYDESK_CONFIG")
+            .map(|(_, v)| (PathBuf::from(v), true))
+            .unwrap_or_else(|| (PathBuf::from("paydesk.toml"), false));
+        (file, env)
+    }
+
+    fn from_env() -> Result<Self, ConfigError> {
+        let (file, env) = Self::env_sources();
+        Self::from_sources(Some(file), env)
+    }
+
+    fn from_sources(
+        file: Option<(PathBuf, bool)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut layers = Layers {
+            values: BTreeMap::new(),
+        };
+        if let Some((path, required)) = file {
+            read_file_layer(&path, required, &mut layers)?;
+        }
+        for (name, value) in env {
+            if let Some(key) = name.strip_prefix("PAYDESK_") {
+                layers
+                    .values
+                    .insert(key.to_ascii_lowercase(), (value, Origin::Env(name.clone())));
+            }
+        }
+        Ok(layers)
+    }
+
+    fn origin(&self, key: &str) -> String {
+        match self.values.get(key) {
+            Some((_, Origin::Env(_))) => "environment".into(),
+            Some((_, Origin::File(_, path))) => path.display().to_string(),
+            None => "default".into(),
+        }
+    }
+
     fn get(&self, key: &str) -> Option<&(String, Origin)> {
+        debug_assert!(setting(key).key == key);
         self.values.get(key)
     }
 
-    fn parse_or<T: FromStr>(
-        &self,
-        key: &str,
-        default: T,
-        expected: &str,
-    ) -> Result<T, ConfigError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some((raw, origin)) => raw
+    /// The given value of `key`, else its declared default (`Default::Value`), parsed.
+    fn parse<T: FromStr>(&self, key: &str) -> Result<T, ConfigError> {
+        match (self.get(key), setting(key).default) {
+            (Some(_), _) => self.parse_or(key, None),
+            (None, Default::Value(default)) => Ok(default
+                .parse()
+                .unwrap_or_else(|_| panic!("the declared default of {key} parses"))),
+            (None, _) => panic!("{key} has no declared default value; use parse_or"),
+        }
+    }
+
+    /// The given value of `key`, else `default` (for settings whose default is a `Default::Rule`).
+    fn parse_or<T: FromStr>(&self, key: &str, default: Option<T>) -> Result<T, ConfigError> {
+        match (self.get(key), default) {
+            (Some((raw, origin)), _) => raw
                 .trim()
                 .parse()
-                .map_err(|_| invalid(origin, expected, &shown(key, raw))),
+                .map_err(|_| invalid(origin, setting(key).expected, &shown(key, raw))),
+            (None, Some(default)) => Ok(default),
+            (None, None) => panic!("{key}: no value and no default"),
+        }
+    }
+
+    /// The given text of `key`, else its declared default value.
+    fn text(&self, key: &str) -> String {
+        match (self.string(key), setting(key).default) {
+            (Some(given), _) => given,
+            (None, Default::Value(default)) => default.to_string(),
+            (None, _) => panic!("{key} has no declared default value"),
         }
     }
 
@@ -394,13 +433,7 @@ impl Config {
     /// Reads the process environment and, if present, the config file (`PAYDESK_CONFIG`, else
     /// `./paydesk.toml`).
     pub fn from_env() -> Result<Self, ConfigError> {
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        let file = env
-            .iter()
-            .find(|(k, _)| k == "PAYDESK_CONFIG")
-            .map(|(_, v)| (PathBuf::from(v), true))
-            .unwrap_or_else(|| (PathBuf::from("paydesk.toml"), false));
-        Self::from_sources(Some(file), env)
+        Self::from_layers(&Layers::from_env()?)
     }
 
     /// Builds the configuration from explicit sources; tests use this to stay independent of the
@@ -409,20 +442,50 @@ impl Config {
         file: Option<(PathBuf, bool)>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut layers = Layers {
-            values: BTreeMap::new(),
-        };
-        if let Some((path, required)) = file {
-            read_file_layer(&path, required, &mut layers)?;
-        }
-        for (name, value) in env {
-            if let Some(key) = name.strip_prefix("PAYDESK_") {
-                layers
-                    .values
-                    .insert(key.to_ascii_lowercase(), (value, Origin::Env(name.clone())));
-            }
-        }
-        Self::from_layers(&layers)
+        Self::from_layers(&Layers::from_sources(file, env)?)
+    }
+
+    /// Every declared setting with the value in effect and where it came from, secrets masked, for
+    /// `paydesk config show`; fails like start-up would on a bad value.
+    pub fn show(
+        file: Option<(PathBuf, bool)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Vec<ShownSetting>, ConfigError> {
+        let layers = Layers::from_sources(file, env)?;
+        let config = Self::from_layers(&layers)?;
+        let mut shown: Vec<ShownSetting> = settings::SETTINGS
+            .iter()
+            .map(|s| {
+                let (value, origin) = match (layers.get(s.key), s.default) {
+                    (Some(_), _) if s.secret => ("*** (set)".to_string(), layers.origin(s.key)),
+                    (Some((raw, _)), _) => (shown(s.key, raw), layers.origin(s.key)),
+                    (None, Default::Value(v)) if s.secret => {
+                        (format!("{} (default)", mask(v)), "default".into())
+                    }
+                    (None, Default::Value(v)) => (v.to_string(), "default".into()),
+                    (None, Default::Rule(text) | Default::Unset(text)) => {
+                        (text.replace('`', ""), "default".into())
+                    }
+                };
+                ShownSetting {
+                    name: s.env_name(),
+                    value,
+                    origin,
+                }
+            })
+            .collect();
+        shown.extend(config.unknown_keys.iter().map(|origin| ShownSetting {
+            name: origin.clone(),
+            value: "(not a paydesk setting: ignored)".into(),
+            origin: "unknown".into(),
+        }));
+        Ok(shown)
+    }
+
+    /// `show` for the process environment and config file.
+    pub fn show_env() -> Result<Vec<ShownSetting>, ConfigError> {
+        let (file, env) = Layers::env_sources();
+        Self::show(Some(file), env)
     }
 
     fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
@@ -431,29 +494,17 @@ impl Config {
             Some((raw, origin)) => match raw.trim().to_ascii_lowercase().as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
-                _ => return Err(invalid(origin, "`text` or `json`", raw)),
+                _ => return Err(invalid(origin, setting("log_format").expected, raw)),
             },
         };
-        let ms = |key: &str, default: u64| -> Result<Duration, ConfigError> {
-            layers
-                .parse_or(key, default, "a whole number of milliseconds")
-                .map(Duration::from_millis)
-        };
+        let ms = |key: &str| layers.parse::<u64>(key).map(Duration::from_millis);
         let unknown_keys = layers
             .values
             .iter()
-            .filter(|(k, _)| {
-                !KNOWN_KEYS.contains(&k.as_str()) && !KEYS_READ_ELSEWHERE.contains(&k.as_str())
-            })
+            .filter(|(k, _)| !settings::SETTINGS.iter().any(|s| s.key == k.as_str()))
             .map(|(_, (_, origin))| origin.to_string())
             .collect();
-        let database: DatabaseUrl = layers.parse_or(
-            "database_url",
-            "sqlite://paydesk.db?mode=rwc"
-                .parse()
-                .expect("default URL is valid"),
-            "a sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB URL",
-        )?;
+        let database: DatabaseUrl = layers.parse("database_url")?;
         // SQLite has one writer: more connections only make writers sleep in SQLite's busy handler
         // (p99 181 ms instead of 35 ms for checkout creation at 16 clients, and 20 MB more memory;
         // docs/PERFORMANCE.md).
@@ -462,17 +513,14 @@ impl Config {
             DatabaseKind::Postgres => 16,
         };
         let innopay_api_url = layers.url("innopay_api_url")?;
-        let db_max_connections = layers.parse_or(
-            "db_max_connections",
-            default_connections,
-            "a positive whole number",
-        )?;
-        let idle_timeout = positive_secs(layers, "idle_timeout_secs", 60)?;
+        let db_max_connections =
+            layers.parse_or("db_max_connections", Some(default_connections))?;
+        let idle_timeout = positive_secs(layers, "idle_timeout_secs")?;
         let innopay = InnopayConfig {
             api_url: innopay_api_url.clone(),
             js_url: layers.url("innopay_js_url")?,
-            connect_timeout: ms("innopay_connect_timeout_ms", 3_000)?,
-            read_timeout: ms("innopay_read_timeout_ms", 20_000)?,
+            connect_timeout: ms("innopay_connect_timeout_ms")?,
+            read_timeout: ms("innopay_read_timeout_ms")?,
         };
         // A request waiting on Innopay sends and reads nothing; the idle timeout must not cut it.
         if idle_timeout <= innopay.connect_timeout + innopay.read_timeout {
@@ -494,78 +542,45 @@ impl Config {
             }
         }
         Ok(Self {
-            addr: layers.parse_or(
-                "addr",
-                SocketAddr::from(([127, 0, 0, 1], 8080)),
-                "a socket address such as 127.0.0.1:8080",
-            )?,
+            addr: layers.parse("addr")?,
             database,
             public_url: layers.url("public_url")?,
             log_format,
-            log_filter: layers
-                .string("log")
-                .unwrap_or_else(|| "info,sqlx=warn,tantivy=warn".to_string()),
-            shutdown_timeout: Duration::from_secs(layers.parse_or(
-                "shutdown_timeout_secs",
-                20,
-                "a whole number of seconds",
-            )?),
-            header_read_timeout: positive_secs(layers, "header_read_timeout_secs", 10)?,
+            log_filter: layers.text("log"),
+            shutdown_timeout: Duration::from_secs(layers.parse("shutdown_timeout_secs")?),
+            header_read_timeout: positive_secs(layers, "header_read_timeout_secs")?,
             idle_timeout,
             metrics_token: layers.string("metrics_token").map(SecretString::from),
             db_max_connections,
             innopay,
             sandbox: SandboxConfig {
-                enabled: layers.parse_or(
-                    "sandbox",
-                    innopay_api_url.is_none(),
-                    "`true` or `false`",
-                )?,
+                enabled: layers.parse_or("sandbox", Some(innopay_api_url.is_none()))?,
                 control_token: layers
                     .string("sandbox_control_token")
                     .map(SecretString::from),
-                merchant_key: SecretString::from(
-                    layers
-                        .string("sandbox_merchant_key")
-                        .unwrap_or_else(|| DEFAULT_SANDBOX_MERCHANT_KEY.to_string()),
-                ),
-                cancel_password: SecretString::from(
-                    layers
-                        .string("sandbox_cancel_password")
-                        .unwrap_or_else(|| DEFAULT_SANDBOX_CANCEL_PASSWORD.to_string()),
-                ),
+                merchant_key: SecretString::from(layers.text("sandbox_merchant_key")),
+                cancel_password: SecretString::from(layers.text("sandbox_cancel_password")),
                 noti_url: layers.url("sandbox_noti_url")?,
             },
             noti: NotiConfig {
                 allow: layers.ranges("innopay_noti_allow")?,
-                rate_per_min: layers.parse_or(
-                    "innopay_noti_rate_per_min",
-                    NonZeroU32::new(600).expect("not zero"),
-                    "a whole number of Noti per minute, at least 1",
-                )?,
+                rate_per_min: layers.parse::<NonZeroU32>("innopay_noti_rate_per_min")?,
             },
             help_dir: layers.string("help_dir").map(PathBuf::from),
             help_analytics_token: layers
                 .string("help_analytics_token")
                 .map(SecretString::from),
             demo_api_key: layers.string("demo_api_key").map(SecretString::from),
-            reconcile_interval: ms("reconcile_interval_ms", 2_000)?,
-            inquiry_grace: ms("inquiry_grace_ms", 60_000)?,
-            deposit_check_interval: ms("deposit_check_interval_ms", 600_000)?,
+            reconcile_interval: ms("reconcile_interval_ms")?,
+            inquiry_grace: ms("inquiry_grace_ms")?,
+            deposit_check_interval: ms("deposit_check_interval_ms")?,
             webhooks: WebhookConfig {
-                poll_interval: ms("webhook_poll_ms", 1_000)?,
-                timeout: ms("webhook_timeout_ms", 15_000)?,
+                poll_interval: ms("webhook_poll_ms")?,
+                timeout: ms("webhook_timeout_ms")?,
                 retry_scale: positive_scale(layers, "webhook_retry_scale")?,
-                secret_overlap: Duration::from_secs(layers.parse_or(
-                    "webhook_secret_overlap_secs",
-                    86_400,
-                    "a whole number of seconds",
-                )?),
-                private_networks: layers.parse_or(
-                    "webhook_private_networks",
-                    innopay_api_url.is_none(),
-                    "`true` or `false`",
-                )?,
+                secret_overlap: Duration::from_secs(layers.parse("webhook_secret_overlap_secs")?),
+                private_networks: layers
+                    .parse_or("webhook_private_networks", Some(innopay_api_url.is_none()))?,
             },
             secret_key: secret_key_source(layers)?,
             unknown_keys,
@@ -587,12 +602,11 @@ impl Config {
 }
 
 /// A whole number of seconds that must not be 0 (a timeout of 0 would close every connection).
-fn positive_secs(layers: &Layers, key: &str, default: u64) -> Result<Duration, ConfigError> {
-    let expected = "a whole number of seconds, at least 1";
-    match layers.parse_or(key, default, expected)? {
+fn positive_secs(layers: &Layers, key: &str) -> Result<Duration, ConfigError> {
+    match layers.parse(key)? {
         0 => Err(invalid(
             &layers.get(key).expect("0 is never the default").1,
-            expected,
+            setting(key).expected,
             "0",
         )),
         secs => Ok(Duration::from_secs(secs)),
@@ -601,11 +615,10 @@ fn positive_secs(layers: &Layers, key: &str, default: u64) -> Result<Duration, C
 
 /// A multiplier that must be a positive, finite number (default 1).
 fn positive_scale(layers: &Layers, key: &str) -> Result<f64, ConfigError> {
-    let expected = "a positive number such as 1 or 0.001";
-    let scale: f64 = layers.parse_or(key, 1.0, expected)?;
+    let scale: f64 = layers.parse(key)?;
     match layers.get(key) {
         Some((raw, origin)) if !(scale.is_finite() && scale > 0.0) => {
-            Err(invalid(origin, expected, raw))
+            Err(invalid(origin, setting(key).expected, raw))
         }
         _ => Ok(scale),
     }
@@ -614,11 +627,11 @@ fn positive_scale(layers: &Layers, key: &str) -> Result<f64, ConfigError> {
 /// `secret_key` (+ `secret_key_previous`, a comma list) or `secret_key_file`, not both. Key values
 /// are never echoed in the error.
 fn secret_key_source(layers: &Layers) -> Result<SecretKeySource, ConfigError> {
-    const EXPECTED: &str = "base64 of 32 random bytes (e.g. `openssl rand -base64 32`)";
+    let expected = setting("secret_key").expected;
     let key = |raw: &str, origin: &Origin| {
         crate::secrets::parse_key(raw)
             .map(|k| SecretSlice::from(k.to_vec()))
-            .ok_or_else(|| invalid(origin, EXPECTED, "[redacted]"))
+            .ok_or_else(|| invalid(origin, expected, "[redacted]"))
     };
     let file = layers.string("secret_key_file").map(PathBuf::from);
     match (layers.get("secret_key"), file) {
