@@ -559,12 +559,12 @@ async fn the_sdk_alerts_on_bad_parameters_and_reports_a_closed_window() {
 }
 
 /// A phone-sized viewport (a common Android width), as in `journeys.rs`.
-const PHONE: (u32, u32) = (390, 844);
+pub(crate) const PHONE: (u32, u32) = (390, 844);
 
 /// Makes the viewport exactly `PHONE`, as a phone's: headless Chromium will not make a window
 /// narrower than 500 px, so `--window-size=390,...` alone leaves a 500 px viewport. The DevTools
 /// protocol (through chromedriver) emulates the phone's screen, touch and `meta viewport` instead.
-async fn emulate_phone(browser: &Browser) {
+pub(crate) async fn emulate_phone(browser: &Browser) {
     browser
         .post(
             "/goog/cdp/execute",
@@ -829,7 +829,7 @@ async fn journey_a_virtual_account_on_a_phone_copied_then_paid_by_deposit() {
 /// What sticks out sideways on the current page: the page itself scrolling, or a visible element
 /// past the viewport's edges that no scrolling box of its own contains (a wide table that scrolls
 /// inside its box is fine on a phone; a page that scrolls sideways is not).
-async fn horizontal_overflow(browser: &Browser) -> Vec<String> {
+pub(crate) async fn horizontal_overflow(browser: &Browser) -> Vec<String> {
     let found = browser
         .execute(
             r#"

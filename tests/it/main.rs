@@ -24,3 +24,4 @@ mod shopper;
 mod support;
 mod vbank;
 mod webhooks;
+mod widget_doc;

@@ -16,7 +16,7 @@ const VBANK_SCRIPT: &str = include_str!("../../docs/quickstart-vbank.sh");
 const KEY: &str = "sk_test_quickstart";
 
 /// The fenced code blocks of a Markdown text, without their fences.
-fn code_blocks(markdown: &str) -> Vec<String> {
+pub(crate) fn code_blocks(markdown: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in markdown.lines() {
