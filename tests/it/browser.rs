@@ -578,7 +578,7 @@ pub(crate) async fn emulate_phone(browser: &Browser) {
 /// What the current page does wrong on a phone: anything wider than the viewport (the page
 /// scrolling sideways or a box sticking out), text smaller than 14 px, and Hangul drawn as missing
 /// glyphs (two different syllables drawn alike in the page's font). Empty when all is well.
-async fn phone_layout_problems(browser: &Browser) -> Vec<String> {
+pub(crate) async fn phone_layout_problems(browser: &Browser) -> Vec<String> {
     let problems = browser
         .execute(
             r#"
@@ -829,7 +829,7 @@ async fn journey_a_virtual_account_on_a_phone_copied_then_paid_by_deposit() {
 /// What sticks out sideways on the current page: the page itself scrolling, or a visible element
 /// past the viewport's edges that no scrolling box of its own contains (a wide table that scrolls
 /// inside its box is fine on a phone; a page that scrolls sideways is not).
-pub(crate) async fn horizontal_overflow(browser: &Browser) -> Vec<String> {
+async fn horizontal_overflow(browser: &Browser) -> Vec<String> {
     let found = browser
         .execute(
             r#"

@@ -21,7 +21,7 @@
       '.paydesk-help ul{list-style:none;padding:0;margin:0}' +
       '.paydesk-help li{padding:8px 0;border-top:1px solid #eef0f2}' +
       '.paydesk-help a{color:#0b57d0;font-weight:600}' +
-      '.paydesk-help .paydesk-help-section{color:#59636e;font-size:.85rem}' +
+      '.paydesk-help .paydesk-help-section{color:#59636e;font-size:.875rem}' +
       '.paydesk-help p{margin:4px 0 0;font-size:.9rem;color:#3d444d}' +
       '.paydesk-help mark{background:#ffe48a}' +
       '.paydesk-help form{display:flex;gap:8px;margin-top:12px}' +
@@ -40,7 +40,7 @@
   form.setAttribute('role', 'search');
   var input = document.createElement('input');
   input.type = 'search';
-  input.placeholder = '도움말 검색 (예: 결제창이 안 떠요)';
+  input.placeholder = '예: 결제창이 안 떠요';
   input.setAttribute('aria-label', '도움말 검색');
   var button = document.createElement('button');
   button.type = 'submit';
@@ -119,7 +119,10 @@
     cardCompany: data('card-company'),
     amount: data('amount')
   }, message).then(function (shown) {
-    // A card company or amount paydesk does not know must not cost the shopper their help.
+    // A card company or amount paydesk does not know must not cost the shopper their help: try
+    // the code with the message, then the message alone.
+    return shown || load('/v1/help/suggest', { message: message, code: data('error-code') }, message);
+  }).then(function (shown) {
     if (!shown) { load('/v1/help/suggest', { message: message }, message); }
   });
 
