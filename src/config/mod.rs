@@ -546,7 +546,7 @@ impl Config {
             database,
             public_url: layers.url("public_url")?,
             log_format,
-            log_filter: layers.text("log"),
+            log_filter: log_filter(layers)?,
             shutdown_timeout: Duration::from_secs(layers.parse("shutdown_timeout_secs")?),
             header_read_timeout: positive_secs(layers, "header_read_timeout_secs")?,
             idle_timeout,
@@ -598,6 +598,18 @@ impl Config {
                 .into_iter()
                 .map(|(k, v)| (format!("PAYDESK_{}", k.to_ascii_uppercase()), v.to_string())),
         )
+    }
+}
+
+/// `tracing` filter directives, refused here rather than ignored when logging starts.
+fn log_filter(layers: &Layers) -> Result<String, ConfigError> {
+    let filter = layers.text("log");
+    match (
+        tracing_subscriber::EnvFilter::try_new(&filter),
+        layers.get("log"),
+    ) {
+        (Err(_), Some((raw, origin))) => Err(invalid(origin, setting("log").expected, raw)),
+        _ => Ok(filter),
     }
 }
 

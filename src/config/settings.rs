@@ -104,7 +104,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "log",
         default: Default::Value("info,sqlx=warn,tantivy=warn"),
-        expected: "tracing filter directives",
+        expected: "tracing filter directives such as info,paydesk=debug",
         doc: "log filter (tracing `EnvFilter` syntax)",
         secret: false,
         read_by: ReadBy::Server,

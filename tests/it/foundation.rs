@@ -298,6 +298,63 @@ fn run_binary(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     )
 }
 
+/// `paydesk serve`'s output until it says it listens, with `env`, stdout to a file (not a terminal).
+fn serve_output(env: &[(&str, &str)]) -> String {
+    let dir = tempdir();
+    let out = dir.join("stdout.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
+        .current_dir(&dir)
+        .env_clear()
+        .env("PAYDESK_ADDR", "127.0.0.1:0")
+        .env("PAYDESK_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn paydesk");
+    let started = std::time::Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.contains("paydesk listening") || started.elapsed() > Duration::from_secs(30) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(
+        text.contains("paydesk listening"),
+        "paydesk did not start: {text}"
+    );
+    text
+}
+
+/// Written to a file, text logs carry no colour codes, and `PAYDESK_LOG_FORMAT=json` writes one JSON
+/// object per log line.
+#[test]
+fn logs_have_no_colour_codes_off_a_terminal_and_json_lines_on_request() {
+    let text = serve_output(&[]);
+    assert!(text.contains(" INFO "), "no log line: {text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape codes in a log file: {text:?}"
+    );
+    let json = serve_output(&[("PAYDESK_LOG_FORMAT", "json")]);
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "no JSON log line: {json}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["timestamp"].is_string())
+    );
+    assert!(!json.contains('\u{1b}'));
+}
+
 #[test]
 fn bad_settings_stop_start_up_with_one_line() {
     let cases = [
@@ -314,6 +371,7 @@ fn bad_settings_stop_start_up_with_one_line() {
             "PAYDESK_DATABASE_URL",
         ),
         (("PAYDESK_LOG_FORMAT", "xml"), "PAYDESK_LOG_FORMAT"),
+        (("PAYDESK_LOG", "info,paydesk=loud"), "PAYDESK_LOG"),
     ];
     for ((key, value), named) in cases {
         // With a secret key, so that an unreachable PostgreSQL is what stops it.
