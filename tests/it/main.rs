@@ -22,5 +22,6 @@ mod secrets;
 mod security;
 mod shopper;
 mod support;
+mod timestamps;
 mod vbank;
 mod webhooks;
