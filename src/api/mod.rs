@@ -12,6 +12,7 @@ mod json_body;
 mod json_keys;
 mod page;
 mod request_id;
+mod timestamp;
 
 pub use allow::AllowHeader;
 pub use bearer::{bearer_header_matches, bearer_matches};
@@ -24,3 +25,4 @@ pub use error::{
 pub use json_body::{Fault, FieldCodes, JsonBody, top_level};
 pub use page::{InvalidLimit, page_limit};
 pub use request_id::{RequestIdMiddleware, current_request_id};
+pub use timestamp::Timestamp;

@@ -14,7 +14,7 @@ use super::input::{NewCancel, NewCheckout};
 use super::service::{CancelResult, CheckoutService};
 use super::{CheckoutError, PaymentStatus};
 use crate::api::{
-    ApiError, ErrorDocs, Errors, Fault, FieldCodes, HelpLink, JsonBody, docs, top_level,
+    ApiError, ErrorDocs, Errors, Fault, FieldCodes, HelpLink, JsonBody, Timestamp, docs, top_level,
 };
 use crate::app::AppState;
 use crate::domain::{self, CashReceipt, CashReceiptPurpose, MethodDetails, VirtualAccount};
@@ -286,8 +286,8 @@ pub struct Checkout {
     pub sdk_url: String,
     /// `false` for test storefronts (Innopay test MID, no money moves).
     pub livemode: bool,
-    pub expires_at: OffsetDateTime,
-    pub created_at: OffsetDateTime,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
 }
 
 /// The card used.
@@ -313,7 +313,7 @@ pub struct CardDetails {
 #[oai(rename_all = "camelCase")]
 pub struct VirtualAccountDetails {
     /// The shopper must deposit before this.
-    pub due_at: OffsetDateTime,
+    pub due_at: Timestamp,
     /// Three-digit bank code (see `GET /v1/banks`).
     #[oai(skip_serializing_if_is_none)]
     pub bank_code: Option<String>,
@@ -330,7 +330,7 @@ pub struct VirtualAccountDetails {
     #[oai(skip_serializing_if_is_none)]
     pub depositor_name: Option<String>,
     #[oai(skip_serializing_if_is_none)]
-    pub deposited_at: Option<OffsetDateTime>,
+    pub deposited_at: Option<Timestamp>,
 }
 
 /// A cash receipt: what was asked for and, once Innopay issued it, its amounts.
@@ -386,7 +386,7 @@ pub struct PaymentEvent {
     pub cause: String,
     /// Details (codes, amounts, Innopay's answer summary).
     pub detail: serde_json::Value,
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
 }
 
 /// A payment with its outcome and full history.
@@ -414,7 +414,7 @@ pub struct Payment {
     #[oai(skip_serializing_if_is_none)]
     pub approval_number: Option<String>,
     #[oai(skip_serializing_if_is_none)]
-    pub approved_at: Option<OffsetDateTime>,
+    pub approved_at: Option<Timestamp>,
     #[oai(skip_serializing_if_is_none)]
     pub card: Option<CardDetails>,
     /// `VBANK` payments.
@@ -431,8 +431,8 @@ pub struct Payment {
     #[oai(skip_serializing_if_is_none)]
     pub flag_reason: Option<String>,
     pub livemode: bool,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// Every state change, oldest first (empty in lists and webhook events).
     pub events: Vec<PaymentEvent>,
 }
@@ -624,8 +624,8 @@ impl Checkout {
             go_pay: GoPayParams::from_row(row, service),
             sdk_url: service.sdk_url().to_string(),
             livemode: row.mode == Mode::Live,
-            expires_at: row.expires_at,
-            created_at: row.created_at,
+            expires_at: row.expires_at.into(),
+            created_at: row.created_at.into(),
         }
     }
 }
@@ -699,14 +699,14 @@ impl From<&VirtualAccount> for VirtualAccountDetails {
         let issued = account.issued.as_ref();
         let deposit = account.deposit.as_ref();
         VirtualAccountDetails {
-            due_at: account.due_at,
+            due_at: account.due_at.into(),
             bank_code: issued.map(|a| a.bank_code.to_string()),
             bank_name: issued.map(|a| a.bank_code.name().to_string()),
             account_number: issued.map(|a| a.account_number.clone()),
             holder_name: issued.and_then(|a| a.holder_name.clone()),
             deposited_amount: deposit.map(|d| d.amount),
             depositor_name: deposit.and_then(|d| d.depositor_name.clone()),
-            deposited_at: deposit.and_then(|d| d.deposited_at),
+            deposited_at: deposit.and_then(|d| d.deposited_at).map(Into::into),
         }
     }
 }
@@ -763,7 +763,7 @@ impl Payment {
             pay_method: row.pay_method.code().to_string(),
             tid: row.tid.clone(),
             approval_number: row.approval_number.clone(),
-            approved_at: row.approved_at,
+            approved_at: row.approved_at.map(Into::into),
             card,
             virtual_account,
             cash_receipt: row.cash_receipt.as_ref().map(CashReceiptDetails::from),
@@ -785,8 +785,8 @@ impl Payment {
             flagged: row.flagged,
             flag_reason: row.flag_reason.clone(),
             livemode: row.mode == Mode::Live,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
             events: events
                 .iter()
                 .map(|e| PaymentEvent {
@@ -796,7 +796,7 @@ impl Payment {
                     to_status: e.to_status.clone(),
                     cause: e.cause.clone(),
                     detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),
-                    created_at: e.created_at,
+                    created_at: e.created_at.into(),
                 })
                 .collect(),
         }

@@ -14,7 +14,7 @@ use super::article::{Article, Audience, category_label};
 use super::center::{HelpCenter, HelpHit};
 use super::suggest::SuggestRequest;
 use super::{HelpError, invalid};
-use crate::api::{DirectJson, ErrorDocs, Errors, Fault, FieldCodes, JsonBody, docs};
+use crate::api::{DirectJson, ErrorDocs, Errors, Fault, FieldCodes, JsonBody, Timestamp, docs};
 use crate::app::AppState;
 use crate::config::ExposeSecret;
 use crate::domain::{PayMethod, card_company_by_name};
@@ -281,14 +281,14 @@ struct CommentBody {
     slug: String,
     helpful: bool,
     comment: String,
-    created_at: OffsetDateTime,
+    created_at: Timestamp,
 }
 
 /// What readers searched for and how the articles served them.
 #[derive(Object)]
 #[oai(rename = "HelpAnalytics", rename_all = "camelCase")]
 struct AnalyticsBody {
-    since: OffsetDateTime,
+    since: Timestamp,
     searches: u64,
     /// Searches no article matched (answered with the fallback list).
     fallback_searches: u64,
@@ -734,7 +734,7 @@ impl HelpApi {
             .map_err(HelpError::from)?;
         let help = state.help.current();
         Ok(AnalyticsResponse::Ok(Json(AnalyticsBody {
-            since,
+            since: since.into(),
             searches: report.searches,
             fallback_searches: report.fallback_searches,
             top_queries: query_counts(report.top_queries),
@@ -758,7 +758,7 @@ impl HelpApi {
                     slug: c.slug,
                     helpful: c.helpful,
                     comment: c.comment,
-                    created_at: c.created_at,
+                    created_at: c.created_at.into(),
                 })
                 .collect(),
         })))

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::service::LoggedDelivery;
 use super::{EventType, WebhookError, WebhookEvent};
-use crate::api::{ErrorDocs, Errors, Fault, FieldCodes, JsonBody, docs, page_limit};
+use crate::api::{ErrorDocs, Errors, Fault, FieldCodes, JsonBody, Timestamp, docs, page_limit};
 use crate::app::AppState;
 use crate::config::ExposeSecret;
 use crate::store::webhooks::{DeliveryFilter, DeliveryStatus, EndpointRow};
@@ -53,9 +53,9 @@ pub struct WebhookEndpoint {
     pub signing_secret: String,
     /// Until then, webhooks also carry a signature with the secret before the last rotation.
     #[oai(skip_serializing_if_is_none)]
-    pub previous_secret_expires_at: Option<OffsetDateTime>,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
+    pub previous_secret_expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// Which signing secret is in use, without the secret itself.
@@ -68,13 +68,13 @@ pub struct SigningSecretIdentity {
     /// When the current secret was issued: the storefront's creation or the last rotation. Absent
     /// for a secret rotated before paydesk recorded this.
     #[oai(skip_serializing_if_is_none)]
-    pub created_at: Option<OffsetDateTime>,
+    pub created_at: Option<Timestamp>,
     /// The secret before the last rotation, while webhooks still carry a signature with it.
     #[oai(skip_serializing_if_is_none)]
     pub previous_key_id: Option<String>,
     /// Until then the previous secret still signs, next to the current one.
     #[oai(skip_serializing_if_is_none)]
-    pub previous_secret_expires_at: Option<OffsetDateTime>,
+    pub previous_secret_expires_at: Option<Timestamp>,
 }
 
 /// A new signing secret.
@@ -87,7 +87,7 @@ pub struct RotatedSecret {
     /// The new secret's `keyId` (see `GET /v1/signing-secret`).
     pub key_id: String,
     /// The old secret keeps signing next to the new one until then, so receivers can switch over.
-    pub previous_secret_expires_at: OffsetDateTime,
+    pub previous_secret_expires_at: Timestamp,
 }
 
 /// A page of events, oldest first.
@@ -140,7 +140,7 @@ impl From<DeliveryStatusView> for DeliveryStatus {
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase")]
 pub struct DeliveryAttempt {
-    pub attempted_at: OffsetDateTime,
+    pub attempted_at: Timestamp,
     pub url: String,
     /// The HTTP status answered (2XX = delivered; redirects are not followed).
     #[oai(skip_serializing_if_is_none)]
@@ -165,15 +165,15 @@ pub struct WebhookDelivery {
     pub status: DeliveryStatusView,
     /// When the next attempt is due (pending deliveries only).
     #[oai(skip_serializing_if_is_none)]
-    pub next_attempt_at: Option<OffsetDateTime>,
+    pub next_attempt_at: Option<Timestamp>,
     /// Why the last attempt failed, or why nothing was sent.
     #[oai(skip_serializing_if_is_none)]
     pub last_error: Option<String>,
     /// Every attempt, oldest first.
     pub attempts: Vec<DeliveryAttempt>,
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
     #[oai(skip_serializing_if_is_none)]
-    pub finished_at: Option<OffsetDateTime>,
+    pub finished_at: Option<Timestamp>,
 }
 
 /// A page of deliveries, newest first.
@@ -230,9 +230,11 @@ fn endpoint_view(endpoint: EndpointRow, storefront: &Storefront) -> WebhookEndpo
         enabled: endpoint.enabled,
         disabled_reason: endpoint.disabled_reason,
         signing_secret: storefront.signing_secret.expose_secret().to_string(),
-        previous_secret_expires_at: storefront.previous_signing_secret_expires_at,
-        created_at: endpoint.created_at,
-        updated_at: endpoint.updated_at,
+        previous_secret_expires_at: storefront
+            .previous_signing_secret_expires_at
+            .map(Into::into),
+        created_at: endpoint.created_at.into(),
+        updated_at: endpoint.updated_at.into(),
     }
 }
 
@@ -241,13 +243,13 @@ fn delivery_view(logged: LoggedDelivery) -> WebhookDelivery {
     let status = DeliveryStatus::parse(&d.status).unwrap_or(DeliveryStatus::Pending);
     WebhookDelivery {
         event_type: EventType::parse(&logged.event_type).unwrap_or(EventType::PaymentUnknown),
-        next_attempt_at: (status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
+        next_attempt_at: (status == DeliveryStatus::Pending).then_some(d.next_attempt_at.into()),
         status: status.into(),
         attempts: logged
             .attempts
             .into_iter()
             .map(|a| DeliveryAttempt {
-                attempted_at: a.attempted_at,
+                attempted_at: a.attempted_at.into(),
                 url: a.url,
                 status_code: a.status_code.and_then(|c| u16::try_from(c).ok()),
                 error: a.error,
@@ -259,8 +261,8 @@ fn delivery_view(logged: LoggedDelivery) -> WebhookDelivery {
         payment_id: d.payment_id,
         sequence: d.sequence,
         last_error: d.last_error,
-        created_at: d.created_at,
-        finished_at: d.finished_at,
+        created_at: d.created_at.into(),
+        finished_at: d.finished_at.map(Into::into),
     }
 }
 
@@ -338,12 +340,14 @@ impl WebhooksApi {
         let storefront = auth.storefront(&state).await?;
         Ok(SigningSecretResponse::Ok(Json(SigningSecretIdentity {
             key_id: signing_key_id(&storefront.signing_secret),
-            created_at: storefront.signing_secret_created_at,
+            created_at: storefront.signing_secret_created_at.map(Into::into),
             previous_key_id: storefront
                 .previous_signing_secret
                 .as_ref()
                 .map(signing_key_id),
-            previous_secret_expires_at: storefront.previous_signing_secret_expires_at,
+            previous_secret_expires_at: storefront
+                .previous_signing_secret_expires_at
+                .map(Into::into),
         })))
     }
 
@@ -372,7 +376,7 @@ impl WebhooksApi {
         Ok(RotateResponse::Ok(Json(RotatedSecret {
             signing_secret: rotated.signing_secret.expose_secret().to_string(),
             key_id: signing_key_id(&rotated.signing_secret),
-            previous_secret_expires_at: expires,
+            previous_secret_expires_at: expires.into(),
         })))
     }
 

@@ -6,6 +6,7 @@ use poem_openapi::types::ToJSON;
 use poem_openapi::{Enum, Object};
 use time::OffsetDateTime;
 
+use crate::api::Timestamp;
 use crate::checkout::{Payment, PaymentStatus};
 use crate::store::payments::PaymentRow;
 
@@ -81,7 +82,7 @@ pub struct WebhookEvent {
     pub id: String,
     #[oai(rename = "type")]
     pub kind: EventType,
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
     pub data: EventData,
 }
 
@@ -138,7 +139,7 @@ pub fn publication(
     let event = WebhookEvent {
         id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
         kind: event_type,
-        created_at,
+        created_at: created_at.into(),
         data: EventData {
             payment: Payment::from_row(after, &[], None),
             sequence: after.version,

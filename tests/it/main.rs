@@ -22,6 +22,7 @@ mod secrets;
 mod security;
 mod shopper;
 mod support;
+mod timestamps;
 mod vbank;
 mod webhooks;
 mod widget_doc;

@@ -14,7 +14,7 @@ use crate::support::{Backend, TestApp, backends, error_body, execute_sql};
 use crate::webhooks::{Answer, FAST, WebhookReceiver, set_endpoint, verifies};
 
 /// A reconciler that checks issued accounts (and everything else) every few hundred milliseconds.
-const FAST_CHECKS: [(&str, &str); 2] = [
+pub(crate) const FAST_CHECKS: [(&str, &str); 2] = [
     ("deposit_check_interval_ms", "200"),
     ("reconcile_interval_ms", "100"),
 ];
@@ -49,7 +49,7 @@ async fn issue_at(app: &TestApp, sandbox: &str, key: &str, body: &Value) -> (Str
     (id, issued["tid"].as_str().unwrap().to_string())
 }
 
-async fn issue(app: &TestApp, key: &str, amount: i64) -> (String, String) {
+pub(crate) async fn issue(app: &TestApp, key: &str, amount: i64) -> (String, String) {
     issue_at(app, &app.url("/sandbox"), key, &vbank_order(amount)).await
 }
 
@@ -66,12 +66,17 @@ async fn deposit_at(sandbox: &str, body: Value) -> (StatusCode, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn deposit(app: &TestApp, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn deposit(app: &TestApp, body: Value) -> (StatusCode, Value) {
     deposit_at(&app.url("/sandbox"), body).await
 }
 
 /// Polls until `done` holds for the payment, up to ten seconds.
-async fn wait_until(app: &TestApp, key: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_until(
+    app: &TestApp,
+    key: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let started = Instant::now();
     loop {
         let p = payment(app, key, id).await;
