@@ -25,4 +25,4 @@ pub use error::{
 pub use json_body::{Fault, FieldCodes, JsonBody, top_level};
 pub use page::{InvalidLimit, page_limit};
 pub use request_id::{RequestIdMiddleware, current_request_id};
-pub use timestamp::Timestamp;
+pub use timestamp::{PATTERN as TIMESTAMP_PATTERN, Timestamp};

@@ -23,6 +23,9 @@ const DESCRIPTION: &str = "RFC 3339, UTC (`Z`), always with six fractional digit
 /// The documented example, in the format.
 const EXAMPLE: &str = "2026-01-02T03:04:05.123456Z";
 
+/// The format as a schema `pattern`, so generated clients and Schemathesis check it too.
+pub const PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$";
+
 /// A point in time as the API writes it (see the module comment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(OffsetDateTime);
@@ -63,18 +66,19 @@ impl Type for Timestamp {
         "Timestamp".into()
     }
 
-    /// A named schema, so the format is documented once and every time field points at it.
+    /// Inline, not a named schema: a field's own description would wrap a `$ref` in `allOf`, which
+    /// generators such as openapi-python-client refuse for anything but objects. The `pattern`
+    /// carries the format wherever a field's description replaces this one.
     fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Reference(Self::name().into_owned())
-    }
-
-    fn register(registry: &mut Registry) {
-        registry.create_schema::<Self, _>(Self::name().into_owned(), |_| MetaSchema {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
             description: Some(DESCRIPTION),
             example: Some(Value::String(EXAMPLE.into())),
+            pattern: Some(PATTERN.to_string()),
             ..MetaSchema::new_with_format("string", "date-time")
-        });
+        }))
     }
+
+    fn register(_: &mut Registry) {}
 
     fn as_raw_value(&self) -> Option<&Self::RawValueType> {
         Some(self)

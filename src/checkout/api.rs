@@ -46,6 +46,11 @@ pub struct Buyer {
 }
 
 /// A new checkout.
+///
+/// `payMethod`: `CARD` (default) or `VBANK` (가상계좌: an account is issued in the payment window
+/// and the payment is `awaiting_deposit` until the shopper deposits). Innopay's other methods
+/// (BANK, EPAY, OPCARD, EBANK) are refused with `unsupported_pay_method` until paydesk supports
+/// them.
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase", example)]
 pub struct CreateCheckoutRequest {
@@ -64,9 +69,8 @@ pub struct CreateCheckoutRequest {
     /// The tax-free part in whole won (Innopay `taxFreeAmt`), default 0.
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     pub tax_free_amount: Option<i64>,
-    /// `CARD` (default) or `VBANK` (가상계좌: an account is issued in the payment window and the
-    /// payment is `awaiting_deposit` until the shopper deposits). Innopay's other methods (BANK, EPAY,
-    /// OPCARD, EBANK) are refused with `unsupported_pay_method` until paydesk supports them.
+    // Documented on the struct: a described enum field becomes an `allOf`, which
+    // openapi-python-client refuses for anything but objects.
     pub pay_method: Option<PayMethodView>,
     pub buyer: Buyer,
     /// Where the shopper goes after a successful payment (signed query added). Without it paydesk shows

@@ -222,6 +222,38 @@ fn every_operation_has_a_stable_operation_id_and_one_described_tag() {
     }
 }
 
+/// openapi-python-client (and other generators) refuse an `allOf` over anything but an object;
+/// poem-openapi writes one for a described field whose type is a named schema.
+#[test]
+fn every_all_of_in_the_spec_is_over_objects() {
+    let spec: serde_json::Value = serde_json::from_str(&paydesk::app::openapi_json()).unwrap();
+    fn walk(node: &serde_json::Value, spec: &serde_json::Value, found: &mut Vec<String>) {
+        match node {
+            serde_json::Value::Object(map) => {
+                for part in map
+                    .get("allOf")
+                    .and_then(|a| a.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(r) = part["$ref"].as_str() {
+                        let name = r.rsplit('/').next().unwrap();
+                        if spec["components"]["schemas"][name]["type"] != "object" {
+                            found.push(name.to_string());
+                        }
+                    }
+                }
+                map.values().for_each(|v| walk(v, spec, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, spec, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(&spec, &spec, &mut found);
+    assert!(found.is_empty(), "allOf over non-objects: {found:?}");
+}
+
 /// `paydesk config show` lists every declared setting with its value and origin, masks secrets
 /// (given or default), and names a key no setting declares.
 #[test]
