@@ -45,6 +45,9 @@ fi
 
 cargo build --quiet --bin paydesk
 rm -rf "$work" && mkdir -p "$work"
+# Created here: the background job below opens its redirections only once it runs, maybe after
+# the first look for the port.
+: >"$work/stdout.log"
 
 # A fresh SQLite database, the embedded sandbox (which lets webhooks go to 127.0.0.1) and a fixed
 # demo key the storefront authenticates with.
