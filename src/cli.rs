@@ -1,6 +1,6 @@
 //! Command line: `serve` (the default), `migrate up|down|status`, `storefront ...`, `noti list`,
-//! `secrets rotate|status`, `help check|reindex`, `config show|docs`, `openapi`, `sandbox`. Errors
-//! print one line and exit with status 1; no backtraces for operator mistakes.
+//! `secrets rotate|status`, `help check|reindex`, `config show|docs`, `healthcheck`, `openapi`,
+//! `sandbox`. Errors print one line and exit with status 1; no backtraces for operator mistakes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +71,9 @@ enum Command {
         #[command(subcommand)]
         action: HelpAction,
     },
+    /// Exit 0 when the server configured by PAYDESK_ADDR answers `/healthz` within 3 seconds, else
+    /// 1: the container and systemd health check, with no curl in the image.
+    Healthcheck,
     /// Show the settings in effect, or print the settings table for the README.
     Config {
         #[command(subcommand)]
@@ -183,6 +186,26 @@ enum MigrateAction {
     Status,
 }
 
+/// GETs `/healthz` on `addr` (a wildcard address is asked on loopback, where the server also listens).
+async fn healthcheck(mut addr: SocketAddr) -> Result<(), String> {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|e| e.to_string())?;
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("{url} answered {}", r.status())),
+        Err(e) => Err(format!("{url}: {e}")),
+    }
+}
+
 pub fn main() -> ExitCode {
     crate::install_crypto_provider();
     let cli = Cli::parse();
@@ -205,6 +228,10 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Help { action } => help(action),
+        Command::Healthcheck => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            healthcheck(config.addr).await
+        }
         Command::Config {
             action: ConfigAction::Docs,
         } => {
