@@ -4,11 +4,14 @@
 //!
 //! Each batch is one `DELETE ... WHERE <rule> AND key IN (SELECT key ... WHERE <rule> LIMIT n)`, its own
 //! transaction (autocommit), so no lock is held longer than one batch takes, on SQLite (one writer) or
-//! PostgreSQL. Several instances may purge at once without any lock: a row deleted by one is simply
-//! not found by the other, and a purge stops only after a batch that removed nothing.
+//! PostgreSQL. Several instances may purge at once without any lock of their own: a row deleted by
+//! one is simply not found by the other (on PostgreSQL each skips the rows the other's batch holds),
+//! and a purge stops only after a batch that removed nothing, so it never stops while rows it could
+//! take remain.
 
 use sea_orm::sea_query::{
-    Alias, Condition, DynIden, Expr, ExprTrait, IntoIden, Query, SelectStatement,
+    Alias, Condition, DynIden, Expr, ExprTrait, IntoIden, LockBehavior, LockType, Query,
+    SelectStatement,
 };
 use sea_orm::{ConnectionTrait, DbErr};
 use time::OffsetDateTime;
@@ -16,7 +19,7 @@ use time::OffsetDateTime;
 use super::entities::{idempotency_key, innopay_noti, webhook_attempt, webhook_delivery};
 use super::webhooks::DeliveryStatus;
 use super::{Store, StoreError};
-use crate::config::RetentionConfig;
+use crate::config::{DatabaseKind, RetentionConfig};
 
 /// Rows per batch: small enough that one batch takes milliseconds, large enough that a year of rows
 /// goes in a few thousand statements.
@@ -142,13 +145,21 @@ fn kinds(now: OffsetDateTime, ages: &RetentionConfig) -> Vec<Kind> {
 }
 
 impl Kind {
-    fn keys(&self, limit: u64) -> SelectStatement {
-        Query::select()
+    /// The keys of at most `limit` purgeable rows. On PostgreSQL rows another purge has locked are
+    /// skipped (`FOR UPDATE SKIP LOCKED`): two instances then take different rows instead of one
+    /// waiting for the other's batch, and can never deadlock on each other's rows. SQLite has one
+    /// writer, so its batches simply take turns.
+    fn keys(&self, limit: u64, kind: DatabaseKind) -> SelectStatement {
+        let mut select = Query::select()
             .columns(self.key.clone())
             .from(col(self.table))
             .cond_where(self.rule.clone())
             .limit(limit)
-            .to_owned()
+            .to_owned();
+        if kind == DatabaseKind::Postgres {
+            select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        select
     }
 
     fn key_expr(&self) -> Expr {
@@ -175,7 +186,7 @@ impl Store {
             let delete = Query::delete()
                 .from_table(col(kind.table))
                 .cond_where(kind.rule.clone())
-                .and_where(kind.key_expr().in_subquery(kind.keys(batch)))
+                .and_where(kind.key_expr().in_subquery(kind.keys(batch, self.kind())))
                 .to_owned();
             loop {
                 let removed = self.db().execute(&delete).await?.rows_affected();
