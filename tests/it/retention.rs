@@ -2,7 +2,8 @@
 //! logs, settled Noti and expired idempotency keys older than their ages, made through the real code
 //! paths, and keeps payments, their events, webhook events and deliveries, pending deliveries'
 //! attempts and flagged Noti however old; two instances purging at once remove every row exactly
-//! once; `paydesk purge [--dry-run]` does it from the command line.
+//! once; the server purges by itself when an interval is set; `paydesk purge [--dry-run]` does it
+//! from the command line.
 
 use std::time::{Duration, Instant};
 
@@ -510,4 +511,38 @@ async fn the_purge_command_counts_then_removes_and_refuses_a_short_help_retentio
          at least 365 (the longest period of the help analytics report), got \"30\"\n"
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// With `PAYDESK_PURGE_INTERVAL_MS` the server purges by itself, at the real time and configured
+/// ages: searches 400 days old go, today's stay.
+#[tokio::test]
+async fn the_periodic_purge_runs_in_the_server_when_an_interval_is_set() {
+    for backend in backends() {
+        let app = TestApp::spawn_with(backend, &[("purge_interval_ms", "100")]).await;
+        let now = OffsetDateTime::now_utc();
+        let search = |at: OffsetDateTime| NewSearch {
+            query: "오래된 검색".into(),
+            audience: None,
+            source: "api",
+            result_count: 0,
+            fallback: true,
+            took_micros: 10,
+            at,
+        };
+        let searches: Vec<NewSearch> = (0..20)
+            .map(|n| search(now - time::Duration::days(400 + n)))
+            .chain((0..3).map(|_| search(now)))
+            .collect();
+        app.state
+            .store
+            .help_analytics()
+            .record_searches(&searches)
+            .await
+            .unwrap();
+        until("the periodic purge", || async {
+            count(&app.db_url, "help_searches").await == 3
+        })
+        .await;
+        app.stop().await;
+    }
 }
