@@ -1,6 +1,6 @@
 //! Command line: `serve` (the default), `migrate up|down|status`, `storefront ...`, `noti list`,
-//! `purge`, `secrets rotate|status`, `help check|reindex`, `config show|docs`, `openapi`, `sandbox`. Errors
-//! print one line and exit with status 1; no backtraces for operator mistakes.
+//! `purge`, `secrets rotate|status`, `help check|reindex`, `config show|docs`, `openapi`,
+//! `sandbox`. Errors print one line and exit with status 1; no backtraces for operator mistakes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
