@@ -254,6 +254,11 @@ impl App {
         );
         let delivery =
             webhooks::spawn_delivery_worker(self.state.webhooks.clone(), workers_stop.clone());
+        let purger = crate::retention::spawn_purger(
+            self.state.store.clone(),
+            self.state.config.retention.clone(),
+            workers_stop.clone(),
+        );
         let search_log = self.search_log_writer.spawn(workers_stop);
         tracing::info!(addr = %self.addr, public_url = %self.state.public_url, "paydesk serving");
         if let Some(sandbox) = &self.sandbox {
@@ -274,6 +279,9 @@ impl App {
         let _ = reconciler.await;
         let _ = delivery.await;
         let _ = search_log.await;
+        if let Some(purger) = purger {
+            let _ = purger.await;
+        }
         self.state.store.close().await;
         tracing::info!("paydesk stopped");
         result

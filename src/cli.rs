@@ -1,6 +1,6 @@
 //! Command line: `serve` (the default), `migrate up|down|status`, `storefront ...`, `noti list`,
-//! `secrets rotate|status`, `help check|reindex`, `config show|docs`, `healthcheck`, `openapi`,
-//! `sandbox`. Errors print one line and exit with status 1; no backtraces for operator mistakes.
+//! `purge`, `secrets rotate|status`, `help check|reindex`, `config show|docs`, `healthcheck`,
+//! `openapi`, `sandbox`. Errors print one line and exit with status 1; no backtraces for operator mistakes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +47,14 @@ enum Command {
     Noti {
         #[command(subcommand)]
         action: NotiAction,
+    },
+    /// Remove webhook attempt logs, help analytics, settled Noti and expired idempotency keys past
+    /// their PAYDESK_RETENTION_* ages, in short batches (safe while servers run). Payments and their
+    /// events are never purged.
+    Purge {
+        /// Only count what would be removed.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Re-encrypt or inspect the stored credentials (merchant keys, cancel passwords, signing secrets).
     Secrets {
@@ -320,6 +328,31 @@ async fn run(cli: Cli) -> Result<(), String> {
                     n.note
                 );
             }
+            Ok(())
+        }
+        Command::Purge { dry_run } => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            // Touches no secret, and never changes the schema (a cron job should not migrate).
+            let store = Store::connect(&config.database, 2).await.map_err(|e| {
+                format!("cannot open the database named by PAYDESK_DATABASE_URL: {e}")
+            })?;
+            if let Err(reason) = store.readiness().await {
+                store.close().await;
+                return Err(format!("{reason}: run `paydesk migrate up` first"));
+            }
+            let now = time::OffsetDateTime::now_utc();
+            let result = if dry_run {
+                store.purgeable(now, &config.retention).await
+            } else {
+                crate::retention::purge_once(&store, &config.retention, now).await
+            };
+            store.close().await;
+            let counts = result.map_err(|e| e.to_string())?;
+            let verb = if dry_run { "would purge" } else { "purged" };
+            for (kind, n) in counts.kinds() {
+                println!("{verb} {n} {kind}");
+            }
+            println!("kept: payments and payment events (never purged)");
             Ok(())
         }
         Command::Sandbox { addr } => {

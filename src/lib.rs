@@ -12,6 +12,7 @@ pub mod help;
 pub mod noti;
 pub mod ops;
 pub mod pages;
+pub mod retention;
 pub mod sandbox;
 pub mod secrets;
 pub mod server;

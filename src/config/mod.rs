@@ -160,6 +160,25 @@ pub struct NotiConfig {
     pub rate_per_min: NonZeroU32,
 }
 
+/// How long rows that are not payment records are kept, and whether each instance purges them
+/// itself (see `store::retention`). Payments and their events are never purged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Attempts of webhook deliveries that finished (delivered or given up) longer ago than this.
+    pub webhook_attempts: Duration,
+    /// Help searches, article views and feedback older than this; never under the analytics
+    /// report's longest period.
+    pub help_analytics: Duration,
+    /// Settled Noti (applied, duplicate, deferred; never flagged ones) older than this.
+    pub notis: Duration,
+    /// How often each instance purges; `None` (the default): only `paydesk purge` does.
+    pub purge_interval: Option<Duration>,
+}
+
+/// The help analytics report's longest period (`GET /v1/help/analytics?days=`): help logs are kept
+/// at least this long so that the report still covers it.
+pub const HELP_ANALYTICS_MAX_DAYS: u64 = 365;
+
 /// Where the keys that encrypt stored credentials come from (see `secrets`).
 #[derive(Clone, Debug)]
 pub enum SecretKeySource {
@@ -213,6 +232,7 @@ pub struct Config {
     /// was lost (and at its deadline in any case).
     pub deposit_check_interval: Duration,
     pub webhooks: WebhookConfig,
+    pub retention: RetentionConfig,
     pub secret_key: SecretKeySource,
     /// Settings that were given but are not known; reported once logging is up.
     pub unknown_keys: Vec<String>,
@@ -582,6 +602,16 @@ impl Config {
                 private_networks: layers
                     .parse_or("webhook_private_networks", Some(innopay_api_url.is_none()))?,
             },
+            retention: RetentionConfig {
+                webhook_attempts: days_at_least(layers, "retention_webhook_attempts_days", 1)?,
+                help_analytics: days_at_least(
+                    layers,
+                    "retention_help_analytics_days",
+                    HELP_ANALYTICS_MAX_DAYS,
+                )?,
+                notis: days_at_least(layers, "retention_notis_days", 1)?,
+                purge_interval: Some(ms("purge_interval_ms")?).filter(|d| !d.is_zero()),
+            },
             secret_key: secret_key_source(layers)?,
             unknown_keys,
         })
@@ -622,6 +652,17 @@ fn positive_secs(layers: &Layers, key: &str) -> Result<Duration, ConfigError> {
             "0",
         )),
         secs => Ok(Duration::from_secs(secs)),
+    }
+}
+
+/// A whole number of days, at least `min`.
+fn days_at_least(layers: &Layers, key: &str, min: u64) -> Result<Duration, ConfigError> {
+    let days: u64 = layers.parse(key)?;
+    match layers.get(key) {
+        Some((raw, origin)) if days < min || days > 100 * 366 => {
+            Err(invalid(origin, setting(key).expected, raw))
+        }
+        _ => Ok(Duration::from_secs(days * 86_400)),
     }
 }
 
@@ -1020,6 +1061,61 @@ mod tests {
                 .to_string();
             assert!(err.contains("PAYDESK_SECRET_KEY"), "{err}");
             assert!(!err.contains(key) && !err.contains(previous), "{err}");
+        }
+    }
+
+    #[test]
+    fn retention_defaults_and_minimums() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            config.retention,
+            RetentionConfig {
+                webhook_attempts: 90 * day,
+                help_analytics: 365 * day,
+                notis: 365 * day,
+                purge_interval: None,
+            }
+        );
+        let config = Config::from_sources(
+            None,
+            env(&[
+                ("PAYDESK_RETENTION_WEBHOOK_ATTEMPTS_DAYS", "1"),
+                ("PAYDESK_RETENTION_HELP_ANALYTICS_DAYS", "365"),
+                ("PAYDESK_RETENTION_NOTIS_DAYS", "30"),
+                ("PAYDESK_PURGE_INTERVAL_MS", "3600000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.retention.webhook_attempts, day);
+        assert_eq!(config.retention.notis, 30 * day);
+        assert_eq!(
+            config.retention.purge_interval,
+            Some(Duration::from_secs(3600))
+        );
+        let off = env(&[("PAYDESK_PURGE_INTERVAL_MS", "0")]);
+        assert_eq!(
+            Config::from_sources(None, off)
+                .unwrap()
+                .retention
+                .purge_interval,
+            None
+        );
+        for (key, bad) in [
+            ("PAYDESK_RETENTION_HELP_ANALYTICS_DAYS", "364"),
+            ("PAYDESK_RETENTION_WEBHOOK_ATTEMPTS_DAYS", "0"),
+            ("PAYDESK_RETENTION_NOTIS_DAYS", "-1"),
+            ("PAYDESK_RETENTION_NOTIS_DAYS", "99999999999"),
+            ("PAYDESK_PURGE_INTERVAL_MS", "daily"),
+        ] {
+            let err = Config::from_sources(None, env(&[(key, bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("invalid {key}: expected")),
+                "{bad}: {err}"
+            );
+            assert!(!err.contains('\n'), "{err}");
         }
     }
 

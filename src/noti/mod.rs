@@ -867,6 +867,26 @@ async fn judge_cancelled(
 mod tests {
     use super::*;
 
+    /// The purge removes Noti with these outcomes (spelled in the store, which cannot see this
+    /// module): each must be one of ours and none may ever be flagged for a person.
+    #[test]
+    fn the_outcomes_the_purge_removes_are_never_flagged() {
+        use NotiOutcome::*;
+        let all = [
+            Applied,
+            Duplicate,
+            Recorded,
+            Deferred,
+            Unmatched,
+            Contradiction,
+            Invalid,
+        ];
+        for name in crate::store::retention::SETTLED_NOTI_OUTCOMES {
+            let outcome = all.iter().find(|o| o.as_str() == name);
+            assert!(outcome.is_some_and(|o| !o.flagged()), "{name}");
+        }
+    }
+
     #[test]
     fn status_or_state_code_says_what_is_reported() {
         let reported = |body: &str| Noti::parse(body.as_bytes()).reported();

@@ -17,6 +17,7 @@ mod entities;
 pub mod idempotency;
 pub mod notis;
 pub mod payments;
+pub mod retention;
 pub mod storefronts;
 pub mod webhooks;
 

@@ -17,6 +17,7 @@ mod journeys;
 mod migration;
 mod noti;
 mod quickstart;
+mod retention;
 mod sandbox;
 mod secrets;
 mod security;
