@@ -16,6 +16,7 @@ mod innopay;
 mod journeys;
 mod migration;
 mod noti;
+mod operations;
 mod quickstart;
 mod retention;
 mod sandbox;
