@@ -152,6 +152,17 @@ pub enum NotiOutcome {
 }
 
 impl NotiOutcome {
+    /// Every outcome (the metrics show each from the start).
+    pub const ALL: [NotiOutcome; 7] = [
+        NotiOutcome::Applied,
+        NotiOutcome::Duplicate,
+        NotiOutcome::Recorded,
+        NotiOutcome::Deferred,
+        NotiOutcome::Unmatched,
+        NotiOutcome::Contradiction,
+        NotiOutcome::Invalid,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotiOutcome::Applied => "applied",
