@@ -169,15 +169,18 @@ impl App {
             public_url.clone().into(),
             sdk_url.as_str(),
             &config,
-        );
+        )
+        .with_metrics(metrics.clone());
         let webhooks = WebhookService::new(store.clone(), config.webhooks.clone())
-            .map_err(StartupError::Webhooks)?;
+            .map_err(StartupError::Webhooks)?
+            .with_metrics(metrics.clone());
         let sandbox = config
             .sandbox
             .enabled
             .then(|| Sandbox::for_app(&config, &public_url, addr));
         let (search_log, search_log_writer) =
             crate::help::search_log(store.clone(), SEARCH_LOG_QUEUE);
+        let search_log = search_log.with_metrics(metrics.clone());
         let state = AppState {
             gateway,
             config: Arc::new(config),
