@@ -17,7 +17,7 @@ use crate::help::{
     HelpApi, HelpError, HelpHandle, HelpSource, PublicHelpCors, SearchLog, SearchLogWriter,
 };
 use crate::noti;
-use crate::ops::{HttpMetrics, MetricsMiddleware, OpsApi};
+use crate::ops::{Metrics, MetricsMiddleware, OpsApi};
 use crate::pages::SecurityHeaders;
 use crate::sandbox::Sandbox;
 use crate::secrets::Secrets;
@@ -61,7 +61,8 @@ pub struct AppState {
     pub store: Store,
     /// Base URL browsers and Innopay use to reach this server (no trailing slash).
     pub public_url: Arc<str>,
-    pub metrics: HttpMetrics,
+    /// This app's own metrics registry (see `ops::metrics`).
+    pub metrics: Metrics,
     /// The Innopay API client (the built-in sandbox unless `PAYDESK_INNOPAY_API_URL` is set).
     pub gateway: InnopayClient,
     pub checkout: CheckoutService,
@@ -159,6 +160,7 @@ impl App {
         } else {
             None
         };
+        let metrics = Metrics::new();
         let gateway = InnopayClient::from_config(&config.innopay, &public_url);
         let sdk_url = gateway::js_url(&config.innopay, &public_url);
         let checkout = CheckoutService::new(
@@ -167,21 +169,24 @@ impl App {
             public_url.clone().into(),
             sdk_url.as_str(),
             &config,
-        );
+        )
+        .with_metrics(metrics.clone());
         let webhooks = WebhookService::new(store.clone(), config.webhooks.clone())
-            .map_err(StartupError::Webhooks)?;
+            .map_err(StartupError::Webhooks)?
+            .with_metrics(metrics.clone());
         let sandbox = config
             .sandbox
             .enabled
             .then(|| Sandbox::for_app(&config, &public_url, addr));
         let (search_log, search_log_writer) =
             crate::help::search_log(store.clone(), SEARCH_LOG_QUEUE);
+        let search_log = search_log.with_metrics(metrics.clone());
         let state = AppState {
             gateway,
             config: Arc::new(config),
             store,
             public_url: public_url.into(),
-            metrics: HttpMetrics::default(),
+            metrics,
             checkout,
             webhooks,
             demo_api_key,

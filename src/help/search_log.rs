@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{Audience, SearchResults};
+use crate::ops::Metrics;
 use crate::store::{NewSearch, Store};
 
 /// Records written in one transaction at most.
@@ -31,6 +32,7 @@ const GATHER: Duration = Duration::from_millis(100);
 pub struct SearchLog {
     queue: mpsc::Sender<NewSearch>,
     dropped: Arc<AtomicU64>,
+    metrics: Metrics,
 }
 
 /// The task that writes queued searches; started by `App::run_until`.
@@ -48,6 +50,7 @@ pub fn search_log(store: Store, capacity: usize) -> (SearchLog, SearchLogWriter)
         SearchLog {
             queue,
             dropped: Arc::clone(&dropped),
+            metrics: Metrics::default(),
         },
         SearchLogWriter {
             queue: receiver,
@@ -58,6 +61,12 @@ pub fn search_log(store: Store, capacity: usize) -> (SearchLog, SearchLogWriter)
 }
 
 impl SearchLog {
+    /// This log also counting searches (and those that found nothing) into `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Queues a search and its outcome; `source` is `api` or `page`. Never waits.
     pub fn record(
         &self,
@@ -78,6 +87,7 @@ impl SearchLog {
             took_micros: results.took_micros,
             at: OffsetDateTime::now_utc(),
         };
+        self.metrics.help_search(source, record.result_count == 0);
         if self.queue.try_send(record).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }

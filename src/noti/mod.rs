@@ -152,6 +152,17 @@ pub enum NotiOutcome {
 }
 
 impl NotiOutcome {
+    /// Every outcome (the metrics show each from the start).
+    pub const ALL: [NotiOutcome; 7] = [
+        NotiOutcome::Applied,
+        NotiOutcome::Duplicate,
+        NotiOutcome::Recorded,
+        NotiOutcome::Deferred,
+        NotiOutcome::Unmatched,
+        NotiOutcome::Contradiction,
+        NotiOutcome::Invalid,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotiOutcome::Applied => "applied",
@@ -363,32 +374,57 @@ async fn receive(
 ) -> Response {
     // An IPv4 peer of a dual-stack listener arrives as ::ffff:a.b.c.d; ranges name it as a.b.c.d.
     let ip = remote.as_socket_addr().map(|a| a.ip().to_canonical());
+    let (label, response) = answer_noti(body, ip, state, gate).await;
+    state.metrics.noti(label);
+    response
+}
+
+/// The answer to a Noti, with its outcome for the metrics (`NotiOutcome::as_str`, `refused` or
+/// `error`).
+async fn answer_noti(
+    body: Body,
+    ip: Option<IpAddr>,
+    state: &AppState,
+    gate: &Gate,
+) -> (&'static str, Response) {
+    let refused = |status, text| ("refused", answer(status, text));
     match gate.admit(ip) {
         Ok(()) => {}
         Err(Refusal::RateLimited) => {
             tracing::debug!(remote = ?ip, "Noti refused: rate limit of its address");
-            return answer(StatusCode::TOO_MANY_REQUESTS, "FAIL rate limited");
+            return refused(StatusCode::TOO_MANY_REQUESTS, "FAIL rate limited");
         }
         Err(Refusal::Forbidden) => {
             tracing::warn!(remote = ?ip, "Noti refused: address not in PAYDESK_INNOPAY_NOTI_ALLOW");
-            return answer(StatusCode::FORBIDDEN, "FAIL forbidden");
+            return refused(StatusCode::FORBIDDEN, "FAIL forbidden");
         }
     }
     let bytes = match body.into_bytes_limit(MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(ReadBodyError::PayloadTooLarge) => {
             tracing::warn!(remote = ?ip, "Noti refused: body over {MAX_BODY_BYTES} bytes");
-            return answer(StatusCode::PAYLOAD_TOO_LARGE, "FAIL too large");
+            return refused(StatusCode::PAYLOAD_TOO_LARGE, "FAIL too large");
         }
-        Err(e) => return answer(StatusCode::BAD_REQUEST, &format!("FAIL unreadable: {e}")),
+        Err(e) => {
+            return (
+                "refused",
+                answer(StatusCode::BAD_REQUEST, &format!("FAIL unreadable: {e}")),
+            );
+        }
     };
     let remote = ip.map(|ip| ip.to_string());
     match handle(state, Noti::parse(&bytes), remote).await {
-        Ok(outcome) if outcome.acknowledged() => answer(StatusCode::OK, "0000"),
-        Ok(outcome) => answer(outcome.http_status(), &format!("FAIL {}", outcome.as_str())),
+        Ok(outcome) if outcome.acknowledged() => (outcome.as_str(), answer(StatusCode::OK, "0000")),
+        Ok(outcome) => (
+            outcome.as_str(),
+            answer(outcome.http_status(), &format!("FAIL {}", outcome.as_str())),
+        ),
         Err(e) => {
             tracing::error!(error = %e, "Noti could not be processed; Innopay will resend it");
-            answer(StatusCode::INTERNAL_SERVER_ERROR, "FAIL error")
+            (
+                "error",
+                answer(StatusCode::INTERNAL_SERVER_ERROR, "FAIL error"),
+            )
         }
     }
 }

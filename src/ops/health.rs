@@ -1,5 +1,5 @@
 //! `/healthz` (the process answers), `/readyz` (it can do real work: database reachable, migrations
-//! applied) and `/metrics`.
+//! applied) and `/metrics` (rendered by `ops::metrics`).
 
 use poem::Request;
 use poem::http::StatusCode;
@@ -97,8 +97,10 @@ impl OpsApi {
         }
     }
 
-    /// Request counts and latency histograms per route and status class. With
-    /// `PAYDESK_METRICS_TOKEN` set, only for `Authorization: Bearer <that token>`.
+    /// Prometheus metrics: HTTP requests per route and status class, this instance's business counters
+    /// (approvals, cancels, reconciler, webhook attempts, Noti, help searches) and gauges read from the
+    /// database at each scrape (payments by status, webhook backlog); `docs/METRICS.md` lists them.
+    /// With `PAYDESK_METRICS_TOKEN` set, only for `Authorization: Bearer <that token>`.
     #[oai(path = "/metrics", method = "get", operation_id = "getMetrics")]
     async fn metrics(
         &self,
@@ -117,6 +119,8 @@ impl OpsApi {
             .with_param("Authorization")
             .into());
         }
-        Ok(MetricsResponse::Ok(PlainText(state.metrics.render())))
+        Ok(MetricsResponse::Ok(PlainText(
+            state.metrics.render(&state.store).await,
+        )))
     }
 }

@@ -6,4 +6,4 @@ mod metrics;
 
 pub use health::OpsApi;
 pub use logging::init_logging;
-pub use metrics::{HttpMetrics, MetricsMiddleware};
+pub use metrics::{Metrics, MetricsMiddleware};

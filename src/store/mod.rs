@@ -14,6 +14,7 @@ use crate::config::{DatabaseKind, DatabaseUrl, ExposeSecret};
 use crate::secrets::Secrets;
 
 mod entities;
+pub mod gauges;
 pub mod idempotency;
 pub mod notis;
 pub mod payments;

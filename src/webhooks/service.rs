@@ -9,6 +9,7 @@ use super::WebhookError;
 use super::delivery::{SendOutcome, next_step};
 use super::destination;
 use crate::config::WebhookConfig;
+use crate::ops::Metrics;
 use crate::store::Store;
 use crate::store::webhooks::{
     AttemptRow, DeliveryFilter, DeliveryRow, EndpointRow, EventRow, NewAttempt, NextStep,
@@ -35,6 +36,7 @@ pub struct WebhookService {
     store: Store,
     http: reqwest::Client,
     settings: WebhookConfig,
+    metrics: Metrics,
 }
 
 /// Only absolute http(s) URLs with a host: anything else would never be an HTTP endpoint.
@@ -75,7 +77,14 @@ impl WebhookService {
             store,
             http,
             settings,
+            metrics: Metrics::default(),
         })
+    }
+
+    /// This service counting its attempts into `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn settings(&self) -> &WebhookConfig {
@@ -240,6 +249,7 @@ impl WebhookService {
                     NextStep::GiveUp,
                 )
                 .await?;
+            self.metrics.webhook_attempt("not_sent", true);
             return Ok(());
         };
         let event = self
@@ -301,6 +311,14 @@ impl WebhookService {
             OffsetDateTime::now_utc(),
             self.settings.retry_scale,
         );
+        let label = match (refused.is_some(), outcome) {
+            (true, _) => "not_sent",
+            (false, SendOutcome::Accepted) => "accepted",
+            (false, SendOutcome::Gone) => "gone",
+            (false, SendOutcome::Failed) => "failed",
+        };
+        self.metrics
+            .webhook_attempt(label, matches!(next, NextStep::GiveUp));
         tracing::info!(
             delivery = %delivery.id,
             event = %event.id,

@@ -14,6 +14,7 @@ mod help_quality;
 mod help_vbank;
 mod innopay;
 mod journeys;
+mod metrics;
 mod migration;
 mod noti;
 mod operations;

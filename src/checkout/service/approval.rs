@@ -300,6 +300,7 @@ impl CheckoutService {
         };
         let outcome = self.gateway.approve(&merchant(storefront), &request).await;
         tracing::info!(payment = %row.id, outcome = outcome.label(), "approval answered");
+        self.metrics.approval(outcome.label());
         self.apply_approval_outcome(storefront, approving, outcome, Cause::Gateway)
             .await
     }
@@ -559,6 +560,7 @@ impl CheckoutService {
         row: PaymentRow,
         outcome: Outcome<()>,
     ) -> Result<PaymentRow, CheckoutError> {
+        self.metrics.cancel("net_cancel", outcome.label());
         match outcome {
             Outcome::Done(_) => {
                 let update = PaymentUpdate {

@@ -196,6 +196,7 @@ impl CheckoutService {
         outcome: Outcome<serde_json::Value>,
     ) -> Result<CancelResult, CheckoutError> {
         tracing::info!(payment = %reserved.id, outcome = outcome.label(), "cancel answered");
+        self.metrics.cancel("requested", outcome.label());
         let back_to = reserved.status;
         match outcome {
             Outcome::Done(detail) => Ok(CancelResult::Done(

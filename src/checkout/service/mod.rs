@@ -25,6 +25,7 @@ use time::{Duration, OffsetDateTime};
 use super::{CheckoutError, PaymentStatus};
 use crate::domain::{Cause, EventKind, FailureCode};
 use crate::gateway::{InnopayClient, Merchant};
+use crate::ops::Metrics;
 use crate::store::Store;
 use crate::store::payments::{NewEvent, PaymentEventRow, PaymentFilter, PaymentRow, PaymentUpdate};
 use crate::storefronts::{self, Storefront};
@@ -69,6 +70,8 @@ pub struct CheckoutService {
     inquiry_grace: Duration,
     /// See `Config::deposit_check_interval`.
     deposit_check_interval: Duration,
+    /// The app's metrics (`with_metrics`).
+    metrics: Metrics,
 }
 
 fn merchant(storefront: &Storefront) -> Merchant {
@@ -118,7 +121,14 @@ impl CheckoutService {
             call_stale_after: duration(config.innopay.read_timeout) + Duration::seconds(15),
             inquiry_grace: duration(config.inquiry_grace),
             deposit_check_interval: duration(config.deposit_check_interval),
+            metrics: Metrics::default(),
         }
+    }
+
+    /// This service counting approvals, cancels and reconciler passes into `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Until when the reconciler leaves alone a cancel this request is making: an inquiry in the

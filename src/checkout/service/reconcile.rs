@@ -19,10 +19,18 @@ impl CheckoutService {
     /// One pass of the reconciler: expire abandoned checkouts, resolve `unknown` and orphaned
     /// `approving` payments and unconfirmed cancels by inquiry. Returns how many payments it touched.
     pub async fn reconcile_due(&self, batch: u64) -> Result<usize, CheckoutError> {
+        let result = self.reconcile_pass(batch).await;
+        self.metrics
+            .reconciler_run(if result.is_ok() { "ok" } else { "error" });
+        result
+    }
+
+    async fn reconcile_pass(&self, batch: u64) -> Result<usize, CheckoutError> {
         let now = OffsetDateTime::now_utc();
         let mut touched = 0;
         for row in self.store.expired_ready_payments(now, batch).await? {
             self.expire_if_due(row, Cause::Reconciler).await?;
+            self.metrics.reconciled("expired");
             touched += 1;
         }
         for row in self
@@ -40,9 +48,18 @@ impl CheckoutService {
             let Some(row) = self.store.payment(&row.id).await? else {
                 continue;
             };
-            if let Err(e) = self.reconcile_one(row, Cause::Reconciler).await {
-                tracing::warn!(error = %e, "reconciling a payment failed; will retry");
-            }
+            let (status, pending) = (row.status, row.pending_cancel_amount);
+            let action = match self.reconcile_one(row, Cause::Reconciler).await {
+                Ok(after) if after.status != status || after.pending_cancel_amount != pending => {
+                    "settled"
+                }
+                Ok(_) => "retry_later",
+                Err(e) => {
+                    tracing::warn!(error = %e, "reconciling a payment failed; will retry");
+                    "error"
+                }
+            };
+            self.metrics.reconciled(action);
             touched += 1;
         }
         self.store.purge_expired_idempotency_keys(now).await?;
