@@ -443,3 +443,87 @@ async fn each_business_series_follows_what_the_app_did() {
         app.stop().await;
     }
 }
+
+/// The metric names a PromQL expression reads (`up` aside).
+fn series_in(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("paydesk_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        names.push(name);
+    }
+    names
+}
+
+/// `docs/ops/alerts.yml` and `docs/ops/grafana-dashboard.json` read only series a real paydesk
+/// exports (so a renamed series cannot silently blind an alert or a panel), and every alert has its
+/// runbook section in `docs/OPERATIONS.md`.
+#[tokio::test]
+async fn the_ops_files_use_only_series_paydesk_exports_and_every_alert_has_a_runbook() {
+    let app = TestApp::spawn(crate::support::Backend::Sqlite).await;
+    app.get("/healthz").await;
+    let scrape = scrape(&app).await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap();
+
+    let rules: serde_yaml::Value = serde_yaml::from_str(&read("docs/ops/alerts.yml")).unwrap();
+    let operations = read("docs/OPERATIONS.md");
+    let anchors: Vec<String> = operations
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let mut exprs = Vec::new();
+    let mut alerts = 0;
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            let name = rule["alert"].as_str().unwrap();
+            let expr = rule["expr"].as_str().unwrap();
+            let runbook = rule["annotations"]["runbook"].as_str().unwrap_or_default();
+            assert_eq!(
+                runbook,
+                format!("docs/OPERATIONS.md#{}", name.to_lowercase()),
+                "{name}"
+            );
+            assert!(
+                anchors.contains(&name.to_lowercase()),
+                "{name} has no runbook section in OPERATIONS.md"
+            );
+            assert!(rule["labels"]["severity"].is_string(), "{name}");
+            exprs.push((name.to_string(), expr.to_string()));
+            alerts += 1;
+        }
+    }
+    assert!(alerts >= 5, "{alerts} alerts");
+
+    let dashboard: Value = serde_json::from_str(&read("docs/ops/grafana-dashboard.json")).unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            exprs.push((
+                panel["title"].as_str().unwrap().to_string(),
+                target["expr"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    let mut unknown = Vec::new();
+    for (what, expr) in &exprs {
+        let names = series_in(expr);
+        assert!(
+            !names.is_empty() || expr.starts_with("up"),
+            "{what}: {expr}"
+        );
+        for name in names {
+            if !scrape.has(&name) {
+                unknown.push(format!("{what}: {name}"));
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "series paydesk does not export: {unknown:#?}"
+    );
+}
