@@ -143,6 +143,8 @@ pub struct WebhookConfig {
     pub retry_scale: f64,
     /// How long the previous signing secret keeps signing after a rotation.
     pub secret_overlap: Duration,
+    /// How old an event must be before `GET /v1/events` lists it (see the setting's doc).
+    pub event_settle: Duration,
     /// Whether endpoints may be loopback, private or link-local addresses. Defaults to yes while
     /// paydesk talks to the built-in sandbox (a developer's receiver is local) and no once
     /// `PAYDESK_INNOPAY_API_URL` is set (see `webhooks::destination`).
@@ -599,6 +601,7 @@ impl Config {
                 timeout: ms("webhook_timeout_ms")?,
                 retry_scale: positive_scale(layers, "webhook_retry_scale")?,
                 secret_overlap: Duration::from_secs(layers.parse("webhook_secret_overlap_secs")?),
+                event_settle: ms("webhook_event_settle_ms")?,
                 private_networks: layers
                     .parse_or("webhook_private_networks", Some(innopay_api_url.is_none()))?,
             },

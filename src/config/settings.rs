@@ -294,6 +294,14 @@ pub const SETTINGS: &[Setting] = &[
         read_by: ReadBy::Server,
     },
     Setting {
+        key: "webhook_event_settle_ms",
+        default: Default::Value("2000"),
+        expected: "a whole number of milliseconds",
+        doc: "`GET /v1/events` lists an event only once it is this old: transactions commit out of order, and a cursor past an event another transaction had not yet committed would skip it for good. Longer than any payment transaction takes; tests shorten it",
+        secret: false,
+        read_by: ReadBy::Server,
+    },
+    Setting {
         key: "webhook_private_networks",
         default: Default::Rule(
             "`true` with the built-in sandbox, `false` once `PAYDESK_INNOPAY_API_URL` is set",

@@ -412,6 +412,7 @@ impl WebhooksApi {
                 after.0.as_deref(),
                 payment_id.0.as_deref(),
                 limit,
+                OffsetDateTime::now_utc(),
             )
             .await?;
         let data = rows

@@ -16,11 +16,6 @@ use crate::store::webhooks::{
 };
 use crate::storefronts::{self, Storefront};
 
-/// How long an event must have existed before the catch-up list shows it. Events are listed in the
-/// order they were written; one written by a transaction that had not committed when a page was read
-/// could otherwise sort before that page's cursor and be skipped forever.
-const EVENT_SETTLE: time::Duration = time::Duration::seconds(2);
-
 /// Longest endpoint URL accepted.
 const MAX_URL_LEN: usize = 2000;
 
@@ -140,15 +135,17 @@ impl WebhookService {
         .await?)
     }
 
-    /// Up to `limit` of the storefront's events after `after`, oldest first, and whether more follow.
+    /// Up to `limit` of the storefront's events after `after`, oldest first, and whether more follow;
+    /// only events older than the settle time at `now`.
     pub async fn events(
         &self,
         storefront: &Storefront,
         after: Option<&str>,
         payment_id: Option<&str>,
         limit: u64,
+        now: OffsetDateTime,
     ) -> Result<(Vec<EventRow>, bool), WebhookError> {
-        let settled_before = OffsetDateTime::now_utc() - EVENT_SETTLE;
+        let settled_before = now - self.settings.event_settle;
         let mut rows = self
             .store
             .webhook_events(&storefront.id, after, payment_id, settled_before, limit + 1)

@@ -30,7 +30,13 @@ pub const PAID_PART_CANCELLED: [&str; 3] = [
 
 /// Fast polling and a retry schedule a thousand times shorter (30 ms, 60 ms, ... giving up after
 /// about four minutes instead of three days).
-pub const FAST: [(&str, &str); 2] = [("webhook_poll_ms", "50"), ("webhook_retry_scale", "0.001")];
+pub const FAST: [(&str, &str); 3] = [
+    ("webhook_poll_ms", "50"),
+    ("webhook_retry_scale", "0.001"),
+    // Events are listed 100 ms after they are written instead of 2 s (the rule itself is tested
+    // with an explicit `now` in `an_event_is_listed_only_once_it_has_settled`).
+    ("webhook_event_settle_ms", "100"),
+];
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
@@ -202,6 +208,25 @@ pub async fn get_json(app: &TestApp, key: &str, path: &str) -> (StatusCode, Valu
     status_and_json(app.client.get(app.url(path)).bearer_auth(key)).await
 }
 
+/// `GET /v1/events{query}` once it lists at least `count` events (bounded: 10 s), for tests whose
+/// events must first settle.
+pub async fn events_listed(app: &TestApp, key: &str, query: &str, count: usize) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, page) = get_json(app, key, &format!("/v1/events{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        if page["data"].as_array().unwrap().len() >= count {
+            return page;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "only {} of {count} events listed: {page}",
+            page["data"].as_array().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 pub async fn post_json(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
     status_and_json(app.client.post(app.url(path)).bearer_auth(key)).await
 }
@@ -297,7 +322,13 @@ async fn a_paid_payment_delivers_one_signed_payment_paid_on_the_embedded_default
 #[tokio::test]
 async fn two_instances_deliver_every_event_exactly_once_in_sequence_order() {
     // Both talk to a standalone sandbox as to Innopay, which would refuse a local receiver.
-    let two = TwoInstances::start(&[FAST[0], FAST[1], ("webhook_private_networks", "true")]).await;
+    let two = TwoInstances::start(&[
+        FAST[0],
+        FAST[1],
+        FAST[2],
+        ("webhook_private_networks", "true"),
+    ])
+    .await;
     let (first, second, sandbox, key) = (&two.first, &two.second, &two.sandbox, &two.key);
     let backend = two.backend;
     let receiver = WebhookReceiver::start(Answer::Status(200)).await;
@@ -353,8 +384,7 @@ async fn two_instances_deliver_every_event_exactly_once_in_sequence_order() {
     }
 
     // The catch-up list has the same 150 events, oldest first, over two pages.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (_, page) = get_json(first, key, "/v1/events?limit=100").await;
+    let page = events_listed(first, key, "?limit=100", 100).await;
     assert_eq!(page["data"].as_array().unwrap().len(), 100);
     assert_eq!(page["hasMore"], true);
     let cursor = page["nextCursor"].as_str().unwrap();
@@ -464,9 +494,7 @@ async fn a_failed_payments_event_is_listed_and_delivered_as_documented() {
     assert_eq!(hook.json["data"]["failure"]["code"], "C001");
     assert!(hook.json["data"]["failure"].get("help").is_none());
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (status, events) = get_json(&app, &key, "/v1/events").await;
-    assert_eq!(status, StatusCode::OK, "{events}");
+    let events = events_listed(&app, &key, "", 1).await;
     assert_eq!(events["data"][0]["type"], "payment.failed", "{events}");
     assert_eq!(events["data"][0]["data"]["failure"]["code"], "C001");
 }
@@ -716,11 +744,11 @@ async fn gone_disables_the_endpoint_and_redelivery_resends_the_same_event() {
 
     // While disabled nothing is sent, but every event is still listed.
     pay(&app, &key, 21000).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(gone.received().len(), 1);
-    assert_eq!(deliveries(&app, &key).await.len(), 1);
-    let (_, events) = get_json(&app, &key, "/v1/events").await;
+    // Deliveries are written with their event: once the event is listed, none was made for it.
+    let events = events_listed(&app, &key, "", 2).await;
     assert_eq!(events["data"].as_array().unwrap().len(), 2);
+    assert_eq!(deliveries(&app, &key).await.len(), 1);
+    assert_eq!(gone.received().len(), 1);
 
     let redeliver = |id: String| {
         app.client
@@ -863,9 +891,7 @@ async fn storefronts_see_only_their_own_events_and_deliveries() {
         set_endpoint(&app, &key, &receiver.url).await;
         let id = pay(&app, &key, 20000).await;
         let hook = receiver.wait_for(1, Duration::from_secs(10)).await[0].clone();
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-
-        let (_, mine) = get_json(&app, &key, "/v1/events").await;
+        let mine = events_listed(&app, &key, "", 1).await;
         assert_eq!(mine["data"].as_array().unwrap().len(), 1);
         assert_eq!(
             mine["data"][0], hook.json,
@@ -1109,4 +1135,41 @@ async fn serve_prints_the_demo_signing_secret_beside_the_demo_key() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The catch-up list shows an event only once it has settled (`PAYDESK_WEBHOOK_EVENT_SETTLE_MS`,
+/// 2 s by default), judged at the `now` the list is asked for: the test sets the clock instead of
+/// sleeping past it.
+#[tokio::test]
+async fn an_event_is_listed_only_once_it_has_settled() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    pay(&app, &key, 20000).await;
+    let storefront = paydesk::storefronts::find(&app.state.store, "sf_demo")
+        .await
+        .unwrap();
+    let list = |now: time::OffsetDateTime| {
+        let (webhooks, storefront) = (&app.state.webhooks, &storefront);
+        async move {
+            let (rows, _) = webhooks
+                .events(storefront, None, None, 10, now)
+                .await
+                .unwrap();
+            rows
+        }
+    };
+    let far = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    let written = list(far).await[0].created_at;
+    let settle = time::Duration::milliseconds(2000);
+    assert!(
+        list(written + settle - time::Duration::milliseconds(1))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        list(written + settle + time::Duration::milliseconds(1))
+            .await
+            .len(),
+        1
+    );
 }
