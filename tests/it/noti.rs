@@ -164,10 +164,10 @@ async fn a_cancel_made_outside_paydesk_reaches_the_payment_and_the_storefront_on
             .unwrap()
             .clone();
         let (status, body) = post_noti(&app, &fields(&cancel_noti)).await;
+        // The Noti is judged before it is answered: the answer is the end of it.
         assert_eq!((status, body.as_str()), (StatusCode::OK, "0000"));
-        tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(events(&payment(&app, &key, &id).await), history);
-        assert_eq!(receiver.received().len(), 3);
+        assert_eq!(receiver.settled(&app, &key).await.len(), 3);
 
         let recorded = app.state.store.notis(false, 20).await.unwrap();
         let cancels: Vec<&str> = recorded

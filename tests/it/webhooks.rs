@@ -126,8 +126,8 @@ impl WebhookReceiver {
         self.received.lock().unwrap().clone()
     }
 
-    /// Waits until `count` requests arrived (failing after `limit`), then a little longer so that a
-    /// request sent twice would show, and returns them all.
+    /// Waits until `count` requests arrived (failing after `limit`) and returns them all. Whether
+    /// more will come is `settled`'s to say.
     pub async fn wait_for(&self, count: usize, limit: Duration) -> Vec<Received> {
         let started = Instant::now();
         while self.received().len() < count {
@@ -142,8 +142,25 @@ impl WebhookReceiver {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
         self.received()
+    }
+
+    /// Everything received once `app` has nothing left to send for `key`: every delivery is
+    /// finished (delivered or given up), so nothing more can arrive, and a request sent twice would
+    /// be among these. Asked of the server's delivery log, not of a pause.
+    pub async fn settled(&self, app: &TestApp, key: &str) -> Vec<Received> {
+        let started = Instant::now();
+        loop {
+            let log = deliveries(app, key).await;
+            if log.iter().all(|d| d["status"] != "pending") {
+                return self.received();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "deliveries still pending: {log:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// The event types received, in arrival order.
@@ -206,6 +223,23 @@ async fn status_and_json(request: reqwest::RequestBuilder) -> (StatusCode, Value
 
 pub async fn get_json(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
     status_and_json(app.client.get(app.url(path)).bearer_auth(key)).await
+}
+
+/// The Noti `app` received, newest first, once at least `count` of them have been judged (bounded:
+/// 10 s).
+pub async fn notis_judged(app: &TestApp, count: usize) -> Vec<paydesk::store::notis::NotiRow> {
+    let started = Instant::now();
+    loop {
+        let notis = app.state.store.notis(false, 100).await.unwrap();
+        if notis.iter().filter(|n| n.outcome != "received").count() >= count {
+            return notis;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "only these Noti: {notis:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// `GET /v1/events{query}` once it lists at least `count` events (bounded: 10 s), for tests whose
@@ -283,8 +317,9 @@ async fn a_paid_payment_delivers_one_signed_payment_paid_on_the_embedded_default
     let id = pay(&app, &key, 20000).await;
     // The sandbox also sends its paid Noti for this approval: it must not publish anything again.
     receiver.wait_for(1, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let received = receiver.received();
+    let noti = notis_judged(&app, 1).await;
+    assert_eq!(noti[0].outcome, "duplicate", "{noti:?}");
+    let received = receiver.settled(&app, &key).await;
     assert_eq!(received.len(), 1, "{received:?}");
     let hook = &received[0];
     assert!(
@@ -357,9 +392,10 @@ async fn two_instances_deliver_every_event_exactly_once_in_sequence_order() {
         ids.extend(futures_util::future::join_all(journeys).await);
     }
 
-    let received = receiver
+    receiver
         .wait_for(3 * PAYMENTS, Duration::from_secs(90))
         .await;
+    let received = receiver.settled(first, key).await;
     assert_eq!(received.len(), 3 * PAYMENTS, "{backend:?}: no event twice");
     assert!(
         receiver.counts_by_id().values().all(|&n| n == 1),
@@ -433,7 +469,8 @@ async fn events_survive_a_receiver_outage_and_the_log_shows_every_attempt() {
         }
 
         let receiver = WebhookReceiver::start_on(port, Answer::Status(204)).await;
-        let received = receiver.wait_for(3, Duration::from_secs(15)).await;
+        receiver.wait_for(3, Duration::from_secs(15)).await;
+        let received = receiver.settled(&app, &key).await;
         assert_eq!(received.len(), 3, "{backend:?}: none twice");
         assert!(receiver.counts_by_id().values().all(|&n| n == 1));
         let mut paid: Vec<&str> = received
@@ -627,7 +664,7 @@ async fn a_receiver_down_for_a_simulated_day_gets_every_event_afterwards_in_orde
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let drained = back.elapsed();
-        let received = receiver.wait_for(12, Duration::from_secs(1)).await;
+        let received = receiver.settled(&app, &key).await;
         assert_eq!(received.len(), 12, "{backend:?}: none twice");
         assert!(receiver.counts_by_id().values().all(|&n| n == 1));
         for id in &ids {
@@ -777,7 +814,8 @@ async fn gone_disables_the_endpoint_and_redelivery_resends_the_same_event() {
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["eventId"], log[0]["eventId"]);
     assert_ne!(again["id"], log[0]["id"]);
-    let received = fine.wait_for(1, Duration::from_secs(10)).await;
+    fine.wait_for(1, Duration::from_secs(10)).await;
+    let received = fine.settled(&app, &key).await;
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].id, log[0]["eventId"].as_str().unwrap());
     assert_eq!(received[0].body, gone.received()[0].body, "the same bytes");
@@ -958,6 +996,7 @@ async fn innopays_notis_of_paydesks_own_changes_add_no_events() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     receiver.wait_for(3, Duration::from_secs(10)).await;
+    receiver.settled(&app, &key).await;
     assert_eq!(receiver.types(), PAID_PART_CANCELLED);
     let history = settled(&app, &key, &id, Duration::from_secs(1)).await;
     assert_eq!(history["events"].as_array().unwrap().len(), 7, "{history}");
