@@ -3,22 +3,22 @@
 
 pub mod api;
 pub mod app;
-pub mod checkout;
+pub(crate) mod checkout;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod gateway;
 pub mod help;
-pub mod noti;
-pub mod ops;
+pub(crate) mod noti;
+pub(crate) mod ops;
 pub mod pages;
-pub mod retention;
+pub(crate) mod retention;
 pub mod sandbox;
 pub mod secrets;
-pub mod server;
+pub(crate) mod server;
 pub mod store;
 pub mod storefronts;
-pub mod webhooks;
+pub(crate) mod webhooks;
 
 pub use app::{App, AppState, StartupError};
 pub use config::Config;

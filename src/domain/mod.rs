@@ -808,17 +808,6 @@ impl PaymentStatus {
         Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 
-    /// No further change will happen without someone acting (a cancel).
-    pub fn is_settled(self) -> bool {
-        !matches!(
-            self,
-            PaymentStatus::Ready
-                | PaymentStatus::Approving
-                | PaymentStatus::Unknown
-                | PaymentStatus::AwaitingDeposit
-        )
-    }
-
     /// The one table of allowed changes: the statuses a payment in `self` may become. Staying in
     /// the same status is a change too (a cancel reserved or released, a window return recorded, a
     /// net-cancel retried) where listed. `Store::transition` refuses anything else.

@@ -320,7 +320,10 @@ mod tests {
         const ALLOWED: &[&str] = &["config", "domain", "secrets", "store"];
         let modules: Vec<&str> = include_str!("../lib.rs")
             .lines()
-            .filter_map(|l| l.strip_prefix("pub mod "))
+            .filter_map(|l| {
+                l.strip_prefix("pub mod ")
+                    .or_else(|| l.strip_prefix("pub(crate) mod "))
+            })
             .map(|m| m.trim_end_matches(';'))
             .filter(|m| !ALLOWED.contains(m))
             .collect();

@@ -123,18 +123,6 @@ impl Store {
         Ok(payment::Entity::find_by_id(id).one(self.db()).await?)
     }
 
-    pub async fn payment_by_order(
-        &self,
-        storefront_id: &str,
-        order_id: &str,
-    ) -> Result<Option<PaymentRow>, StoreError> {
-        Ok(payment::Entity::find()
-            .filter(payment::Column::StorefrontId.eq(storefront_id))
-            .filter(payment::Column::OrderId.eq(order_id))
-            .one(self.db())
-            .await?)
-    }
-
     /// The payment Innopay knows under this MID and tid.
     pub async fn payment_by_tid(
         &self,

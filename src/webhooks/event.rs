@@ -12,6 +12,8 @@ use crate::store::payments::PaymentRow;
 
 /// The kinds of webhook paydesk sends.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+// Named as the event types storefronts read: `payment.paid`, `payment.cancelled`, ...
+#[allow(clippy::enum_variant_names)]
 pub enum EventType {
     /// The payment was approved; for a virtual account, the deposit was confirmed.
     #[oai(rename = "payment.paid")]

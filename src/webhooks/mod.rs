@@ -16,7 +16,7 @@ mod service;
 
 pub use api::WebhooksApi;
 pub use delivery::spawn_delivery_worker;
-pub use event::{EventType, Publication, WebhookEvent, publication, publisher};
+pub use event::{EventType, WebhookEvent, publisher};
 pub use service::WebhookService;
 
 use crate::api::ApiError;
