@@ -17,6 +17,9 @@
 //! created beforehand) for the round trip, or `LOAD_SECONDS` (default 3) seconds, whichever comes
 //! first.
 //!
+//! The periodic purge runs every 500 ms throughout (`PAYDESK_PURGE_INTERVAL_MS`); after each backend
+//! the business series of `/metrics` are printed.
+//!
 //! The sandbox sends a Noti after each approval; here they go to a receiver in this process that
 //! acknowledges at once (`0000`), as a healthy storefront-side endpoint would. paydesk's own Noti
 //! endpoint is not measured.
@@ -114,6 +117,8 @@ impl Server {
                 "bG9hZC1iZW5jaC1zZWNyZXQta2V5LTMyLWJ5dGVzISE=",
             )
             .env("PAYDESK_SANDBOX_NOTI_URL", noti_url)
+            // The purge runs under the load, to show it fails no request (issue 17).
+            .env("PAYDESK_PURGE_INTERVAL_MS", "500")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -363,6 +368,7 @@ async fn run_backend(label: &str, database_url: &str, noti_url: &str) -> Outcome
     }
     let peak_rss_mb = server.peak_rss_mb();
     println!("\nPeak RSS of paydesk ({label}): {peak_rss_mb:.1} MB (VmHWM)");
+    print_business_series(&client, &base).await;
     Outcome {
         search_ratios_at_64,
         round_trips_at_64,
@@ -381,6 +387,27 @@ fn print_row(server: &Server, name: &str, clients: usize, figure: &Figure, basel
         figure.p99_ms,
         server.peak_rss_mb(),
     );
+}
+
+/// The business series of `/metrics` after the run (the HTTP series are the tables above).
+async fn print_business_series(client: &reqwest::Client, base: &str) {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status());
+    let text = match text {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(e) => return println!("\n/metrics failed: {e}"),
+    };
+    println!("\n`/metrics` after the run, business series (zeros left out):\n\n```");
+    for line in text.lines() {
+        let series = !line.starts_with('#') && !line.starts_with("paydesk_http_");
+        if series && !line.ends_with(" 0") {
+            println!("{line}");
+        }
+    }
+    println!("```");
 }
 
 /// A fresh PostgreSQL database for the run, dropped afterwards; `None` when no server answers.
