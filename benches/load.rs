@@ -402,7 +402,8 @@ async fn print_business_series(client: &reqwest::Client, base: &str) {
     };
     println!("\n`/metrics` after the run, business series (zeros left out):\n\n```");
     for line in text.lines() {
-        let series = !line.starts_with('#') && !line.starts_with("paydesk_http_");
+        let series =
+            !line.is_empty() && !line.starts_with('#') && !line.starts_with("paydesk_http_");
         if series && !line.ends_with(" 0") {
             println!("{line}");
         }
