@@ -43,30 +43,8 @@ if grep -qi warning <<<"$generated"; then
   exit 1
 fi
 
-cargo build --quiet --bin paydesk
-rm -rf "$work" && mkdir -p "$work"
-# Created here: the background job below opens its redirections only once it runs, maybe after
-# the first look for the port.
-: >"$work/stdout.log"
-
-# A fresh SQLite database, the embedded sandbox (which lets webhooks go to 127.0.0.1) and a fixed
-# demo key the storefront authenticates with.
-PAYDESK_ADDR=127.0.0.1:0 \
-PAYDESK_DATABASE_URL="sqlite://$work/paydesk.db?mode=rwc" \
-PAYDESK_DEMO_API_KEY=$key \
-PAYDESK_LOG=warn \
-  "$target/debug/paydesk" >"$work/stdout.log" 2>"$work/server.log" &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-
-base=
-for _ in $(seq 1 100); do
-  base=$(sed -n 's/^paydesk listening on //p' "$work/stdout.log")
-  [ -n "$base" ] && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$base" ] || { echo "paydesk did not start" >&2; exit 1; }
+# A fresh SQLite database, the embedded sandbox and the fixed demo key $key.
+. scripts/start-paydesk.sh
 
 status=0
 PYTHONPATH="$client:$example" PYTHONPYCACHEPREFIX="$dir/pycache" PAYDESK_URL="$base" PAYDESK_KEY=$key \

@@ -27,26 +27,8 @@ if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, versi
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 
-cargo build --quiet --bin paydesk
-rm -rf "$work" && mkdir -p "$work"
-
-# A fresh SQLite database, the embedded sandbox and a fixed demo key the fuzzer authenticates with.
-PAYDESK_ADDR=127.0.0.1:0 \
-PAYDESK_DATABASE_URL="sqlite://$work/fuzz.db?mode=rwc" \
-PAYDESK_DEMO_API_KEY=$key \
-PAYDESK_LOG=warn \
-  "$target/debug/paydesk" >"$work/stdout.log" 2>"$work/server.log" &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-
-base=
-for _ in $(seq 1 100); do
-  base=$(sed -n 's/^paydesk listening on //p' "$work/stdout.log")
-  [ -n "$base" ] && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$base" ] || { echo "paydesk did not start" >&2; exit 1; }
+# A fresh SQLite database, the embedded sandbox and the fixed demo key $key.
+. scripts/start-paydesk.sh
 echo "fuzzing $base/openapi.json"
 
 # positive_data_acceptance and negative_data_rejection are left out on purpose: they require the
