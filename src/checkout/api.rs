@@ -1144,8 +1144,9 @@ impl CheckoutApi {
                 .0
                 .map(|s| vec![PaymentStatus::from(s)])
                 .unwrap_or_default(),
-            created_from: created_from.0,
-            created_to: created_to.0,
+            // In UTC, as times are stored: SQLite compares them as text.
+            created_from: created_from.0.map(|t| t.to_offset(time::UtcOffset::UTC)),
+            created_to: created_to.0.map(|t| t.to_offset(time::UtcOffset::UTC)),
             order_id: order_id.0,
             flagged: flagged.0,
             pay_method: pay_method.0.map(domain::PayMethod::from),

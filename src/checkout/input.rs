@@ -354,7 +354,8 @@ fn deposit_due(
                     format!("depositDueAt must be {} from now", hours()),
                 ));
             }
-            at
+            // In UTC, as times are stored: SQLite compares them as text.
+            at.to_offset(time::UtcOffset::UTC)
         }
     };
     // Innopay takes the deadline to the second (vBankExpTime).

@@ -460,6 +460,29 @@ async fn payments_list_newest_first_with_cursor_and_filters() {
         );
         let future = page("?createdFrom=2999-01-01T00:00:00Z".into()).await;
         assert_eq!(future["data"].as_array().unwrap().len(), 0);
+        // The same instants written with other offsets select the same payments (SQLite once
+        // compared them as text, offset and all).
+        let at = |hours: i64, offset: time::UtcOffset| {
+            (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
+                .to_offset(offset)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+                .replace('+', "%2B")
+        };
+        let kst = time::UtcOffset::from_hms(9, 0, 0).unwrap();
+        let east = page(format!("?createdFrom={}", at(-1, kst))).await;
+        assert_eq!(
+            east["data"].as_array().unwrap().len(),
+            5,
+            "{backend:?}: {east}"
+        );
+        let west = time::UtcOffset::from_hms(-5, 0, 0).unwrap();
+        let before = page(format!("?createdTo={}", at(1, west))).await;
+        assert_eq!(
+            before["data"].as_array().unwrap().len(),
+            5,
+            "{backend:?}: {before}"
+        );
 
         let bad = app
             .client

@@ -751,3 +751,31 @@ async fn a_vbank_window_closes_before_the_deposit_deadline() {
         "{expires} vs {due}"
     );
 }
+
+/// A deadline sent with an offset is stored in UTC: SQLite compares stored times as text, so a
+/// `+09:00` deadline kept as sent would expire the account up to nine hours late.
+#[tokio::test]
+async fn a_deposit_deadline_sent_in_kst_is_kept_in_utc() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    let kst = time::UtcOffset::from_hms(9, 0, 0).unwrap();
+    let due = (time::OffsetDateTime::now_utc() + time::Duration::hours(48)).to_offset(kst);
+    let mut request = order(20000);
+    request["payMethod"] = json!("VBANK");
+    request["depositDueAt"] = json!(
+        due.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    let checkout = new_checkout(&app, &key, &request).await;
+    let row = app
+        .state
+        .store
+        .payment(checkout["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let account = row.method_details.unwrap();
+    let stored = account.virtual_account().unwrap().due_at;
+    assert_eq!(stored.offset(), time::UtcOffset::UTC, "{stored}");
+    assert_eq!(stored.unix_timestamp(), due.unix_timestamp());
+}
