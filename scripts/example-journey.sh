@@ -14,6 +14,7 @@ started=$(date +%s%N)
 target=${CARGO_TARGET_DIR:-target}
 example=docs/examples/storefront-python
 dir="$target/example-python"
+. scripts/python-venv.sh
 venv="$dir/venv"
 client="$dir/client"
 work="$dir/run"
@@ -24,11 +25,7 @@ want=$({ python3 --version; cat "$example/requirements.txt"; } | sha256sum | cut
 if [ "$(cat "$venv/requirements.sha256" 2>/dev/null)" != "$want" ]; then
   echo "installing $example/requirements.txt into $venv"
   rm -rf "$venv"
-  if ! python3 -m venv "$venv"; then
-    # Debian's python3 without its venv module.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$venv"
-  fi
+  python_venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$example/requirements.txt"
   echo "$want" >"$venv/requirements.sha256"
 fi

@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=${CARGO_TARGET_DIR:-target}
+. scripts/python-venv.sh
 venv="$target/fuzz/venv"
 version=4.32.5
 work="$target/fuzz/run"
@@ -19,11 +20,7 @@ key=sk_test_fuzz0000000000000000000000000000
 
 if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $version" ]; then
   echo "installing schemathesis $version into $venv"
-  if ! python3 -m venv "$venv"; then
-    # Debian's python3 without its venv module.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$venv"
-  fi
+  python_venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 

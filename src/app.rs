@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{AllowHeader, BodyLimit, RequestIdMiddleware};
 use crate::checkout::{self, CheckoutApi, CheckoutService};
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretString};
 use crate::gateway::{self, InnopayClient};
 use crate::help::{
@@ -119,6 +120,11 @@ pub fn openapi_yaml() -> String {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// `build`, with every time-dependent part of the app reading `clock` (tests move it forward).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartupError> {
         // Articles first: a broken PAYDESK_HELP_DIR should stop start-up before anything is opened.
         let help = HelpHandle::load(HelpSource::from_dir(config.help_dir.clone()))?;
         let secrets = Secrets::load(&config).map_err(|e| StartupError::Secrets(e.to_string()))?;
@@ -129,7 +135,8 @@ impl App {
             .await
             .map_err(|e| StartupError::Database(one_line(&e.to_string())))?
             .with_secrets(secrets)
-            .with_publisher(webhooks::publisher());
+            .with_publisher(webhooks::publisher())
+            .with_clock(clock);
         store
             .migrate_up()
             .await

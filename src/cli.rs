@@ -340,7 +340,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 store.close().await;
                 return Err(format!("{reason}: run `paydesk migrate up` first"));
             }
-            let now = time::OffsetDateTime::now_utc();
+            let now = store.now();
             let result = if dry_run {
                 store.purgeable(now, &config.retention).await
             } else {

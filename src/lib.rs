@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub(crate) mod checkout;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod gateway;

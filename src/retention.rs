@@ -51,7 +51,7 @@ pub fn spawn_purger(
                 break;
             }
             tokio::select! {
-                result = purge_once(&store, &ages, OffsetDateTime::now_utc()) => {
+                result = purge_once(&store, &ages, store.now()) => {
                     if let Err(e) = result {
                         tracing::warn!(error = %e, "purge failed; retrying next interval");
                     }

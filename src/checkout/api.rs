@@ -1035,7 +1035,7 @@ impl CheckoutApi {
             "POST /v1/checkouts",
             fingerprint(&body),
             async {
-                let new = NewCheckout::parse(&body)?;
+                let new = NewCheckout::parse(&body, state.store.now())?;
                 let row = state.checkout.create(&storefront, new).await?;
                 Ok((Checkout::from_row(&row, &state.checkout), 201))
             },

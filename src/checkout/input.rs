@@ -166,7 +166,8 @@ fn email(value: &str) -> Result<String, CheckoutError> {
 }
 
 impl NewCheckout {
-    pub fn parse(req: &CreateCheckoutRequest) -> Result<Self, CheckoutError> {
+    /// Checks a create request; `now` is when it arrived (deadlines are judged against it).
+    pub fn parse(req: &CreateCheckoutRequest, now: OffsetDateTime) -> Result<Self, CheckoutError> {
         let order_id = match req.order_id.as_deref() {
             None => None,
             Some(raw) => Some(raw.parse::<OrderId>().map_err(|e| {
@@ -220,7 +221,6 @@ impl NewCheckout {
                 ),
             ));
         }
-        let now = OffsetDateTime::now_utc();
         let deposit_due_at = deposit_due(req, pay_method, now)?;
         let cash_receipt = match &req.cash_receipt {
             None => None,

@@ -230,6 +230,8 @@ pub struct Config {
     /// How long after an approval attempt an inquiry answering "no such transaction" is not yet
     /// believed: the approval may still be in flight at Innopay.
     pub inquiry_grace: Duration,
+    /// How long past the Innopay read timeout a call still marked in flight is presumed orphaned.
+    pub call_stale_margin: Duration,
     /// How often an issued virtual account is checked at Innopay for a deposit, in case its Noti
     /// was lost (and at its deadline in any case).
     pub deposit_check_interval: Duration,
@@ -319,6 +321,10 @@ impl Layers {
             read_file_layer(&path, required, &mut layers)?;
         }
         for (name, value) in env {
+            // `PAYDESK_TEST_*` belong to the test harness (e.g. the PostgreSQL URL to test against).
+            if name.starts_with("PAYDESK_TEST_") {
+                continue;
+            }
             if let Some(key) = name.strip_prefix("PAYDESK_") {
                 layers
                     .values
@@ -595,6 +601,7 @@ impl Config {
             demo_api_key: layers.string("demo_api_key").map(SecretString::from),
             reconcile_interval: ms("reconcile_interval_ms")?,
             inquiry_grace: ms("inquiry_grace_ms")?,
+            call_stale_margin: ms("call_stale_margin_ms")?,
             deposit_check_interval: ms("deposit_check_interval_ms")?,
             webhooks: WebhookConfig {
                 poll_interval: ms("webhook_poll_ms")?,
@@ -1124,7 +1131,14 @@ mod tests {
 
     #[test]
     fn unknown_settings_are_reported() {
-        let config = Config::from_sources(None, env(&[("PAYDESK_ADRR", "127.0.0.1:1")])).unwrap();
+        let config = Config::from_sources(
+            None,
+            env(&[
+                ("PAYDESK_ADRR", "127.0.0.1:1"),
+                ("PAYDESK_TEST_POSTGRES_URL", "postgres://127.0.0.1/x"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(config.unknown_keys, vec!["PAYDESK_ADRR".to_string()]);
     }
 }

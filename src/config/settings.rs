@@ -214,6 +214,14 @@ pub const SETTINGS: &[Setting] = &[
         read_by: ReadBy::Server,
     },
     Setting {
+        key: "call_stale_margin_ms",
+        default: Default::Value("15000"),
+        expected: "a whole number of milliseconds",
+        doc: "how long past the Innopay read timeout an Innopay call still marked in flight is presumed orphaned (its instance died) and handed to the reconciler; covers clock skew between instances and a slow database write",
+        secret: false,
+        read_by: ReadBy::Server,
+    },
+    Setting {
         key: "deposit_check_interval_ms",
         default: Default::Value("600000"),
         expected: "a whole number of milliseconds",

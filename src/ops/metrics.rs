@@ -220,7 +220,7 @@ impl Metrics {
     pub async fn render(&self, store: &Store) -> String {
         let read = store.metric_gauges().await;
         let pool = store.pool_usage();
-        let now = OffsetDateTime::now_utc();
+        let now = store.now();
         self.with(|| {
             match &read {
                 Ok(g) => {

@@ -251,7 +251,7 @@ impl HelpAnalytics<'_> {
             anchor: Set(v.anchor.map(|a| clip(a, 100))),
             query: Set(v.query.map(|q| clip(q, 400))),
             source: Set(v.source.as_str().to_string()),
-            created_at: Set(OffsetDateTime::now_utc()),
+            created_at: Set(self.store.now()),
         };
         view::Entity::insert(row)
             .exec_without_returning(self.store.db())
@@ -266,7 +266,7 @@ impl HelpAnalytics<'_> {
             anchor: Set(f.anchor.map(|a| clip(a, 100))),
             helpful: Set(f.helpful),
             comment: Set(f.comment.map(|c| clip(c, 1000))),
-            created_at: Set(OffsetDateTime::now_utc()),
+            created_at: Set(self.store.now()),
         };
         feedback::Entity::insert(row)
             .exec_without_returning(self.store.db())

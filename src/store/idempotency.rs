@@ -35,7 +35,7 @@ impl Store {
         fingerprint: &str,
         ttl: Duration,
     ) -> Result<IdempotencyBegin, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         // Two tries: the second after removing an expired row with the same key.
         for _ in 0..2 {
             let row = idempotency_key::Model {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, TransactionTrait};
+use time::OffsetDateTime;
 
+use crate::clock::Clock;
 use crate::config::{DatabaseKind, DatabaseUrl, ExposeSecret};
 use crate::secrets::Secrets;
 
@@ -161,6 +163,8 @@ pub struct Store {
     secrets: Option<Secrets>,
     /// Decides each payment change's webhook outbox; `None` for tools that change no payment.
     publisher: Option<Publisher>,
+    /// Stamps rows and decides what is due; the app's one clock (see `crate::clock`).
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Store {
@@ -204,7 +208,24 @@ impl Store {
             kind: url.kind,
             secrets: None,
             publisher: None,
+            clock: Clock::system(),
         })
+    }
+
+    /// This store reading time from `clock`; the services built on it share that clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The app's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Now, by the app's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     /// This store with what decides the webhook outbox of each payment change.

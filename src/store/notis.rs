@@ -5,7 +5,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use time::OffsetDateTime;
 
 use super::entities::innopay_noti;
 use super::{Store, StoreError};
@@ -37,7 +36,7 @@ impl Store {
     /// Stores a Noti before anything is done with it; returns its id.
     pub async fn insert_noti(&self, noti: ReceivedNoti) -> Result<i64, StoreError> {
         let row = innopay_noti::ActiveModel {
-            received_at: Set(OffsetDateTime::now_utc()),
+            received_at: Set(self.now()),
             remote_addr: Set(noti.remote_addr),
             mid: Set(noti.mid),
             tid: Set(noti.tid),

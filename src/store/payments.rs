@@ -48,14 +48,19 @@ pub struct PaymentUpdate {
 }
 
 impl PaymentUpdate {
-    fn into_active_model(self, status: PaymentStatus, version: i32) -> payment::ActiveModel {
+    fn into_active_model(
+        self,
+        status: PaymentStatus,
+        version: i32,
+        now: OffsetDateTime,
+    ) -> payment::ActiveModel {
         fn set<T: Into<sea_orm::Value>>(value: Option<T>) -> sea_orm::ActiveValue<T> {
             value.map_or(sea_orm::ActiveValue::NotSet, Set)
         }
         payment::ActiveModel {
             status: Set(status),
             version: Set(version),
-            updated_at: Set(OffsetDateTime::now_utc()),
+            updated_at: Set(now),
             tid: set(self.tid.map(Some)),
             approval_number: set(self.approval_number),
             approved_at: set(self.approved_at),
@@ -101,7 +106,7 @@ impl Store {
             .insert(&txn)
             .await
             .map_err(StoreError::from_insert)?;
-        record_change(&txn, self.publisher()?, None, &row, event).await?;
+        record_change(&txn, self.publisher()?, None, &row, event, self.now()).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -260,7 +265,7 @@ impl Store {
     ) -> Result<Option<PaymentRow>, StoreError> {
         let txn = self.db().begin().await?;
         let result = payment::Entity::update_many()
-            .set(update.into_active_model(to_status, current.version + 1))
+            .set(update.into_active_model(to_status, current.version + 1, self.now()))
             .filter(payment::Column::Id.eq(current.id.clone()))
             .filter(payment::Column::Status.eq(current.status))
             .filter(payment::Column::Version.eq(current.version))
@@ -274,7 +279,15 @@ impl Store {
             .one(&txn)
             .await?
             .ok_or_else(|| StoreError::Db(sea_orm::DbErr::RecordNotFound(current.id.clone())))?;
-        record_change(&txn, self.publisher()?, Some(current), &updated, event).await?;
+        record_change(
+            &txn,
+            self.publisher()?,
+            Some(current),
+            &updated,
+            event,
+            self.now(),
+        )
+        .await?;
         txn.commit().await?;
         Ok(Some(updated))
     }
@@ -375,8 +388,8 @@ async fn record_change(
     before: Option<&PaymentRow>,
     after: &PaymentRow,
     event: NewEvent,
+    now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let now = OffsetDateTime::now_utc();
     payment_event::ActiveModel {
         payment_id: Set(after.id.clone()),
         sequence: Set(after.version),

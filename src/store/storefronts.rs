@@ -228,7 +228,7 @@ impl Store {
         same_label_only: bool,
     ) -> Result<(), StoreError> {
         let txn = self.db().begin().await?;
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let mut older = api_key::Entity::find()
             .filter(api_key::Column::StorefrontId.eq(key.storefront_id.clone()))
             .filter(api_key::Column::RevokedAt.is_null());
@@ -270,7 +270,7 @@ impl Store {
             )
             .col_expr(
                 storefront::Column::SigningSecretCreatedAt,
-                Expr::value(OffsetDateTime::now_utc()),
+                Expr::value(self.now()),
             )
             .col_expr(
                 storefront::Column::SigningSecret,
@@ -279,10 +279,7 @@ impl Store {
                         .seal(&place("signing_secret", id), secret),
                 ),
             )
-            .col_expr(
-                storefront::Column::UpdatedAt,
-                Expr::value(OffsetDateTime::now_utc()),
-            )
+            .col_expr(storefront::Column::UpdatedAt, Expr::value(self.now()))
             .filter(storefront::Column::Id.eq(id))
             .exec(self.db())
             .await?;

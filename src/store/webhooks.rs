@@ -187,7 +187,7 @@ impl Store {
         storefront_id: &str,
         url: &str,
     ) -> Result<EndpointRow, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let row = webhook_endpoint::ActiveModel {
             storefront_id: Set(storefront_id.to_string()),
             url: Set(url.to_string()),
@@ -227,10 +227,7 @@ impl Store {
                 webhook_endpoint::Column::DisabledReason,
                 Expr::value(reason),
             )
-            .col_expr(
-                webhook_endpoint::Column::UpdatedAt,
-                Expr::value(OffsetDateTime::now_utc()),
-            )
+            .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(self.now()))
             .filter(webhook_endpoint::Column::StorefrontId.eq(storefront_id))
             .filter(webhook_endpoint::Column::Url.eq(url))
             .filter(webhook_endpoint::Column::Enabled.eq(true))
@@ -338,7 +335,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         use webhook_delivery::Column;
         let txn = self.db().begin().await?;
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let mut update = webhook_delivery::Entity::update_many()
             .col_expr(
                 Column::LeaseUntil,
@@ -440,8 +437,6 @@ impl Store {
 
     /// A new delivery of an event that was delivered (or given up) before, due now.
     pub async fn insert_redelivery(&self, event: &EventRow) -> Result<DeliveryRow, StoreError> {
-        Ok(new_delivery(event, OffsetDateTime::now_utc())
-            .insert(self.db())
-            .await?)
+        Ok(new_delivery(event, self.now()).insert(self.db()).await?)
     }
 }

@@ -157,10 +157,9 @@ impl From<StorefrontError> for ApiError {
     }
 }
 
-impl TryFrom<StorefrontRow> for Storefront {
-    type Error = StorefrontError;
-
-    fn try_from(row: StorefrontRow) -> Result<Self, Self::Error> {
+impl Storefront {
+    /// The storefront a row describes, as of `now` (an expired previous signing secret is dropped).
+    fn from_row(row: StorefrontRow, now: OffsetDateTime) -> Result<Self, StorefrontError> {
         let mid: Mid =
             row.innopay_mid
                 .parse()
@@ -171,7 +170,7 @@ impl TryFrom<StorefrontRow> for Storefront {
         // An expired previous secret no longer signs, whether or not a rotation has cleared it yet.
         let overlap_until = row
             .previous_signing_secret_expires_at
-            .filter(|until| *until > OffsetDateTime::now_utc());
+            .filter(|until| *until > now);
         Ok(Storefront {
             previous_signing_secret: overlap_until
                 .and(row.previous_signing_secret)
@@ -218,6 +217,7 @@ fn issue_key(
     mode: Mode,
     label: &str,
     plaintext: Option<&str>,
+    now: OffsetDateTime,
 ) -> (String, ApiKeyRow) {
     let key = plaintext
         .map(str::to_string)
@@ -229,7 +229,7 @@ fn issue_key(
         key_hash: hash_key(&key),
         mode: mode.as_str().to_string(),
         label: label.to_string(),
-        created_at: OffsetDateTime::now_utc(),
+        created_at: now,
         revoked_at: None,
     };
     (key, row)
@@ -262,7 +262,7 @@ pub async fn authenticate(store: &Store, bearer: &str) -> Result<Storefront, Sto
         .storefront_by_key_hash(&hash_key(bearer))
         .await?
         .ok_or(StorefrontError::InvalidKey)?;
-    let storefront = Storefront::try_from(row)?;
+    let storefront = Storefront::from_row(row, store.now())?;
     if key.mode != storefront.mode.as_str() || !bearer.starts_with(storefront.mode.key_prefix()) {
         return Err(StorefrontError::ModeMismatch);
     }
@@ -320,7 +320,7 @@ async fn create_with_id(
     fixed_key: Option<&str>,
 ) -> Result<Created, StorefrontError> {
     let (mid, mode) = validate(&new, config)?;
-    let now = OffsetDateTime::now_utc();
+    let now = store.now();
     let row = StorefrontRow {
         id: id.to_string(),
         name: new.name.trim().to_string(),
@@ -335,10 +335,10 @@ async fn create_with_id(
         created_at: now,
         updated_at: now,
     };
-    let (key, key_row) = issue_key(id, mode, key_label, fixed_key);
+    let (key, key_row) = issue_key(id, mode, key_label, fixed_key, now);
     store.insert_storefront(row.clone(), key_row).await?;
     Ok(Created {
-        storefront: Storefront::try_from(row)?,
+        storefront: Storefront::from_row(row, now)?,
         api_key: SecretString::from(key),
     })
 }
@@ -348,7 +348,7 @@ pub async fn list(store: &Store) -> Result<Vec<Storefront>, StorefrontError> {
         .storefronts()
         .await?
         .into_iter()
-        .map(Storefront::try_from)
+        .map(|row| Storefront::from_row(row, store.now()))
         .collect()
 }
 
@@ -357,13 +357,13 @@ pub async fn find(store: &Store, id: &str) -> Result<Storefront, StorefrontError
         .storefront(id)
         .await?
         .ok_or_else(|| StorefrontError::NotFound(id.to_string()))
-        .and_then(Storefront::try_from)
+        .and_then(|row| Storefront::from_row(row, store.now()))
 }
 
 /// Issues a new key and revokes the previous ones.
 pub async fn rotate_key(store: &Store, id: &str) -> Result<SecretString, StorefrontError> {
     let storefront = find(store, id).await?;
-    let (key, row) = issue_key(id, storefront.mode, "default", None);
+    let (key, row) = issue_key(id, storefront.mode, "default", None, store.now());
     store.replace_api_key(row, 0, false).await?;
     Ok(SecretString::from(key))
 }
@@ -376,14 +376,10 @@ pub async fn rotate_signing_secret(
 ) -> Result<Storefront, StorefrontError> {
     let overlap = time::Duration::try_from(overlap).unwrap_or(time::Duration::DAY);
     let row = store
-        .rotate_signing_secret(
-            id,
-            &new_signing_secret(),
-            OffsetDateTime::now_utc() + overlap,
-        )
+        .rotate_signing_secret(id, &new_signing_secret(), store.now() + overlap)
         .await?
         .ok_or_else(|| StorefrontError::NotFound(id.to_string()))?;
-    Storefront::try_from(row)
+    Storefront::from_row(row, store.now())
 }
 
 /// Makes sure the demo storefront on the sandbox test MID exists and returns a test key for it:
@@ -432,7 +428,7 @@ pub async fn ensure_demo(store: &Store, config: &Config) -> Result<SecretString,
             reason: "a key not already used by another storefront or revoked".into(),
         });
     }
-    let (key, row) = issue_key(DEMO_STOREFRONT_ID, Mode::Test, "demo", fixed);
+    let (key, row) = issue_key(DEMO_STOREFRONT_ID, Mode::Test, "demo", fixed, store.now());
     store.replace_api_key(row, DEMO_KEYS_KEPT - 1, true).await?;
     Ok(SecretString::from(key))
 }
@@ -460,13 +456,25 @@ mod tests {
 
     #[test]
     fn keys_carry_their_mode_and_are_stored_hashed() {
-        let (key, row) = issue_key("sf_x", Mode::Test, "default", None);
+        let (key, row) = issue_key(
+            "sf_x",
+            Mode::Test,
+            "default",
+            None,
+            OffsetDateTime::now_utc(),
+        );
         assert!(key.starts_with("sk_test_"));
         assert_eq!(key.len(), 8 + 32);
         assert_eq!(row.key_hash, hash_key(&key));
         assert_ne!(row.key_hash, key);
         assert_eq!(row.prefix, &key[..12]);
-        let (live, _) = issue_key("sf_x", Mode::Live, "default", None);
+        let (live, _) = issue_key(
+            "sf_x",
+            Mode::Live,
+            "default",
+            None,
+            OffsetDateTime::now_utc(),
+        );
         assert!(live.starts_with("sk_live_"));
     }
 

@@ -412,7 +412,7 @@ impl WebhooksApi {
                 after.0.as_deref(),
                 payment_id.0.as_deref(),
                 limit,
-                OffsetDateTime::now_utc(),
+                state.store.now(),
             )
             .await?;
         let data = rows

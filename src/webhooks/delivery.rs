@@ -98,7 +98,7 @@ pub fn spawn_delivery_worker(
 
 /// One pass; `true` when it found a full batch (more may be due at once).
 async fn deliver_due(service: &WebhookService) -> bool {
-    let now = OffsetDateTime::now_utc();
+    let now = service.store().now();
     let lease = service.settings().timeout + LEASE_MARGIN;
     let due = match service.store().due_webhook_deliveries(now, BATCH).await {
         Ok(due) => due,

@@ -255,7 +255,7 @@ impl WebhookService {
             .await?
             .ok_or(WebhookError::EventNotFound)?;
         let storefront = storefronts::find(&self.store, &delivery.storefront_id).await?;
-        let attempted_at = OffsetDateTime::now_utc();
+        let attempted_at = self.store.now();
         let timestamp = attempted_at.unix_timestamp();
         let signature = storefront.signature(&format!("{}.{timestamp}.{}", event.id, event.body));
         let started = Instant::now();
@@ -305,7 +305,7 @@ impl WebhookService {
             outcome,
             delivery.created_at,
             delivery.attempts + 1,
-            OffsetDateTime::now_utc(),
+            self.store.now(),
             self.settings.retry_scale,
         );
         let label = match (refused.is_some(), outcome) {

@@ -1,7 +1,7 @@
 //! Browser journeys in headless Chromium, and the harness they share. `Browser::start` finds
 //! `chromium` and `chromedriver`, starts chromedriver on a free port and opens a headless session with
 //! a fresh profile; its methods speak W3C WebDriver over plain HTTP (no extra crates, no TLS).
-//! Without a browser the tests print why and skip, unless `PAYDESK_REQUIRE_BROWSER=1` (CI), where
+//! Without a browser the tests print why and skip, unless `PAYDESK_TEST_REQUIRE_BROWSER=1` (CI), where
 //! they fail. Screenshots go to `<target dir>/screenshots/`.
 
 use std::collections::HashMap;
@@ -46,7 +46,7 @@ pub struct Browser {
 
 impl Browser {
     /// A desktop-sized browser, or `None` (after saying why) when none is installed and
-    /// `PAYDESK_REQUIRE_BROWSER` is not `1`.
+    /// `PAYDESK_TEST_REQUIRE_BROWSER` is not `1`.
     pub async fn start() -> Option<Self> {
         Self::start_sized(DESKTOP).await
     }
@@ -66,8 +66,8 @@ impl Browser {
         let (Some(chromium), Some(driver)) = (chromium, driver) else {
             let message = "browser test skipped: chromium and chromedriver not found (install the Debian \
                            packages chromium and chromium-driver, or set PAYDESK_CHROMIUM / PAYDESK_CHROMEDRIVER)";
-            if std::env::var("PAYDESK_REQUIRE_BROWSER").as_deref() == Ok("1") {
-                panic!("{message}; PAYDESK_REQUIRE_BROWSER=1 makes this a failure");
+            if std::env::var("PAYDESK_TEST_REQUIRE_BROWSER").as_deref() == Ok("1") {
+                panic!("{message}; PAYDESK_TEST_REQUIRE_BROWSER=1 makes this a failure");
             }
             eprintln!("{message}");
             return None;

@@ -191,6 +191,8 @@ async fn a_server_killed_mid_approval_is_resolved_after_restart() {
         ("PAYDESK_SANDBOX", "false"),
         ("PAYDESK_INNOPAY_READ_TIMEOUT_MS", "1000"),
         ("PAYDESK_RECONCILE_INTERVAL_MS", "200"),
+        // The instance that died is known dead: no need to wait 15 s for it.
+        ("PAYDESK_CALL_STALE_MARGIN_MS", "500"),
         ("PAYDESK_SECRET_KEY", crate::support::TEST_SECRET_KEY),
     ];
     let output = Command::new(env!("CARGO_BIN_EXE_paydesk"))

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
+use paydesk::clock::{Clock, ClockHand};
 use paydesk::{App, Config};
 use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::oneshot;
@@ -119,6 +120,8 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     pub db_url: String,
+    /// Moves this instance's clock forward (see `paydesk::clock`).
+    pub clock: ClockHand,
     // Last: the database must outlive the server (held for its Drop); `None` for instances that
     // share another's.
     _db: Option<TestDb>,
@@ -157,7 +160,10 @@ impl TestApp {
         }
         settings.extend_from_slice(overrides);
         let config = Config::with_overrides(settings).expect("test config");
-        let app = App::build(config).await.expect("app builds");
+        let (clock, hand) = Clock::with_hand();
+        let app = App::build_with_clock(config, clock)
+            .await
+            .expect("app builds");
         let base = app.public_url().to_string();
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel();
@@ -174,6 +180,7 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             db_url: db_url.to_string(),
+            clock: hand,
             _db: db,
         }
     }

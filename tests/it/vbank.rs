@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::approval::{TwoInstances, authorize, payment};
 use crate::checkout::{demo_key, new_checkout, order};
 use crate::innopay::{add_fault, add_fault_at};
-use crate::support::{Backend, TestApp, backends, error_body, execute_sql};
+use crate::support::{Backend, TestApp, backends, error_body};
 use crate::webhooks::{Answer, FAST, WebhookReceiver, set_endpoint, verifies};
 
 /// A reconciler that checks issued accounts (and everything else) every few hundred milliseconds.
@@ -112,20 +112,14 @@ async fn noti_outcomes(app: &TestApp, tid: &str) -> Vec<(String, bool)> {
         .collect()
 }
 
-/// Moves a payment's deposit deadline into the past, as if the shopper had waited too long.
+/// Moves the app's clock past a payment's deposit deadline, as if the shopper had waited too long.
 async fn deadline_passed(app: &TestApp, id: &str) {
     let row = app.state.store.payment(id).await.unwrap().unwrap();
-    let mut details = row.method_details.unwrap();
-    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
-    if let paydesk::domain::MethodDetails::VirtualAccount(account) = &mut details {
-        account.due_at = past.replace_nanosecond(0).unwrap();
-    }
-    execute_sql(
-        app,
-        "UPDATE payments SET method_details = ?, expires_at = ?, reconcile_after = NULL WHERE id = ?",
-        vec![details.to_string().into(), past.into(), id.into()],
-    )
-    .await;
+    let Some(paydesk::domain::MethodDetails::VirtualAccount(account)) = row.method_details else {
+        panic!("{id} has no virtual account");
+    };
+    app.clock
+        .advance(account.due_at - app.state.store.now() + time::Duration::seconds(1));
 }
 
 #[tokio::test]

@@ -400,7 +400,7 @@ impl CheckoutService {
                 }
                 // Confirmed late (by inquiry, not by the approval's own answer): too late to keep. An
                 // issued account is not money taken: its own deadline decides.
-                if row.expires_at <= OffsetDateTime::now_utc()
+                if row.expires_at <= self.store.now()
                     && cause != Cause::Gateway
                     && !row.pay_method.rules().paid_later
                 {
@@ -460,7 +460,7 @@ impl CheckoutService {
             }
             Outcome::Unknown { reason } => {
                 let update = PaymentUpdate {
-                    reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(1))),
+                    reconcile_after: Some(Some(self.store.now() + Duration::seconds(1))),
                     ..Default::default()
                 };
                 self.apply_or_reload(
@@ -593,7 +593,7 @@ impl CheckoutService {
                     Outcome::Done(_) => json!({}),
                 };
                 let update = PaymentUpdate {
-                    reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(5))),
+                    reconcile_after: Some(Some(self.store.now() + Duration::seconds(5))),
                     ..Default::default()
                 };
                 self.apply_or_reload(
@@ -618,7 +618,7 @@ impl CheckoutService {
             }
             _ => None,
         }?;
-        let timestamp = OffsetDateTime::now_utc().unix_timestamp();
+        let timestamp = self.store.now().unix_timestamp();
         let total = total(row);
         let signed = format!(
             "{}.{}.{}.{}.{}",

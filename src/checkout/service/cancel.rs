@@ -2,7 +2,7 @@
 //! Noti, recorded only once Innopay's own inquiry shows them.
 
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use super::*;
 use crate::checkout::input::NewCancel;
@@ -205,7 +205,7 @@ impl CheckoutService {
             )),
             Outcome::Unknown { reason } => {
                 let update = PaymentUpdate {
-                    reconcile_after: Some(Some(OffsetDateTime::now_utc() + Duration::seconds(2))),
+                    reconcile_after: Some(Some(self.store.now() + Duration::seconds(2))),
                     ..Default::default()
                 };
                 let row = self

@@ -2,7 +2,6 @@
 //! storefront sends none.
 
 use serde_json::json;
-use time::OffsetDateTime;
 
 use super::*;
 use crate::checkout::input::NewCheckout;
@@ -28,7 +27,7 @@ impl CheckoutService {
         storefront: &Storefront,
         new: NewCheckout,
     ) -> Result<PaymentRow, CheckoutError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.store.now();
         let order_id = new.order_id.unwrap_or_else(generated_order_id);
         let row = PaymentRow {
             id: new_payment_id(),

@@ -104,7 +104,7 @@ impl CheckoutService {
     /// When the reconciler next asks Innopay about an issued account: after the check interval,
     /// and at the deadline at the latest.
     pub(super) fn next_deposit_check(&self, due_at: OffsetDateTime) -> OffsetDateTime {
-        (OffsetDateTime::now_utc() + self.deposit_check_interval).min(due_at)
+        (self.store.now() + self.deposit_check_interval).min(due_at)
     }
 
     /// Innopay issued a virtual account for an approving (or unknown) payment: `awaiting_deposit`,
@@ -179,7 +179,7 @@ impl CheckoutService {
         let reason =
             "Innopay's answer for this VBANK payment has no virtual account of a known bank";
         let backoff = backoff(&row, 8);
-        let next = OffsetDateTime::now_utc() + backoff;
+        let next = self.store.now() + backoff;
         if row.status == PaymentStatus::Unknown && row.flag_reason.as_deref() == Some(reason) {
             self.store.schedule_reconcile(&row.id, next).await?;
             return Ok(row);
@@ -220,9 +220,7 @@ impl CheckoutService {
         let update = PaymentUpdate {
             method_details: account.map(|a| Some(MethodDetails::VirtualAccount(a))),
             pending_cancel_amount: Some(None),
-            reconcile_after: Some(Some(
-                OffsetDateTime::now_utc() + self.deposit_check_interval,
-            )),
+            reconcile_after: Some(Some(self.store.now() + self.deposit_check_interval)),
             flag_reason: Some(why.clone()),
             ..Default::default()
         };
@@ -437,19 +435,16 @@ impl CheckoutService {
         };
         match self.confirm_deposit(row.clone(), Cause::Reconciler).await? {
             DepositOutcome::Paid(paid) => return Ok(*paid),
-            DepositOutcome::NotDeposited(row) if OffsetDateTime::now_utc() >= due_at => {
+            DepositOutcome::NotDeposited(row) if self.store.now() >= due_at => {
                 return self.expire_account(*row).await;
             }
             DepositOutcome::Closed(row) => return self.record_expiry(*row).await,
             DepositOutcome::Inconclusive(why) => {
                 tracing::info!(payment = %row.id, %why, "deposit check inconclusive; will ask again");
                 let backoff = backoff(&row, 6);
-                let at = (OffsetDateTime::now_utc() + backoff).min(self.next_deposit_check(due_at));
+                let at = (self.store.now() + backoff).min(self.next_deposit_check(due_at));
                 self.store
-                    .schedule_reconcile(
-                        &row.id,
-                        at.max(OffsetDateTime::now_utc() + Duration::seconds(1)),
-                    )
+                    .schedule_reconcile(&row.id, at.max(self.store.now() + Duration::seconds(1)))
                     .await?;
                 return Ok(row);
             }
@@ -461,9 +456,9 @@ impl CheckoutService {
             .await?
             .ok_or(CheckoutError::NotFound)?;
         if current.status == PaymentStatus::AwaitingDeposit {
-            let next = if OffsetDateTime::now_utc() >= due_at {
+            let next = if self.store.now() >= due_at {
                 // Flagged money in a late account: a person decides; look again later.
-                OffsetDateTime::now_utc() + self.deposit_check_interval
+                self.store.now() + self.deposit_check_interval
             } else {
                 self.next_deposit_check(due_at)
             };
@@ -487,7 +482,7 @@ impl CheckoutService {
                 };
                 tracing::warn!(payment = %row.id, %why, "closing an expired virtual account failed; will retry");
                 let backoff = backoff(&row, 8);
-                let next = OffsetDateTime::now_utc() + backoff;
+                let next = self.store.now() + backoff;
                 // Past the deadline the account may still take money: a person must know once
                 // closing it keeps failing.
                 let flag =

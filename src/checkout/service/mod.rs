@@ -118,7 +118,8 @@ impl CheckoutService {
             gateway,
             public_url,
             sdk_url: sdk_url.into(),
-            call_stale_after: duration(config.innopay.read_timeout) + Duration::seconds(15),
+            call_stale_after: duration(config.innopay.read_timeout)
+                + duration(config.call_stale_margin),
             inquiry_grace: duration(config.inquiry_grace),
             deposit_check_interval: duration(config.deposit_check_interval),
             metrics: Metrics::default(),
@@ -134,7 +135,7 @@ impl CheckoutService {
     /// Until when the reconciler leaves alone a cancel this request is making: an inquiry in the
     /// meantime could see it not yet applied and release it while Innopay carries it out.
     fn call_deadline(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.call_stale_after
+        self.store.now() + self.call_stale_after
     }
 
     pub fn checkout_url(&self, id: &str) -> String {
@@ -196,7 +197,7 @@ impl CheckoutService {
         row: PaymentRow,
         cause: Cause,
     ) -> Result<PaymentRow, CheckoutError> {
-        if row.status != PaymentStatus::Ready || row.expires_at > OffsetDateTime::now_utc() {
+        if row.status != PaymentStatus::Ready || row.expires_at > self.store.now() {
             return Ok(row);
         }
         let update = failure(

@@ -2,7 +2,7 @@
 //! resolve `unknown` and orphaned `approving` payments and unconfirmed cancels by inquiry).
 
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use super::cancel::cancelled_at_innopay;
 use super::*;
@@ -26,7 +26,7 @@ impl CheckoutService {
     }
 
     async fn reconcile_pass(&self, batch: u64) -> Result<usize, CheckoutError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.store.now();
         let mut touched = 0;
         for row in self.store.expired_ready_payments(now, batch).await? {
             self.expire_if_due(row, Cause::Reconciler).await?;
@@ -102,7 +102,7 @@ impl CheckoutService {
         if !conclusive {
             let backoff = backoff(&row, 6);
             self.store
-                .schedule_reconcile(&row.id, OffsetDateTime::now_utc() + backoff)
+                .schedule_reconcile(&row.id, self.store.now() + backoff)
                 .await?;
             return Ok(row);
         }
@@ -118,7 +118,7 @@ impl CheckoutService {
             .rev()
             .find(|e| e.kind == EventKind::ApprovalStarted.as_str())
             .map_or(row.updated_at, |e| e.created_at);
-        Ok(OffsetDateTime::now_utc() - started)
+        Ok(self.store.now() - started)
     }
 
     /// Settles a cancel whose answer was lost, from what the inquiry says was cancelled.
