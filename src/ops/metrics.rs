@@ -92,7 +92,13 @@ const WAITING: [PaymentStatus; 2] = [PaymentStatus::Approving, PaymentStatus::Un
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
     requests: Arc<AtomicU64>,
+    /// When the database gauges were last read: scrapes closer together than `GAUGES_MAX_AGE`
+    /// share one read (the counts scan `payments`), and concurrent scrapes wait for the one read.
+    gauges_read_at: Arc<tokio::sync::Mutex<Option<OffsetDateTime>>>,
 }
+
+/// How long one read of the database gauges serves scrapes.
+const GAUGES_MAX_AGE: time::Duration = time::Duration::seconds(1);
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -146,6 +152,7 @@ impl Metrics {
         let metrics = Self {
             recorder: Arc::new(recorder),
             requests: Arc::default(),
+            gauges_read_at: Arc::default(),
         };
         metrics.with(describe);
         metrics
@@ -215,15 +222,28 @@ impl Metrics {
         });
     }
 
-    /// Reads the database gauges and renders everything in the Prometheus text format. A failed read
-    /// leaves the gauges at their previous values and sets `paydesk_db_gauges_up` to 0.
+    /// Reads the database gauges (at most once a second) and renders everything in the Prometheus
+    /// text format. A failed read leaves the gauges at their previous values and sets
+    /// `paydesk_db_gauges_up` to 0.
     pub async fn render(&self, store: &Store) -> String {
-        let read = store.metric_gauges().await;
-        let pool = store.pool_usage();
+        let mut read_at = self.gauges_read_at.lock().await;
         let now = store.now();
+        let read = if read_at.is_some_and(|at| now - at < GAUGES_MAX_AGE) {
+            None
+        } else {
+            let read = store.metric_gauges().await;
+            if read.is_ok() {
+                *read_at = Some(now);
+            }
+            Some(read)
+        };
+        drop(read_at);
+        let pool = store.pool_usage();
         self.with(|| {
             match &read {
-                Ok(g) => {
+                // Read less than a second ago: the gauges hold it.
+                None => {}
+                Some(Ok(g)) => {
                     for status in PaymentStatus::ALL {
                         let label = status.as_str();
                         let count = g.payments.get(&status).copied().unwrap_or_default();
@@ -241,7 +261,7 @@ impl Metrics {
                     gauge!(WEBHOOK_OLDEST).set(seconds_since(g.oldest_pending_delivery, now));
                     gauge!(DB_GAUGES_UP).set(1.0);
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::warn!(error = %e, "metrics: reading the database gauges failed");
                     gauge!(DB_GAUGES_UP).set(0.0);
                 }

@@ -82,6 +82,9 @@ fn series(name: &str, labels: &[(&str, &str)]) -> String {
 }
 
 async fn scrape(app: &TestApp) -> Scrape {
+    // The database gauges are read at most once a second of the app's clock: move it past that so
+    // every scrape here reads them fresh.
+    app.clock.advance(time::Duration::seconds(1));
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
@@ -466,6 +469,25 @@ fn series_in(expr: &str) -> Vec<String> {
 /// `docs/ops/alerts.yml` and `docs/ops/grafana-dashboard.json` read only series a real paydesk
 /// exports (so a renamed series cannot silently blind an alert or a panel), and every alert has its
 /// runbook section in `docs/OPERATIONS.md`.
+/// Scrapes closer together than a second share one read of the database gauges (they count
+/// `payments`, and `/metrics` may be open to anyone who reaches the port): a payment made between
+/// two such scrapes shows only once the second has passed on the app's clock.
+#[tokio::test]
+async fn scrapes_within_a_second_share_one_read_of_the_database_gauges() {
+    let app = TestApp::spawn(crate::support::Backend::Sqlite).await;
+    let key = demo_key(&app);
+    let ready = |s: &Scrape| s.get("paydesk_payments", &[("status", "ready")]);
+    let first = scrape(&app).await;
+    assert_eq!(ready(&first), 0.0);
+    new_checkout(&app, &key, &order(20000)).await;
+    let soon = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        soon.contains("paydesk_payments{status=\"ready\"} 0\n"),
+        "{soon}"
+    );
+    assert_eq!(ready(&scrape(&app).await), 1.0);
+}
+
 #[tokio::test]
 async fn the_ops_files_use_only_series_paydesk_exports_and_every_alert_has_a_runbook() {
     let app = TestApp::spawn(crate::support::Backend::Sqlite).await;
