@@ -142,7 +142,7 @@ impl CheckoutService {
             "tid": approval.tid,
             "bankCode": issued.bank_code.as_str(),
             "accountNumber": issued.account_number,
-            "dueAt": kst_text(due_at),
+            "dueAt": api_time(due_at),
         });
         let issued_row = self
             .apply_or_reload(
@@ -342,7 +342,7 @@ impl CheckoutService {
                 };
                 let detail = json!({
                     "amount": deposited,
-                    "depositedAt": deposited_at.map(kst_text),
+                    "depositedAt": deposited_at.map(api_time),
                     "confirmedBy": "inquiry",
                 });
                 Ok(
@@ -522,7 +522,7 @@ impl CheckoutService {
                 "no deposit reached the virtual account before its deadline; the account was closed",
             )
         };
-        let due = account_of(&row).map(|a| kst_text(a.due_at));
+        let due = account_of(&row).map(|a| api_time(a.due_at));
         self.apply_or_reload(
             &row,
             PaymentStatus::Expired,

@@ -82,6 +82,11 @@ fn merchant(storefront: &Storefront) -> Merchant {
     }
 }
 
+/// A time inside an event's `detail`, written as the API writes every time (`api::Timestamp`).
+fn api_time(t: OffsetDateTime) -> String {
+    crate::api::Timestamp::from(t).to_string()
+}
+
 fn event(kind: EventKind, cause: Cause, detail: serde_json::Value) -> NewEvent {
     NewEvent {
         kind,
@@ -211,7 +216,7 @@ impl CheckoutService {
             event(
                 EventKind::Expired,
                 cause,
-                json!({"expiresAt": row.expires_at.to_string()}),
+                json!({"expiresAt": api_time(row.expires_at)}),
             ),
         )
         .await
