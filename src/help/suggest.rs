@@ -7,8 +7,9 @@
 
 use std::collections::HashSet;
 
+use super::article::{Article, Audience};
 use super::center::{HelpCenter, HelpHit};
-use crate::domain::{ISP_CERTIFICATE_THRESHOLD, PayMethod, card_company_by_name};
+use crate::domain::{CardCompany, ISP_CERTIFICATE_THRESHOLD, PayMethod, card_company_by_name};
 
 /// Suggestions when the caller asks for none in particular.
 pub const DEFAULT_SUGGESTIONS: usize = 3;
@@ -41,6 +42,9 @@ pub struct SuggestRequest {
     pub user_agent: Option<String>,
     /// Most suggestions wanted; 0 means `DEFAULT_SUGGESTIONS`.
     pub limit: usize,
+    /// Who reads the suggestions: a shopper unless said otherwise, so a failure page or the widget
+    /// never shows a developer article.
+    pub reader: Audience,
 }
 
 /// Phones and tablets, by the tokens their browsers put in `User-Agent`.
@@ -71,13 +75,27 @@ impl HelpCenter {
             .collect::<Vec<_>>()
             .join(" ");
         let terms = self.terms_of(&text);
-        // Searched wider than `limit` so that pattern matches can point at their best section.
-        let searched = if text.is_empty() {
+        let company = req.card_company.as_deref().and_then(card_company_by_name);
+        // Searched wider than `limit` so that pattern matches can point at their best section. The
+        // card company joins the searched text (not the highlights): a vague "인증 오류" from a
+        // 신한카드 is a 안심클릭 problem.
+        let searched: Vec<HelpHit> = if text.is_empty() {
             Vec::new()
         } else {
-            self.matching(&text, None, limit.max(10))
+            let searched_text = match company {
+                Some(company) => format!("{text} {}카드", company.name),
+                None => text.clone(),
+            };
+            self.matching(&searched_text, req.reader, limit.max(10))
+                .into_iter()
+                .filter(|hit| self.fits_payment(&hit.slug, company, req.amount))
+                .collect()
         };
-        let patterns = self.pattern_hits(&text, &searched, &terms);
+        let patterns: Vec<HelpHit> = self
+            .pattern_hits(&text, &searched, &terms, req.reader)
+            .into_iter()
+            .filter(|hit| self.fits_card(&hit.slug, company))
+            .collect();
         let rules = self.rule_hits(req, &terms);
 
         let mut out: Vec<HelpHit> = Vec::new();
@@ -104,9 +122,25 @@ impl HelpCenter {
             }
         }
         if out.is_empty() {
-            out = self.fallback(None, limit);
+            out = self.fallback(req.reader, limit);
         }
         out
+    }
+
+    /// Whether an article found by searching suits this payment: its card family (`fits_card`), and
+    /// no 300,000-won certificate article for a smaller amount, where that rule cannot be the cause.
+    fn fits_payment(&self, slug: &str, company: Option<&CardCompany>, amount: Option<i64>) -> bool {
+        let small = amount.is_some_and(|a| a < ISP_CERTIFICATE_THRESHOLD);
+        self.fits_card(slug, company) && !(small && slug == CERTIFICATE_ARTICLE)
+    }
+
+    /// Whether an article about one card family (its `cardCompanies` all ISP, or all 안심클릭) suits
+    /// a payment by `company`; articles about both families or none suit every card.
+    fn fits_card(&self, slug: &str, company: Option<&CardCompany>) -> bool {
+        match (company, self.article(slug).and_then(card_family)) {
+            (Some(company), Some(isp)) => company.isp == isp,
+            _ => true,
+        }
     }
 
     /// Articles whose error patterns occur in `text`, the longest match first; each points at the
@@ -116,6 +150,7 @@ impl HelpCenter {
         text: &str,
         searched: &[HelpHit],
         terms: &HashSet<String>,
+        reader: Audience,
     ) -> Vec<HelpHit> {
         if text.is_empty() {
             return Vec::new();
@@ -124,6 +159,7 @@ impl HelpCenter {
         let mut matched: Vec<(usize, usize, HelpHit)> = self
             .articles()
             .iter()
+            .filter(|article| reader.sees(&article.audience))
             .filter_map(|article| {
                 let longest = article
                     .error_patterns
@@ -172,17 +208,34 @@ impl HelpCenter {
             };
             hits.extend(self.section_hit(MOBILE_ARTICLE, anchor, terms));
         }
+        hits.retain(|hit| {
+            self.article(&hit.slug)
+                .is_some_and(|a| req.reader.sees(&a.audience))
+        });
         hits
     }
 
     fn section_hit(&self, slug: &str, anchor: &str, terms: &HashSet<String>) -> Option<HelpHit> {
         let article = self.article(slug)?;
+
         let section = article
             .sections
             .iter()
             .position(|s| s.anchor.as_deref() == Some(anchor))?;
         Some(self.hit(article, section, 0.0, terms))
     }
+}
+
+/// The card family an article is about: `Some(true)` when all its `cardCompanies` use ISP,
+/// `Some(false)` when all use 안심클릭, `None` for both or none.
+fn card_family(article: &Article) -> Option<bool> {
+    let mut families = article
+        .card_companies
+        .iter()
+        .filter_map(|name| card_company_by_name(name))
+        .map(|c| c.isp);
+    let first = families.next()?;
+    families.all(|isp| isp == first).then_some(first)
 }
 
 #[cfg(test)]

@@ -294,7 +294,7 @@ async fn a_3factor_failure_carries_the_paybook_article_first_in_the_error_and_th
 async fn the_search_log_drops_past_its_capacity_and_writes_everything_queued_on_stop() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
-        let results = app.state.help.current().search("팝업 차단", None, 10);
+        let results = app.state.help.current().search("팝업 차단", paydesk::help::Audience::Shopper, 10);
         let (log, writer) = paydesk::help::search_log(app.state.store.clone(), 1_200);
         for _ in 0..1_250 {
             log.record(&results, None, "api");

@@ -6,7 +6,7 @@
 //! synonyms, no typo tolerance) computed here on the same articles. Run with `--nocapture` to see the
 //! numbers and the misses.
 
-use paydesk::help::{Article, HelpCenter, HelpSource, SuggestRequest};
+use paydesk::help::{Article, Audience, HelpCenter, HelpSource, SuggestRequest};
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
 use tantivy::schema::{FAST, Schema, TEXT};
@@ -15,12 +15,16 @@ use tantivy::{Index, IndexWriter, TantivyDocument};
 /// Measured on 2026-12-02 over 175 queries (18 of them about virtual accounts): hit@1 0.943, hit@3 1.000
 /// (whitespace BM25: 0.840 / 0.914). Before those, on 2026-11-27 over 157: 0.930 / 1.000.
 /// Asserted a little below the measurement, so a real regression fails and noise does not.
-const MIN_HIT_AT_1: f64 = 0.91;
-const MIN_HIT_AT_3: f64 = 0.98;
+const MIN_PLAIN_HIT_AT_1: f64 = 0.95;
+const MIN_PLAIN_HIT_AT_3: f64 = 1.0;
+const MIN_HARD_HIT_AT_1: f64 = 0.90;
+const MIN_HARD_HIT_AT_3: f64 = 0.97;
 
 struct Labelled {
     query: String,
     acceptable: Vec<String>,
+    /// What kind of query it is (`plain`, `card-company`, `typo-chat`, ...), for per-class figures.
+    class: String,
 }
 
 fn labelled() -> Vec<Labelled> {
@@ -29,10 +33,16 @@ fn labelled() -> Vec<Labelled> {
         .skip(1)
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let (query, slugs) = line.split_once('\t').expect("query<TAB>slugs");
+            let mut columns = line.split('\t');
+            let (Some(query), Some(slugs), Some(class)) =
+                (columns.next(), columns.next(), columns.next())
+            else {
+                panic!("query<TAB>slugs<TAB>class: {line:?}");
+            };
             Labelled {
                 query: query.to_string(),
                 acceptable: slugs.split(',').map(|s| s.trim().to_string()).collect(),
+                class: class.trim().to_string(),
             }
         })
         .collect()
@@ -45,11 +55,15 @@ struct Quality {
 }
 
 /// hit@k: the share of queries with an acceptable article among the first k articles.
-fn evaluate(queries: &[Labelled], search: impl Fn(&str) -> Vec<String>) -> Quality {
-    let (mut at1, mut at3) = (0, 0);
+fn evaluate<'a>(
+    queries: impl IntoIterator<Item = &'a Labelled>,
+    search: impl Fn(&Labelled) -> Vec<String>,
+) -> Quality {
+    let (mut at1, mut at3, mut n) = (0, 0, 0);
     let mut misses = Vec::new();
     for q in queries {
-        let ranked = search(&q.query);
+        n += 1;
+        let ranked = search(q);
         let rank = ranked.iter().position(|slug| q.acceptable.contains(slug));
         if rank == Some(0) {
             at1 += 1;
@@ -66,7 +80,7 @@ fn evaluate(queries: &[Labelled], search: impl Fn(&str) -> Vec<String>) -> Quali
             ));
         }
     }
-    let n = queries.len() as f64;
+    let n = n.max(1) as f64;
     Quality {
         hit_at_1: at1 as f64 / n,
         hit_at_3: at3 as f64 / n,
@@ -76,7 +90,7 @@ fn evaluate(queries: &[Labelled], search: impl Fn(&str) -> Vec<String>) -> Quali
 
 /// Plain BM25: the same documents (one per section, with the article's title and tags), tantivy's
 /// default tokenizer, the same field boosts, an OR of the query's words.
-fn whitespace_bm25(articles: &[Article]) -> impl Fn(&str) -> Vec<String> {
+fn whitespace_bm25(articles: &[Article]) -> impl Fn(&Labelled) -> Vec<String> {
     let mut builder = Schema::builder();
     let title = builder.add_text_field("title", TEXT);
     let tags = builder.add_text_field("tags", TEXT);
@@ -115,8 +129,8 @@ fn whitespace_bm25(articles: &[Article]) -> impl Fn(&str) -> Vec<String> {
         parser.set_field_boost(field, boost);
     }
     let slugs: Vec<String> = articles.iter().map(|a| a.slug.clone()).collect();
-    move |query: &str| {
-        let (query, _) = parser.parse_query_lenient(query);
+    move |labelled: &Labelled| {
+        let (query, _) = parser.parse_query_lenient(&labelled.query);
         let top = searcher
             .search(&query, &TopDocs::with_limit(50).order_by_score())
             .unwrap();
@@ -136,9 +150,23 @@ fn whitespace_bm25(articles: &[Article]) -> impl Fn(&str) -> Vec<String> {
     }
 }
 
-fn ours(help: &HelpCenter) -> impl Fn(&str) -> Vec<String> + '_ {
-    |query: &str| {
-        let results = help.search(query, None, 10);
+/// Who asks a labelled query: developer-worded queries are asked where every article is shown (the
+/// support console, `audience=agent`); every other class is asked as a shopper.
+fn reader(class: &str) -> Audience {
+    if class == DEVELOPER_CLASS {
+        Audience::Agent
+    } else {
+        Audience::Shopper
+    }
+}
+
+const DEVELOPER_CLASS: &str = "developer";
+/// Misspellings, chat spellings and missing spaces: the issue's "long, slangy, typo'd" group.
+const HARD_CLASS: &str = "typo-chat";
+
+fn ours(help: &HelpCenter) -> impl Fn(&Labelled) -> Vec<String> + '_ {
+    |labelled: &Labelled| {
+        let results = help.search(&labelled.query, reader(&labelled.class), 10);
         if results.fallback {
             Vec::new()
         } else {
@@ -152,23 +180,50 @@ fn korean_search_beats_whitespace_bm25_on_the_labelled_queries() {
     let help = HelpCenter::load(&HelpSource::BuiltIn).unwrap();
     let queries = labelled();
     assert!(queries.len() >= 80, "{} labelled queries", queries.len());
-    let ours = evaluate(&queries, ours(&help));
+    let ours_all = evaluate(&queries, ours(&help));
     let baseline = evaluate(&queries, whitespace_bm25(help.articles()));
     println!(
         "help search over {} labelled queries: hit@1 {:.3}, hit@3 {:.3}; whitespace BM25 baseline: \
          hit@1 {:.3}, hit@3 {:.3}",
         queries.len(),
-        ours.hit_at_1,
-        ours.hit_at_3,
+        ours_all.hit_at_1,
+        ours_all.hit_at_3,
         baseline.hit_at_1,
         baseline.hit_at_3
     );
-    for miss in &ours.misses {
+    let mut classes: Vec<&str> = queries.iter().map(|q| q.class.as_str()).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    for class in classes {
+        let of_class = || queries.iter().filter(move |q| q.class == class);
+        let quality = evaluate(of_class(), ours(&help));
+        println!(
+            "  class {class:<14} {:>3} queries: hit@1 {:.3}, hit@3 {:.3}",
+            of_class().count(),
+            quality.hit_at_1,
+            quality.hit_at_3
+        );
+    }
+    for miss in &ours_all.misses {
         println!("  not first: {miss}");
     }
-    assert!(ours.hit_at_1 >= MIN_HIT_AT_1, "hit@1 {:.3}", ours.hit_at_1);
-    assert!(ours.hit_at_3 >= MIN_HIT_AT_3, "hit@3 {:.3}", ours.hit_at_3);
-    assert!(ours.hit_at_1 > baseline.hit_at_1 && ours.hit_at_3 > baseline.hit_at_3);
+    let plain = evaluate(
+        queries.iter().filter(|q| q.class != HARD_CLASS),
+        ours(&help),
+    );
+    let hard = evaluate(
+        queries.iter().filter(|q| q.class == HARD_CLASS),
+        ours(&help),
+    );
+    println!(
+        "  plain (all but {HARD_CLASS}): hit@1 {:.3}, hit@3 {:.3}; {HARD_CLASS}: hit@1 {:.3}, hit@3 {:.3}",
+        plain.hit_at_1, plain.hit_at_3, hard.hit_at_1, hard.hit_at_3
+    );
+    assert!(plain.hit_at_1 >= MIN_PLAIN_HIT_AT_1, "plain hit@1 {:.3}", plain.hit_at_1);
+    assert!(plain.hit_at_3 >= MIN_PLAIN_HIT_AT_3, "plain hit@3 {:.3}", plain.hit_at_3);
+    assert!(hard.hit_at_1 >= MIN_HARD_HIT_AT_1, "{HARD_CLASS} hit@1 {:.3}", hard.hit_at_1);
+    assert!(hard.hit_at_3 >= MIN_HARD_HIT_AT_3, "{HARD_CLASS} hit@3 {:.3}", hard.hit_at_3);
+    assert!(ours_all.hit_at_1 > baseline.hit_at_1 && ours_all.hit_at_3 > baseline.hit_at_3);
 }
 
 #[test]
@@ -181,7 +236,7 @@ fn shopper_phrasings_put_the_right_article_first() {
         ("공동인증서", "over-300000-won-certificate"),
         ("결제창이안떠요", "popup-blocked"),
     ] {
-        let results = help.search(query, None, 5);
+        let results = help.search(query, Audience::Shopper, 5);
         assert!(!results.fallback, "{query}");
         assert_eq!(
             results.hits[0].slug, expected,
@@ -202,7 +257,7 @@ fn latin_typos_and_phrase_synonyms_find_the_intended_article() {
         ("일반결제 비밀번호 분실", "ansimclick-password"),
         ("일반결제 ISP 비밀번호 분실", "isp-password"),
     ] {
-        let results = help.search(query, None, 5);
+        let results = help.search(query, Audience::Shopper, 5);
         assert_eq!(
             results.hits[0].slug, expected,
             "{query}: {:?}",
@@ -230,7 +285,16 @@ fn a_3factor_error_suggests_the_paybook_article_first() {
 const GUIDE_FACTS: &[(&str, &[&str])] = &[
     (
         "popup-blocked",
-        &["팝업", "팝업 차단", "구매하기", "결제하기"],
+        &[
+            "팝업",
+            "팝업 차단",
+            "구매하기",
+            "결제하기",
+            "항상 허용",
+            "Safari",
+            "삼성 인터넷",
+            "팝업 및 리디렉션",
+        ],
     ),
     (
         "clear-cache-cookies",
@@ -510,6 +574,58 @@ const GUIDE_FACTS: &[(&str, &[&str])] = &[
             "새로 주문",
             "은행이 받지 않거나 돌려줍니다",
         ],
+    ),
+    // After a failed payment: plain banking and browser sense, and the flow of the guide (the window
+    // only authenticates; nothing is charged before the shop's approval). No phone number but VP's.
+    (
+        "card-declined",
+        &[
+            "잔액이 부족합니다",
+            "카드 한도가 초과되었습니다",
+            "분실 또는 도난 신고된 카드",
+            "카드 유효기간이 지났습니다",
+            "할부가 불가능한 카드입니다",
+            "비밀번호 오류 횟수를 초과했습니다",
+            "일시불",
+            "카드사에 문의",
+            "두 번 결제되지 않습니다",
+        ],
+    ),
+    (
+        "payment-cancelled-by-mistake",
+        &["결제는 되지 않았고 돈도 나가지 않습니다", "다시 누르세요"],
+    ),
+    (
+        "payment-expired",
+        &["결제 가능 시간이 지났습니다", "다시 주문", "돈은 나가지 않았습니다"],
+    ),
+    (
+        "cancel-or-refund-paid-order",
+        &["쇼핑몰이 처리합니다", "부분 취소", "결제한 금액을 넘을 수 없습니다", "카드사에 따라 다릅니다"],
+    ),
+    (
+        "payment-receipt",
+        &["매출전표", "주문 내역", "현금영수증"],
+    ),
+    (
+        "in-app-browser-payment",
+        &["카카오톡", "네이버 앱", "인스타그램", "다른 브라우저로 열기", "주소창에 결제 사이트 주소를 직접 입력"],
+    ),
+    (
+        "shop-request-error",
+        &["돈은 나가지 않았습니다", "쇼핑몰 고객센터에 오류 코드"],
+    ),
+    (
+        "payment-connection-error",
+        &["잠시 후 다시 결제", "30분 후", "돈을 보내지 마세요"],
+    ),
+    (
+        "developer-result-codes",
+        &["W003", "A001", "2011", "R003", "V004", "C002", "USER_CANCEL", "innopay_unreachable"],
+    ),
+    (
+        "agent-failure-code-guide",
+        &["상담원 전용", "/help/card-declined#balance", "브이피(주) 1577-3033"],
     ),
 ];
 
