@@ -124,6 +124,18 @@ impl Article {
             .find(|s| s.anchor.as_deref() == Some(anchor))
     }
 
+    /// The card family the article is about: `Some(true)` when all its `cardCompanies` use ISP,
+    /// `Some(false)` when all use 안심클릭, `None` for both or none.
+    pub fn card_family(&self) -> Option<bool> {
+        let mut families = self
+            .card_companies
+            .iter()
+            .filter_map(|name| crate::domain::card_company_by_name(name))
+            .map(|c| c.isp);
+        let first = families.next()?;
+        families.all(|isp| isp == first).then_some(first)
+    }
+
     pub fn has_anchor(&self, anchor: &str) -> bool {
         self.section(anchor).is_some()
     }

@@ -13,7 +13,7 @@ use super::HelpError;
 use super::article::{Article, Audience};
 use super::catalog::{Catalog, Problem};
 use super::analysis::is_function_token;
-use super::search::{IndexStats, SearchIndex, WeightedTerm};
+use super::search::{IndexStats, SearchIndex, WeightedTerm, card_family};
 use super::snippet::highlight;
 use super::source::{HelpSource, SourceFile};
 use super::suggest::RULE_TARGETS;
@@ -21,6 +21,10 @@ use super::suggest::RULE_TARGETS;
 /// Hits scoring below this share of the best hit are dropped: with OR queries, a lone shared
 /// particle would otherwise drag in unrelated articles.
 const MIN_RELATIVE_SCORE: f32 = 0.2;
+
+/// How much an article about the card family a query names (신한카드: 안심클릭) gains, and an
+/// article about the other family loses.
+const FAMILY_BOOST: f32 = 1.5;
 
 /// A section (or a whole article) that answers a query or an error.
 #[derive(Clone, Debug, PartialEq)]
@@ -204,6 +208,18 @@ impl HelpCenter {
             }
         };
         let highlight_terms = highlight_set(&terms);
+        let mut found = found;
+        if let Some(isp) = card_family(query) {
+            // A named card company decides between the ISP and the 안심클릭 article of a topic.
+            for m in &mut found {
+                match self.catalog.articles()[m.article].card_family() {
+                    Some(family) if family == isp => m.score *= FAMILY_BOOST,
+                    Some(_) => m.score *= 1.0 / FAMILY_BOOST,
+                    None => {}
+                }
+            }
+            found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.article.cmp(&b.article)));
+        }
         let best = found.first().map_or(0.0, |m| m.score);
         let mut found: Vec<_> = found
             .into_iter()

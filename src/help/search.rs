@@ -58,7 +58,7 @@ const AMBIGUOUS_COMPANY_NAMES: &[&str] = &["우리", "하나"];
 
 /// The family of the card company a query names (`신한카드`, `국민`, `kb`): `Some(true)` for ISP,
 /// `Some(false)` for 안심클릭; `None` when it names none, or companies of both.
-fn card_family(query: &str) -> Option<bool> {
+pub(super) fn card_family(query: &str) -> Option<bool> {
     let squashed: String = query
         .chars()
         .filter(|c| !c.is_whitespace())

@@ -137,7 +137,7 @@ impl HelpCenter {
     /// Whether an article about one card family (its `cardCompanies` all ISP, or all 안심클릭) suits
     /// a payment by `company`; articles about both families or none suit every card.
     fn fits_card(&self, slug: &str, company: Option<&CardCompany>) -> bool {
-        match (company, self.article(slug).and_then(card_family)) {
+        match (company, self.article(slug).and_then(Article::card_family)) {
             (Some(company), Some(isp)) => company.isp == isp,
             _ => true,
         }
@@ -224,18 +224,6 @@ impl HelpCenter {
             .position(|s| s.anchor.as_deref() == Some(anchor))?;
         Some(self.hit(article, section, 0.0, terms))
     }
-}
-
-/// The card family an article is about: `Some(true)` when all its `cardCompanies` use ISP,
-/// `Some(false)` when all use 안심클릭, `None` for both or none.
-fn card_family(article: &Article) -> Option<bool> {
-    let mut families = article
-        .card_companies
-        .iter()
-        .filter_map(|name| card_company_by_name(name))
-        .map(|c| c.isp);
-    let first = families.next()?;
-    families.all(|isp| isp == first).then_some(first)
 }
 
 #[cfg(test)]
