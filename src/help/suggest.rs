@@ -92,7 +92,7 @@ impl HelpCenter {
                 .collect()
         };
         let patterns: Vec<HelpHit> = self
-            .pattern_hits(&text, &searched, &terms, req.reader)
+            .pattern_hits(&text, req.code.as_deref(), &searched, &terms, req.reader)
             .into_iter()
             .filter(|hit| self.fits_card(&hit.slug, company))
             .collect();
@@ -143,11 +143,14 @@ impl HelpCenter {
         }
     }
 
-    /// Articles whose error patterns occur in `text`, the longest match first; each points at the
-    /// section the search found for it, or at the article.
+    /// Articles whose error patterns occur in `text`: those matching the code first (a code names
+    /// the failure; a message's words may merely mention another topic, as `입금기한` in a W017),
+    /// then the longest match; each points at the section the search found for it, or at the
+    /// article.
     fn pattern_hits(
         &self,
         text: &str,
+        code: Option<&str>,
         searched: &[HelpHit],
         terms: &HashSet<String>,
         reader: Audience,
@@ -156,7 +159,8 @@ impl HelpCenter {
             return Vec::new();
         }
         let lowered = text.to_lowercase();
-        let mut matched: Vec<(usize, usize, HelpHit)> = self
+        let code = code.map(|c| c.trim().to_lowercase()).unwrap_or_default();
+        let mut matched: Vec<(bool, usize, usize, HelpHit)> = self
             .articles()
             .iter()
             .filter(|article| reader.sees(&article.audience))
@@ -166,20 +170,26 @@ impl HelpCenter {
                     .iter()
                     .filter_map(|p| p.matched_len(&lowered))
                     .max()?;
+                let by_code = !code.is_empty()
+                    && article
+                        .error_patterns
+                        .iter()
+                        .any(|p| p.matched_len(&code).is_some());
                 let position = searched.iter().position(|h| h.slug == article.slug);
                 let hit = match position {
                     Some(i) => searched[i].clone(),
                     None => self.head_hit(article, 0.0, terms),
                 };
-                Some((longest, position.unwrap_or(usize::MAX), hit))
+                Some((by_code, longest, position.unwrap_or(usize::MAX), hit))
             })
             .collect();
         matched.sort_by(|a, b| {
             b.0.cmp(&a.0)
-                .then(a.1.cmp(&b.1))
-                .then(a.2.slug.cmp(&b.2.slug))
+                .then(b.1.cmp(&a.1))
+                .then(a.2.cmp(&b.2))
+                .then(a.3.slug.cmp(&b.3.slug))
         });
-        matched.into_iter().map(|(_, _, hit)| hit).collect()
+        matched.into_iter().map(|(_, _, _, hit)| hit).collect()
     }
 
     /// Hits that follow from the payment's card, amount and browser rather than its message.
