@@ -580,7 +580,10 @@ mod tests {
             html.contains("브이피(주) <a href=\"tel:15773033\">1577-3033</a>, 은행은 <a href=\"tel:021234567\">02-123-4567</a>로."),
             "{html}"
         );
-        assert!(!html.contains("tel:15881234") && !html.contains("tel:15990000"), "{html}");
+        assert!(
+            !html.contains("tel:15881234") && !html.contains("tel:15990000"),
+            "{html}"
+        );
         assert!(html.contains("<div class=\"table-wrap\"><table>"), "{html}");
     }
 

@@ -10,9 +10,9 @@ use std::time::Instant;
 use quick_cache::sync::Cache;
 
 use super::HelpError;
+use super::analysis::is_function_token;
 use super::article::{Article, Audience};
 use super::catalog::{Catalog, Problem};
-use super::analysis::is_function_token;
 use super::search::{IndexStats, SearchIndex, WeightedTerm, card_family};
 use super::snippet::highlight;
 use super::source::{HelpSource, SourceFile};
@@ -168,12 +168,7 @@ impl HelpCenter {
     }
 
     /// `search` without the cache: what a query never seen before costs (the benchmark measures it).
-    pub fn search_uncached(
-        &self,
-        query: &str,
-        reader: Audience,
-        limit: usize,
-    ) -> SearchResults {
+    pub fn search_uncached(&self, query: &str, reader: Audience, limit: usize) -> SearchResults {
         let started = Instant::now();
         self.answer(query, reader, limit)
             .into_results(query, started)
@@ -304,9 +299,33 @@ impl HelpCenter {
 
 /// Words only people integrating a shop type; a query holding one is a developer's.
 const DEVELOPER_WORDS: &[&str] = &[
-    "api", "header", "headers", "헤더", "returnurl", "javascript", "js", "script", "스크",
-    "크립", "립트", "sdk", "json", "endpoint", "webhook", "curl", "파라", "라미", "미터",
-    "parameter", "개발", "발자", "연동", "resultcode", "mid", "moid", "tid",
+    "api",
+    "header",
+    "headers",
+    "헤더",
+    "returnurl",
+    "javascript",
+    "js",
+    "script",
+    "스크",
+    "크립",
+    "립트",
+    "sdk",
+    "json",
+    "endpoint",
+    "webhook",
+    "curl",
+    "파라",
+    "라미",
+    "미터",
+    "parameter",
+    "개발",
+    "발자",
+    "연동",
+    "resultcode",
+    "mid",
+    "moid",
+    "tid",
 ];
 
 fn is_developer_worded(terms: &[WeightedTerm]) -> bool {

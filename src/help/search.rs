@@ -85,7 +85,10 @@ pub(super) fn card_family(query: &str) -> Option<bool> {
         }
     }
     // The Latin names shoppers use for the two ISP companies.
-    if latin_words.iter().any(|w| w == "kb" || w == "bc" || w.starts_with("kb")) {
+    if latin_words
+        .iter()
+        .any(|w| w == "kb" || w == "bc" || w.starts_with("kb"))
+    {
         match found {
             Some(false) => return None,
             _ => found = Some(true),

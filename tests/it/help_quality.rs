@@ -221,10 +221,26 @@ fn korean_search_beats_whitespace_bm25_on_the_labelled_queries() {
         "  plain (all but {HARD_CLASS}): hit@1 {:.3}, hit@3 {:.3}; {HARD_CLASS}: hit@1 {:.3}, hit@3 {:.3}",
         plain.hit_at_1, plain.hit_at_3, hard.hit_at_1, hard.hit_at_3
     );
-    assert!(plain.hit_at_1 >= MIN_PLAIN_HIT_AT_1, "plain hit@1 {:.3}", plain.hit_at_1);
-    assert!(plain.hit_at_3 >= MIN_PLAIN_HIT_AT_3, "plain hit@3 {:.3}", plain.hit_at_3);
-    assert!(hard.hit_at_1 >= MIN_HARD_HIT_AT_1, "{HARD_CLASS} hit@1 {:.3}", hard.hit_at_1);
-    assert!(hard.hit_at_3 >= MIN_HARD_HIT_AT_3, "{HARD_CLASS} hit@3 {:.3}", hard.hit_at_3);
+    assert!(
+        plain.hit_at_1 >= MIN_PLAIN_HIT_AT_1,
+        "plain hit@1 {:.3}",
+        plain.hit_at_1
+    );
+    assert!(
+        plain.hit_at_3 >= MIN_PLAIN_HIT_AT_3,
+        "plain hit@3 {:.3}",
+        plain.hit_at_3
+    );
+    assert!(
+        hard.hit_at_1 >= MIN_HARD_HIT_AT_1,
+        "{HARD_CLASS} hit@1 {:.3}",
+        hard.hit_at_1
+    );
+    assert!(
+        hard.hit_at_3 >= MIN_HARD_HIT_AT_3,
+        "{HARD_CLASS} hit@3 {:.3}",
+        hard.hit_at_3
+    );
     assert!(ours_all.hit_at_1 > baseline.hit_at_1 && ours_all.hit_at_3 > baseline.hit_at_3);
 }
 
@@ -599,19 +615,31 @@ const GUIDE_FACTS: &[(&str, &[&str])] = &[
     ),
     (
         "payment-expired",
-        &["결제 가능 시간이 지났습니다", "다시 주문", "돈은 나가지 않았습니다"],
+        &[
+            "결제 가능 시간이 지났습니다",
+            "다시 주문",
+            "돈은 나가지 않았습니다",
+        ],
     ),
     (
         "cancel-or-refund-paid-order",
-        &["쇼핑몰이 처리합니다", "부분 취소", "결제한 금액을 넘을 수 없습니다", "카드사에 따라 다릅니다"],
+        &[
+            "쇼핑몰이 처리합니다",
+            "부분 취소",
+            "결제한 금액을 넘을 수 없습니다",
+            "카드사에 따라 다릅니다",
+        ],
     ),
-    (
-        "payment-receipt",
-        &["매출전표", "주문 내역", "현금영수증"],
-    ),
+    ("payment-receipt", &["매출전표", "주문 내역", "현금영수증"]),
     (
         "in-app-browser-payment",
-        &["카카오톡", "네이버 앱", "인스타그램", "다른 브라우저로 열기", "주소창에 결제 사이트 주소를 직접 입력"],
+        &[
+            "카카오톡",
+            "네이버 앱",
+            "인스타그램",
+            "다른 브라우저로 열기",
+            "주소창에 결제 사이트 주소를 직접 입력",
+        ],
     ),
     (
         "shop-request-error",
@@ -623,11 +651,24 @@ const GUIDE_FACTS: &[(&str, &[&str])] = &[
     ),
     (
         "developer-result-codes",
-        &["W003", "A001", "2011", "R003", "V004", "C002", "USER_CANCEL", "innopay_unreachable"],
+        &[
+            "W003",
+            "A001",
+            "2011",
+            "R003",
+            "V004",
+            "C002",
+            "USER_CANCEL",
+            "innopay_unreachable",
+        ],
     ),
     (
         "agent-failure-code-guide",
-        &["상담원 전용", "/help/card-declined#balance", "브이피(주) 1577-3033"],
+        &[
+            "상담원 전용",
+            "/help/card-declined#balance",
+            "브이피(주) 1577-3033",
+        ],
     ),
 ];
 
@@ -658,52 +699,188 @@ fn every_topic_of_the_guide_has_an_article_stating_its_facts() {
 /// article (and section) a shopper must be shown first. Merchant-side codes (cancel, refund,
 /// virtual-account closing, inquiry) are read by the shop's developer: `DEVELOPER_CODES`.
 const SHOPPER_CODES: &[(&str, &str, &str)] = &[
-    ("C001", "3Factor 인증 필요 ISP 공인인증 오류", "paybook-3factor-error"),
+    (
+        "C001",
+        "3Factor 인증 필요 ISP 공인인증 오류",
+        "paybook-3factor-error",
+    ),
     ("C002", "잔액이 부족합니다.", "card-declined#balance"),
     ("C003", "카드 한도가 초과되었습니다.", "card-declined#limit"),
-    ("C004", "분실 또는 도난 신고된 카드입니다.", "card-declined#lost-or-suspended"),
-    ("C005", "카드 유효기간이 지났습니다.", "card-declined#expired-card"),
-    ("C006", "비밀번호 오류 횟수를 초과했습니다.", "card-declined#password-tries"),
-    ("C007", "할부가 불가능한 카드입니다.", "card-declined#installment"),
-    ("V101", "가상계좌 발급에 실패했습니다. 잠시 후 다시 시도해 주세요.", "payment-connection-error"),
-    ("USER_CANCEL", "고객이 결제를 취소했습니다.", "payment-cancelled-by-mistake"),
+    (
+        "C004",
+        "분실 또는 도난 신고된 카드입니다.",
+        "card-declined#lost-or-suspended",
+    ),
+    (
+        "C005",
+        "카드 유효기간이 지났습니다.",
+        "card-declined#expired-card",
+    ),
+    (
+        "C006",
+        "비밀번호 오류 횟수를 초과했습니다.",
+        "card-declined#password-tries",
+    ),
+    (
+        "C007",
+        "할부가 불가능한 카드입니다.",
+        "card-declined#installment",
+    ),
+    (
+        "V101",
+        "가상계좌 발급에 실패했습니다. 잠시 후 다시 시도해 주세요.",
+        "payment-connection-error",
+    ),
+    (
+        "USER_CANCEL",
+        "고객이 결제를 취소했습니다.",
+        "payment-cancelled-by-mistake",
+    ),
     ("9998", "", "payment-cancelled-by-mistake"),
-    ("expired", "결제 가능 시간이 지났습니다. 상점에서 다시 주문해 주세요.", "payment-expired"),
+    (
+        "expired",
+        "결제 가능 시간이 지났습니다. 상점에서 다시 주문해 주세요.",
+        "payment-expired",
+    ),
     ("deposit_expired", "", "vbank-deadline-passed"),
-    ("amount_mismatch", "결제 정보가 주문 내용과 일치하지 않아 결제를 진행하지 않았습니다.", "shop-request-error"),
+    (
+        "amount_mismatch",
+        "결제 정보가 주문 내용과 일치하지 않아 결제를 진행하지 않았습니다.",
+        "shop-request-error",
+    ),
     ("order_mismatch", "", "shop-request-error"),
-    ("innopay_unreachable", "결제 서버에 연결하지 못했습니다.", "payment-connection-error"),
+    (
+        "innopay_unreachable",
+        "결제 서버에 연결하지 못했습니다.",
+        "payment-connection-error",
+    ),
     ("awaiting_deposit", "", "vbank-how-to-pay"),
     ("deposit_amount_mismatch", "", "vbank-wrong-amount"),
     ("refund_account_required", "", "vbank-refund"),
     ("invalid_refund_account", "", "vbank-refund"),
-    ("W001", "결제수단(payMethod)을 확인해 주세요.", "shop-request-error"),
-    ("W002", "가맹점 ID(mid)를 확인해 주세요.", "shop-request-error"),
-    ("W003", "등록되지 않은 가맹점(MID)입니다.", "shop-request-error"),
-    ("W004", "샌드박스는 신용카드(CARD)와 가상계좌(VBANK) 결제만 지원합니다.", "shop-request-error"),
-    ("W005", "주문번호(moid)는 영문, 숫자, _, - 40자 이내여야 합니다.", "shop-request-error"),
-    ("W006", "상품명(goodsName)을 입력해 주세요.", "shop-request-error"),
-    ("W007", "결제금액(amt)을 확인해 주세요.", "shop-request-error"),
-    ("W008", "인증결과 전송 URL(returnUrl)을 확인해 주세요.", "shop-request-error"),
-    ("W009", "상품 수량(goodsCnt)을 확인해 주세요.", "shop-request-error"),
-    ("W010", "카드사 코드(cardCode) 또는 할부(cardQuota)를 확인해 주세요.", "shop-request-error"),
-    ("W011", "구매자명(buyerName)을 입력해 주세요.", "shop-request-error"),
-    ("W012", "구매자 연락처(buyerTel)는 숫자만 입력해 주세요.", "shop-request-error"),
+    (
+        "W001",
+        "결제수단(payMethod)을 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W002",
+        "가맹점 ID(mid)를 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W003",
+        "등록되지 않은 가맹점(MID)입니다.",
+        "shop-request-error",
+    ),
+    (
+        "W004",
+        "샌드박스는 신용카드(CARD)와 가상계좌(VBANK) 결제만 지원합니다.",
+        "shop-request-error",
+    ),
+    (
+        "W005",
+        "주문번호(moid)는 영문, 숫자, _, - 40자 이내여야 합니다.",
+        "shop-request-error",
+    ),
+    (
+        "W006",
+        "상품명(goodsName)을 입력해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W007",
+        "결제금액(amt)을 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W008",
+        "인증결과 전송 URL(returnUrl)을 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W009",
+        "상품 수량(goodsCnt)을 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W010",
+        "카드사 코드(cardCode) 또는 할부(cardQuota)를 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W011",
+        "구매자명(buyerName)을 입력해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W012",
+        "구매자 연락처(buyerTel)는 숫자만 입력해 주세요.",
+        "shop-request-error",
+    ),
     ("W013", "", "shop-request-error"),
-    ("W014", "면세금액(taxFreeAmt)을 확인해 주세요.", "shop-request-error"),
+    (
+        "W014",
+        "면세금액(taxFreeAmt)을 확인해 주세요.",
+        "shop-request-error",
+    ),
     ("W015", "", "shop-request-error"),
-    ("W016", "등록되지 않은 주소로는 돌려보내지 않습니다", "shop-request-error"),
-    ("W017", "입금기한(vBankExpDate)은 YYYYMMDD 형식의 날짜여야 합니다.", "shop-request-error"),
-    ("W018", "입금기한(vBankExpDate, vBankExpTime)이 이미 지났습니다.", "shop-request-error"),
-    ("W019", "현금영수증 용도(receiptType)는 1(소득공제) 또는 2(지출증빙)여야 합니다.", "shop-request-error"),
-    ("W020", "입금 은행(bankCode) 또는 입금자명(depositorName)을 확인해 주세요", "shop-request-error"),
+    (
+        "W016",
+        "등록되지 않은 주소로는 돌려보내지 않습니다",
+        "shop-request-error",
+    ),
+    (
+        "W017",
+        "입금기한(vBankExpDate)은 YYYYMMDD 형식의 날짜여야 합니다.",
+        "shop-request-error",
+    ),
+    (
+        "W018",
+        "입금기한(vBankExpDate, vBankExpTime)이 이미 지났습니다.",
+        "shop-request-error",
+    ),
+    (
+        "W019",
+        "현금영수증 용도(receiptType)는 1(소득공제) 또는 2(지출증빙)여야 합니다.",
+        "shop-request-error",
+    ),
+    (
+        "W020",
+        "입금 은행(bankCode) 또는 입금자명(depositorName)을 확인해 주세요",
+        "shop-request-error",
+    ),
     ("W099", "", "shop-request-error"),
-    ("A001", "Merchant-Key가 올바르지 않습니다.", "shop-request-error"),
-    ("A002", "Payment-Token이 없거나 올바르지 않습니다.", "shop-request-error"),
-    ("A003", "Payment-Token의 유효시간이 지났습니다.", "shop-request-error"),
-    ("A004", "이미 사용된 Payment-Token입니다.", "shop-request-error"),
-    ("A005", "Payment-Token이 이 거래(tid)의 것이 아닙니다.", "shop-request-error"),
-    ("A006", "amt 또는 taxFreeAmt가 인증된 금액과 다릅니다.", "shop-request-error"),
+    (
+        "A001",
+        "Merchant-Key가 올바르지 않습니다.",
+        "shop-request-error",
+    ),
+    (
+        "A002",
+        "Payment-Token이 없거나 올바르지 않습니다.",
+        "shop-request-error",
+    ),
+    (
+        "A003",
+        "Payment-Token의 유효시간이 지났습니다.",
+        "shop-request-error",
+    ),
+    (
+        "A004",
+        "이미 사용된 Payment-Token입니다.",
+        "shop-request-error",
+    ),
+    (
+        "A005",
+        "Payment-Token이 이 거래(tid)의 것이 아닙니다.",
+        "shop-request-error",
+    ),
+    (
+        "A006",
+        "amt 또는 taxFreeAmt가 인증된 금액과 다릅니다.",
+        "shop-request-error",
+    ),
     ("A007", "요청 본문이 JSON이 아닙니다.", "shop-request-error"),
 ];
 
@@ -722,8 +899,14 @@ const DEVELOPER_CODES: &[(&str, &str)] = &[
     ("R006", "환불 예금주명은 30자 이내여야 합니다."),
     ("V001", "licenseKey(가맹점 키)가 올바르지 않습니다."),
     ("V002", "취소할 가상계좌 거래가 없습니다."),
-    ("V003", "주문번호, 금액, 은행코드 또는 계좌번호가 발급된 가상계좌와 다릅니다."),
-    ("V004", "이미 입금된 가상계좌입니다. 환불은 cancelApi로 해 주세요."),
+    (
+        "V003",
+        "주문번호, 금액, 은행코드 또는 계좌번호가 발급된 가상계좌와 다릅니다.",
+    ),
+    (
+        "V004",
+        "이미 입금된 가상계좌입니다. 환불은 cancelApi로 해 주세요.",
+    ),
     ("N001", "거래를 찾을 수 없습니다."),
 ];
 
@@ -756,7 +939,10 @@ fn every_failure_code_suggests_a_fitting_article_first() {
         .chain(DEVELOPER_CODES.iter().map(|c| c.0))
         .collect();
     for code in sandbox_codes() {
-        assert!(known.contains(&code.as_str()), "{code} has no expected article here");
+        assert!(
+            known.contains(&code.as_str()),
+            "{code} has no expected article here"
+        );
     }
     for (code, message, expected) in SHOPPER_CODES {
         let hits = help.suggest(&SuggestRequest {
@@ -805,12 +991,21 @@ fn a_card_company_and_amount_pick_the_family_and_the_certificate_rule() {
     };
     for company in ["국민", "01"] {
         let isp = slugs(company, 50_000);
-        assert!(!isp.iter().any(|s| s.starts_with("ansimclick")), "{company}: {isp:?}");
-        assert!(!isp.contains(&"over-300000-won-certificate".to_string()), "{isp:?}");
+        assert!(
+            !isp.iter().any(|s| s.starts_with("ansimclick")),
+            "{company}: {isp:?}"
+        );
+        assert!(
+            !isp.contains(&"over-300000-won-certificate".to_string()),
+            "{isp:?}"
+        );
     }
     for company in ["신한", "현대", "롯데", "삼성"] {
         let ansimclick = slugs(company, 50_000);
-        assert!(!ansimclick.iter().any(|s| s.starts_with("isp")), "{company}: {ansimclick:?}");
+        assert!(
+            !ansimclick.iter().any(|s| s.starts_with("isp")),
+            "{company}: {ansimclick:?}"
+        );
     }
     let large = help.suggest(&SuggestRequest {
         message: Some("카드 인증 오류".into()),
@@ -831,8 +1026,26 @@ fn highlights_mark_typed_words_never_a_lone_particle_or_ending() {
     let help = HelpCenter::load(&HelpSource::BuiltIn).unwrap();
     let mark = regex::Regex::new("<mark>([^<]*)</mark>").unwrap();
     let glue = [
-        "니다", "합니다", "습니다", "세요", "해요", "어요", "은", "는", "이", "가", "을", "를", "에",
-        "의", "로", "요", "이 ", "가 ", "을 ", "를 ",
+        "니다",
+        "합니다",
+        "습니다",
+        "세요",
+        "해요",
+        "어요",
+        "은",
+        "는",
+        "이",
+        "가",
+        "을",
+        "를",
+        "에",
+        "의",
+        "로",
+        "요",
+        "이 ",
+        "가 ",
+        "을 ",
+        "를 ",
     ];
     for query in [
         "잔액이 부족합니다",
