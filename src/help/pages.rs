@@ -107,7 +107,8 @@ overflow-x:auto;-webkit-overflow-scrolling:touch}\
 .help-article pre{background:#f0f2f5;border-radius:8px;padding:12px;white-space:pre;overflow-wrap:normal;word-break:normal}\
 .help-article table{border-collapse:collapse;min-width:100%}\
 .help-article th,.help-article td{border:1px solid #e3e6ea;padding:6px 8px;text-align:left;vertical-align:top}\
-.help-article td code,.help-article th code{white-space:nowrap}</style>\n";
+.help-article td code,.help-article th code{white-space:nowrap}\
+.help-article code,.help-article pre{font-size:14px}</style>\n";
 
 fn page(title: &str, body: String, status: StatusCode) -> Response {
     Page::new(title, body)
