@@ -949,7 +949,11 @@ async fn a_developer_article_with_code_fits_a_390_px_phone() {
                  .filter(el => !el.closest('pre, .table-wrap'))\
                  .filter(el => { const r = el.getBoundingClientRect(); \
                    return r.width > 0 && (r.left < -0.5 || r.right > w + 0.5); })\
-                 .map(el => el.tagName + '.' + el.className);",
+                 .map(el => el.tagName + '.' + el.className)\
+                 .concat(Array.from(document.querySelectorAll('.help-article pre, .help-article .table-wrap'))\
+                 .filter(el => el.scrollWidth > el.clientWidth \
+                   && !['auto', 'scroll'].includes(getComputedStyle(el).overflowX))\
+                 .map(el => el.tagName + ' overflows without scrolling'));",
                 serde_json::json!([]),
             )
             .await;
