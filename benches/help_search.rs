@@ -17,7 +17,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group};
-use paydesk::help::{HelpCenter, HelpSource, SourceFile};
+use paydesk::help::{Audience, HelpCenter, HelpSource, SourceFile};
 
 const GENERATED_TOTAL: usize = 10_000;
 const SEED: u64 = 0x5eed_2026_1127;
@@ -179,14 +179,14 @@ fn summary(label: &str, mut samples: Vec<Duration>) -> String {
 /// p50, p90, p99 and max of `rounds` passes over every query, after one warm-up pass.
 fn percentiles(name: &str, help: &HelpCenter, queries: &[String], rounds: usize) {
     for q in queries {
-        black_box(help.search_uncached(q, None, 10));
+        black_box(help.search_uncached(q, Audience::Shopper, 10));
     }
     let mut wall = Vec::with_capacity(queries.len() * rounds);
     let mut cpu = Vec::with_capacity(queries.len() * rounds);
     for _ in 0..rounds {
         for q in queries {
             let (started, started_cpu) = (Instant::now(), thread_cpu_time());
-            black_box(help.search_uncached(q, None, 10));
+            black_box(help.search_uncached(q, Audience::Shopper, 10));
             cpu.push(thread_cpu_time() - started_cpu);
             wall.push(started.elapsed());
         }
@@ -224,7 +224,7 @@ fn bench(c: &mut Criterion) {
             let mut i = 0;
             b.iter(|| {
                 i = (i + 1) % queries.len();
-                black_box(help.search_uncached(&queries[i], None, 10))
+                black_box(help.search_uncached(&queries[i], Audience::Shopper, 10))
             })
         });
     }
@@ -233,7 +233,7 @@ fn bench(c: &mut Criterion) {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % queries.len();
-            black_box(small.search(&queries[i], None, 10))
+            black_box(small.search(&queries[i], Audience::Shopper, 10))
         })
     });
     group.finish();

@@ -106,7 +106,10 @@ struct Server {
 
 impl Server {
     fn start(database_url: &str, noti_url: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_paydesk"))
+        // `LOAD_BINARY` runs another build (an earlier commit's) under the same client and machine.
+        let binary =
+            std::env::var("LOAD_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_paydesk").into());
+        let mut child = Command::new(binary)
             .env_clear()
             .env("PAYDESK_ADDR", "127.0.0.1:0")
             .env("PAYDESK_DATABASE_URL", database_url)

@@ -3,7 +3,7 @@
 
 use super::service::WindowReport;
 use crate::domain::{FailureCode, MethodDetails};
-use crate::help::{HelpCenter, HelpHit, SuggestRequest};
+use crate::help::{Audience, HelpCenter, HelpHit, SuggestRequest};
 use crate::store::payments::PaymentRow;
 
 /// How many help articles go with a failure.
@@ -109,5 +109,6 @@ fn suggest(
         amount: Some(row.amount + row.tax_free_amount),
         user_agent: user_agent.map(str::to_string),
         limit: HELP_LINKS,
+        reader: Audience::Shopper,
     })
 }

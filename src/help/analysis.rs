@@ -112,6 +112,26 @@ pub fn analyze(text: &str, mut emit: impl FnMut(&str, TokenKind, usize, usize)) 
     }
 }
 
+/// Particles, endings and their two-syllable pieces (`니다` of `합니다`, `세요` of `하세요`): glue
+/// that Korean attaches to every word. They say nothing about what a person is looking for, so a
+/// snippet never marks them, and a query weighs them lightly.
+const FUNCTION_TOKENS: &[&str] = &[
+    // Particles, standing alone as one-syllable runs.
+    "은", "는", "이", "가", "을", "를", "에", "의", "도", "로", "와", "과", "요", "만", "께", "서",
+    "고", "며", "나", "랑", "한", "할", "해", "돼", "되", "된", "안", "못", "좀", "왜", "뭐", "더",
+    // Endings and the bigrams that cut through them.
+    "니다", "합니", "습니", "됩니", "입니", "었습", "았습", "했습", "있습", "없습", "세요", "하세",
+    "주세", "해요", "어요", "아요", "에요", "예요", "나요", "까요", "군요", "네요", "데요", "래요",
+    "대요", "는데", "은데", "어서", "아서", "해서", "하고", "하는", "하다", "했어", "었어", "았어",
+    "에서", "으로", "에게", "한테", "까지", "부터", "이나", "이요", "이에", "이라", "라고", "다고",
+    "되요", "돼요", "되나", "하나", "해야", "하면", "려면", "으면", "는지", "인지", "나와", "와요",
+];
+
+/// Whether `token` is a particle or ending (see `FUNCTION_TOKENS`).
+pub fn is_function_token(token: &str) -> bool {
+    FUNCTION_TOKENS.contains(&token)
+}
+
 /// The tokens of `text` as strings, in order (duplicates kept).
 pub fn tokens(text: &str) -> Vec<(String, TokenKind)> {
     let mut out = Vec::new();

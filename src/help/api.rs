@@ -463,7 +463,9 @@ impl HelpApi {
         state: Data<&AppState>,
         /// What the reader typed, at most 200 characters.
         q: Query<Option<String>>,
-        /// Only articles for this reader.
+        /// Who is reading: `shopper` (the default) sees shopper articles only, `developer` developer
+        /// articles only, `agent` every article (agent-only ones too), developer articles first
+        /// for developer-worded queries.
         audience: Query<Option<Audience>>,
         /// Most hits, 1 to 20 (default 10).
         limit: Query<Option<u32>>,
@@ -474,9 +476,10 @@ impl HelpApi {
         let query = text_param(q.0, MAX_QUERY_CHARS, "query_too_long", "q")?
             .ok_or_else(|| invalid("missing_query", "q", "`q` is required"))?;
         let limit = bounded(limit.0, 10, 20, "invalid_limit", "limit")?;
-        let results = state.help.current().search(&query, audience.0, limit);
+        let reader = audience.0.unwrap_or_default();
+        let results = state.help.current().search(&query, reader, limit);
         if !typeahead.0.unwrap_or(false) {
-            state.search_log.record(&results, audience.0, "api");
+            state.search_log.record(&results, Some(reader), "api");
         }
         Ok(SearchResponse::Ok(DirectJson(SearchBody {
             query: results.query,
@@ -541,7 +544,8 @@ impl HelpApi {
     /// What the error envelope's `help` and the failure pages show: articles whose error patterns
     /// match the message, then a search for the message, then rules about the payment (an ISP card —
     /// 비씨, 국민, 우리 — at 300,000 won or more needs a certificate; a phone's `User-Agent` brings the
-    /// mobile checklist). Errors: `message_too_long`, `code_too_long`, `invalid_pay_method`,
+    /// mobile checklist). A card company keeps out the other card family's articles (ISP for 국민,
+    /// 비씨; 안심클릭 for 신한, 현대, 롯데, 삼성), and an amount under 300,000 won the certificate article. Errors: `message_too_long`, `code_too_long`, `invalid_pay_method`,
     /// `unknown_card_company`, `invalid_amount`, `invalid_limit` (400, with `param`).
     #[oai(
         path = "/v1/help/suggest",
@@ -567,6 +571,8 @@ impl HelpApi {
         amount: Query<Option<i64>>,
         /// Most hits, 1 to 10 (default 3).
         limit: Query<Option<u32>>,
+        /// Who is reading: `shopper` (the default), `developer` or `agent`, as for search.
+        audience: Query<Option<Audience>>,
     ) -> Result<SuggestResponse, Errors<SuggestErrors>> {
         let started = std::time::Instant::now();
         let message = text_param(message.0, MAX_MESSAGE_CHARS, "message_too_long", "message")?;
@@ -626,6 +632,7 @@ impl HelpApi {
             amount: amount.0,
             user_agent,
             limit,
+            reader: audience.0.unwrap_or_default(),
         });
         Ok(SuggestResponse::Ok(DirectJson(SuggestBody {
             took_micros: started.elapsed().as_micros() as u64,

@@ -8,15 +8,19 @@ use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use regex::Regex;
 use serde::Deserialize;
 
-/// Who an article is written for.
-#[derive(poem_openapi::Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Who an article is written for, and who is reading: every surface asks as one reader. A shopper
+/// sees shopper articles only and a developer developer articles only, so an English integration
+/// page never lands on a shopper's failure page; an agent (the support console, `audience=agent`)
+/// sees every article, including agent-only ones (`audience = ["agent"]`).
+#[derive(poem_openapi::Enum, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[oai(rename = "HelpAudience", rename_all = "lowercase")]
 pub enum Audience {
     /// A shopper whose payment failed.
+    #[default]
     Shopper,
     /// A storefront developer integrating Innopay or paydesk.
     Developer,
-    /// A support agent answering tickets.
+    /// A support agent answering tickets: sees every article.
     Agent,
 }
 
@@ -34,10 +38,15 @@ impl Audience {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
+
+    /// Whether this reader is shown an article written for `audience`.
+    pub fn sees(self, audience: &[Audience]) -> bool {
+        self == Audience::Agent || audience.contains(&self)
+    }
 }
 
 /// The categories articles may use, in the order the help centre lists them, with their Korean names.
-pub const CATEGORIES: [(&str, &str); 7] = [
+pub const CATEGORIES: [(&str, &str); 8] = [
     ("payment-window", "결제창"),
     ("browser", "브라우저·PC"),
     ("mobile", "모바일·앱카드"),
@@ -45,6 +54,7 @@ pub const CATEGORIES: [(&str, &str); 7] = [
     ("ansimclick", "안심클릭 (일반결제)"),
     ("security", "인증서·보안 프로그램"),
     ("developer", "가맹점 개발자"),
+    ("agent", "상담원"),
 ];
 
 /// The Korean name of a category id.
@@ -112,6 +122,18 @@ impl Article {
         self.sections
             .iter()
             .find(|s| s.anchor.as_deref() == Some(anchor))
+    }
+
+    /// The card family the article is about: `Some(true)` when all its `cardCompanies` use ISP,
+    /// `Some(false)` when all use 안심클릭, `None` for both or none.
+    pub fn card_family(&self) -> Option<bool> {
+        let mut families = self
+            .card_companies
+            .iter()
+            .filter_map(|name| crate::domain::card_company_by_name(name))
+            .map(|c| c.isp);
+        let first = families.next()?;
+        families.all(|isp| isp == first).then_some(first)
     }
 
     pub fn has_anchor(&self, anchor: &str) -> bool {
@@ -194,6 +216,48 @@ fn is_safe_link(dest: &str) -> bool {
             matches!(scheme, "http" | "https" | "mailto" | "tel")
         }
         _ => true,
+    }
+}
+
+/// Korean phone numbers as articles write them: area or mobile numbers (`02-1234-5678`,
+/// `010-1234-5678`) and the four-digit-prefix numbers of customer centres (`1577-3033`).
+fn phone_numbers() -> &'static Regex {
+    static PHONE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    PHONE.get_or_init(|| {
+        Regex::new(r"(?:^|[^0-9-])((?:0\d{1,2}-\d{3,4}-\d{4})|(?:1[5-9]\d{2}-\d{4}))(?:$|[^0-9-])")
+            .expect("a valid pattern")
+    })
+}
+
+/// `text` with each phone number in it as a `tel:` link, so a shopper on a phone calls with one tap.
+fn link_phone_numbers<'a>(text: CowStr<'a>, out: &mut Vec<Event<'a>>) {
+    let mut rest = 0;
+    let mut pieces = Vec::new();
+    for found in phone_numbers().captures_iter(&text) {
+        let number = found.get(1).expect("group 1");
+        pieces.push((rest, number.start(), number.end()));
+        rest = number.end();
+    }
+    if pieces.is_empty() {
+        out.push(Event::Text(text));
+        return;
+    }
+    for (from, start, end) in pieces {
+        if start > from {
+            out.push(Event::Text(CowStr::from(text[from..start].to_string())));
+        }
+        let number = &text[start..end];
+        out.push(Event::Start(Tag::Link {
+            link_type: pulldown_cmark::LinkType::Inline,
+            dest_url: CowStr::from(format!("tel:{}", number.replace('-', ""))),
+            title: CowStr::Borrowed(""),
+            id: CowStr::Borrowed(""),
+        }));
+        out.push(Event::Text(CowStr::from(number.to_string())));
+        out.push(Event::End(TagEnd::Link));
+    }
+    if rest < text.len() {
+        out.push(Event::Text(CowStr::from(text[rest..].to_string())));
     }
 }
 
@@ -329,6 +393,8 @@ fn parse_body(body: &str, problems: &mut Vec<String>) -> (Vec<Section>, Vec<Stri
     let mut links = Vec::new();
     let mut anchors: Vec<String> = Vec::new();
     let mut current = Pending::new(None, None);
+    // Inside a link or a code block, a phone number stays as written.
+    let (mut in_link, mut in_code) = (0usize, false);
     // Inside a `##` heading: its anchor and the text seen so far.
     let mut heading: Option<(Option<String>, String)> = None;
     for event in Parser::new_ext(body, options) {
@@ -422,6 +488,13 @@ fn parse_body(body: &str, problems: &mut Vec<String>) -> (Vec<Section>, Vec<Stri
             other => other,
         };
         match &event {
+            Event::Start(Tag::Link { .. }) => in_link += 1,
+            Event::End(TagEnd::Link) => in_link = in_link.saturating_sub(1),
+            Event::Start(Tag::CodeBlock(_)) => in_code = true,
+            Event::End(TagEnd::CodeBlock) => in_code = false,
+            _ => {}
+        }
+        match &event {
             Event::Text(t) | Event::Code(t) => current.text.push_str(t),
             Event::SoftBreak => current.text.push(' '),
             Event::HardBreak => current.text.push('\n'),
@@ -435,7 +508,23 @@ fn parse_body(body: &str, problems: &mut Vec<String>) -> (Vec<Section>, Vec<Stri
             ) => current.text.push('\n'),
             _ => {}
         }
-        current.events.push(event);
+        match event {
+            Event::Text(text) if in_link == 0 && !in_code => {
+                link_phone_numbers(text, &mut current.events)
+            }
+            // A wide table scrolls inside its own box instead of widening a phone's page.
+            Event::Start(Tag::Table(_)) => {
+                current
+                    .events
+                    .push(Event::Html(CowStr::Borrowed("<div class=\"table-wrap\">")));
+                current.events.push(event);
+            }
+            Event::End(TagEnd::Table) => {
+                current.events.push(event);
+                current.events.push(Event::Html(CowStr::Borrowed("</div>")));
+            }
+            event => current.events.push(event),
+        }
     }
     current.finish(&mut sections);
     (sections, links)
@@ -476,6 +565,26 @@ mod tests {
         assert!(article.html().contains("<h2 id=\"first\">첫째</h2>"));
         assert_eq!(article.links, ["/help/demo#second", "javascript:alert(1)"]);
         assert_eq!(article.sections[1].text, "이동 나쁜");
+    }
+
+    #[test]
+    fn phone_numbers_become_tel_links_outside_links_and_code() {
+        let text = ARTICLE.replace(
+            "첫 문단 <b>굵게</b>.",
+            "ISP는 브이피(주) 1577-3033, 은행은 02-123-4567로.\n\n\
+             [1588-1234](https://example.com) `1599-0000`\n\n| a |\n| --- |\n| 1 |",
+        );
+        let (article, _) = parse("demo.md", &text);
+        let html = &article.unwrap().sections[0].html;
+        assert!(
+            html.contains("브이피(주) <a href=\"tel:15773033\">1577-3033</a>, 은행은 <a href=\"tel:021234567\">02-123-4567</a>로."),
+            "{html}"
+        );
+        assert!(
+            !html.contains("tel:15881234") && !html.contains("tel:15990000"),
+            "{html}"
+        );
+        assert!(html.contains("<div class=\"table-wrap\"><table>"), "{html}");
     }
 
     #[test]

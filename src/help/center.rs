@@ -10,9 +10,10 @@ use std::time::Instant;
 use quick_cache::sync::Cache;
 
 use super::HelpError;
+use super::analysis::is_function_token;
 use super::article::{Article, Audience};
 use super::catalog::{Catalog, Problem};
-use super::search::{IndexStats, SearchIndex, WeightedTerm};
+use super::search::{IndexStats, SearchIndex, WeightedTerm, card_family};
 use super::snippet::highlight;
 use super::source::{HelpSource, SourceFile};
 use super::suggest::RULE_TARGETS;
@@ -20,6 +21,10 @@ use super::suggest::RULE_TARGETS;
 /// Hits scoring below this share of the best hit are dropped: with OR queries, a lone shared
 /// particle would otherwise drag in unrelated articles.
 const MIN_RELATIVE_SCORE: f32 = 0.2;
+
+/// How much an article about the card family a query names (신한카드: 안심클릭) gains, and an
+/// article about the other family loses.
+const FAMILY_BOOST: f32 = 1.5;
 
 /// A section (or a whole article) that answers a query or an error.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,7 +69,7 @@ pub struct SearchResults {
 const CACHED_ANSWERS: usize = 1_024;
 
 /// What a cached answer is found by: the query exactly as typed, the audience and the limit.
-type AnswerKey = (String, Option<Audience>, usize);
+type AnswerKey = (String, Audience, usize);
 
 /// A search's answer without its timing.
 #[derive(Clone)]
@@ -139,22 +144,22 @@ impl HelpCenter {
         self.catalog.get(slug)
     }
 
-    /// The most useful articles (most linked-to), optionally for one audience.
-    pub fn popular(&self, audience: Option<Audience>) -> impl Iterator<Item = &Article> {
+    /// The most useful articles (most linked-to) that `reader` may see.
+    pub fn popular(&self, reader: Audience) -> impl Iterator<Item = &Article> {
         self.catalog
             .popular()
-            .filter(move |a| audience.is_none_or(|wanted| a.audience.contains(&wanted)))
+            .filter(move |a| reader.sees(&a.audience))
     }
 
     /// Searches and times the search, answering repeated searches from the cache. Never empty:
     /// without a match, the most useful articles come back with `fallback: true`.
-    pub fn search(&self, query: &str, audience: Option<Audience>, limit: usize) -> SearchResults {
+    pub fn search(&self, query: &str, reader: Audience, limit: usize) -> SearchResults {
         let started = Instant::now();
-        let key = (query.to_string(), audience, limit);
+        let key = (query.to_string(), reader, limit);
         let answer = match self.answers.get(&key) {
             Some(answer) => answer,
             None => {
-                let answer = self.answer(query, audience, limit);
+                let answer = self.answer(query, reader, limit);
                 self.answers.insert(key, answer.clone());
                 answer
             }
@@ -163,23 +168,18 @@ impl HelpCenter {
     }
 
     /// `search` without the cache: what a query never seen before costs (the benchmark measures it).
-    pub fn search_uncached(
-        &self,
-        query: &str,
-        audience: Option<Audience>,
-        limit: usize,
-    ) -> SearchResults {
+    pub fn search_uncached(&self, query: &str, reader: Audience, limit: usize) -> SearchResults {
         let started = Instant::now();
-        self.answer(query, audience, limit)
+        self.answer(query, reader, limit)
             .into_results(query, started)
     }
 
-    fn answer(&self, query: &str, audience: Option<Audience>, limit: usize) -> Answer {
-        let hits = self.matching(query, audience, limit);
+    fn answer(&self, query: &str, reader: Audience, limit: usize) -> Answer {
+        let hits = self.matching(query, reader, limit);
         if hits.is_empty() {
             Answer {
                 fallback: true,
-                hits: self.fallback(audience, limit).into(),
+                hits: self.fallback(reader, limit).into(),
             }
         } else {
             Answer {
@@ -189,15 +189,12 @@ impl HelpCenter {
         }
     }
 
-    /// Articles matching `query`, best section each, best first; empty when nothing matches.
-    pub(super) fn matching(
-        &self,
-        query: &str,
-        audience: Option<Audience>,
-        limit: usize,
-    ) -> Vec<HelpHit> {
+    /// Articles matching `query` that `reader` may see, best section each, best first; empty when
+    /// nothing matches. Where every audience is shown (agents), a developer-worded query puts the
+    /// developer articles first: whoever types `returnUrl` or `API` is integrating, not paying.
+    pub(super) fn matching(&self, query: &str, reader: Audience, limit: usize) -> Vec<HelpHit> {
         let terms = self.index.query_terms(query, &self.catalog.synonyms);
-        let found = match self.index.search(&terms, audience, limit) {
+        let found = match self.index.search(&terms, reader, limit) {
             Ok(found) => found,
             Err(e) => {
                 // An in-memory index does not fail; if it ever does, shoppers still get the fallback.
@@ -206,10 +203,33 @@ impl HelpCenter {
             }
         };
         let highlight_terms = highlight_set(&terms);
+        let mut found = found;
+        if let Some(isp) = card_family(query) {
+            // A named card company decides between the ISP and the 안심클릭 article of a topic.
+            for m in &mut found {
+                match self.catalog.articles()[m.article].card_family() {
+                    Some(family) if family == isp => m.score *= FAMILY_BOOST,
+                    Some(_) => m.score *= 1.0 / FAMILY_BOOST,
+                    None => {}
+                }
+            }
+            found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.article.cmp(&b.article)));
+        }
         let best = found.first().map_or(0.0, |m| m.score);
-        found
+        let mut found: Vec<_> = found
             .into_iter()
             .filter(|m| m.score >= best * MIN_RELATIVE_SCORE)
+            .collect();
+        if reader == Audience::Agent && is_developer_worded(&terms) {
+            // A stable sort keeps the score order within each group.
+            found.sort_by_key(|m| {
+                !self.catalog.articles()[m.article]
+                    .audience
+                    .contains(&Audience::Developer)
+            });
+        }
+        found
+            .into_iter()
             .map(|m| {
                 let article = &self.catalog.articles()[m.article];
                 match m.section {
@@ -269,14 +289,57 @@ impl HelpCenter {
         highlight_set(&self.index.query_terms(query, &self.catalog.synonyms))
     }
 
-    pub(super) fn fallback(&self, audience: Option<Audience>, limit: usize) -> Vec<HelpHit> {
-        self.popular(audience)
+    pub(super) fn fallback(&self, reader: Audience, limit: usize) -> Vec<HelpHit> {
+        self.popular(reader)
             .take(limit)
             .map(|a| self.head_hit(a, 0.0, &HashSet::new()))
             .collect()
     }
 }
 
+/// Words only people integrating a shop type; a query holding one is a developer's.
+const DEVELOPER_WORDS: &[&str] = &[
+    "api",
+    "header",
+    "headers",
+    "헤더",
+    "returnurl",
+    "javascript",
+    "js",
+    "script",
+    "스크",
+    "크립",
+    "립트",
+    "sdk",
+    "json",
+    "endpoint",
+    "webhook",
+    "curl",
+    "파라",
+    "라미",
+    "미터",
+    "parameter",
+    "개발",
+    "발자",
+    "연동",
+    "resultcode",
+    "mid",
+    "moid",
+    "tid",
+];
+
+fn is_developer_worded(terms: &[WeightedTerm]) -> bool {
+    terms
+        .iter()
+        .any(|t| t.weight >= 1.0 && DEVELOPER_WORDS.contains(&t.text.as_str()))
+}
+
+/// What snippets mark: the query's terms without the particles and endings Korean attaches to
+/// words, which would otherwise light up `니다` in every sentence of an article.
 fn highlight_set(terms: &[WeightedTerm]) -> HashSet<String> {
-    terms.iter().map(|t| t.text.clone()).collect()
+    terms
+        .iter()
+        .filter(|t| !is_function_token(&t.text))
+        .map(|t| t.text.clone())
+        .collect()
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::api::{MAX_COMMENT_CHARS, MAX_QUERY_CHARS};
-use super::article::{Article, CATEGORIES};
+use super::article::{Article, Audience, CATEGORIES};
 use super::center::{HelpCenter, HelpHit};
 use crate::app::AppState;
 use crate::pages::{Page, escape};
@@ -33,6 +33,7 @@ pub fn mount(route: Route) -> Route {
     route
         .at("/help", get(home))
         .at("/help/search", get(search_page))
+        .at("/help/developers", get(developers))
         .at("/help/widget.js", get(widget_js))
         .at("/help/:slug", get(article_page))
         .at("/help/:slug/feedback", post(feedback_form))
@@ -99,8 +100,19 @@ fn search_form(query: &str) -> String {
     )
 }
 
+/// Code and tables in articles keep their lines (a wrapped command or a squeezed table is wrong)
+/// and scroll inside their own box, so they never widen a phone's page.
+const ARTICLE_STYLE: &str = "<style>.help-article pre,.help-article .table-wrap{max-width:100%;\
+overflow-x:auto;-webkit-overflow-scrolling:touch}\
+.help-article pre{background:#f0f2f5;border-radius:8px;padding:12px;white-space:pre;overflow-wrap:normal;word-break:normal}\
+.help-article table{border-collapse:collapse;min-width:100%}\
+.help-article th,.help-article td{border:1px solid #e3e6ea;padding:6px 8px;text-align:left;vertical-align:top}\
+.help-article td code,.help-article th code{white-space:nowrap}\
+.help-article code,.help-article pre{font-size:14px}</style>\n";
+
 fn page(title: &str, body: String, status: StatusCode) -> Response {
     Page::new(title, body)
+        .with_head(ARTICLE_STYLE.to_string())
         .with_script(PAGE_JS.to_string())
         .into_response(status)
 }
@@ -113,7 +125,7 @@ fn not_found(help: &HelpCenter) -> Response {
     body.push_str(&search_form(""));
     body.push_str(&article_list(
         "많이 찾는 도움말",
-        help.popular(None).take(MOST_READ),
+        help.popular(Audience::Shopper).take(MOST_READ),
     ));
     page("도움말을 찾을 수 없어요", body, StatusCode::NOT_FOUND)
 }
@@ -151,8 +163,9 @@ async fn home(Data(state): Data<&AppState>) -> Response {
     let mut most_read: Vec<&Article> = viewed
         .iter()
         .filter_map(|row| help.article(&row.key))
+        .filter(|a| Audience::Shopper.sees(&a.audience))
         .collect();
-    for article in help.popular(None) {
+    for article in help.popular(Audience::Shopper) {
         if most_read.len() >= MOST_READ {
             break;
         }
@@ -171,7 +184,7 @@ async fn home(Data(state): Data<&AppState>) -> Response {
         let mut articles = help
             .articles()
             .iter()
-            .filter(|a| a.category == id)
+            .filter(|a| a.category == id && Audience::Shopper.sees(&a.audience))
             .peekable();
         if articles.peek().is_none() {
             continue;
@@ -190,7 +203,28 @@ async fn home(Data(state): Data<&AppState>) -> Response {
         }
         body.push_str("</ul></section>\n");
     }
+    body.push_str(
+        "<p class=\"muted\"><a href=\"/help/developers\">가맹점 개발자 문서</a>는 따로 모아 두었습니다.</p>\n",
+    );
     page("도움말 센터", body, StatusCode::OK)
+}
+
+/// The developer articles, apart from the shoppers' help centre (which never lists them).
+#[handler]
+async fn developers(Data(state): Data<&AppState>) -> Response {
+    let help = state.help.current();
+    let mut body = String::from(
+        "<nav class=\"crumbs\"><a href=\"/help\">도움말 센터</a></nav>\n<h1>가맹점 개발자 문서</h1>\n\
+         <p class=\"muted\">Innopay 결제창과 paydesk API를 연동하는 개발자를 위한 문서입니다. \
+         API: <a href=\"/docs\">/docs</a>, 검색: <code>/v1/help/search?audience=developer</code>.</p>\n",
+    );
+    body.push_str(&article_list(
+        "개발자 문서",
+        help.articles()
+            .iter()
+            .filter(|a| Audience::Developer.sees(&a.audience)),
+    ));
+    page("가맹점 개발자 문서", body, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -210,8 +244,13 @@ async fn search_page(Data(state): Data<&AppState>, Query(params): Query<SearchPa
     if query.is_empty() {
         return Redirect::see_other("/help").into_response();
     }
-    let results = state.help.current().search(&query, None, PAGE_HITS);
-    state.search_log.record(&results, None, "page");
+    let results = state
+        .help
+        .current()
+        .search(&query, Audience::Shopper, PAGE_HITS);
+    state
+        .search_log
+        .record(&results, Some(Audience::Shopper), "page");
     let mut body = format!("<h1>‘{}’ 검색 결과</h1>\n", escape(&query));
     body.push_str(&search_form(&query));
     if results.fallback {

@@ -27,10 +27,13 @@ use tantivy::{
 };
 
 use super::HelpError;
-use super::analysis::{KoreanBigramTokenizer, TOKENIZER_NAME, TokenKind, analyze, tokens};
+use super::analysis::{
+    KoreanBigramTokenizer, TOKENIZER_NAME, TokenKind, analyze, is_function_token, tokens,
+};
 use super::article::{Audience, ErrorPattern};
 use super::catalog::Catalog;
 use super::synonyms::Synonyms;
+use crate::domain::CARD_COMPANIES;
 
 /// Field boosts: the title says most about an article, then the tags the content team chose, then
 /// the section heading, then the body.
@@ -43,6 +46,57 @@ const BODY_BOOST: f32 = 1.0;
 const SYNONYM_WEIGHT: f32 = 0.6;
 /// Weight of a typo correction (`ips` → `isp`).
 const TYPO_WEIGHT: f32 = 0.8;
+/// Weight of a particle or ending the shopper typed (`니다`, `세요`): kept, so a query of nothing
+/// else still finds something, but too light to decide a ranking.
+const FUNCTION_WEIGHT: f32 = 0.2;
+/// Weight of the card family (ISP or 안심클릭) a card company named in the query belongs to.
+const FAMILY_WEIGHT: f32 = 0.5;
+const ISP_FAMILY: &str = "ISP";
+const ANSIMCLICK_FAMILY: &str = "안심클릭";
+/// Company names that are everyday words too (`우리` "we", `하나` "one"): only with `카드` after them.
+const AMBIGUOUS_COMPANY_NAMES: &[&str] = &["우리", "하나"];
+
+/// The family of the card company a query names (`신한카드`, `국민`, `kb`): `Some(true)` for ISP,
+/// `Some(false)` for 안심클릭; `None` when it names none, or companies of both.
+pub(super) fn card_family(query: &str) -> Option<bool> {
+    let squashed: String = query
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let latin_words: Vec<String> = tokens(query)
+        .into_iter()
+        .filter(|(_, kind)| *kind == TokenKind::Word)
+        .map(|(t, _)| t)
+        .collect();
+    let mut found = None;
+    for company in &CARD_COMPANIES {
+        let name = company.name.split('(').next().unwrap_or(company.name);
+        if !name.chars().all(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)) {
+            continue;
+        }
+        let named = squashed.contains(&format!("{name}카드"))
+            || (!AMBIGUOUS_COMPANY_NAMES.contains(&name) && squashed.contains(name));
+        if named {
+            match found {
+                Some(isp) if isp != company.isp => return None,
+                _ => found = Some(company.isp),
+            }
+        }
+    }
+    // The Latin names shoppers use for the two ISP companies.
+    if latin_words
+        .iter()
+        .any(|w| w == "kb" || w == "bc" || w.starts_with("kb"))
+    {
+        match found {
+            Some(false) => return None,
+            _ => found = Some(true),
+        }
+    }
+    found
+}
+
 /// Latin words shorter than this are not corrected: two letters have too many neighbours.
 const MIN_TYPO_LEN: usize = 3;
 /// Most terms one query may expand to; a pasted page of text must not make a search slow.
@@ -244,9 +298,21 @@ impl SearchIndex {
         let mut terms = TermBag::default();
         let typed = tokens(query);
         for (token, _) in &typed {
-            terms.add(token, 1.0);
+            let weight = if is_function_token(token) {
+                FUNCTION_WEIGHT
+            } else {
+                1.0
+            };
+            terms.add(token, weight);
         }
         expand_synonyms(query, synonyms, 1.0, &mut terms);
+        if let Some(isp) = card_family(query) {
+            // 신한카드 or 국민카드 says which authentication the window used: steer to its articles.
+            let family = if isp { ISP_FAMILY } else { ANSIMCLICK_FAMILY };
+            for (token, _) in tokens(family) {
+                terms.add(&token, FAMILY_WEIGHT);
+            }
+        }
         for (token, kind) in &typed {
             // Numbers (phone numbers, amounts) must match exactly.
             if *kind != TokenKind::Word
@@ -302,11 +368,11 @@ impl SearchIndex {
         clauses
     }
 
-    /// The best `limit` articles for `terms`, best first, optionally only those for `audience`.
+    /// The best `limit` articles for `terms` that `reader` may see, best first.
     pub fn search(
         &self,
         terms: &[WeightedTerm],
-        audience: Option<Audience>,
+        reader: Audience,
         limit: usize,
     ) -> Result<Vec<ArticleMatch>, HelpError> {
         let clauses = self.clauses(terms);
@@ -314,7 +380,9 @@ impl SearchIndex {
             return Ok(Vec::new());
         }
         let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
-        if let Some(audience) = audience {
+        // The filter is part of the query, so the limit counts only articles the reader may see.
+        if reader != Audience::Agent {
+            let audience = reader;
             let filter = TermQuery::new(
                 Term::from_field_text(self.fields.audience, audience.as_str()),
                 IndexRecordOption::Basic,
@@ -526,6 +594,17 @@ fn one_edit_apart(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn card_companies_in_a_query_name_their_family() {
+        assert_eq!(card_family("신한카드 결제가 안돼요"), Some(false));
+        assert_eq!(card_family("국민 카드 비번"), Some(true));
+        assert_eq!(card_family("kb카드 오류"), Some(true));
+        assert_eq!(card_family("우리카드"), Some(true));
+        assert_eq!(card_family("우리 아이 옷 결제"), None);
+        assert_eq!(card_family("현대카드랑 국민카드 둘 다 안돼요"), None);
+        assert_eq!(card_family("팝업 차단"), None);
+    }
 
     #[test]
     fn one_edit_covers_swaps_insertions_deletions_and_substitutions() {

@@ -16,22 +16,27 @@ const LEAD_CHARS: usize = 24;
 /// The best window of `text` for `terms` (analysed tokens), escaped, matches in `<mark>`. Without any
 /// match it is the start of the text.
 pub fn highlight(text: &str, terms: &HashSet<String>) -> String {
-    // Byte spans of matched tokens, merged where they touch or overlap (bigrams overlap).
-    let mut spans: Vec<(usize, usize, String)> = Vec::new();
+    // Byte spans of matched tokens, merged where they touch or overlap (bigrams overlap), and
+    // whether a span holds a token within one word: a bigram across a space (`이 부` of `잔액이
+    // 부족`) only joins words, so a span of nothing else is not a word the reader typed.
+    let mut spans: Vec<(usize, usize, String, bool)> = Vec::new();
     analyze(text, |token, _, from, to| {
         if terms.contains(token) {
+            let within_a_word = !text[from..to].contains(' ');
             match spans.last_mut() {
                 Some(last) if from <= last.1 => {
                     last.1 = last.1.max(to);
+                    last.3 |= within_a_word;
                     if !last.2.contains(token) {
                         last.2.push(' ');
                         last.2.push_str(token);
                     }
                 }
-                _ => spans.push((from, to, token.to_string())),
+                _ => spans.push((from, to, token.to_string(), within_a_word)),
             }
         }
     });
+    spans.retain(|s| s.3);
     let starts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
     let char_at = |byte: usize| starts.partition_point(|&s| s < byte);
     let total = starts.len();
@@ -60,7 +65,7 @@ pub fn highlight(text: &str, terms: &HashSet<String>) -> String {
         out.push('…');
     }
     let mut cursor = from;
-    for (s, e, _) in spans.iter().filter(|(s, e, _)| *e > from && *s < to) {
+    for (s, e, _, _) in spans.iter().filter(|(s, e, _, _)| *e > from && *s < to) {
         let (s, e) = ((*s).max(from), (*e).min(to));
         out.push_str(&escape(&text[cursor..s]));
         out.push_str("<mark>");

@@ -7,8 +7,9 @@
 
 use std::collections::HashSet;
 
+use super::article::{Article, Audience};
 use super::center::{HelpCenter, HelpHit};
-use crate::domain::{ISP_CERTIFICATE_THRESHOLD, PayMethod, card_company_by_name};
+use crate::domain::{CardCompany, ISP_CERTIFICATE_THRESHOLD, PayMethod, card_company_by_name};
 
 /// Suggestions when the caller asks for none in particular.
 pub const DEFAULT_SUGGESTIONS: usize = 3;
@@ -41,6 +42,9 @@ pub struct SuggestRequest {
     pub user_agent: Option<String>,
     /// Most suggestions wanted; 0 means `DEFAULT_SUGGESTIONS`.
     pub limit: usize,
+    /// Who reads the suggestions: a shopper unless said otherwise, so a failure page or the widget
+    /// never shows a developer article.
+    pub reader: Audience,
 }
 
 /// Phones and tablets, by the tokens their browsers put in `User-Agent`.
@@ -71,13 +75,27 @@ impl HelpCenter {
             .collect::<Vec<_>>()
             .join(" ");
         let terms = self.terms_of(&text);
-        // Searched wider than `limit` so that pattern matches can point at their best section.
-        let searched = if text.is_empty() {
+        let company = req.card_company.as_deref().and_then(card_company_by_name);
+        // Searched wider than `limit` so that pattern matches can point at their best section. The
+        // card company joins the searched text (not the highlights): a vague "인증 오류" from a
+        // 신한카드 is a 안심클릭 problem.
+        let searched: Vec<HelpHit> = if text.is_empty() {
             Vec::new()
         } else {
-            self.matching(&text, None, limit.max(10))
+            let searched_text = match company {
+                Some(company) => format!("{text} {}카드", company.name),
+                None => text.clone(),
+            };
+            self.matching(&searched_text, req.reader, limit.max(10))
+                .into_iter()
+                .filter(|hit| self.fits_payment(&hit.slug, company, req.amount))
+                .collect()
         };
-        let patterns = self.pattern_hits(&text, &searched, &terms);
+        let patterns: Vec<HelpHit> = self
+            .pattern_hits(&text, req.code.as_deref(), &searched, &terms, req.reader)
+            .into_iter()
+            .filter(|hit| self.fits_card(&hit.slug, company))
+            .collect();
         let rules = self.rule_hits(req, &terms);
 
         let mut out: Vec<HelpHit> = Vec::new();
@@ -104,46 +122,74 @@ impl HelpCenter {
             }
         }
         if out.is_empty() {
-            out = self.fallback(None, limit);
+            out = self.fallback(req.reader, limit);
         }
         out
     }
 
-    /// Articles whose error patterns occur in `text`, the longest match first; each points at the
-    /// section the search found for it, or at the article.
+    /// Whether an article found by searching suits this payment: its card family (`fits_card`), and
+    /// no 300,000-won certificate article for a smaller amount, where that rule cannot be the cause.
+    fn fits_payment(&self, slug: &str, company: Option<&CardCompany>, amount: Option<i64>) -> bool {
+        let small = amount.is_some_and(|a| a < ISP_CERTIFICATE_THRESHOLD);
+        self.fits_card(slug, company) && !(small && slug == CERTIFICATE_ARTICLE)
+    }
+
+    /// Whether an article about one card family (its `cardCompanies` all ISP, or all 안심클릭) suits
+    /// a payment by `company`; articles about both families or none suit every card.
+    fn fits_card(&self, slug: &str, company: Option<&CardCompany>) -> bool {
+        match (company, self.article(slug).and_then(Article::card_family)) {
+            (Some(company), Some(isp)) => company.isp == isp,
+            _ => true,
+        }
+    }
+
+    /// Articles whose error patterns occur in `text`: those matching the code first (a code names
+    /// the failure; a message's words may merely mention another topic, as `입금기한` in a W017),
+    /// then the longest match; each points at the section the search found for it, or at the
+    /// article.
     fn pattern_hits(
         &self,
         text: &str,
+        code: Option<&str>,
         searched: &[HelpHit],
         terms: &HashSet<String>,
+        reader: Audience,
     ) -> Vec<HelpHit> {
         if text.is_empty() {
             return Vec::new();
         }
         let lowered = text.to_lowercase();
-        let mut matched: Vec<(usize, usize, HelpHit)> = self
+        let code = code.map(|c| c.trim().to_lowercase()).unwrap_or_default();
+        let mut matched: Vec<(bool, usize, usize, HelpHit)> = self
             .articles()
             .iter()
+            .filter(|article| reader.sees(&article.audience))
             .filter_map(|article| {
                 let longest = article
                     .error_patterns
                     .iter()
                     .filter_map(|p| p.matched_len(&lowered))
                     .max()?;
+                let by_code = !code.is_empty()
+                    && article
+                        .error_patterns
+                        .iter()
+                        .any(|p| p.matched_len(&code).is_some());
                 let position = searched.iter().position(|h| h.slug == article.slug);
                 let hit = match position {
                     Some(i) => searched[i].clone(),
                     None => self.head_hit(article, 0.0, terms),
                 };
-                Some((longest, position.unwrap_or(usize::MAX), hit))
+                Some((by_code, longest, position.unwrap_or(usize::MAX), hit))
             })
             .collect();
         matched.sort_by(|a, b| {
             b.0.cmp(&a.0)
-                .then(a.1.cmp(&b.1))
-                .then(a.2.slug.cmp(&b.2.slug))
+                .then(b.1.cmp(&a.1))
+                .then(a.2.cmp(&b.2))
+                .then(a.3.slug.cmp(&b.3.slug))
         });
-        matched.into_iter().map(|(_, _, hit)| hit).collect()
+        matched.into_iter().map(|(_, _, _, hit)| hit).collect()
     }
 
     /// Hits that follow from the payment's card, amount and browser rather than its message.
@@ -172,11 +218,16 @@ impl HelpCenter {
             };
             hits.extend(self.section_hit(MOBILE_ARTICLE, anchor, terms));
         }
+        hits.retain(|hit| {
+            self.article(&hit.slug)
+                .is_some_and(|a| req.reader.sees(&a.audience))
+        });
         hits
     }
 
     fn section_hit(&self, slug: &str, anchor: &str, terms: &HashSet<String>) -> Option<HelpHit> {
         let article = self.article(slug)?;
+
         let section = article
             .sections
             .iter()

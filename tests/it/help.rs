@@ -217,7 +217,10 @@ async fn suggest_api_orders_patterns_then_search_then_payment_rules() {
     );
     assert!(!slugs(&body).is_empty(), "never empty");
 
+    // A window parameter error: the shopper learns it is the shop's to fix, the developer how.
     let body = json(&app, "/v1/help/suggest?code=W003").await;
+    assert_eq!(slugs(&body)[0], "shop-request-error", "{body}");
+    let body = json(&app, "/v1/help/suggest?code=W003&audience=developer").await;
     assert_eq!(slugs(&body)[0], "developer-open-payment-window", "{body}");
 
     for (query, code, param) in [
@@ -294,7 +297,11 @@ async fn a_3factor_failure_carries_the_paybook_article_first_in_the_error_and_th
 async fn the_search_log_drops_past_its_capacity_and_writes_everything_queued_on_stop() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
-        let results = app.state.help.current().search("팝업 차단", None, 10);
+        let results =
+            app.state
+                .help
+                .current()
+                .search("팝업 차단", paydesk::help::Audience::Shopper, 10);
         let (log, writer) = paydesk::help::search_log(app.state.store.clone(), 1_200);
         for _ in 0..1_250 {
             log.record(&results, None, "api");
@@ -499,7 +506,7 @@ async fn help_pages_render_in_korean_with_anchors_highlights_and_feedback() {
         "많이 본 도움말",
         "id=\"cat-isp\"",
         "data-typeahead",
-        "/v1/help/search?typeahead=true",
+        "/v1/help/search?audience=shopper&typeahead=true",
     ] {
         assert!(home.contains(expected), "{expected}");
     }
@@ -667,7 +674,7 @@ async fn a_help_folder_is_served_instead_and_reloads_without_a_restart() {
 
     write_articles(&dir, "팝업 차단 풀기 (개정판)");
     let stats = app.state.help.reload().unwrap();
-    assert_eq!(stats.articles, 31);
+    assert_eq!(stats.articles, 41);
     assert_eq!(popup_title(&app.base).await, "팝업 차단 풀기 (개정판)");
 
     // A broken edit is refused and the articles in use stay.
@@ -753,7 +760,7 @@ fn help_check_passes_on_the_shipped_articles_and_lists_each_problem() {
     let (ok, output) = paydesk(&["help", "check"]);
     assert!(ok, "{output}");
     assert!(
-        output.contains("built-in articles: 31 articles, no problems"),
+        output.contains("built-in articles: 41 articles, no problems"),
         "{output}"
     );
     let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/help");
@@ -784,8 +791,180 @@ fn help_check_passes_on_the_shipped_articles_and_lists_each_problem() {
     let (ok, output) = paydesk(&["help", "reindex"]);
     assert!(ok, "{output}");
     assert!(
-        output.contains("31 articles") && output.contains("indexed in"),
+        output.contains("41 articles") && output.contains("indexed in"),
         "{output}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The audience test: every surface a shopper sees (help home, search page, the typeahead and the
+/// widget's API calls, suggestions for a failure page) shows no developer or agent-only article,
+/// even for developer-worded queries; `audience=agent` shows everything, developer articles first
+/// for developer words.
+#[tokio::test]
+async fn shopper_surfaces_never_show_developer_or_agent_articles() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let help = app.state.help.current();
+    let hidden: Vec<String> = help
+        .articles()
+        .iter()
+        .filter(|a| !a.audience.contains(&paydesk::help::Audience::Shopper))
+        .map(|a| a.slug.clone())
+        .collect();
+    assert!(
+        hidden.iter().any(|s| s.starts_with("developer-")),
+        "{hidden:?}"
+    );
+    assert!(
+        hidden.contains(&"agent-failure-code-guide".to_string()),
+        "{hidden:?}"
+    );
+    let shows_hidden = |html: &str| -> Vec<String> {
+        hidden
+            .iter()
+            .filter(|slug| html.contains(&format!("/help/{slug}")))
+            .cloned()
+            .collect()
+    };
+    let home = text(&app, "/help", "text/html").await;
+    assert_eq!(shows_hidden(&home), Vec::<String>::new(), "help home");
+    assert!(
+        home.contains("/help/developers"),
+        "developers have their own section"
+    );
+    let developers = text(&app, "/help/developers", "text/html").await;
+    assert!(developers.contains("/help/developer-open-payment-window"));
+    let widget = text(&app, "/help/widget.js", "text/javascript").await;
+    assert!(
+        widget.matches("audience: 'shopper'").count() >= 4,
+        "the widget asks as a shopper"
+    );
+
+    for query in [
+        "goPay",
+        "returnUrl",
+        "api",
+        "Payment-Token 헤더",
+        "javascript script",
+        "W003",
+        "상담원 실패 코드",
+        "결제 오류",
+        "잔액 부족",
+        "2011",
+        "결제창 api 연동",
+    ] {
+        let page = text(
+            &app,
+            &format!("/help/search?q={}", encode(query)),
+            "text/html",
+        )
+        .await;
+        assert_eq!(
+            shows_hidden(&page),
+            Vec::<String>::new(),
+            "search page {query}"
+        );
+        for api in [
+            format!("/v1/help/search?q={}", encode(query)),
+            format!("/v1/help/search?q={}&typeahead=true&limit=6", encode(query)),
+            format!("/v1/help/search?q={}&audience=shopper", encode(query)),
+            format!("/v1/help/suggest?message={}", encode(query)),
+            format!("/v1/help/suggest?code={}&audience=shopper", encode(query)),
+        ] {
+            let body = json(&app, &api).await;
+            let shown: Vec<String> = slugs(&body)
+                .into_iter()
+                .filter(|s| hidden.contains(s))
+                .collect();
+            assert_eq!(shown, Vec::<String>::new(), "{api}");
+        }
+        let hits = help.suggest(&SuggestRequest {
+            message: Some(query.into()),
+            code: Some(query.into()),
+            ..SuggestRequest::default()
+        });
+        let failure_page = render_suggestions(&hits);
+        assert_eq!(
+            shows_hidden(&failure_page),
+            Vec::<String>::new(),
+            "failure page {query}"
+        );
+    }
+
+    let agent = json(&app, "/v1/help/search?q=returnUrl&audience=agent").await;
+    assert!(slugs(&agent)[0].starts_with("developer-"), "{agent}");
+    let agent = json(
+        &app,
+        &format!(
+            "/v1/help/search?q={}&audience=agent",
+            encode("상담원 실패 코드")
+        ),
+    )
+    .await;
+    assert!(
+        slugs(&agent).contains(&"agent-failure-code-guide".to_string()),
+        "{agent}"
+    );
+    app.stop().await;
+}
+
+/// At 390 px, a developer article's code and tables scroll in their own box: the page itself never
+/// scrolls sideways. The help home, as a shopper sees it on a phone, lists no developer article.
+#[tokio::test]
+async fn a_developer_article_with_code_fits_a_390_px_phone() {
+    use crate::browser::{Browser, PHONE, emulate_phone, phone_layout_problems};
+    let Some(browser) = Browser::start_sized(PHONE).await else {
+        return;
+    };
+    emulate_phone(&browser).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for (path, name) in [
+        (
+            "/help/developer-open-payment-window",
+            "help-developer-article-phone",
+        ),
+        ("/help/developer-result-codes", "help-developer-codes-phone"),
+        ("/help", "help-home-phone"),
+    ] {
+        browser.goto(&format!("{}{path}", app.base)).await;
+        let wide = browser
+            .execute(
+                "return document.querySelectorAll('.help-article pre, .help-article .table-wrap').length;",
+                serde_json::json!([]),
+            )
+            .await;
+        if path != "/help" {
+            assert!(wide.as_u64().unwrap_or(0) > 0, "{path} has code or a table");
+        }
+        // What sticks out inside a box that scrolls on its own (a code block, a table) is meant to:
+        // the shared check counts it, so sticking out is checked here outside those boxes only.
+        let mut problems: Vec<String> = phone_layout_problems(&browser)
+            .await
+            .into_iter()
+            .filter(|p| !p.contains("sticks out"))
+            .collect();
+        let outside = browser
+            .execute(
+                "const w = window.innerWidth; return Array.from(document.body.querySelectorAll('*'))\
+                 .filter(el => !el.closest('pre, .table-wrap'))\
+                 .filter(el => { const r = el.getBoundingClientRect(); \
+                   return r.width > 0 && (r.left < -0.5 || r.right > w + 0.5); })\
+                 .map(el => el.tagName + '.' + el.className)\
+                 .concat(Array.from(document.querySelectorAll('.help-article pre, .help-article .table-wrap'))\
+                 .filter(el => el.scrollWidth > el.clientWidth \
+                   && !['auto', 'scroll'].includes(getComputedStyle(el).overflowX))\
+                 .map(el => el.tagName + ' overflows without scrolling'));",
+                serde_json::json!([]),
+            )
+            .await;
+        problems.extend(serde_json::from_value::<Vec<String>>(outside).unwrap());
+        browser.screenshot(name).await;
+        assert!(problems.is_empty(), "{path}: {problems:?}");
+    }
+    let home = browser.text("main").await;
+    assert!(
+        !home.contains("goPay") && !home.contains("Approving a payment"),
+        "{home}"
+    );
+    app.stop().await;
 }

@@ -6,21 +6,27 @@
 //! synonyms, no typo tolerance) computed here on the same articles. Run with `--nocapture` to see the
 //! numbers and the misses.
 
-use paydesk::help::{Article, HelpCenter, HelpSource, SuggestRequest};
+use paydesk::help::{Article, Audience, HelpCenter, HelpSource, SuggestRequest};
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
 use tantivy::schema::{FAST, Schema, TEXT};
 use tantivy::{Index, IndexWriter, TantivyDocument};
 
-/// Measured on 2026-12-02 over 175 queries (18 of them about virtual accounts): hit@1 0.943, hit@3 1.000
-/// (whitespace BM25: 0.840 / 0.914). Before those, on 2026-11-27 over 157: 0.930 / 1.000.
-/// Asserted a little below the measurement, so a real regression fails and noise does not.
-const MIN_HIT_AT_1: f64 = 0.91;
-const MIN_HIT_AT_3: f64 = 0.98;
+/// Measured on 2026-12-03 over 286 queries in classes (docs/PERFORMANCE.md has each class): every
+/// class but `typo-chat` hit@1 0.932, hit@3 0.992; `typo-chat` 0.909 / 1.000 (before the classes'
+/// work: 0.807 / 0.886 and 0.727 / 0.773). Asserted a little below the measurement, so a real
+/// regression fails and noise does not; the issue's targets (0.95 / 1.00, 0.90 / 0.97) are not yet
+/// met on plain queries.
+const MIN_PLAIN_HIT_AT_1: f64 = 0.92;
+const MIN_PLAIN_HIT_AT_3: f64 = 0.98;
+const MIN_HARD_HIT_AT_1: f64 = 0.88;
+const MIN_HARD_HIT_AT_3: f64 = 0.97;
 
 struct Labelled {
     query: String,
     acceptable: Vec<String>,
+    /// What kind of query it is (`plain`, `card-company`, `typo-chat`, ...), for per-class figures.
+    class: String,
 }
 
 fn labelled() -> Vec<Labelled> {
@@ -29,10 +35,16 @@ fn labelled() -> Vec<Labelled> {
         .skip(1)
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let (query, slugs) = line.split_once('\t').expect("query<TAB>slugs");
+            let mut columns = line.split('\t');
+            let (Some(query), Some(slugs), Some(class)) =
+                (columns.next(), columns.next(), columns.next())
+            else {
+                panic!("query<TAB>slugs<TAB>class: {line:?}");
+            };
             Labelled {
                 query: query.to_string(),
                 acceptable: slugs.split(',').map(|s| s.trim().to_string()).collect(),
+                class: class.trim().to_string(),
             }
         })
         .collect()
@@ -45,11 +57,15 @@ struct Quality {
 }
 
 /// hit@k: the share of queries with an acceptable article among the first k articles.
-fn evaluate(queries: &[Labelled], search: impl Fn(&str) -> Vec<String>) -> Quality {
-    let (mut at1, mut at3) = (0, 0);
+fn evaluate<'a>(
+    queries: impl IntoIterator<Item = &'a Labelled>,
+    search: impl Fn(&Labelled) -> Vec<String>,
+) -> Quality {
+    let (mut at1, mut at3, mut n) = (0, 0, 0);
     let mut misses = Vec::new();
     for q in queries {
-        let ranked = search(&q.query);
+        n += 1;
+        let ranked = search(q);
         let rank = ranked.iter().position(|slug| q.acceptable.contains(slug));
         if rank == Some(0) {
             at1 += 1;
@@ -66,7 +82,7 @@ fn evaluate(queries: &[Labelled], search: impl Fn(&str) -> Vec<String>) -> Quali
             ));
         }
     }
-    let n = queries.len() as f64;
+    let n = n.max(1) as f64;
     Quality {
         hit_at_1: at1 as f64 / n,
         hit_at_3: at3 as f64 / n,
@@ -76,7 +92,7 @@ fn evaluate(queries: &[Labelled], search: impl Fn(&str) -> Vec<String>) -> Quali
 
 /// Plain BM25: the same documents (one per section, with the article's title and tags), tantivy's
 /// default tokenizer, the same field boosts, an OR of the query's words.
-fn whitespace_bm25(articles: &[Article]) -> impl Fn(&str) -> Vec<String> {
+fn whitespace_bm25(articles: &[Article]) -> impl Fn(&Labelled) -> Vec<String> {
     let mut builder = Schema::builder();
     let title = builder.add_text_field("title", TEXT);
     let tags = builder.add_text_field("tags", TEXT);
@@ -115,8 +131,8 @@ fn whitespace_bm25(articles: &[Article]) -> impl Fn(&str) -> Vec<String> {
         parser.set_field_boost(field, boost);
     }
     let slugs: Vec<String> = articles.iter().map(|a| a.slug.clone()).collect();
-    move |query: &str| {
-        let (query, _) = parser.parse_query_lenient(query);
+    move |labelled: &Labelled| {
+        let (query, _) = parser.parse_query_lenient(&labelled.query);
         let top = searcher
             .search(&query, &TopDocs::with_limit(50).order_by_score())
             .unwrap();
@@ -136,9 +152,23 @@ fn whitespace_bm25(articles: &[Article]) -> impl Fn(&str) -> Vec<String> {
     }
 }
 
-fn ours(help: &HelpCenter) -> impl Fn(&str) -> Vec<String> + '_ {
-    |query: &str| {
-        let results = help.search(query, None, 10);
+/// Who asks a labelled query: developer-worded queries are asked where every article is shown (the
+/// support console, `audience=agent`); every other class is asked as a shopper.
+fn reader(class: &str) -> Audience {
+    if class == DEVELOPER_CLASS {
+        Audience::Agent
+    } else {
+        Audience::Shopper
+    }
+}
+
+const DEVELOPER_CLASS: &str = "developer";
+/// Misspellings, chat spellings and missing spaces: the issue's "long, slangy, typo'd" group.
+const HARD_CLASS: &str = "typo-chat";
+
+fn ours(help: &HelpCenter) -> impl Fn(&Labelled) -> Vec<String> + '_ {
+    |labelled: &Labelled| {
+        let results = help.search(&labelled.query, reader(&labelled.class), 10);
         if results.fallback {
             Vec::new()
         } else {
@@ -152,23 +182,66 @@ fn korean_search_beats_whitespace_bm25_on_the_labelled_queries() {
     let help = HelpCenter::load(&HelpSource::BuiltIn).unwrap();
     let queries = labelled();
     assert!(queries.len() >= 80, "{} labelled queries", queries.len());
-    let ours = evaluate(&queries, ours(&help));
+    let ours_all = evaluate(&queries, ours(&help));
     let baseline = evaluate(&queries, whitespace_bm25(help.articles()));
     println!(
         "help search over {} labelled queries: hit@1 {:.3}, hit@3 {:.3}; whitespace BM25 baseline: \
          hit@1 {:.3}, hit@3 {:.3}",
         queries.len(),
-        ours.hit_at_1,
-        ours.hit_at_3,
+        ours_all.hit_at_1,
+        ours_all.hit_at_3,
         baseline.hit_at_1,
         baseline.hit_at_3
     );
-    for miss in &ours.misses {
+    let mut classes: Vec<&str> = queries.iter().map(|q| q.class.as_str()).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    for class in classes {
+        let of_class = || queries.iter().filter(move |q| q.class == class);
+        let quality = evaluate(of_class(), ours(&help));
+        println!(
+            "  class {class:<14} {:>3} queries: hit@1 {:.3}, hit@3 {:.3}",
+            of_class().count(),
+            quality.hit_at_1,
+            quality.hit_at_3
+        );
+    }
+    for miss in &ours_all.misses {
         println!("  not first: {miss}");
     }
-    assert!(ours.hit_at_1 >= MIN_HIT_AT_1, "hit@1 {:.3}", ours.hit_at_1);
-    assert!(ours.hit_at_3 >= MIN_HIT_AT_3, "hit@3 {:.3}", ours.hit_at_3);
-    assert!(ours.hit_at_1 > baseline.hit_at_1 && ours.hit_at_3 > baseline.hit_at_3);
+    let plain = evaluate(
+        queries.iter().filter(|q| q.class != HARD_CLASS),
+        ours(&help),
+    );
+    let hard = evaluate(
+        queries.iter().filter(|q| q.class == HARD_CLASS),
+        ours(&help),
+    );
+    println!(
+        "  plain (all but {HARD_CLASS}): hit@1 {:.3}, hit@3 {:.3}; {HARD_CLASS}: hit@1 {:.3}, hit@3 {:.3}",
+        plain.hit_at_1, plain.hit_at_3, hard.hit_at_1, hard.hit_at_3
+    );
+    assert!(
+        plain.hit_at_1 >= MIN_PLAIN_HIT_AT_1,
+        "plain hit@1 {:.3}",
+        plain.hit_at_1
+    );
+    assert!(
+        plain.hit_at_3 >= MIN_PLAIN_HIT_AT_3,
+        "plain hit@3 {:.3}",
+        plain.hit_at_3
+    );
+    assert!(
+        hard.hit_at_1 >= MIN_HARD_HIT_AT_1,
+        "{HARD_CLASS} hit@1 {:.3}",
+        hard.hit_at_1
+    );
+    assert!(
+        hard.hit_at_3 >= MIN_HARD_HIT_AT_3,
+        "{HARD_CLASS} hit@3 {:.3}",
+        hard.hit_at_3
+    );
+    assert!(ours_all.hit_at_1 > baseline.hit_at_1 && ours_all.hit_at_3 > baseline.hit_at_3);
 }
 
 #[test]
@@ -181,7 +254,7 @@ fn shopper_phrasings_put_the_right_article_first() {
         ("공동인증서", "over-300000-won-certificate"),
         ("결제창이안떠요", "popup-blocked"),
     ] {
-        let results = help.search(query, None, 5);
+        let results = help.search(query, Audience::Shopper, 5);
         assert!(!results.fallback, "{query}");
         assert_eq!(
             results.hits[0].slug, expected,
@@ -202,7 +275,7 @@ fn latin_typos_and_phrase_synonyms_find_the_intended_article() {
         ("일반결제 비밀번호 분실", "ansimclick-password"),
         ("일반결제 ISP 비밀번호 분실", "isp-password"),
     ] {
-        let results = help.search(query, None, 5);
+        let results = help.search(query, Audience::Shopper, 5);
         assert_eq!(
             results.hits[0].slug, expected,
             "{query}: {:?}",
@@ -230,7 +303,16 @@ fn a_3factor_error_suggests_the_paybook_article_first() {
 const GUIDE_FACTS: &[(&str, &[&str])] = &[
     (
         "popup-blocked",
-        &["팝업", "팝업 차단", "구매하기", "결제하기"],
+        &[
+            "팝업",
+            "팝업 차단",
+            "구매하기",
+            "결제하기",
+            "항상 허용",
+            "Safari",
+            "'팝업 차단'을 끄세요",
+            "팝업 및 리디렉션",
+        ],
     ),
     (
         "clear-cache-cookies",
@@ -511,6 +593,83 @@ const GUIDE_FACTS: &[(&str, &[&str])] = &[
             "은행이 받지 않거나 돌려줍니다",
         ],
     ),
+    // After a failed payment: plain banking and browser sense, and the flow of the guide (the window
+    // only authenticates; nothing is charged before the shop's approval). No phone number but VP's.
+    (
+        "card-declined",
+        &[
+            "'잔액이 부족합니다'",
+            "연결된 은행 계좌",
+            "이용한도",
+            "분실 신고 해제",
+            "유효기간(월/년",
+            "'일시불'",
+            "비밀번호 오류 해제",
+            "카드사에 문의",
+            "두 번 결제되지 않습니다",
+        ],
+    ),
+    (
+        "payment-cancelled-by-mistake",
+        &["결제는 되지 않았고 돈도 나가지 않습니다", "다시 누르세요"],
+    ),
+    (
+        "payment-expired",
+        &[
+            "결제 가능 시간이 지났습니다",
+            "다시 주문",
+            "돈은 나가지 않았습니다",
+        ],
+    ),
+    (
+        "cancel-or-refund-paid-order",
+        &[
+            "쇼핑몰이 처리합니다",
+            "부분 취소",
+            "결제한 금액을 넘을 수 없습니다",
+            "카드사에 따라 다릅니다",
+        ],
+    ),
+    ("payment-receipt", &["매출전표", "주문 내역", "현금영수증"]),
+    (
+        "in-app-browser-payment",
+        &[
+            "카카오톡",
+            "네이버 앱",
+            "인스타그램",
+            "다른 브라우저로 열기",
+            "주소창에 결제 사이트 주소를 직접 입력",
+        ],
+    ),
+    (
+        "shop-request-error",
+        &["돈은 나가지 않았습니다", "쇼핑몰 고객센터에 오류 코드"],
+    ),
+    (
+        "payment-connection-error",
+        &["잠시 후 다시 결제", "30분 후", "돈을 보내지 마세요"],
+    ),
+    (
+        "developer-result-codes",
+        &[
+            "W003",
+            "A001",
+            "2011",
+            "R003",
+            "V004",
+            "C002",
+            "USER_CANCEL",
+            "innopay_unreachable",
+        ],
+    ),
+    (
+        "agent-failure-code-guide",
+        &[
+            "상담원 전용",
+            "/help/card-declined#balance",
+            "브이피(주) 1577-3033",
+        ],
+    ),
 ];
 
 #[test]
@@ -534,4 +693,381 @@ fn every_topic_of_the_guide_has_an_article_stating_its_facts() {
         help.articles().len(),
         "every article is covered here"
     );
+}
+
+/// Every failure code paydesk or its sandbox produces, with the message that comes with it, and the
+/// article (and section) a shopper must be shown first. Merchant-side codes (cancel, refund,
+/// virtual-account closing, inquiry) are read by the shop's developer: `DEVELOPER_CODES`.
+const SHOPPER_CODES: &[(&str, &str, &str)] = &[
+    (
+        "C001",
+        "3Factor 인증 필요 ISP 공인인증 오류",
+        "paybook-3factor-error",
+    ),
+    ("C002", "잔액이 부족합니다.", "card-declined#balance"),
+    ("C003", "카드 한도가 초과되었습니다.", "card-declined#limit"),
+    (
+        "C004",
+        "분실 또는 도난 신고된 카드입니다.",
+        "card-declined#lost-or-suspended",
+    ),
+    (
+        "C005",
+        "카드 유효기간이 지났습니다.",
+        "card-declined#expired-card",
+    ),
+    (
+        "C006",
+        "비밀번호 오류 횟수를 초과했습니다.",
+        "card-declined#password-tries",
+    ),
+    (
+        "C007",
+        "할부가 불가능한 카드입니다.",
+        "card-declined#installment",
+    ),
+    (
+        "V101",
+        "가상계좌 발급에 실패했습니다. 잠시 후 다시 시도해 주세요.",
+        "payment-connection-error",
+    ),
+    (
+        "USER_CANCEL",
+        "고객이 결제를 취소했습니다.",
+        "payment-cancelled-by-mistake",
+    ),
+    ("9998", "", "payment-cancelled-by-mistake"),
+    (
+        "expired",
+        "결제 가능 시간이 지났습니다. 상점에서 다시 주문해 주세요.",
+        "payment-expired",
+    ),
+    ("deposit_expired", "", "vbank-deadline-passed"),
+    (
+        "amount_mismatch",
+        "결제 정보가 주문 내용과 일치하지 않아 결제를 진행하지 않았습니다.",
+        "shop-request-error",
+    ),
+    ("order_mismatch", "", "shop-request-error"),
+    (
+        "innopay_unreachable",
+        "결제 서버에 연결하지 못했습니다.",
+        "payment-connection-error",
+    ),
+    ("awaiting_deposit", "", "vbank-how-to-pay"),
+    ("deposit_amount_mismatch", "", "vbank-wrong-amount"),
+    ("refund_account_required", "", "vbank-refund"),
+    ("invalid_refund_account", "", "vbank-refund"),
+    (
+        "W001",
+        "결제수단(payMethod)을 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W002",
+        "가맹점 ID(mid)를 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W003",
+        "등록되지 않은 가맹점(MID)입니다.",
+        "shop-request-error",
+    ),
+    (
+        "W004",
+        "샌드박스는 신용카드(CARD)와 가상계좌(VBANK) 결제만 지원합니다.",
+        "shop-request-error",
+    ),
+    (
+        "W005",
+        "주문번호(moid)는 영문, 숫자, _, - 40자 이내여야 합니다.",
+        "shop-request-error",
+    ),
+    (
+        "W006",
+        "상품명(goodsName)을 입력해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W007",
+        "결제금액(amt)을 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W008",
+        "인증결과 전송 URL(returnUrl)을 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W009",
+        "상품 수량(goodsCnt)을 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W010",
+        "카드사 코드(cardCode) 또는 할부(cardQuota)를 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W011",
+        "구매자명(buyerName)을 입력해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W012",
+        "구매자 연락처(buyerTel)는 숫자만 입력해 주세요.",
+        "shop-request-error",
+    ),
+    ("W013", "", "shop-request-error"),
+    (
+        "W014",
+        "면세금액(taxFreeAmt)을 확인해 주세요.",
+        "shop-request-error",
+    ),
+    ("W015", "", "shop-request-error"),
+    (
+        "W016",
+        "등록되지 않은 주소로는 돌려보내지 않습니다",
+        "shop-request-error",
+    ),
+    (
+        "W017",
+        "입금기한(vBankExpDate)은 YYYYMMDD 형식의 날짜여야 합니다.",
+        "shop-request-error",
+    ),
+    (
+        "W018",
+        "입금기한(vBankExpDate, vBankExpTime)이 이미 지났습니다.",
+        "shop-request-error",
+    ),
+    (
+        "W019",
+        "현금영수증 용도(receiptType)는 1(소득공제) 또는 2(지출증빙)여야 합니다.",
+        "shop-request-error",
+    ),
+    (
+        "W020",
+        "입금 은행(bankCode) 또는 입금자명(depositorName)을 확인해 주세요",
+        "shop-request-error",
+    ),
+    ("W099", "", "shop-request-error"),
+    (
+        "A001",
+        "Merchant-Key가 올바르지 않습니다.",
+        "shop-request-error",
+    ),
+    (
+        "A002",
+        "Payment-Token이 없거나 올바르지 않습니다.",
+        "shop-request-error",
+    ),
+    (
+        "A003",
+        "Payment-Token의 유효시간이 지났습니다.",
+        "shop-request-error",
+    ),
+    (
+        "A004",
+        "이미 사용된 Payment-Token입니다.",
+        "shop-request-error",
+    ),
+    (
+        "A005",
+        "Payment-Token이 이 거래(tid)의 것이 아닙니다.",
+        "shop-request-error",
+    ),
+    (
+        "A006",
+        "amt 또는 taxFreeAmt가 인증된 금액과 다릅니다.",
+        "shop-request-error",
+    ),
+    ("A007", "요청 본문이 JSON이 아닙니다.", "shop-request-error"),
+];
+
+const DEVELOPER_CODES: &[(&str, &str)] = &[
+    ("2011", "취소 비밀번호가 일치하지 않습니다."),
+    ("2012", "이미 취소된 거래입니다."),
+    ("2013", "취소금액이 취소 가능금액을 초과합니다."),
+    ("2014", "취소할 거래가 없습니다."),
+    ("2015", "취소금액(cancelAmt)을 확인해 주세요."),
+    ("2016", "취소사유(cancelMsg)는 100자 이내여야 합니다."),
+    ("R001", "가상계좌 입금 후 환불은 API로 할 수 없습니다."),
+    ("R002", "입금 전인 가상계좌는 환불할 수 없습니다."),
+    ("R003", ""),
+    ("R004", "환불 은행코드 오류"),
+    ("R005", "환불 계좌번호 오류: 숫자 10~16자리여야 합니다."),
+    ("R006", "환불 예금주명은 30자 이내여야 합니다."),
+    ("V001", "licenseKey(가맹점 키)가 올바르지 않습니다."),
+    ("V002", "취소할 가상계좌 거래가 없습니다."),
+    (
+        "V003",
+        "주문번호, 금액, 은행코드 또는 계좌번호가 발급된 가상계좌와 다릅니다.",
+    ),
+    (
+        "V004",
+        "이미 입금된 가상계좌입니다. 환불은 cancelApi로 해 주세요.",
+    ),
+    ("N001", "거래를 찾을 수 없습니다."),
+];
+
+/// Codes the sandbox's sources spell out (`"W003"`, `"C002"`, `"2011"`, ...), so a new one without
+/// an entry above fails the walk. Success codes and test values are not failures.
+fn sandbox_codes() -> Vec<String> {
+    let sources = [
+        include_str!("../../src/sandbox/window.rs"),
+        include_str!("../../src/sandbox/params.rs"),
+        include_str!("../../src/sandbox/state.rs"),
+        include_str!("../../src/sandbox/api.rs"),
+    ];
+    let code = regex::Regex::new(r#""([A-Z][0-9]{3}|20[0-9]{2}|USER_CANCEL)""#).unwrap();
+    let mut codes: Vec<String> = sources
+        .iter()
+        .flat_map(|s| code.captures_iter(s).map(|c| c[1].to_string()))
+        .filter(|c| c != "2001")
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+#[test]
+fn every_failure_code_suggests_a_fitting_article_first() {
+    let help = HelpCenter::load(&HelpSource::BuiltIn).unwrap();
+    let known: Vec<&str> = SHOPPER_CODES
+        .iter()
+        .map(|c| c.0)
+        .chain(DEVELOPER_CODES.iter().map(|c| c.0))
+        .collect();
+    for code in sandbox_codes() {
+        assert!(
+            known.contains(&code.as_str()),
+            "{code} has no expected article here"
+        );
+    }
+    for (code, message, expected) in SHOPPER_CODES {
+        let hits = help.suggest(&SuggestRequest {
+            code: Some(code.to_string()),
+            message: (!message.is_empty()).then(|| message.to_string()),
+            ..SuggestRequest::default()
+        });
+        let (slug, anchor) = expected.split_once('#').unwrap_or((expected, ""));
+        assert_eq!(hits[0].slug, slug, "{code} {message}: {hits:?}");
+        if !anchor.is_empty() {
+            assert_eq!(hits[0].anchor.as_deref(), Some(anchor), "{code}: {hits:?}");
+        }
+        for hit in &hits {
+            let article = help.article(&hit.slug).unwrap();
+            assert!(
+                article.audience.contains(&Audience::Shopper),
+                "{code}: {} is not for shoppers",
+                hit.slug
+            );
+        }
+    }
+    for (code, message) in DEVELOPER_CODES {
+        let hits = help.suggest(&SuggestRequest {
+            code: Some(code.to_string()),
+            message: (!message.is_empty()).then(|| message.to_string()),
+            reader: Audience::Developer,
+            ..SuggestRequest::default()
+        });
+        assert_eq!(hits[0].slug, "developer-result-codes", "{code}: {hits:?}");
+    }
+}
+
+#[test]
+fn a_card_company_and_amount_pick_the_family_and_the_certificate_rule() {
+    let help = HelpCenter::load(&HelpSource::BuiltIn).unwrap();
+    let slugs = |company: &str, amount: i64| -> Vec<String> {
+        help.suggest(&SuggestRequest {
+            message: Some("카드 인증 오류".into()),
+            card_company: Some(company.into()),
+            amount: Some(amount),
+            ..SuggestRequest::default()
+        })
+        .into_iter()
+        .map(|h| h.slug)
+        .collect()
+    };
+    for company in ["국민", "01"] {
+        let isp = slugs(company, 50_000);
+        assert!(
+            !isp.iter().any(|s| s.starts_with("ansimclick")),
+            "{company}: {isp:?}"
+        );
+        assert!(
+            !isp.contains(&"over-300000-won-certificate".to_string()),
+            "{isp:?}"
+        );
+    }
+    for company in ["신한", "현대", "롯데", "삼성"] {
+        let ansimclick = slugs(company, 50_000);
+        assert!(
+            !ansimclick.iter().any(|s| s.starts_with("isp")),
+            "{company}: {ansimclick:?}"
+        );
+    }
+    let large = help.suggest(&SuggestRequest {
+        message: Some("카드 인증 오류".into()),
+        card_company: Some("비씨".into()),
+        amount: Some(300_000),
+        ..SuggestRequest::default()
+    });
+    let rule = large
+        .iter()
+        .find(|h| h.slug == "over-300000-won-certificate")
+        .expect("the certificate rule at 300,000 won");
+    assert_eq!(rule.anchor.as_deref(), Some("isp-rule"), "{large:?}");
+}
+
+/// Particles and endings a shopper types (`이`, `합니다`) are never marked on their own.
+#[test]
+fn highlights_mark_typed_words_never_a_lone_particle_or_ending() {
+    let help = HelpCenter::load(&HelpSource::BuiltIn).unwrap();
+    let mark = regex::Regex::new("<mark>([^<]*)</mark>").unwrap();
+    let glue = [
+        "니다",
+        "합니다",
+        "습니다",
+        "세요",
+        "해요",
+        "어요",
+        "은",
+        "는",
+        "이",
+        "가",
+        "을",
+        "를",
+        "에",
+        "의",
+        "로",
+        "요",
+        "이 ",
+        "가 ",
+        "을 ",
+        "를 ",
+    ];
+    for query in [
+        "잔액이 부족합니다",
+        "카드 한도가 초과되었습니다",
+        "결제가 안 돼요 도와주세요",
+        "팝업을 허용했는데 결제창이 안 떠요",
+        "비밀번호를 잊어버렸습니다",
+    ] {
+        let results = help.search(query, Audience::Shopper, 10);
+        let mut marked = 0;
+        for hit in &results.hits {
+            for m in mark.captures_iter(&hit.snippet) {
+                marked += 1;
+                let text = m[1].trim();
+                assert!(
+                    !glue.contains(&text) && !glue.contains(&&m[1]),
+                    "{query}: {} marks a lone {text:?}: {}",
+                    hit.slug,
+                    hit.snippet
+                );
+            }
+        }
+        assert!(marked > 0, "{query}: something is marked");
+    }
 }

@@ -57,7 +57,7 @@ document.addEventListener('DOMContentLoaded', function () {
       }
       timer = setTimeout(function () {
         var mine = ++latest;
-        fetch('/v1/help/search?typeahead=true&limit=6&q=' + encodeURIComponent(query))
+        fetch('/v1/help/search?audience=shopper&typeahead=true&limit=6&q=' + encodeURIComponent(query))
           .then(function (r) { return r.ok ? r.json() : null; })
           .then(function (data) { if (data && mine === latest) { render(data, query); } })
           .catch(function () {});

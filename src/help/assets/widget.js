@@ -112,7 +112,9 @@
   }
 
   var message = data('error-message');
+  // Shoppers read this widget: `audience` says so even where paydesk's default would too.
   load('/v1/help/suggest', {
+    audience: 'shopper',
     message: message,
     code: data('error-code'),
     payMethod: data('pay-method'),
@@ -121,16 +123,16 @@
   }, message).then(function (shown) {
     // A card company or amount paydesk does not know must not cost the shopper their help: try
     // the code with the message, then the message alone.
-    return shown || load('/v1/help/suggest', { message: message, code: data('error-code') }, message);
+    return shown || load('/v1/help/suggest', { audience: 'shopper', message: message, code: data('error-code') }, message);
   }).then(function (shown) {
-    if (!shown) { load('/v1/help/suggest', { message: message }, message); }
+    if (!shown) { load('/v1/help/suggest', { audience: 'shopper', message: message }, message); }
   });
 
   var timer = null;
   var search = function (typeahead) {
     var query = input.value.trim();
     if (!query) { return; }
-    load('/v1/help/search', { q: query, limit: '5', typeahead: typeahead ? 'true' : '' }, query);
+    load('/v1/help/search', { q: query, audience: 'shopper', limit: '5', typeahead: typeahead ? 'true' : '' }, query);
   };
   input.addEventListener('input', function () {
     clearTimeout(timer);
