@@ -6,6 +6,7 @@ pub mod app;
 pub(crate) mod checkout;
 pub mod cli;
 pub mod config;
+pub(crate) mod console;
 pub mod domain;
 pub mod gateway;
 pub mod help;

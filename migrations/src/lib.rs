@@ -11,6 +11,7 @@ mod m20261127_000100_help_analytics;
 mod m20261202_000001_payment_identity;
 mod m20261203_000001_method_details;
 mod m20261203_000002_signing_secret_since;
+mod m20261204_000001_console;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_payment_identity::Migration),
             Box::new(m20261203_000001_method_details::Migration),
             Box::new(m20261203_000002_signing_secret_since::Migration),
+            Box::new(m20261204_000001_console::Migration),
         ]
     }
 }

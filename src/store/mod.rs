@@ -13,6 +13,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, T
 use crate::config::{DatabaseKind, DatabaseUrl, ExposeSecret};
 use crate::secrets::Secrets;
 
+pub mod console;
 mod entities;
 pub mod gauges;
 pub mod idempotency;
