@@ -105,11 +105,11 @@ pub(super) fn cookie(req: &Request, name: &str) -> Option<String> {
 /// A `Set-Cookie` value for the console: `HttpOnly` (no script reads it), `SameSite=Lax` (no other
 /// site's form posts with it), `Secure` when the console is served over https. `None` clears it.
 pub(super) fn set_cookie(state: &AppState, name: &str, value: Option<&str>) -> String {
-    let secure = if state.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    cookie_header(state.public_url.starts_with("https://"), name, value)
+}
+
+fn cookie_header(secure: bool, name: &str, value: Option<&str>) -> String {
+    let secure = if secure { "; Secure" } else { "" };
     match value {
         Some(value) => format!("{name}={value}; Path=/console; HttpOnly; SameSite=Lax{secure}"),
         None => format!("{name}=; Path=/console; HttpOnly; SameSite=Lax{secure}; Max-Age=0"),
@@ -210,6 +210,17 @@ mod tests {
         assert!(verify_password("correct horse battery".into(), Some(hash.clone())).await);
         assert!(!verify_password("correct horse batterY".into(), Some(hash)).await);
         assert!(!verify_password("anything".into(), None).await);
+    }
+
+    #[test]
+    fn the_cookie_is_secure_behind_https_only() {
+        let plain = cookie_header(false, SESSION_COOKIE, Some("t"));
+        assert_eq!(
+            plain,
+            "paydesk_console=t; Path=/console; HttpOnly; SameSite=Lax"
+        );
+        let https = cookie_header(true, SESSION_COOKIE, Some("t"));
+        assert!(https.ends_with("; Secure"), "{https}");
     }
 
     #[test]
