@@ -61,10 +61,16 @@ pub(crate) async fn add_user(
         return Err("the user name must be 1 to 64 letters, digits or . _ - @".into());
     }
     valid_password(password)?;
+    // The row is enough (its secrets are not read, so no key is needed to add a user).
     for id in storefronts {
-        crate::storefronts::find(store, id)
+        if store
+            .storefront(id)
             .await
-            .map_err(|e| format!("--storefront {id}: {e}"))?;
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            return Err(format!("--storefront {id}: no such storefront"));
+        }
     }
     let password_hash = hash_password(password)?;
     let user = store
