@@ -68,8 +68,8 @@ fn csrf_input(viewer: &Viewer) -> String {
 async fn record(
     state: &AppState,
     req: &Request,
-    viewer: Option<&Viewer>,
-    username: &str,
+    // The signed-in user, or what was typed as a user name (a failed login).
+    who: Result<&Viewer, &str>,
     action: AuditAction,
     target: (Option<&str>, Option<i64>),
     detail: serde_json::Value,
@@ -80,8 +80,8 @@ async fn record(
         .store
         .append_audit(NewAudit {
             at: now,
-            user: viewer.map(|v| &v.user),
-            username,
+            user: who.ok().map(|v| &v.user),
+            username: who.err().unwrap_or_default(),
             action,
             payment_id: target.0,
             noti_id: target.1,
@@ -258,8 +258,7 @@ pub(super) async fn login(
             record(
                 state,
                 req,
-                None,
-                &username,
+                Err(&username),
                 AuditAction::LoginFailed,
                 (None, None),
                 json!({}),
@@ -346,8 +345,7 @@ pub(super) async fn logout(
         record(
             state,
             req,
-            Some(&viewer),
-            "",
+            Ok(&viewer),
             AuditAction::Logout,
             (None, None),
             json!({}),
@@ -371,8 +369,7 @@ pub(super) async fn logout_everywhere(
         record(
             state,
             req,
-            Some(&viewer),
-            "",
+            Ok(&viewer),
             AuditAction::LogoutEverywhere,
             (None, None),
             json!({"sessions": ended}),
@@ -722,8 +719,7 @@ pub(super) async fn payment(
         record(
             state,
             req,
-            Some(&viewer),
-            "",
+            Ok(&viewer),
             AuditAction::ViewBuyer,
             (Some(&row.id), None),
             json!({}),
@@ -1056,8 +1052,7 @@ pub(super) async fn cancel(
         record(
             state,
             req,
-            Some(&viewer),
-            "",
+            Ok(&viewer),
             AuditAction::Cancel,
             (Some(&row.id), None),
             detail,
@@ -1085,8 +1080,7 @@ pub(super) async fn note(
         record(
             state,
             req,
-            Some(&viewer),
-            "",
+            Ok(&viewer),
             AuditAction::Note,
             (Some(&row.id), None),
             json!({"note": text}),
@@ -1114,8 +1108,7 @@ pub(super) async fn resolve_payment(
         record(
             state,
             req,
-            Some(&viewer),
-            "",
+            Ok(&viewer),
             AuditAction::ResolvePayment,
             (Some(&row.id), None),
             json!({"note": text, "flagReason": row.flag_reason}),
@@ -1157,8 +1150,7 @@ pub(super) async fn redeliver(
         record(
             state,
             req,
-            Some(&viewer),
-            "",
+            Ok(&viewer),
             AuditAction::Redeliver,
             (Some(&row.id), None),
             detail,
@@ -1302,8 +1294,7 @@ pub(super) async fn resolve_noti(
         record(
             state,
             req,
-            Some(&viewer),
-            "",
+            Ok(&viewer),
             AuditAction::ResolveNoti,
             (noti.payment_id.as_deref(), Some(noti.id)),
             json!({"note": text, "outcome": noti.outcome}),
@@ -1382,7 +1373,7 @@ pub(super) async fn analytics(
             )
         })
         .collect();
-    unhelpful.sort_by(|a, b| b.1.cmp(&a.1));
+    unhelpful.sort_by_key(|u| std::cmp::Reverse(u.1));
     let periods: String = [7u32, 30, 90, 365]
         .iter()
         .map(|d| format!("<a href=\"/console/analytics?days={d}\">{d}일</a>"))
@@ -1480,8 +1471,7 @@ pub(super) async fn audit_csv(req: &Request, Data(state): Data<&AppState>) -> Re
         record(
             state,
             req,
-            Some(&viewer),
-            "",
+            Ok(&viewer),
             AuditAction::AuditExported,
             (None, None),
             json!({}),

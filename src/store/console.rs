@@ -185,7 +185,7 @@ impl UserRow {
 
 /// `column` with the separators people type in phone numbers removed.
 fn digits_only(column: payment::Column) -> SimpleExpr {
-    let mut expr: SimpleExpr = Expr::col(column).into();
+    let mut expr = SimpleExpr::from(Expr::col(column));
     for sep in ["-", " ", ".", "(", ")"] {
         expr = Func::cust("REPLACE").arg(expr).arg(sep).arg("").into();
     }
@@ -207,7 +207,7 @@ impl Store {
         user: NewUser<'_>,
         now: OffsetDateTime,
     ) -> Result<UserRow, StoreError> {
-        Ok(console_user::ActiveModel {
+        console_user::ActiveModel {
             id: Set(format!("usr_{}", uuid::Uuid::now_v7().simple())),
             username: Set(user.username.to_string()),
             password_hash: Set(user.password_hash),
@@ -219,7 +219,7 @@ impl Store {
         }
         .insert(self.db())
         .await
-        .map_err(StoreError::from_insert)?)
+        .map_err(StoreError::from_insert)
     }
 
     pub async fn console_users(&self) -> Result<Vec<UserRow>, StoreError> {
