@@ -312,7 +312,11 @@ async fn agents_see_only_their_storefront_and_cannot_refund() {
     let other_key = other_storefront_key(&app).await;
     add_user(&app, "demo-agent", "agent", &["sf_demo"]);
     let mine = pay(&app, &key, 20000).await;
-    let theirs = pay(&app, &other_key, 30000).await;
+    // A checkout is enough: the other storefront's Innopay key is not the sandbox's.
+    let theirs = new_checkout(&app, &other_key, &order(30000)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let agent = Console::login(&app, "demo-agent").await;
     assert_eq!(
