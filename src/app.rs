@@ -236,6 +236,7 @@ impl App {
         if let Some(sandbox) = &self.sandbox {
             routes = routes.nest("/sandbox", sandbox.routes());
         }
+        routes = routes.nest("/console", crate::console::routes());
         let routes = noti::routes(checkout::page_routes(routes, demo), &self.state.config.noti)
             .nest("/", service);
         RootSplit {

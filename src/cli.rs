@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         action: StorefrontAction,
     },
+    /// Manage the support console's people (`/console`).
+    Console {
+        #[command(subcommand)]
+        action: ConsoleAction,
+    },
     /// Show the Noti Innopay sent (newest first), e.g. the flagged ones that need a person.
     Noti {
         #[command(subcommand)]
@@ -148,6 +153,41 @@ enum SecretsAction {
     },
     /// List the keys (the primary first) and how many stored secrets each encrypts.
     Status,
+}
+
+#[derive(Subcommand)]
+enum ConsoleAction {
+    /// Add, list, disable console users or reset their password.
+    User {
+        #[command(subcommand)]
+        action: ConsoleUserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsoleUserAction {
+    /// Add a user: `agent` (look up, send help, notes) or `admin` (also cancel, resolve, audit).
+    Add {
+        username: String,
+        #[arg(long)]
+        role: String,
+        /// Limit the user to this storefront (repeat for several); none: every storefront.
+        #[arg(long = "storefront")]
+        storefronts: Vec<String>,
+        /// At least 10 characters; prefer the variable (command lines are visible to other users).
+        #[arg(long, env = "PAYDESK_CONSOLE_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// List users with their role, storefronts and whether they are disabled.
+    List,
+    /// Disable a user and end their sessions.
+    Disable { username: String },
+    /// Set a new password and end the user's sessions.
+    ResetPassword {
+        username: String,
+        #[arg(long, env = "PAYDESK_CONSOLE_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -308,6 +348,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.close().await;
             result
         }
+        Command::Console {
+            action: ConsoleAction::User { action },
+        } => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            let store = open_migrated(&config).await?;
+            let result = console_user(&store, action).await;
+            store.close().await;
+            result
+        }
         Command::Noti {
             action: NotiAction::List { flagged, limit },
         } => {
@@ -378,6 +427,52 @@ async fn run(cli: Cli) -> Result<(), String> {
             result
         }
     }
+}
+
+/// `paydesk console user ...`: support console accounts.
+async fn console_user(store: &Store, action: ConsoleUserAction) -> Result<(), String> {
+    let now = store.now();
+    match action {
+        ConsoleUserAction::Add {
+            username,
+            role,
+            storefronts,
+            password,
+        } => {
+            let user =
+                crate::console::add_user(store, &username, &role, &storefronts, &password, now)
+                    .await?;
+            println!(
+                "added console user {} ({})",
+                user.username,
+                user.role.as_str()
+            );
+        }
+        ConsoleUserAction::List => {
+            for u in crate::console::list_users(store).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.username,
+                    u.role.as_str(),
+                    if u.storefronts.is_empty() {
+                        "*"
+                    } else {
+                        &u.storefronts
+                    },
+                    if u.disabled { "disabled" } else { "active" }
+                );
+            }
+        }
+        ConsoleUserAction::Disable { username } => {
+            crate::console::disable_user(store, &username, now).await?;
+            println!("disabled console user {username}; their sessions ended");
+        }
+        ConsoleUserAction::ResetPassword { username, password } => {
+            crate::console::reset_password(store, &username, &password, now).await?;
+            println!("new password set for {username}; their sessions ended");
+        }
+    }
+    Ok(())
 }
 
 /// The migrated store with the secret keys (generating the embedded default's key file, and saying

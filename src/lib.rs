@@ -7,6 +7,7 @@ pub(crate) mod checkout;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub(crate) mod console;
 pub mod domain;
 pub mod gateway;
 pub mod help;

@@ -11,7 +11,8 @@ mod m20261127_000100_help_analytics;
 mod m20261202_000001_payment_identity;
 mod m20261203_000001_method_details;
 mod m20261203_000002_signing_secret_since;
-mod m20261204_000001_purge_indexes;
+mod m20261204_000001_console;
+mod m20261204_000002_purge_indexes;
 
 pub struct Migrator;
 
@@ -25,7 +26,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_payment_identity::Migration),
             Box::new(m20261203_000001_method_details::Migration),
             Box::new(m20261203_000002_signing_secret_since::Migration),
-            Box::new(m20261204_000001_purge_indexes::Migration),
+            Box::new(m20261204_000001_console::Migration),
+            Box::new(m20261204_000002_purge_indexes::Migration),
         ]
     }
 }

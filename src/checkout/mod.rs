@@ -15,10 +15,11 @@ mod reconciler;
 mod service;
 
 pub use api::{CheckoutApi, Payment};
+pub(crate) use input::NewCancel;
 pub use pages::{home as home_page, routes as page_routes};
 pub use reconciler::spawn_reconciler;
 pub use service::CheckoutService;
-pub(crate) use service::{DepositOutcome, ReportedCancel};
+pub(crate) use service::{CancelResult, DepositOutcome, ReportedCancel};
 
 pub use crate::domain::PaymentStatus;
 

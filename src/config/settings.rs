@@ -424,6 +424,14 @@ pub const SETTINGS: &[Setting] = &[
         read_by: ReadBy::Command,
     },
     Setting {
+        key: "console_password",
+        default: Default::Unset("unset"),
+        expected: "a password of at least 10 characters",
+        doc: "`paydesk console user add` and `reset-password` only: the user's password, instead of `--password` (command lines are visible to other users)",
+        secret: true,
+        read_by: ReadBy::Command,
+    },
+    Setting {
         key: "test_postgres_url",
         default: Default::Unset("unset (PostgreSQL tests skipped)"),
         expected: "a postgres://USER@HOST:PORT/DB URL",

@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::{DatabaseKind, DatabaseUrl, ExposeSecret};
 use crate::secrets::Secrets;
 
+pub mod console;
 mod entities;
 pub mod gauges;
 pub mod idempotency;

@@ -5,6 +5,7 @@ mod approval;
 mod attacks;
 mod browser;
 mod checkout;
+mod console;
 mod contract;
 mod faults;
 mod foundation;

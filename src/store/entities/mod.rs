@@ -1,6 +1,10 @@
 //! sea-orm entities: one per table, mirroring the migrations. Only `store` sees them.
 
 pub mod api_key;
+pub mod console_audit;
+pub mod console_session;
+pub mod console_throttle;
+pub mod console_user;
 pub mod idempotency_key;
 pub mod innopay_noti;
 pub mod payment;

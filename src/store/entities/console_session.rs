@@ -1,0 +1,19 @@
+//! A console session: only the SHA-256 of its id is stored.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "console_sessions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id_hash: String,
+    pub user_id: String,
+    pub csrf_token: String,
+    pub created_at: TimeDateTimeWithTimeZone,
+    pub last_seen_at: TimeDateTimeWithTimeZone,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
