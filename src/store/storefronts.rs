@@ -229,11 +229,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let txn = self.db().begin().await?;
         let now = self.now();
+        // Write first: on SQLite a transaction that reads before its first write cannot wait for a
+        // busy writer when it upgrades (it fails at once with "database is locked").
+        let (new_id, storefront_id, label) =
+            (key.id.clone(), key.storefront_id.clone(), key.label.clone());
+        key.into_active_model().insert(&txn).await?;
         let mut older = api_key::Entity::find()
-            .filter(api_key::Column::StorefrontId.eq(key.storefront_id.clone()))
+            .filter(api_key::Column::StorefrontId.eq(storefront_id))
+            .filter(api_key::Column::Id.ne(new_id))
             .filter(api_key::Column::RevokedAt.is_null());
         if same_label_only {
-            older = older.filter(api_key::Column::Label.eq(key.label.clone()));
+            older = older.filter(api_key::Column::Label.eq(label));
         }
         let older = older
             .order_by_desc(api_key::Column::CreatedAt)
@@ -244,7 +250,6 @@ impl Store {
             active.revoked_at = sea_orm::Set(Some(now));
             active.update(&txn).await?;
         }
-        key.into_active_model().insert(&txn).await?;
         txn.commit().await?;
         Ok(())
     }
