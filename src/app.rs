@@ -163,6 +163,14 @@ impl App {
             let key = storefronts::ensure_demo(&store, &config)
                 .await
                 .map_err(|e| StartupError::Demo(e.to_string()))?;
+            // The demo shop is paydesk's own home page; its address follows the public URL.
+            storefronts::set_shop_url(
+                &store,
+                storefronts::DEMO_STOREFRONT_ID,
+                &format!("{public_url}/"),
+            )
+            .await
+            .map_err(|e| StartupError::Demo(e.to_string()))?;
             Some(key)
         } else {
             None

@@ -139,6 +139,15 @@ enum StorefrontAction {
         #[arg(long)]
         url: String,
     },
+    /// Set the shop's own address, where paydesk's shopper pages lead "back to the shop" when a
+    /// checkout has no success or fail URL for the outcome.
+    SetShopUrl {
+        /// Storefront id (`sf_...`).
+        id: String,
+        /// An absolute http:// or https:// URL; empty clears it.
+        #[arg(long)]
+        url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -581,6 +590,15 @@ async fn storefront(
                 "new API key (shown once; the previous keys are revoked): {}",
                 key.expose_secret()
             );
+        }
+        StorefrontAction::SetShopUrl { id, url } => {
+            let storefront = storefronts::set_shop_url(store, &id, &url)
+                .await
+                .map_err(|e| e.to_string())?;
+            match storefront.shop_url {
+                Some(url) => println!("storefront {} is at {url}", storefront.id),
+                None => println!("storefront {} has no shop URL", storefront.id),
+            }
         }
         StorefrontAction::SetWebhook { id, url } => {
             let service =

@@ -293,4 +293,19 @@ impl Store {
         }
         self.storefront(id).await
     }
+
+    /// Sets (or, with `None`, clears) a storefront's own address. `false`: no such storefront.
+    pub async fn set_storefront_shop_url(
+        &self,
+        id: &str,
+        shop_url: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let result = storefront::Entity::update_many()
+            .col_expr(storefront::Column::ShopUrl, Expr::value(shop_url))
+            .col_expr(storefront::Column::UpdatedAt, Expr::value(self.now()))
+            .filter(storefront::Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
 }

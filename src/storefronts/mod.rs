@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::api::ApiError;
 use crate::app::AppState;
 use crate::config::{Config, ExposeSecret, SecretString};
-use crate::domain::{InvalidValue, Mid};
+use crate::domain::{InvalidValue, Mid, web_url};
 use crate::store::storefronts::{ApiKeyRow, StorefrontRow};
 use crate::store::{Store, StoreError};
 
@@ -62,6 +62,9 @@ pub struct Storefront {
     pub previous_signing_secret_expires_at: Option<OffsetDateTime>,
     /// When the current secret was issued; unknown for one rotated before paydesk recorded it.
     pub signing_secret_created_at: Option<OffsetDateTime>,
+    /// The shop's own address: where shopper pages lead "back to the shop" when the checkout has no
+    /// success or fail URL for the outcome.
+    pub shop_url: Option<url::Url>,
 }
 
 impl Storefront {
@@ -177,6 +180,17 @@ impl Storefront {
                 .map(SecretString::from),
             previous_signing_secret_expires_at: overlap_until,
             signing_secret_created_at: row.signing_secret_created_at,
+            shop_url: match row.shop_url.as_deref() {
+                None => None,
+                Some(raw) => {
+                    Some(
+                        web_url(raw, SHOP_URL_MAX).map_err(|e| StorefrontError::Invalid {
+                            field: "shop_url",
+                            reason: e.0,
+                        })?,
+                    )
+                }
+            },
             // From the MID, never from the stored label: a row whose MID was changed to a live one
             // must not stay in test mode, where test keys (which then no longer match) would reach it.
             mode: Mode::for_mid(&mid),
@@ -332,6 +346,7 @@ async fn create_with_id(
         previous_signing_secret: None,
         previous_signing_secret_expires_at: None,
         signing_secret_created_at: Some(now),
+        shop_url: None,
         created_at: now,
         updated_at: now,
     };
@@ -380,6 +395,33 @@ pub async fn rotate_signing_secret(
         .await?
         .ok_or_else(|| StorefrontError::NotFound(id.to_string()))?;
     Storefront::from_row(row, store.now())
+}
+
+/// Longest shop address taken (as long as a checkout's redirect URLs).
+const SHOP_URL_MAX: usize = 2000;
+
+/// Sets the shop's own address (an absolute http(s) URL), or clears it with an empty `raw`.
+pub async fn set_shop_url(
+    store: &Store,
+    id: &str,
+    raw: &str,
+) -> Result<Storefront, StorefrontError> {
+    let url = match raw.trim() {
+        "" => None,
+        raw => Some(
+            web_url(raw, SHOP_URL_MAX).map_err(|e| StorefrontError::Invalid {
+                field: "shop URL",
+                reason: e.0,
+            })?,
+        ),
+    };
+    if !store
+        .set_storefront_shop_url(id, url.as_ref().map(url::Url::as_str))
+        .await?
+    {
+        return Err(StorefrontError::NotFound(id.to_string()));
+    }
+    find(store, id).await
 }
 
 /// Makes sure the demo storefront on the sandbox test MID exists and returns a test key for it:
@@ -490,6 +532,7 @@ mod tests {
             previous_signing_secret: previous.map(SecretString::from),
             previous_signing_secret_expires_at: None,
             signing_secret_created_at: None,
+            shop_url: None,
         }
     }
 

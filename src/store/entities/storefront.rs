@@ -14,6 +14,7 @@ pub struct Model {
     pub previous_signing_secret: Option<String>,
     pub previous_signing_secret_expires_at: Option<TimeDateTimeWithTimeZone>,
     pub signing_secret_created_at: Option<TimeDateTimeWithTimeZone>,
+    pub shop_url: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
 }
