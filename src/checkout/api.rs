@@ -428,6 +428,8 @@ pub struct Payment {
     pub cash_receipt: Option<CashReceiptDetails>,
     #[oai(skip_serializing_if_is_none)]
     pub receipt_url: Option<String>,
+    /// Why it failed; on a `ready` checkout, why the last attempt was declined (the shopper may
+    /// try again until `expiresAt`).
     #[oai(skip_serializing_if_is_none)]
     pub failure: Option<PaymentFailure>,
     /// paydesk found something that needs a person (tampered amount, unexpected answer).

@@ -7,7 +7,7 @@ use poem::web::{Data, Form, Path, Query, Redirect};
 use poem::{IntoResponse, Response, Route, get, handler, post};
 use serde::Deserialize;
 
-use super::service::ReturnQuery;
+use super::service::{LastAttempt, ReturnQuery};
 use super::{PaymentStatus, failure};
 use crate::app::AppState;
 use crate::config::ExposeSecret;
@@ -61,9 +61,83 @@ fn user_agent(req: &poem::Request) -> Option<&str> {
 fn not_found() -> Response {
     Page::new(
         "결제 정보를 찾을 수 없습니다",
-        "<h1>결제 정보를 찾을 수 없습니다</h1><p>주소가 정확한지 확인하시고, 상점으로 돌아가 다시 주문해 주세요.</p>".into(),
+        format!(
+            "<h1>결제 정보를 찾을 수 없습니다</h1><p>주소가 정확한지 확인해 주세요. 결제 화면을 연 쇼핑몰로 돌아가 주문 내역을 확인하시거나, 다시 주문해 주세요.</p>{}",
+            next_steps(vec![("help-centre", "도움말 센터 바로 가기", "/help".into())])
+        ),
     )
     .into_response(StatusCode::NOT_FOUND)
+}
+
+/// The links a shopper page ends with, the first the main one: where to go from here.
+fn next_steps(steps: Vec<(&str, &str, String)>) -> String {
+    let links: String = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (id, label, href))| {
+            format!(
+                "<a class=\"button{}\" id=\"{id}\" href=\"{}\">{label}</a>",
+                if i == 0 { "" } else { " secondary" },
+                escape(href)
+            )
+        })
+        .collect();
+    format!("<nav class=\"next\" aria-label=\"다음 단계\">{links}</nav>")
+}
+
+/// "쇼핑몰로 돌아가기" when paydesk knows where the shop is; else the last steps say where the
+/// order can be seen.
+fn back_to_shop(back: Option<String>, mut steps: Vec<(&str, &str, String)>) -> String {
+    let known = back.is_some();
+    if let Some(href) = back {
+        steps.push(("back-to-shop", "쇼핑몰로 돌아가기", href));
+    }
+    let note = if known {
+        ""
+    } else {
+        "<p class=\"muted\">주문 내역은 주문하신 쇼핑몰에서 확인할 수 있습니다.</p>"
+    };
+    format!("{}{note}", next_steps(steps))
+}
+
+/// What a shopper waiting for an outcome sees: a spinner, the steps so far, and a status line the
+/// page's script updates while it asks `/checkout/{id}/status`.
+fn progress(row: &PaymentRow, doing: &str) -> String {
+    format!(
+        "<div class=\"card\"><div class=\"progress\" role=\"status\" aria-live=\"polite\"><span class=\"spinner\" aria-hidden=\"true\"></span>\
+         <div><strong>{doing}</strong><br><span class=\"muted\" id=\"progress-note\">이 화면을 닫지 말고 잠시만 기다려 주세요.</span></div></div>\
+         <ol class=\"steps\"><li class=\"done\">결제창 인증 완료</li><li class=\"now\">{checking}</li><li>결제 완료</li></ol></div>",
+        checking = if row.pay_method == PayMethod::Vbank {
+            "계좌 발급 확인 중"
+        } else {
+            "승인 결과 확인 중"
+        },
+    )
+}
+
+/// Asks for the status every two seconds and shows the result as soon as it is known; after a
+/// while it says the wait is longer than usual (the reconciler may take minutes).
+const PROGRESS_JS: &str = r#"
+document.addEventListener('DOMContentLoaded', function () {
+  const started = Date.now();
+  const note = document.getElementById('progress-note');
+  function ask() {
+    fetch(STATUS_URL, {cache: 'no-store'}).then(function (r) { return r.json(); }).then(function (s) {
+      if (s.status !== 'approving' && s.status !== 'unknown') { window.location.replace(RESULT_URL); return; }
+      if (Date.now() - started > 20000) { note.textContent = '확인이 평소보다 오래 걸리고 있습니다. 결과가 확인되면 이 화면이 자동으로 바뀝니다. 같은 주문으로 두 번 결제되지 않습니다.'; }
+      setTimeout(ask, 2000);
+    }).catch(function () { setTimeout(ask, 4000); });
+  }
+  setTimeout(ask, 2000);
+});
+"#;
+
+/// The script constants a page's polling needs.
+fn status_urls(row: &PaymentRow) -> String {
+    format!(
+        "const STATUS_URL = \"/checkout/{id}/status\";\nconst RESULT_URL = \"/checkout/{id}/result\";\n",
+        id = escape(&row.id)
+    )
 }
 
 fn server_error(err: impl std::fmt::Display) -> Response {
@@ -316,7 +390,7 @@ async fn checkout_page(
     Path(id): Path<String>,
     req: &poem::Request,
 ) -> Response {
-    let (row, _) = match state.checkout.for_shopper(&id).await {
+    let (row, storefront) = match state.checkout.for_shopper(&id).await {
         Ok(found) => found,
         Err(super::CheckoutError::NotFound) => return not_found(),
         Err(e) => return server_error(e),
@@ -329,15 +403,37 @@ async fn checkout_page(
         &state.checkout,
     ))
     .unwrap_or_default();
-    let window = match state.checkout.window_report(&row).await {
-        Ok(report) => report,
+    let last = match state.checkout.last_attempt(&row).await {
+        Ok(last) => last,
         Err(e) => return server_error(e),
     };
-    let retry_note = match (&window, row.failure_code.as_ref()) {
-        (Some(report), _) if report.shopper_cancelled => {
-            "<p class=\"error\" role=\"alert\">결제창에서 결제를 취소하셨습니다. 요금은 청구되지 않았습니다. 다시 결제하려면 ‘결제하기’를 눌러 주세요.</p>".to_string()
+    let declined = matches!(last, Some(LastAttempt::Declined));
+    // After a card's decline the main action is another card; both open the same window, where the
+    // shopper picks the card.
+    let buttons = if declined && row.pay_method == PayMethod::Card {
+        "<div class=\"next\"><button id=\"btn_pay_other\" type=\"button\" data-pay>다른 카드로 결제</button>\
+         <button id=\"btn_pay\" class=\"secondary\" type=\"button\" data-pay>다시 결제하기</button></div>"
+    } else {
+        "<button id=\"btn_pay\" type=\"button\" data-pay>결제하기</button>"
+    };
+    let retry_note = match (&last, row.failure_code.as_ref()) {
+        (Some(LastAttempt::Declined), _) => {
+            let message = failure::shopper_message(
+                row.failure_code.as_ref(),
+                row.failure_message.as_deref().unwrap_or_default(),
+            );
+            let hits = failure::help_for(&state.help.current(), &row, user_agent(req));
+            format!(
+                "<div class=\"error\" role=\"alert\" id=\"declined\"><p>{message}</p><p>요금은 청구되지 않았습니다. 다른 카드로 결제하거나, 아래 도움말을 확인한 뒤 다시 결제해 주세요.</p>{code}</div>{buttons}{help}",
+                message = escape(&message),
+                code = innopay_code_line(&row),
+                help = crate::help::render_suggestions(&hits),
+            )
         }
-        (Some(report), _) => {
+        (Some(LastAttempt::Window(report)), _) if report.shopper_cancelled => {
+            "<p class=\"notice\" role=\"status\" id=\"window-cancelled\">결제창에서 결제를 취소하셨습니다. 요금은 청구되지 않았습니다. 다시 결제하려면 ‘결제하기’를 눌러 주세요.</p>".to_string()
+        }
+        (Some(LastAttempt::Window(report)), _) => {
             let hits = failure::help_for_window(
                 &state.help.current(),
                 &row,
@@ -355,30 +451,57 @@ async fn checkout_page(
         _ => String::new(),
     };
     let body = format!(
-        "<h1>결제하기</h1>{retry_note}{summary}\
+        "<h1>{title}</h1>{retry_note}{summary}<p class=\"muted\" id=\"expires\">결제 가능 시간: <strong>{expiry}까지</strong></p>\
          <div id=\"notice\" role=\"alert\" hidden></div>\
-         <button id=\"btn_pay\" type=\"button\">결제하기</button>\
+         {main_button}\
          <p class=\"muted\">결제창(팝업)에서 약관에 동의하고 {choose} 뒤 ‘다음’을 누르세요. 결제창이 보이지 않으면 브라우저의 팝업 차단을 해제해 주세요.</p>\
-         <noscript><p class=\"error\">결제창을 열려면 브라우저에서 자바스크립트를 켜 주세요.</p></noscript>",
+         <noscript><p class=\"error\">결제창을 열려면 브라우저에서 자바스크립트를 켜 주세요.</p></noscript>{back}",
+        title = if declined {
+            "결제에 실패했습니다"
+        } else {
+            "결제하기"
+        },
+        // After a decline the buttons follow its explanation, above the help.
+        main_button = if declined { "" } else { buttons },
         summary = order_summary(&row),
+        expiry = escape(&korean_datetime(row.expires_at)),
         choose = if row.pay_method == PayMethod::Vbank {
             "입금할 은행을 선택한"
         } else {
             "카드사를 선택한"
         },
+        back = back_to_shop(state.checkout.back_to_shop(&row, &storefront), Vec::new()),
     );
     let script = format!(
-        "\nconst PARAMS = {params};\nconst STATUS_URL = \"/checkout/{id}/status\";\nconst RESULT_URL = \"/checkout/{id}/result\";\n{CHECKOUT_JS}",
+        "\nconst PARAMS = {params};\n{urls}{CHECKOUT_JS}",
         params = script_json(&params),
-        id = escape(&row.id),
+        urls = status_urls(&row),
     );
-    Page::new("결제하기", body)
-        .with_head(format!(
-            "<script src=\"{}\"></script>\n",
-            escape(state.checkout.sdk_url())
-        ))
-        .with_script(script)
-        .into_response(StatusCode::OK)
+    Page::new(
+        if declined {
+            "결제 실패"
+        } else {
+            "결제하기"
+        },
+        body,
+    )
+    .with_head(format!(
+        "<script src=\"{}\"></script>\n",
+        escape(state.checkout.sdk_url())
+    ))
+    .with_script(script)
+    .into_response(StatusCode::OK)
+}
+
+/// Innopay's (or the card company's) code, which support and card companies recognise; paydesk's
+/// own codes are English words and stay off shopper pages.
+fn innopay_code_line(row: &PaymentRow) -> String {
+    match &row.failure_code {
+        Some(FailureCode::Innopay(code)) => {
+            format!("<p class=\"muted\">오류 코드: {}</p>", escape(code))
+        }
+        _ => String::new(),
+    }
 }
 
 /// Opens Innopay's window and watches it. `window.open` is wrapped while `goPay` runs, so a popup the
@@ -389,24 +512,25 @@ const POPUP_HELP = '결제창(팝업)이 차단되었습니다. 브라우저 주
 const CLOSED_HELP = '결제창을 닫아 결제가 완료되지 않았습니다. 다시 ‘결제하기’를 눌러 주세요. 결제창이 계속 열리지 않으면 <a href="/help/popup-blocked">도움말</a>을 확인해 주세요.';
 let payWindow = null;
 document.addEventListener('DOMContentLoaded', function () {
-  document.getElementById('btn_pay').addEventListener('click', function () {
-    if (typeof innopay === 'undefined' || typeof innopay.goPay !== 'function') {
-      notice('결제 모듈을 불러오지 못했습니다. 네트워크를 확인하고 새로 고침한 뒤 다시 시도해 주세요. <a href="/help/clear-cache-cookies">도움말</a>');
-      return;
-    }
-    const originalOpen = window.open;
-    let asked = false;
-    payWindow = null;
-    window.open = function () { asked = true; payWindow = originalOpen.apply(window, arguments); return payWindow; };
-    innopay.closeHandler = function () { setTimeout(checkClosed, 300); };
-    try { innopay.goPay(PARAMS); } finally { window.open = originalOpen; }
-    if (asked && (!payWindow || payWindow.closed)) { document.body.dataset.popup = 'blocked'; notice(POPUP_HELP); return; }
-    document.body.dataset.popup = 'open';
-    const timer = setInterval(function () {
-      if (payWindow && payWindow.closed) { clearInterval(timer); setTimeout(checkClosed, 500); }
-    }, 500);
-  });
+  document.querySelectorAll('[data-pay]').forEach(function (button) { button.addEventListener('click', pay); });
 });
+function pay() {
+  if (typeof innopay === 'undefined' || typeof innopay.goPay !== 'function') {
+    notice('결제 모듈을 불러오지 못했습니다. 네트워크를 확인하고 새로 고침한 뒤 다시 시도해 주세요. <a href="/help/clear-cache-cookies">도움말</a>');
+    return;
+  }
+  const originalOpen = window.open;
+  let asked = false;
+  payWindow = null;
+  window.open = function () { asked = true; payWindow = originalOpen.apply(window, arguments); return payWindow; };
+  innopay.closeHandler = function () { setTimeout(checkClosed, 300); };
+  try { innopay.goPay(PARAMS); } finally { window.open = originalOpen; }
+  if (asked && (!payWindow || payWindow.closed)) { document.body.dataset.popup = 'blocked'; notice(POPUP_HELP); return; }
+  document.body.dataset.popup = 'open';
+  const timer = setInterval(function () {
+    if (payWindow && payWindow.closed) { clearInterval(timer); setTimeout(checkClosed, 500); }
+  }, 500);
+}
 function checkClosed() {
   fetch(STATUS_URL, {cache: 'no-store'}).then(function (r) { return r.json(); }).then(function (s) {
     if (s.status === 'ready') { document.body.dataset.popup = 'closed'; notice(CLOSED_HELP); }
@@ -428,7 +552,17 @@ async fn return_page(
         Err(super::CheckoutError::NotFound) => return not_found(),
         Err(e) => return server_error(e),
     };
+    let declined = match state.checkout.last_attempt(&row).await {
+        Ok(last) => matches!(last, Some(LastAttempt::Declined)),
+        Err(e) => return server_error(e),
+    };
     let destination = match status_of(&row) {
+        // Declined: the storefront's fail URL (with the code and help) if it has one; the checkout
+        // page (the decline explained, another try) otherwise, as after any window return.
+        PaymentStatus::Ready if declined => state
+            .checkout
+            .storefront_redirect(&row, &storefront)
+            .unwrap_or_else(|| format!("/checkout/{}", row.id)),
         PaymentStatus::Ready => format!("/checkout/{}", row.id),
         // The shopper must see the account first; its page links on to the storefront.
         PaymentStatus::AwaitingDeposit => format!("/checkout/{}/result", row.id),
@@ -439,7 +573,8 @@ async fn return_page(
     };
     let target = script_json(&serde_json::Value::String(destination.clone()));
     let body = format!(
-        "<h1>결제를 처리하고 있습니다</h1><p><a href=\"{href}\">다음 화면으로 이동</a></p>",
+        "<h1>결제를 처리하고 있습니다</h1>{progress}<p><a href=\"{href}\">다음 화면으로 이동</a></p>",
+        progress = progress(&row, "결제 결과로 이동하고 있습니다."),
         href = escape(&destination),
     );
     Page::new("결제 처리 중", body)
@@ -467,6 +602,7 @@ async fn result_page(
         Err(e) => return server_error(e),
     };
     let summary = order_summary(&row);
+    let back = state.checkout.back_to_shop(&row, &storefront);
     let (title, body, head) = match status_of(&row) {
         PaymentStatus::Paid => {
             let details = paid_details(&row)
@@ -476,8 +612,7 @@ async fn result_page(
             let receipt = row
                 .receipt_url
                 .as_deref()
-                .map(|u| format!("<p><a class=\"button secondary\" href=\"{}\" target=\"_blank\" rel=\"noopener\">영수증 보기</a></p>", escape(u)))
-                .unwrap_or_default();
+                .map(|u| ("receipt", "영수증 보기", u.to_string()));
             let message = if row.pay_method == PayMethod::Vbank {
                 "입금이 확인되어 결제가 완료되었습니다."
             } else {
@@ -486,7 +621,8 @@ async fn result_page(
             (
                 "결제 완료",
                 format!(
-                    "<h1>결제가 완료되었습니다</h1><p class=\"ok\" role=\"status\">{message}</p>{summary}<div class=\"card\"><dl>{details}</dl></div>{receipt}"
+                    "<h1>결제가 완료되었습니다</h1><p class=\"ok\" role=\"status\">{message}</p>{summary}<div class=\"card\"><dl>{details}</dl></div>{next}",
+                    next = back_to_shop(back, receipt.into_iter().collect()),
                 ),
                 String::new(),
             )
@@ -505,12 +641,10 @@ async fn result_page(
             } else {
                 crate::help::render_suggestions(&hits)
             };
-            let back = state
-                .checkout
-                .storefront_redirect(&row, &storefront)
+            let back = back
                 .map(|url| {
                     format!(
-                        "<a class=\"button\" href=\"{}\">쇼핑몰로 돌아가기</a>",
+                        "<a class=\"button\" id=\"back-to-shop\" href=\"{}\">쇼핑몰로 돌아가기</a>",
                         escape(&url)
                     )
                 })
@@ -525,13 +659,24 @@ async fn result_page(
                 .with_script(COPY_JS.to_string())
                 .into_response(StatusCode::OK);
         }
-        PaymentStatus::Approving | PaymentStatus::Unknown => (
-            "결제 확인 중",
-            format!(
-                "<h1>결제를 확인하고 있습니다</h1><p class=\"card\" role=\"status\">카드사의 승인 결과를 확인하고 있습니다. 이 화면을 닫지 말고 잠시만 기다려 주세요. 같은 주문으로 두 번 결제되지 않으며, 승인되지 않은 결제는 자동으로 취소됩니다.</p>{summary}"
-            ),
-            "<meta http-equiv=\"refresh\" content=\"3\">".to_string(),
-        ),
+        PaymentStatus::Approving | PaymentStatus::Unknown => {
+            let doing = if row.pay_method == PayMethod::Vbank {
+                "가상계좌 발급 결과를 확인하고 있습니다."
+            } else {
+                "카드사의 승인 결과를 확인하고 있습니다."
+            };
+            return Page::new(
+                "결제 확인 중",
+                format!(
+                    "<h1>결제를 확인하고 있습니다</h1>{progress}<p class=\"muted\">같은 주문으로 두 번 결제되지 않으며, 승인되지 않은 결제는 자동으로 취소됩니다.</p>{summary}",
+                    progress = progress(&row, doing),
+                ),
+            )
+            // Without JavaScript the page reloads itself instead.
+            .with_head("<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>".into())
+            .with_script(format!("{}{PROGRESS_JS}", status_urls(&row)))
+            .into_response(StatusCode::OK);
+        }
         PaymentStatus::Cancelled | PaymentStatus::PartiallyCancelled => {
             let unpaid_account = row
                 .method_details
@@ -547,8 +692,9 @@ async fn result_page(
             (
                 "결제 취소",
                 format!(
-                    "<h1>결제가 취소되었습니다</h1><p class=\"card\">{}</p>{summary}",
-                    escape(&what)
+                    "<h1>결제가 취소되었습니다</h1><p class=\"card\">{}</p>{summary}{next}",
+                    escape(&what),
+                    next = back_to_shop(back, Vec::new()),
                 ),
                 String::new(),
             )
@@ -556,18 +702,32 @@ async fn result_page(
         PaymentStatus::Ready => {
             return Redirect::see_other(format!("/checkout/{}", row.id)).into_response();
         }
-        PaymentStatus::Failed | PaymentStatus::Expired => {
-            let code = row.failure_code.as_ref().map_or("", FailureCode::code);
+        PaymentStatus::Expired => {
+            let message = failure::shopper_message(row.failure_code.as_ref(), "");
+            let hits = failure::help_for(&state.help.current(), &row, user_agent(req));
+            (
+                "결제 시간 만료",
+                format!(
+                    "<h1>결제 가능 시간이 지났습니다</h1><div class=\"notice\" role=\"status\" id=\"expired\"><p>{message}</p><p>요금은 청구되지 않았습니다.</p></div>{help}{summary}{next}",
+                    message = escape(&message),
+                    help = crate::help::render_suggestions(&hits),
+                    next = back_to_shop(back, Vec::new()),
+                ),
+                String::new(),
+            )
+        }
+        PaymentStatus::Failed => {
             let innopay_message = row.failure_message.clone().unwrap_or_default();
             let message = failure::shopper_message(row.failure_code.as_ref(), &innopay_message);
             let hits = failure::help_for(&state.help.current(), &row, user_agent(req));
             (
                 "결제 실패",
                 format!(
-                    "<h1>결제에 실패했습니다</h1><div class=\"error\" role=\"alert\"><p>{message}</p><p class=\"muted\">오류 코드: {code}</p></div>{help}{summary}",
+                    "<h1>결제에 실패했습니다</h1><div class=\"error\" role=\"alert\"><p>{message}</p>{code}<p>이 주문은 더 이상 결제할 수 없습니다. 다시 구매하시려면 쇼핑몰에서 새로 주문해 주세요.</p></div>{help}{summary}{next}",
                     message = escape(&message),
-                    code = escape(code),
+                    code = innopay_code_line(&row),
                     help = crate::help::render_suggestions(&hits),
+                    next = back_to_shop(back, vec![("help-centre", "도움말 센터", "/help".into())]),
                 ),
                 String::new(),
             )

@@ -664,7 +664,7 @@ mod tests {
                     assert_eq!(
                         allowed,
                         matches!(from, Ready | Approving),
-                        "{pair}: payable again only when nothing reached Innopay"
+                        "{pair}: payable again only when nothing was charged"
                     );
                 }
                 if to == Expired {
@@ -816,8 +816,9 @@ impl PaymentStatus {
         match self {
             // The return claims it, a tokenless return is recorded, a mismatch or expiry ends it.
             Ready => &[Ready, Approving, Failed, Expired],
-            // Innopay's answer: approved (or a virtual account issued), declined, unknown (or a
-            // net-cancel begun), not sent, or already cancelled there.
+            // Innopay's answer: approved (or a virtual account issued), declined (payable again
+            // while the shopper may try another card), unknown (or a net-cancel begun), not sent,
+            // or already cancelled there.
             Approving => &[Paid, AwaitingDeposit, Failed, Unknown, Ready, Cancelled],
             // The reconciler's inquiry, a net-cancel's retries and its outcome.
             Unknown => &[Paid, AwaitingDeposit, Failed, Unknown, Cancelled],

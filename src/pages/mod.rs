@@ -158,6 +158,11 @@ textarea{font:inherit;font-size:1rem;padding:8px 10px;border:1px solid #c9ced4;b
 .toc ol{margin:0;padding-left:1.2em}.help-section{scroll-margin-top:12px}\
 h2 .anchor{color:#8c959f;text-decoration:none;font-weight:400}.copy-link{min-height:36px;padding:6px 12px;font-size:.9rem}\
 .actions{display:flex;gap:8px;margin-top:8px;flex-wrap:wrap}\
+.next{display:flex;flex-direction:column;gap:8px;margin:20px 0}.next .button{text-align:center}\
+.progress{display:flex;align-items:center;gap:12px}\
+.spinner{flex:none;width:28px;height:28px;border:3px solid #c6d8fb;border-top-color:#0b57d0;border-radius:50%;animation:spin 1s linear infinite}\
+@keyframes spin{to{transform:rotate(360deg)}}@media (prefers-reduced-motion:reduce){.spinner{animation:none}}\
+.steps{margin:8px 0 0;padding-left:1.2em}.steps .done{color:#185c2e}.steps .now{font-weight:600}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 12px}dt{color:#59636e}dd{margin:0}\
 ";
 

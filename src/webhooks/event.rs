@@ -23,7 +23,13 @@ pub enum EventType {
     /// (status `expired`) a deadline without one.
     #[oai(rename = "payment.awaiting_deposit")]
     PaymentAwaitingDeposit,
-    /// The payment will not be paid: declined, refused by paydesk's checks, or (with
+    /// Innopay declined an attempt (`data.failure` says why) and the checkout is payable again
+    /// (`data.status = "ready"`): the shopper may try another card until `expiresAt`. Nothing was
+    /// charged. `payment.paid` follows a later attempt that is approved, `payment.failed` a checkout
+    /// that expires unpaid or is declined too often.
+    #[oai(rename = "payment.declined")]
+    PaymentDeclined,
+    /// The payment will not be paid: declined for good, refused by paydesk's checks, or (with
     /// `data.status = "expired"`) not paid before the checkout expired.
     #[oai(rename = "payment.failed")]
     PaymentFailed,
@@ -39,9 +45,10 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         EventType::PaymentPaid,
         EventType::PaymentAwaitingDeposit,
+        EventType::PaymentDeclined,
         EventType::PaymentFailed,
         EventType::PaymentCancelled,
         EventType::PaymentPartiallyCancelled,
@@ -56,6 +63,7 @@ impl EventType {
         match self {
             EventType::PaymentPaid => "payment.paid",
             EventType::PaymentAwaitingDeposit => "payment.awaiting_deposit",
+            EventType::PaymentDeclined => "payment.declined",
             EventType::PaymentFailed => "payment.failed",
             EventType::PaymentCancelled => "payment.cancelled",
             EventType::PaymentPartiallyCancelled => "payment.partially_cancelled",
@@ -124,6 +132,14 @@ pub fn event_type(before: Option<&PaymentRow>, after: &PaymentRow) -> Option<Eve
         PaymentStatus::Unknown => EventType::PaymentUnknown,
         PaymentStatus::Cancelled => EventType::PaymentCancelled,
         PaymentStatus::PartiallyCancelled => EventType::PaymentPartiallyCancelled,
+        // An approval declined with the checkout left payable; other returns to `ready` (a call
+        // never sent, a window closed) are not news to the storefront.
+        PaymentStatus::Ready
+            if before.is_some_and(|b| b.status == PaymentStatus::Approving)
+                && after.failure_code.is_some() =>
+        {
+            EventType::PaymentDeclined
+        }
         PaymentStatus::Ready | PaymentStatus::Approving => return None,
     };
     let status_changed = before.is_none_or(|b| b.status != after.status);
@@ -204,7 +220,18 @@ mod tests {
     fn outcomes_publish_and_steps_on_the_way_do_not() {
         let published = |from: &str, to: &str| event_type(Some(&row(from, 0)), &row(to, 0));
         assert_eq!(published("ready", "approving"), None);
-        assert_eq!(published("approving", "ready"), None);
+        assert_eq!(published("approving", "ready"), None, "a call never sent");
+        let mut declined = row("ready", 0);
+        declined.failure_code = Some(crate::domain::FailureCode::innopay("C002"));
+        assert_eq!(
+            event_type(Some(&row("approving", 0)), &declined),
+            Some(EventType::PaymentDeclined)
+        );
+        assert_eq!(
+            event_type(Some(&row("ready", 0)), &declined),
+            None,
+            "a window closed after a decline"
+        );
         assert_eq!(published("approving", "paid"), Some(EventType::PaymentPaid));
         assert_eq!(
             published("approving", "failed"),

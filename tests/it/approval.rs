@@ -90,6 +90,22 @@ pub async fn pay_calls(sandbox: &str, tid: &str) -> usize {
         .count()
 }
 
+/// The approvals `sandbox` answered as approved, of any payment.
+pub async fn approvals(sandbox: &str) -> usize {
+    sandbox_calls(sandbox)
+        .await
+        .iter()
+        .filter(|c| {
+            c["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/v1/transactions/pay"))
+                && c["outcome"]
+                    .as_str()
+                    .is_some_and(|o| o.starts_with("approved"))
+        })
+        .count()
+}
+
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .unwrap()
@@ -199,6 +215,33 @@ pub async fn checkout_and_return(app: &TestApp, sandbox: &str, key: &str, amount
     app.client.get(&return_url).send().await.unwrap();
     checkout["id"].as_str().unwrap().to_string()
 }
+
+/// Has Innopay decline `checkout`'s approval with `code` and `message` until paydesk ends it (a
+/// declined checkout stays payable for a few more tries); returns the payment as it ends.
+pub async fn declined_for_good(
+    app: &TestApp,
+    key: &str,
+    checkout: &Value,
+    code: &str,
+    message: &str,
+) -> Value {
+    let id = checkout["id"].as_str().unwrap();
+    for _ in 0..DECLINES_THAT_END_A_CHECKOUT {
+        add_fault(
+            app,
+            json!({"kind": "decline", "api": "pay", "calls": 1, "code": code, "message": message}),
+        )
+        .await;
+        let return_url = authorize(&app.client, &app.url("/sandbox"), checkout, &[]).await;
+        app.client.get(&return_url).send().await.unwrap();
+    }
+    let failed = payment(app, key, id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    failed
+}
+
+/// How many declined approvals end a checkout (paydesk's `DECLINED_ATTEMPTS_MAX`).
+pub const DECLINES_THAT_END_A_CHECKOUT: usize = 5;
 
 fn event_types(payment: &Value) -> Vec<String> {
     payment["events"]
@@ -356,13 +399,14 @@ async fn window_declines_and_shopper_cancels_leave_the_checkout_payable() {
         "{help}"
     );
 
-    // Innopay itself declining the approval (an authenticated answer) fails the payment, with its
-    // words and the same article first, in the API and on the failure page.
+    // Innopay itself declining the approval (an authenticated answer) is the payment's failure,
+    // with its words and the same article first, in the API and on the page; nothing was charged,
+    // so the checkout is payable again.
     add_fault(&app, json!({"kind": "decline", "api": "pay", "calls": 1, "code": "C001", "message": "3Factor 인증 필요 ISP 공인인증 오류"})).await;
     let approved = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&approved).send().await.unwrap();
     let failed = payment(&app, &key, id).await;
-    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["status"], "ready");
     assert_eq!(failed["failure"]["code"], "C001");
     assert_eq!(
         failed["failure"]["message"],
@@ -376,11 +420,16 @@ async fn window_declines_and_shopper_cancels_leave_the_checkout_payable() {
         failed["failure"]["help"][0]["slug"], "paybook-3factor-error",
         "{failed}"
     );
-    let page = result_page(&app, id).await;
+    // The result page sends the shopper to the checkout page, which explains the decline and
+    // offers another card.
+    let result = app.get(&format!("/checkout/{id}/result")).await;
+    assert_eq!(result.status(), StatusCode::SEE_OTHER);
+    let page = checkout_page(&app, id).await;
     assert!(
         page.contains("3Factor 인증 필요 ISP 공인인증 오류"),
         "{page}"
     );
+    assert!(page.contains("다른 카드로 결제"), "{page}");
     let help = &page[page.find("help-suggestions").expect("a help box")..];
     let first_link = &help[help.find("href=\"").unwrap() + 6..];
     assert!(
@@ -390,7 +439,7 @@ async fn window_declines_and_shopper_cancels_leave_the_checkout_payable() {
     // Lists stay light: no help lookups per payment.
     let list: Value = app
         .client
-        .get(app.url("/v1/payments?status=failed"))
+        .get(app.url("/v1/payments?status=ready"))
         .bearer_auth(&key)
         .send()
         .await
@@ -398,11 +447,14 @@ async fn window_declines_and_shopper_cancels_leave_the_checkout_payable() {
         .json()
         .await
         .unwrap();
+    assert_eq!(list["data"][0]["failure"]["code"], "C001", "{list}");
     assert!(list["data"][0]["failure"]["help"].is_null(), "{list}");
 }
 
+/// A decline took no money: the shopper may try again (another card) and the approval that then
+/// succeeds is the only one; declines past the limit end the checkout, in case it is card testing.
 #[tokio::test]
-async fn innopay_refusing_the_approval_fails_the_payment() {
+async fn a_declined_approval_leaves_the_checkout_payable_until_the_declines_run_out() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let key = demo_key(&app);
     add_fault(&app, json!({"kind": "decline", "api": "pay", "calls": 1, "code": "3011", "message": "카드번호 오류"})).await;
@@ -410,14 +462,48 @@ async fn innopay_refusing_the_approval_fails_the_payment() {
     let id = checkout["id"].as_str().unwrap();
     let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
     app.client.get(&return_url).send().await.unwrap();
-    let failed = payment(&app, &key, id).await;
-    assert_eq!(failed["status"], "failed");
-    assert_eq!(failed["failure"]["code"], "3011");
-    assert_eq!(failed["failure"]["message"], "카드번호 오류");
+    let declined = payment(&app, &key, id).await;
+    assert_eq!(declined["status"], "ready", "{declined}");
+    assert_eq!(declined["failure"]["code"], "3011");
+    assert_eq!(declined["failure"]["message"], "카드번호 오류");
     assert_eq!(
-        event_types(&failed),
+        event_types(&declined),
         vec!["created", "approval_started", "declined"]
     );
+    // The same return again changes nothing: its token was spent on the declined attempt.
+    app.client.get(&return_url).send().await.unwrap();
+    // Another card: approved, once, and the failure is gone.
+    let retry = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
+    app.client.get(&retry).send().await.unwrap();
+    let paid = payment(&app, &key, id).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert!(paid["failure"].is_null(), "{paid}");
+    let types = event_types(&paid);
+    assert_eq!(
+        types.iter().filter(|t| *t == "paid").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(approvals(&app.url("/sandbox")).await, 1);
+
+    // Five declines end a checkout for good.
+    let checkout: Value = new_checkout(&app, &key, &order(20000)).await;
+    let id = checkout["id"].as_str().unwrap();
+    for attempt in 1..=DECLINES_THAT_END_A_CHECKOUT {
+        add_fault(&app, json!({"kind": "decline", "api": "pay", "calls": 1, "code": "C002", "message": "잔액이 부족합니다."})).await;
+        let back = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
+        app.client.get(&back).send().await.unwrap();
+        let now = payment(&app, &key, id).await;
+        let expected = if attempt < DECLINES_THAT_END_A_CHECKOUT {
+            "ready"
+        } else {
+            "failed"
+        };
+        assert_eq!(now["status"], expected, "attempt {attempt}: {now}");
+    }
+    let refused = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
+    app.client.get(&refused).send().await.unwrap();
+    assert_eq!(payment(&app, &key, id).await["status"], "failed");
 }
 
 /// Faults after which Innopay did approve, but paydesk did not hear it: the payment must end `paid`

@@ -454,7 +454,12 @@ impl SeedShop {
 
 /// Clicks the shop's 결제하기 and switches to the payment window once its first step shows.
 pub async fn open_payment_window(browser: &Browser, shop_window: &str) {
-    browser.click("#btn_pay").await;
+    open_payment_window_with(browser, shop_window, "#btn_pay").await;
+}
+
+/// Clicks `button` on the shop's page and switches to the payment window once its first step shows.
+pub async fn open_payment_window_with(browser: &Browser, shop_window: &str, button: &str) {
+    browser.click(button).await;
     let popup = browser
         .wait_for_new_window(&[shop_window.to_string()])
         .await;

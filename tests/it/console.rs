@@ -7,10 +7,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::approval::{TwoInstances, authorize, payment, sandbox_calls};
+use crate::approval::{TwoInstances, payment, sandbox_calls};
 use crate::browser::{Browser, emulate_phone, phone_layout_problems};
 use crate::checkout::{demo_key, new_checkout, order, other_storefront_key};
-use crate::innopay::add_fault;
 use crate::support::{Backend, TEST_SECRET_KEY, TestApp};
 use crate::webhooks::{Answer, FAST, WebhookReceiver, pay, pay_at, set_endpoint};
 
@@ -162,19 +161,11 @@ fn hidden(html: &str, name: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].to_string()
 }
 
-/// A payment declined by Innopay (code 3011), bought by the test buyer `010-1234-5678`.
+/// A payment declined by Innopay (code 3011) for good, bought by the test buyer `010-1234-5678`.
 async fn failed_payment(app: &TestApp, key: &str, body: &Value) -> String {
-    add_fault(
-        app,
-        json!({"kind": "decline", "api": "pay", "calls": 1, "code": "3011", "message": "카드번호 오류"}),
-    )
-    .await;
     let checkout = new_checkout(app, key, body).await;
-    let return_url = authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
-    app.client.get(&return_url).send().await.unwrap();
-    let id = checkout["id"].as_str().unwrap().to_string();
-    assert_eq!(payment(app, key, &id).await["status"], "failed");
-    id
+    crate::approval::declined_for_good(app, key, &checkout, "3011", "카드번호 오류").await;
+    checkout["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]

@@ -1,11 +1,15 @@
 //! Shopper journeys through paydesk's own pages in headless Chromium (harness in `browser.rs`):
 //! the hosted checkout page, Innopay's popup window (the sandbox), and the result page.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::approval::{payment, settled};
-use crate::browser::{Browser, DESKTOP, open_payment_window};
+use crate::approval::{approvals, payment, settled};
+use crate::browser::{
+    Browser, DESKTOP, emulate_phone, open_payment_window, open_payment_window_with,
+    phone_layout_problems,
+};
 use crate::checkout::{demo_key, new_checkout, order};
+use crate::innopay::add_fault;
 use crate::support::{Backend, TestApp};
 use crate::webhooks::{Answer, FAST, WebhookReceiver, set_endpoint, verifies};
 
@@ -196,4 +200,194 @@ async fn journey_the_help_centre_on_a_phone() {
         .await
         .unwrap();
     assert!(section.contains(&format!("id=\"{}\"", first_anchor.as_str().unwrap())));
+}
+
+/// The help articles a shopper page suggests, checked through the API: each is for shoppers, and
+/// none is a developer article. Returns their slugs, best first.
+async fn suggested_shopper_articles(browser: &Browser, app: &TestApp) -> Vec<String> {
+    let hrefs = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('.help-suggestions a')).map(a => a.getAttribute('href'));",
+            json!([]),
+        )
+        .await;
+    let mut slugs = Vec::new();
+    for href in hrefs.as_array().unwrap() {
+        let href = href.as_str().unwrap();
+        let Some(rest) = href.strip_prefix("/help/") else {
+            continue;
+        };
+        let slug = rest.split(['?', '#']).next().unwrap().to_string();
+        let article: Value = app
+            .get(&format!("/v1/help/articles/{slug}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let audience = article["audience"].as_array().unwrap();
+        assert!(audience.contains(&json!("shopper")), "{slug}: {audience:?}");
+        assert!(
+            !audience.contains(&json!("developer")),
+            "{slug}: {audience:?}"
+        );
+        slugs.push(slug);
+    }
+    assert!(!slugs.is_empty(), "no help suggested: {hrefs}");
+    slugs
+}
+
+/// 잔액 부족 at approval on a phone: the page says what happened in Korean, suggests the decline
+/// article (shopper articles only), offers another card, fits 390 px; the other card pays, once,
+/// and the receipt leads back to the shop.
+#[tokio::test]
+async fn journey_an_issuer_decline_on_a_phone_offers_another_card_that_pays_once() {
+    let Some(browser) = Browser::start_sized(PHONE).await else {
+        return;
+    };
+    emulate_phone(&browser).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    add_fault(
+        &app,
+        json!({"kind": "decline", "api": "pay", "calls": 1, "code": "C002", "message": "잔액이 부족합니다."}),
+    )
+    .await;
+    let (checkout, page) = open_checkout(&browser, &app, 20000).await;
+    let id = checkout["id"].as_str().unwrap();
+    assert!(browser.text("#expires").await.contains("까지"));
+    open_payment_window(&browser, &page).await;
+    pay_in_window(&browser, "04", "approve").await;
+    browser.switch_to(&page).await;
+    browser.find("#declined").await;
+    let text = browser.text("main").await;
+    assert!(text.contains("결제에 실패했습니다"), "{text}");
+    assert!(text.contains("잔액이 부족합니다."), "{text}");
+    assert!(text.contains("요금은 청구되지 않았습니다"), "{text}");
+    assert!(text.contains("쇼핑몰로 돌아가기"), "{text}");
+    let slugs = suggested_shopper_articles(&browser, &app).await;
+    assert_eq!(slugs[0], "card-declined", "{slugs:?}");
+    assert_eq!(browser.text("#btn_pay_other").await, "다른 카드로 결제");
+    assert_eq!(browser.text("#btn_pay").await, "다시 결제하기");
+    let problems = phone_layout_problems(&browser).await;
+    browser.screenshot("decline-phone").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    open_payment_window_with(&browser, &page, "#btn_pay_other").await;
+    pay_in_window(&browser, "06", "approve").await;
+    browser.switch_to(&page).await;
+    browser
+        .wait_for_url(&app.url(&format!("/checkout/{id}/result")))
+        .await;
+    let text = browser.text("main").await;
+    assert!(text.contains("결제가 완료되었습니다"), "{text}");
+    assert!(text.contains("신한카드"), "{text}");
+    // The demo shop is where the storefront's address points.
+    let back = browser
+        .execute(
+            "return document.getElementById('back-to-shop').getAttribute('href');",
+            json!([]),
+        )
+        .await;
+    assert_eq!(back, json!(app.url("/")));
+    assert_eq!(
+        approvals(&app.url("/sandbox")).await,
+        1,
+        "one charge for two attempts"
+    );
+    let paid = payment(&app, &demo_key(&app), id).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+}
+
+/// Cancelling in the window says so on the checkout page; past the expiry the page is Korean only
+/// (no `expired` code, no developer article) and leads back to the shop; both fit 390 px.
+#[tokio::test]
+async fn journey_a_cancelled_window_then_an_expired_checkout_on_a_phone() {
+    let Some(browser) = Browser::start_sized(PHONE).await else {
+        return;
+    };
+    emulate_phone(&browser).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (checkout, page) = open_checkout(&browser, &app, 20000).await;
+    let id = checkout["id"].as_str().unwrap();
+    open_payment_window(&browser, &page).await;
+    browser.click("#cancel").await;
+    browser.switch_to(&page).await;
+    let notice = browser.text("#window-cancelled").await;
+    assert!(
+        notice.contains("결제창에서 결제를 취소하셨습니다"),
+        "{notice}"
+    );
+    assert!(notice.contains("요금은 청구되지 않았습니다"), "{notice}");
+    let problems = phone_layout_problems(&browser).await;
+    browser.screenshot("window-cancelled-phone").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    app.clock.advance(time::Duration::hours(2));
+    browser.goto(&app.url(&format!("/checkout/{id}"))).await;
+    browser
+        .wait_for_url(&app.url(&format!("/checkout/{id}/result")))
+        .await;
+    let text = browser.text("main").await;
+    assert!(text.contains("결제 가능 시간이 지났습니다"), "{text}");
+    assert!(text.contains("쇼핑몰로 돌아가기"), "{text}");
+    for english in ["expired", "오류 코드", "Error", "error"] {
+        assert!(
+            !text.contains(english),
+            "{english} on the expired page: {text}"
+        );
+    }
+    suggested_shopper_articles(&browser, &app).await;
+    let problems = phone_layout_problems(&browser).await;
+    browser.screenshot("expired-phone").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(
+        payment(&app, &demo_key(&app), id).await["status"],
+        "expired"
+    );
+}
+
+/// While Innopay's answer is being confirmed, the result page shows its progress and moves to the
+/// receipt by itself once the reconciler has settled the payment: no reload by the shopper.
+#[tokio::test]
+async fn journey_a_payment_being_confirmed_shows_progress_then_the_receipt() {
+    let Some(browser) = Browser::start_sized(PHONE).await else {
+        return;
+    };
+    emulate_phone(&browser).await;
+    // The reconciler runs only when the test says, after the page was seen waiting.
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("reconcile_interval_ms", "3600000")]).await;
+    // Innopay approves but its answer is lost, and so is its Noti: `unknown` until an inquiry.
+    add_fault(
+        &app,
+        json!({"kind": "server_error", "api": "pay", "calls": 1, "status": 503, "applied": true}),
+    )
+    .await;
+    add_fault(&app, json!({"kind": "noti_lost", "calls": 1})).await;
+    let checkout = new_checkout(&app, &demo_key(&app), &order(20000)).await;
+    let id = checkout["id"].as_str().unwrap();
+    let return_url =
+        crate::approval::authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
+    app.client.get(&return_url).send().await.unwrap();
+    assert_eq!(
+        payment(&app, &demo_key(&app), id).await["status"],
+        "unknown"
+    );
+    browser
+        .goto(&app.url(&format!("/checkout/{id}/result")))
+        .await;
+    browser.find(".spinner").await;
+    let status = browser.text("[role=status]").await;
+    assert!(status.contains("승인 결과를 확인하고 있습니다"), "{status}");
+    let problems = phone_layout_problems(&browser).await;
+    browser.screenshot("confirming-phone").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    app.clock.advance(time::Duration::seconds(2));
+    app.state.checkout.reconcile_due(50).await.unwrap();
+    let settled = settled(&app, &demo_key(&app), id, std::time::Duration::from_secs(5)).await;
+    assert_eq!(settled["status"], "paid", "{settled}");
+    browser
+        .wait("the receipt without a reload", || async {
+            let text = browser.text("main").await;
+            text.contains("결제가 완료되었습니다").then_some(())
+        })
+        .await;
 }

@@ -493,14 +493,7 @@ async fn a_forged_paid_noti_for_an_unpaid_payment_changes_nothing_and_is_flagged
         let key = demo_key(&app);
         let ready = new_checkout(&app, &key, &order(30000)).await;
         let failed = new_checkout(&app, &key, &order(31000)).await;
-        crate::innopay::add_fault(
-            &app,
-            json!({"kind": "decline", "api": "pay", "calls": 1, "code": "C001", "message": "3Factor 인증 필요"}),
-        )
-        .await;
-        let declined =
-            crate::approval::authorize(&app.client, &app.url("/sandbox"), &failed, &[]).await;
-        app.client.get(&declined).send().await.unwrap();
+        crate::approval::declined_for_good(&app, &key, &failed, "C001", "3Factor 인증 필요").await;
         let expired = new_checkout(&app, &key, &order(32000)).await;
         crate::support::execute_sql(
             &app,

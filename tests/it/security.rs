@@ -34,7 +34,8 @@ async fn another_payments_tid_is_never_stored_on_a_second_checkout() {
         app.client.get(&swapped).send().await.unwrap();
         let b_id = b["id"].as_str().unwrap();
         let b_after = payment(&app, &key, b_id).await;
-        assert_eq!(b_after["status"], "failed", "{backend:?} {b_after}");
+        // Innopay refused A's token for B's order: nothing charged, B payable again.
+        assert_eq!(b_after["status"], "ready", "{backend:?} {b_after}");
         assert!(
             b_after["tid"].is_null(),
             "{backend:?}: B got A's tid: {b_after}"

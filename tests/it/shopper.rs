@@ -123,29 +123,33 @@ async fn the_shopper_returns_to_the_storefront_with_a_verifiable_signature() {
         assert_eq!(q["amount"], "20000");
 
         // Verify as a storefront would, with the secret it was given.
-        let storefront = paydesk::storefronts::find(&app.state.store, "sf_demo")
-            .await
-            .unwrap();
-        let secret = storefront
-            .signing_secret
-            .expose_secret()
-            .trim_start_matches("whsec_")
-            .to_string();
-        let key_bytes = base64::engine::general_purpose::STANDARD
-            .decode(secret)
-            .unwrap();
         let signed = format!(
             "{}.{}.{}.{}.{}",
             q["checkoutId"], q["orderId"], q["status"], q["amount"], q["timestamp"]
         );
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key_bytes).unwrap();
-        mac.update(signed.as_bytes());
-        let expected = format!(
-            "v1,{}",
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-        );
-        assert_eq!(q["signature"], expected);
+        assert_eq!(q["signature"], demo_signature(&app, &signed).await);
     }
+}
+
+/// What the demo storefront's signing secret makes of `message`, computed as a storefront would.
+async fn demo_signature(app: &TestApp, message: &str) -> String {
+    let storefront = paydesk::storefronts::find(&app.state.store, "sf_demo")
+        .await
+        .unwrap();
+    let secret = storefront
+        .signing_secret
+        .expose_secret()
+        .trim_start_matches("whsec_")
+        .to_string();
+    let key_bytes = base64::engine::general_purpose::STANDARD
+        .decode(secret)
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key_bytes).unwrap();
+    mac.update(message.as_bytes());
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
 }
 
 #[tokio::test]
@@ -170,12 +174,107 @@ async fn a_failed_payment_goes_to_the_fail_url() {
         .text()
         .await
         .unwrap();
-    let target = destination(&page);
+    let target = url::Url::parse(&destination(&page)).unwrap();
     assert!(
-        target.starts_with("https://shop.example/failed?"),
+        target.as_str().starts_with("https://shop.example/failed?"),
         "{target}"
     );
-    assert!(target.contains("status=failed"));
+    let q: std::collections::HashMap<String, String> = target.query_pairs().into_owned().collect();
+    // Declined, nothing charged, payable again: the shop's page can offer another try.
+    assert_eq!(q["status"], "ready", "{target}");
+    assert_eq!(q["failureCode"], "C003");
+    let id = checkout["id"].as_str().unwrap();
+    assert_eq!(q["helpUrl"], app.url(&format!("/checkout/{id}/result")));
+    let signed = format!(
+        "{}.{}.{}.{}",
+        q["checkoutId"], q["failureCode"], q["helpUrl"], q["timestamp"]
+    );
+    assert_eq!(q["helpSignature"], demo_signature(&app, &signed).await);
+    let signed = format!(
+        "{}.{}.{}.{}.{}",
+        q["checkoutId"], q["orderId"], q["status"], q["amount"], q["timestamp"]
+    );
+    assert_eq!(q["signature"], demo_signature(&app, &signed).await);
+    // The help link is paydesk's page of the decline: the shopper's message, help and a retry.
+    // (as a browser: following the result page's redirect to the payable checkout)
+    let help = reqwest::get(&q["helpUrl"])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(help.contains("카드 한도 초과"), "{help}");
+    assert!(help.contains("다른 카드로 결제"), "{help}");
+
+    // Declined until the checkout ends: the fail URL says `failed`, with the code and the help.
+    crate::approval::declined_for_good(&app, &key, &checkout, "C003", "카드 한도 초과").await;
+    let storefront = paydesk::storefronts::find(&app.state.store, "sf_demo")
+        .await
+        .unwrap();
+    let row = app.state.store.payment(id).await.unwrap().unwrap();
+    let last = url::Url::parse(
+        &app.state
+            .checkout
+            .storefront_redirect(&row, &storefront)
+            .unwrap(),
+    )
+    .unwrap();
+    let q: std::collections::HashMap<String, String> = last.query_pairs().into_owned().collect();
+    assert_eq!(q["status"], "failed");
+    assert_eq!(q["failureCode"], "C003");
+    assert!(q.contains_key("helpSignature"));
+}
+
+/// Every page a shopper can land on ends with somewhere to go: an unknown checkout the help
+/// centre, a payment that failed for good the shop (its address when the checkout has no fail
+/// URL) and the help centre, and no retry (it cannot be paid any more).
+#[tokio::test]
+async fn pages_that_end_a_payment_lead_somewhere() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    let unknown = app.get("/checkout/pay_doesnotexist").await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let unknown = unknown.text().await.unwrap();
+    assert!(
+        unknown.contains("id=\"help-centre\" href=\"/help\""),
+        "{unknown}"
+    );
+
+    let checkout = new_checkout(&app, &key, &order(20000)).await;
+    crate::approval::declined_for_good(
+        &app,
+        &key,
+        &checkout,
+        "C004",
+        "분실 또는 도난 신고된 카드입니다.",
+    )
+    .await;
+    let id = checkout["id"].as_str().unwrap();
+    let page = crate::approval::result_page(&app, id).await;
+    assert!(page.contains("결제에 실패했습니다"), "{page}");
+    assert!(page.contains("오류 코드: C004"), "{page}");
+    assert!(page.contains("더 이상 결제할 수 없습니다"), "{page}");
+    assert!(
+        !page.contains("data-pay"),
+        "no retry on a failed payment: {page}"
+    );
+    let shop = format!("id=\"back-to-shop\" href=\"{}\"", app.url("/"));
+    assert!(page.contains(&shop), "{page}");
+
+    // Without a shop address the page says where the order can be seen instead.
+    paydesk::storefronts::set_shop_url(&app.state.store, "sf_demo", "")
+        .await
+        .unwrap();
+    let page = crate::approval::result_page(&app, id).await;
+    assert!(!page.contains("back-to-shop"), "{page}");
+    assert!(
+        page.contains("주문하신 쇼핑몰에서 확인할 수 있습니다"),
+        "{page}"
+    );
+    let refused =
+        paydesk::storefronts::set_shop_url(&app.state.store, "sf_demo", "javascript:alert(1)")
+            .await;
+    assert!(refused.is_err());
 }
 
 /// The server is killed (SIGKILL) while Innopay is approving; a new instance on the same database

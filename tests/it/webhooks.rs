@@ -507,9 +507,11 @@ async fn events_survive_a_receiver_outage_and_the_log_shows_every_attempt() {
     }
 }
 
-/// A failed payment's event carries its failure without help links, as the document allows: the
-/// event list reads it back, and the webhook has it. (`help` was required by the schema but left
-/// out when empty, so listing the events of a storefront with a failed payment answered 500.)
+/// A declined payment's events carry its failure without help links, as the document allows: the
+/// event list reads them back, and the webhooks have them. A decline that leaves the checkout
+/// payable is `payment.declined`; the one that ends it, `payment.failed`. (`help` was required by
+/// the schema but left out when empty, so listing the events of a storefront with a failed payment
+/// answered 500.)
 #[tokio::test]
 async fn a_failed_payments_event_is_listed_and_delivered_as_documented() {
     let app = TestApp::spawn_with(Backend::Sqlite, &FAST).await;
@@ -517,22 +519,41 @@ async fn a_failed_payments_event_is_listed_and_delivered_as_documented() {
     let receiver = WebhookReceiver::start(Answer::Status(200)).await;
     set_endpoint(&app, &key, &receiver.url).await;
     let checkout = crate::checkout::new_checkout(&app, &key, &crate::checkout::order(20000)).await;
-    crate::innopay::add_fault(
+    crate::approval::declined_for_good(
         &app,
-        json!({"kind": "decline", "api": "pay", "calls": 1, "code": "C001", "message": "3Factor 인증 필요 ISP 공인인증 오류"}),
+        &key,
+        &checkout,
+        "C001",
+        "3Factor 인증 필요 ISP 공인인증 오류",
     )
     .await;
-    let declined =
-        crate::approval::authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
-    app.client.get(&declined).send().await.unwrap();
-    let hook = &receiver.wait_for(1, Duration::from_secs(10)).await[0];
-    assert_eq!(hook.json["type"], "payment.failed");
-    assert_eq!(hook.json["data"]["failure"]["code"], "C001");
-    assert!(hook.json["data"]["failure"].get("help").is_none());
+    let declines = crate::approval::DECLINES_THAT_END_A_CHECKOUT;
+    let hooks = receiver.wait_for(declines, Duration::from_secs(10)).await;
+    let types: Vec<&str> = hooks
+        .iter()
+        .map(|h| h.json["type"].as_str().unwrap())
+        .collect();
+    let mut expected = vec!["payment.declined"; declines - 1];
+    expected.push("payment.failed");
+    assert_eq!(types, expected);
+    for hook in &hooks {
+        assert_eq!(hook.json["data"]["failure"]["code"], "C001");
+        assert!(hook.json["data"]["failure"].get("help").is_none());
+    }
+    assert_eq!(hooks[0].json["data"]["status"], "ready");
 
-    let events = events_listed(&app, &key, "", 1).await;
-    assert_eq!(events["data"][0]["type"], "payment.failed", "{events}");
-    assert_eq!(events["data"][0]["data"]["failure"]["code"], "C001");
+    let events = events_listed(&app, &key, "", declines).await;
+    let listed: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, expected, "{events}");
+    assert_eq!(
+        events["data"][declines - 1]["data"]["failure"]["code"],
+        "C001"
+    );
 }
 
 /// A server that refuses private networks (the default once it talks to Innopay) never posts to

@@ -28,13 +28,16 @@ const EXAMPLE: &str = include_str!("../../docs/examples/widget/failure.html");
 const WIDGET_JS: &str = include_str!("../../src/help/assets/widget.js");
 
 /// What paydesk appends to a failUrl, as the doc lists it.
-const FAIL_QUERY: [&str; 6] = [
+const FAIL_QUERY: [&str; 9] = [
     "checkoutId",
     "orderId",
     "status",
     "amount",
     "timestamp",
     "signature",
+    "failureCode",
+    "helpUrl",
+    "helpSignature",
 ];
 
 /// The `{{NAME}}` placeholders of the example, in order of first appearance.
@@ -258,7 +261,9 @@ async fn the_widget_example_shows_korean_help_for_a_real_decline_on_a_phone() {
         FAIL_QUERY.into_iter().collect::<BTreeSet<_>>(),
         "the failUrl carries exactly what docs/WIDGET.md lists: {landed}"
     );
-    assert_eq!(query["status"], "failed");
+    // Declined once, nothing charged: the checkout can still be paid.
+    assert_eq!(query["status"], "ready");
+    assert_eq!(query["failureCode"], "C001");
     assert_eq!(
         browser
             .execute("return window.innerWidth;", json!([]))

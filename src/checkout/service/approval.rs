@@ -30,6 +30,14 @@ pub struct ReturnQuery {
     pub result_msg: Option<String>,
 }
 
+/// How the last attempt to pay a still payable checkout ended.
+pub enum LastAttempt {
+    /// The window came back without a payment token (unsigned: it picks help, nothing more).
+    Window(WindowReport),
+    /// Innopay declined the approval; the payment's `failure` holds its code and message.
+    Declined,
+}
+
 /// What a payment window's return without a token said, for the checkout page.
 pub struct WindowReport {
     /// The shopper closed or cancelled the window.
@@ -207,7 +215,20 @@ fn return_mismatch(
     }
 }
 
+/// How many declined approvals end a checkout: past a few, declines are more likely card testing
+/// than a shopper trying their cards.
+const DECLINED_ATTEMPTS_MAX: usize = 5;
+
 impl CheckoutService {
+    /// How many approvals of this checkout Innopay has declined so far.
+    async fn declined_attempts(&self, row: &PaymentRow) -> Result<usize, CheckoutError> {
+        let events = self.store.payment_events(&row.id).await?;
+        Ok(events
+            .iter()
+            .filter(|e| e.kind == EventKind::Declined.as_str())
+            .count())
+    }
+
     /// Handles the browser's return from the payment window: verifies, approves, verifies again.
     /// Safe to call any number of times, concurrently, from any instance: only the request that moves
     /// the payment from `ready` to `approving` calls Innopay. Answers the payment as it now is, with
@@ -351,12 +372,12 @@ impl CheckoutService {
         .await
     }
 
-    /// What the payment window last reported for a checkout that is still payable, if the latest
-    /// change of the payment was such a report: the checkout page explains it and suggests help.
-    pub async fn window_report(
+    /// What ended the last attempt to pay a checkout that is still payable, if its latest change was
+    /// such an end: the checkout page explains it, suggests help and offers another try.
+    pub async fn last_attempt(
         &self,
         row: &PaymentRow,
-    ) -> Result<Option<WindowReport>, CheckoutError> {
+    ) -> Result<Option<LastAttempt>, CheckoutError> {
         if row.status != PaymentStatus::Ready {
             return Ok(None);
         }
@@ -364,16 +385,19 @@ impl CheckoutService {
         let Some(last) = self.store.payment_event(&row.id, row.version).await? else {
             return Ok(None);
         };
+        if last.kind == EventKind::Declined.as_str() {
+            return Ok(Some(LastAttempt::Declined));
+        }
         if !WINDOW_EVENTS.iter().any(|k| k.as_str() == last.kind) {
             return Ok(None);
         }
         let detail: serde_json::Value = serde_json::from_str(&last.detail).unwrap_or_default();
         let text = |key: &str| detail[key].as_str().unwrap_or_default().to_string();
-        Ok(Some(WindowReport {
+        Ok(Some(LastAttempt::Window(WindowReport {
             shopper_cancelled: last.kind == WINDOW_EVENTS[0].as_str(),
             code: text("code"),
             message: text("message"),
-        }))
+        })))
     }
 
     /// Turns Innopay's answer to an approval (or an inquiry about one) into the payment's next state.
@@ -442,18 +466,27 @@ impl CheckoutService {
                 .await
             }
             Outcome::Declined { code, message } => {
+                // A decline took no money; a shopper still on the page may try another card. Only
+                // the approval their return drove leaves the checkout payable, and not forever.
+                let payable = cause == Cause::Gateway
+                    && row.expires_at > self.store.now()
+                    && self.declined_attempts(&row).await? + 1 < DECLINED_ATTEMPTS_MAX;
                 let update = PaymentUpdate {
                     reconcile_after: Some(None),
                     ..failure(FailureCode::innopay(&code), &message)
                 };
                 self.apply_or_reload(
                     &row,
-                    PaymentStatus::Failed,
+                    if payable {
+                        PaymentStatus::Ready
+                    } else {
+                        PaymentStatus::Failed
+                    },
                     update,
                     event(
                         EventKind::Declined,
                         cause,
-                        json!({"code": code, "message": message}),
+                        json!({"code": code, "message": message, "payable": payable}),
                     ),
                 )
                 .await
@@ -608,14 +641,17 @@ impl CheckoutService {
     }
 
     /// Where the shopper goes after the return: the storefront's success or fail URL with a signed
-    /// query, or `None` for paydesk's own result page.
+    /// query, or `None` for paydesk's own result page. A fail URL also gets the failure's code and
+    /// paydesk's page of help for it (`failureCode`, `helpUrl`), signed apart (`helpSignature`) so
+    /// the `signature` of every redirect keeps its one documented form.
     pub fn storefront_redirect(&self, row: &PaymentRow, storefront: &Storefront) -> Option<String> {
+        let fail = row.fail_url.as_deref();
         let target = match row.status {
             // The redirect's `status` tells the storefront which: an account issued is not paid.
             PaymentStatus::Paid | PaymentStatus::AwaitingDeposit => row.success_url.as_deref(),
-            PaymentStatus::Failed | PaymentStatus::Expired | PaymentStatus::Cancelled => {
-                row.fail_url.as_deref()
-            }
+            PaymentStatus::Failed | PaymentStatus::Expired | PaymentStatus::Cancelled => fail,
+            // Declined, and payable again: `status=ready` with the decline's code.
+            PaymentStatus::Ready if row.failure_code.is_some() => fail,
             _ => None,
         }?;
         let timestamp = self.store.now().unix_timestamp();
@@ -624,7 +660,6 @@ impl CheckoutService {
             "{}.{}.{}.{}.{}",
             row.id, row.order_id, row.status, total, timestamp
         );
-        let signature = storefront.signature(&signed);
         let mut url = url::Url::parse(target).ok()?;
         url.query_pairs_mut()
             .append_pair("checkoutId", &row.id)
@@ -632,7 +667,24 @@ impl CheckoutService {
             .append_pair("status", row.status.as_str())
             .append_pair("amount", &total.to_string())
             .append_pair("timestamp", &timestamp.to_string())
-            .append_pair("signature", &signature);
+            .append_pair("signature", &storefront.signature(&signed));
+        if fail == Some(target)
+            && let Some(code) = &row.failure_code
+        {
+            let help = self.help_url(&row.id);
+            let signed = format!("{}.{}.{}.{}", row.id, code.code(), help, timestamp);
+            url.query_pairs_mut()
+                .append_pair("failureCode", code.code())
+                .append_pair("helpUrl", &help)
+                .append_pair("helpSignature", &storefront.signature(&signed));
+        }
         Some(url.into())
+    }
+
+    /// "Back to the shop" on paydesk's pages: the storefront's signed redirect for the outcome, else
+    /// the shop's own address, else nothing (the page then names the shop's order history instead).
+    pub fn back_to_shop(&self, row: &PaymentRow, storefront: &Storefront) -> Option<String> {
+        self.storefront_redirect(row, storefront)
+            .or_else(|| storefront.shop_url.as_ref().map(|u| u.to_string()))
     }
 }

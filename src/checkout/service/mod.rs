@@ -12,7 +12,7 @@ mod create;
 mod deposit;
 mod reconcile;
 
-pub use approval::{ReturnQuery, WindowReport};
+pub use approval::{LastAttempt, ReturnQuery, WindowReport};
 pub use cancel::CancelResult;
 pub(crate) use cancel::ReportedCancel;
 pub(crate) use deposit::DepositOutcome;
@@ -149,6 +149,12 @@ impl CheckoutService {
 
     pub fn return_url(&self, id: &str) -> String {
         format!("{}/checkout/{id}/return", self.public_url)
+    }
+
+    /// paydesk's page of the outcome with its help: the failure explained, the articles for it, and
+    /// another try while the checkout can still be paid.
+    pub fn help_url(&self, id: &str) -> String {
+        format!("{}/checkout/{id}/result", self.public_url)
     }
 
     pub fn sdk_url(&self) -> &str {
