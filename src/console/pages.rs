@@ -1062,6 +1062,63 @@ pub(super) async fn cancel(
     back_to(&row.id, notice)
 }
 
+/// A note an agent writes on a payment: a plain note (anyone who may look the payment up), or the
+/// resolution of a flagged payment (the flag's reason kept beside it).
+struct NoteKind {
+    permission: Permission,
+    action: AuditAction,
+    flagged_only: bool,
+    notice: Notice,
+}
+
+const NOTE: NoteKind = NoteKind {
+    permission: Permission::LookUp,
+    action: AuditAction::Note,
+    flagged_only: false,
+    notice: Notice::Noted,
+};
+
+const RESOLUTION: NoteKind = NoteKind {
+    permission: Permission::Resolve,
+    action: AuditAction::ResolvePayment,
+    flagged_only: true,
+    notice: Notice::Resolved,
+};
+
+async fn write_note(
+    req: &Request,
+    state: &AppState,
+    id: &str,
+    form: &Fields,
+    kind: &NoteKind,
+) -> Response {
+    let now = state.store.now();
+    let viewer = try_page!(acting(req, state, form, kind.permission, now).await);
+    let row = try_page!(visible_payment(state, &viewer, id).await);
+    let Some(text) =
+        text_field(form, "note", NOTE_MAX).filter(|_| !kind.flagged_only || row.flagged)
+    else {
+        return back_to(&row.id, Notice::InvalidNote);
+    };
+    let mut detail = json!({"note": text});
+    if kind.flagged_only {
+        detail["flagReason"] = json!(row.flag_reason);
+    }
+    try_page!(
+        record(
+            state,
+            req,
+            Ok(&viewer),
+            kind.action,
+            (Some(&row.id), None),
+            detail,
+            now
+        )
+        .await
+    );
+    back_to(&row.id, kind.notice)
+}
+
 #[handler]
 pub(super) async fn note(
     req: &Request,
@@ -1069,25 +1126,7 @@ pub(super) async fn note(
     Path(id): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    let now = state.store.now();
-    let viewer = try_page!(acting(req, state, &form, Permission::LookUp, now).await);
-    let row = try_page!(visible_payment(state, &viewer, &id).await);
-    let Some(text) = text_field(&form, "note", NOTE_MAX) else {
-        return back_to(&row.id, Notice::InvalidNote);
-    };
-    try_page!(
-        record(
-            state,
-            req,
-            Ok(&viewer),
-            AuditAction::Note,
-            (Some(&row.id), None),
-            json!({"note": text}),
-            now
-        )
-        .await
-    );
-    back_to(&row.id, Notice::Noted)
+    write_note(req, state, &id, &form, &NOTE).await
 }
 
 #[handler]
@@ -1097,25 +1136,7 @@ pub(super) async fn resolve_payment(
     Path(id): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    let now = state.store.now();
-    let viewer = try_page!(acting(req, state, &form, Permission::Resolve, now).await);
-    let row = try_page!(visible_payment(state, &viewer, &id).await);
-    let Some(text) = text_field(&form, "note", NOTE_MAX).filter(|_| row.flagged) else {
-        return back_to(&row.id, Notice::InvalidNote);
-    };
-    try_page!(
-        record(
-            state,
-            req,
-            Ok(&viewer),
-            AuditAction::ResolvePayment,
-            (Some(&row.id), None),
-            json!({"note": text, "flagReason": row.flag_reason}),
-            now
-        )
-        .await
-    );
-    back_to(&row.id, Notice::Resolved)
+    write_note(req, state, &id, &form, &RESOLUTION).await
 }
 
 #[handler]
