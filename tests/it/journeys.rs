@@ -386,8 +386,17 @@ async fn journey_a_payment_being_confirmed_shows_progress_then_the_receipt() {
     assert_eq!(settled["status"], "paid", "{settled}");
     browser
         .wait("the receipt without a reload", || async {
-            let text = browser.text("main").await;
-            text.contains("결제가 완료되었습니다").then_some(())
+            // Read in one script: the page replaces itself meanwhile, which would leave an element
+            // found before it stale.
+            let text = browser
+                .execute(
+                    "const m = document.querySelector('main'); return m ? m.innerText : '';",
+                    json!([]),
+                )
+                .await;
+            text.as_str()
+                .is_some_and(|t| t.contains("결제가 완료되었습니다"))
+                .then_some(())
         })
         .await;
 }
