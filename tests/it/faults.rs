@@ -127,6 +127,11 @@ async fn every_sandbox_fault_ends_each_payment_final_and_charged_at_most_once() 
         Some(&3),
         "amount mismatches: {by_status:?}"
     );
+    assert_eq!(
+        by_status.get("ready"),
+        Some(&3),
+        "declines leave the checkout payable, nothing charged: {by_status:?}"
+    );
     assert!(by_status.get("paid").copied().unwrap_or(0) >= 4 + 3 + 3 + 3);
 }
 
