@@ -297,7 +297,7 @@ async fn journey_an_issuer_decline_on_a_phone_offers_another_card_that_pays_once
     assert_eq!(paid["status"], "paid", "{paid}");
 }
 
-/// Cancelling in the window says so on the checkout page; past the expiry the page is Korean only
+/// Closing the window, or cancelling in it, says so on the checkout page; past the expiry the page is Korean only
 /// (no `expired` code, no developer article) and leads back to the shop; both fit 390 px.
 #[tokio::test]
 async fn journey_a_cancelled_window_then_an_expired_checkout_on_a_phone() {
@@ -308,6 +308,16 @@ async fn journey_a_cancelled_window_then_an_expired_checkout_on_a_phone() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let (checkout, page) = open_checkout(&browser, &app, 20000).await;
     let id = checkout["id"].as_str().unwrap();
+    // Closing the window without paying is said on the page.
+    open_payment_window(&browser, &page).await;
+    browser.close_window().await;
+    browser.switch_to(&page).await;
+    let closed = browser.text("#notice").await;
+    assert!(
+        closed.contains("결제창을 닫아 결제가 완료되지 않았습니다"),
+        "{closed}"
+    );
+    // Cancelling in it, too.
     open_payment_window(&browser, &page).await;
     browser.click("#cancel").await;
     browser.switch_to(&page).await;
