@@ -1,7 +1,8 @@
 //! Help for a payment error, for the API error envelope, the failure page and the storefront widget.
 //! Order: articles whose `errorPatterns` match the message (longest, most specific match first), then
 //! what a search for the message finds, then rules about the payment itself: an ISP card (BC, KB,
-//! 우리) at 300,000 won or more needs a certificate and ARS, and a phone needs the mobile checklist.
+//! 우리) at 300,000 won or more needs a certificate and ARS, a phone needs the mobile checklist, and an
+//! app's in-app browser (KakaoTalk, Instagram, Facebook, LINE) needs the in-app browser article.
 //! Rule hits keep their place even when the search fills the list, because they explain failures
 //! whose message says nothing useful.
 
@@ -16,6 +17,7 @@ pub const DEFAULT_SUGGESTIONS: usize = 3;
 
 const CERTIFICATE_ARTICLE: &str = "over-300000-won-certificate";
 const MOBILE_ARTICLE: &str = "mobile-checklist";
+const IN_APP_ARTICLE: &str = "in-app-browser-payment";
 
 /// Sections the rules link to; `paydesk help check` fails if an edit removes one.
 pub(crate) const RULE_TARGETS: &[(&str, &str)] = &[
@@ -23,6 +25,7 @@ pub(crate) const RULE_TARGETS: &[(&str, &str)] = &[
     (CERTIFICATE_ARTICLE, "ansimclick-rule"),
     (MOBILE_ARTICLE, "checklist"),
     (MOBILE_ARTICLE, "in-app-browser"),
+    (IN_APP_ARTICLE, "open-in-browser"),
 ];
 
 /// What is known about a failed payment. Every field is optional.
@@ -57,6 +60,33 @@ fn is_mobile(user_agent: &str) -> bool {
 /// The in-app browsers of the Naver and Daum apps, which the mobile checklist says to leave.
 fn is_portal_in_app(user_agent: &str) -> bool {
     user_agent.contains("NAVER(inapp") || user_agent.contains("DaumApps")
+}
+
+/// What the messenger and social apps add to the user agent of the browser they open links in:
+/// KakaoTalk (`KAKAOTALK 10.9.5`), Instagram (`Instagram 334.0...`), Facebook (`[FBAN/FBIOS;FBAV/...]`
+/// on iOS, `[FB_IAB/FB4A;FBAV/...]` on Android) and LINE (`Line/14.10.0`). Case matters: `Line/`
+/// must not fire inside another word.
+const APP_IN_APP_TOKENS: [&str; 5] = ["KAKAOTALK", "Instagram", "FBAN/", "FBAV/", "Line/"];
+
+/// The in-app browsers of messenger and social apps, which often cannot open a card, bank or wallet
+/// app or a new window; the in-app browser article says how to leave them.
+fn is_app_in_app(user_agent: &str) -> bool {
+    APP_IN_APP_TOKENS.iter().any(|t| user_agent.contains(t))
+}
+
+/// The section a shopper's browser calls for, if any: the in-app browser article for a messenger or
+/// social app's browser, the mobile checklist's in-app section for the Naver and Daum apps, the
+/// checklist itself for any other phone.
+fn device_rule(user_agent: &str) -> Option<(&'static str, &'static str)> {
+    if is_app_in_app(user_agent) {
+        Some((IN_APP_ARTICLE, "open-in-browser"))
+    } else if !is_mobile(user_agent) {
+        None
+    } else if is_portal_in_app(user_agent) {
+        Some((MOBILE_ARTICLE, "in-app-browser"))
+    } else {
+        Some((MOBILE_ARTICLE, "checklist"))
+    }
 }
 
 impl HelpCenter {
@@ -210,13 +240,8 @@ impl HelpCenter {
             };
             hits.extend(self.section_hit(CERTIFICATE_ARTICLE, anchor, terms));
         }
-        if let Some(ua) = req.user_agent.as_deref().filter(|ua| is_mobile(ua)) {
-            let anchor = if is_portal_in_app(ua) {
-                "in-app-browser"
-            } else {
-                "checklist"
-            };
-            hits.extend(self.section_hit(MOBILE_ARTICLE, anchor, terms));
+        if let Some((slug, anchor)) = req.user_agent.as_deref().and_then(device_rule) {
+            hits.extend(self.section_hit(slug, anchor, terms));
         }
         hits.retain(|hit| {
             self.article(&hit.slug)
@@ -248,5 +273,75 @@ mod tests {
         assert!(is_mobile(iphone) && !is_portal_in_app(iphone));
         assert!(is_mobile(naver) && is_portal_in_app(naver));
         assert!(!is_mobile(desktop));
+    }
+
+    /// User agents as the apps send them (iOS and Android), each calling for the in-app browser
+    /// article; the portal apps keep the mobile checklist's in-app section, plain phones the checklist.
+    #[test]
+    fn messenger_and_social_in_app_browsers_call_for_the_in_app_article() {
+        let in_app = [
+            (
+                "KakaoTalk iOS",
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 KAKAOTALK 10.9.5",
+            ),
+            (
+                "KakaoTalk Android",
+                "Mozilla/5.0 (Linux; Android 14; SM-S918N Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.122 Mobile Safari/537.36;KAKAOTALK 2410420",
+            ),
+            (
+                "Instagram iOS",
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 334.0.4.32.98 (iPhone14,5; iOS 17_5; ko_KR; ko; scale=3.00; 1170x2532; 611498468)",
+            ),
+            (
+                "Instagram Android",
+                "Mozilla/5.0 (Linux; Android 14; SM-S918N Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.122 Mobile Safari/537.36 Instagram 334.0.0.42.95 Android (34/14; 480dpi; 1080x2340; samsung; SM-S918N; dm3q; qcom; ko_KR; 611229823)",
+            ),
+            (
+                "Facebook iOS",
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/470.0.0.38.108;FBBV/612345678;FBDV/iPhone14,5;FBMD/iPhone;FBSN/iOS;FBSV/17.5;FBSS/3;FBID/phone;FBLC/ko_KR;FBOP/5]",
+            ),
+            (
+                "Facebook Android",
+                "Mozilla/5.0 (Linux; Android 14; SM-S918N Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.122 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/470.0.0.43.108;]",
+            ),
+            (
+                "LINE iOS",
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari Line/14.10.0",
+            ),
+            (
+                "LINE Android",
+                "Mozilla/5.0 (Linux; Android 14; SM-S918N Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.122 Mobile Safari/537.36 Line/14.10.1/IAB",
+            ),
+        ];
+        for (app, ua) in in_app {
+            assert!(is_app_in_app(ua) && !is_portal_in_app(ua), "{app}");
+            assert_eq!(
+                device_rule(ua),
+                Some((IN_APP_ARTICLE, "open-in-browser")),
+                "{app}"
+            );
+        }
+
+        let naver = "Mozilla/5.0 (Linux; Android 14; SM-S918N) AppleWebKit/537.36 Mobile Safari/537.36 NAVER(inapp; search; 2000; 12.1.0)";
+        let daum = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 DaumApps/8.9.2 DaumDevice/mobile";
+        let samsung = "Mozilla/5.0 (Linux; Android 14; SM-S918N) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36";
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+        let desktop = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+        for ua in [naver, daum] {
+            assert_eq!(
+                device_rule(ua),
+                Some((MOBILE_ARTICLE, "in-app-browser")),
+                "{ua}"
+            );
+        }
+        for ua in [samsung, safari] {
+            assert!(!is_app_in_app(ua), "{ua}");
+            assert_eq!(device_rule(ua), Some((MOBILE_ARTICLE, "checklist")), "{ua}");
+        }
+        assert_eq!(device_rule(desktop), None);
+        // Only the app's own spelling counts, not the letters inside another word.
+        assert!(!is_app_in_app(
+            "Mozilla/5.0 (iPhone) Mobile/15E148 Timeline/2.0 instagrammer"
+        ));
     }
 }

@@ -674,7 +674,7 @@ async fn a_help_folder_is_served_instead_and_reloads_without_a_restart() {
 
     write_articles(&dir, "팝업 차단 풀기 (개정판)");
     let stats = app.state.help.reload().unwrap();
-    assert_eq!(stats.articles, 41);
+    assert_eq!(stats.articles, 46);
     assert_eq!(popup_title(&app.base).await, "팝업 차단 풀기 (개정판)");
 
     // A broken edit is refused and the articles in use stay.
@@ -760,7 +760,7 @@ fn help_check_passes_on_the_shipped_articles_and_lists_each_problem() {
     let (ok, output) = paydesk(&["help", "check"]);
     assert!(ok, "{output}");
     assert!(
-        output.contains("built-in articles: 41 articles, no problems"),
+        output.contains("built-in articles: 46 articles, no problems"),
         "{output}"
     );
     let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/help");
@@ -791,7 +791,7 @@ fn help_check_passes_on_the_shipped_articles_and_lists_each_problem() {
     let (ok, output) = paydesk(&["help", "reindex"]);
     assert!(ok, "{output}");
     assert!(
-        output.contains("41 articles") && output.contains("indexed in"),
+        output.contains("46 articles") && output.contains("indexed in"),
         "{output}"
     );
     let _ = std::fs::remove_dir_all(dir);

@@ -670,6 +670,61 @@ const GUIDE_FACTS: &[(&str, &[&str])] = &[
             "브이피(주) 1577-3033",
         ],
     ),
+    // The other methods' articles (issue 13) come from plain banking and card sense, not the guide:
+    // what they must say is that times and limits differ by bank and card company, and who to ask.
+    (
+        "bank-maintenance-hours",
+        &[
+            "은행마다 다르며",
+            "자정 전후",
+            "다른 은행 계좌",
+            "다른 결제수단",
+            "은행에 문의",
+            "돈이 나가지 않습니다",
+        ],
+    ),
+    (
+        "bank-transfer-failed",
+        &[
+            "출금 가능 금액",
+            "계좌(통장)의 비밀번호",
+            "이체 한도",
+            "등록해 둔 계좌",
+            "은행에 문의",
+            "돈이 나가지 않습니다",
+        ],
+    ),
+    (
+        "easy-pay-app-not-opening",
+        &[
+            "카카오페이",
+            "네이버페이",
+            "페이코",
+            "최신 버전으로 업데이트",
+            "기본 브라우저",
+            "결제는 되지 않았습니다",
+            "쇼핑몰마다 다릅니다",
+        ],
+    ),
+    (
+        "app-switch-payment-return",
+        &[
+            "최근 앱 목록",
+            "주문 내역",
+            "두 번 결제",
+            "다시 결제하지 말고",
+        ],
+    ),
+    (
+        "overseas-card-declined",
+        &[
+            "해외 결제",
+            "3D 시큐어",
+            "카드 뒷면",
+            "카드사에 문의",
+            "두 번 결제되지 않습니다",
+        ],
+    ),
 ];
 
 #[test]

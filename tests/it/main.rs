@@ -11,6 +11,7 @@ mod faults;
 mod foundation;
 mod gateway;
 mod help;
+mod help_methods;
 mod help_quality;
 mod help_vbank;
 mod innopay;
