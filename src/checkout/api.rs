@@ -50,7 +50,10 @@ pub struct Buyer {
 /// `payMethod`: `CARD` (default) or `VBANK` (가상계좌: an account is issued in the payment window
 /// and the payment is `awaiting_deposit` until the shopper deposits). Innopay's other methods
 /// (BANK, EPAY, OPCARD, EBANK) are refused with `unsupported_pay_method` until paydesk supports
-/// them.
+/// them. What each method allows is the table under `PayMethodView`.
+///
+/// `currency`: the currency of the amounts (Innopay `currency`), default `KRW`; a method whose
+/// rules do not list it refuses it with `currency_not_allowed`.
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase", example)]
 pub struct CreateCheckoutRequest {
@@ -72,6 +75,7 @@ pub struct CreateCheckoutRequest {
     // Documented on the struct: a described enum field becomes an `allOf`, which
     // openapi-python-client refuses for anything but objects.
     pub pay_method: Option<PayMethodView>,
+    pub currency: Option<CurrencyView>,
     pub buyer: Buyer,
     /// Where the shopper goes after a successful payment (signed query added). Without it paydesk shows
     /// its own receipt page. An absolute `https://` or `http://` URL of at most 2000 characters.
@@ -130,6 +134,7 @@ impl Example for CreateCheckoutRequest {
             amount: 20000,
             tax_free_amount: None,
             pay_method: Some(PayMethodView::Card),
+            currency: None,
             buyer: Buyer {
                 name: "홍길동".into(),
                 tel: "01012345678".into(),
@@ -210,7 +215,19 @@ impl From<PaymentStatus> for PaymentStatusView {
     }
 }
 
-/// A payment method, as `payMethod` names it.
+/// A payment method, as `payMethod` names it. What each allows (`domain::PayMethod::rules`, the
+/// one table paydesk reads); a checkout or cancel a method does not allow is refused with the
+/// rule's code: `unsupported_pay_method` (not enabled), `partial_cancel_not_allowed`,
+/// `refund_account_required`, `tax_free_not_allowed`, `currency_not_allowed`.
+///
+/// | method | enabled | paid later | refund account needed | partial cancel | tax-free part | currencies |
+/// | --- | --- | --- | --- | --- | --- | --- |
+/// | `CARD` | yes | no | no | yes | yes | KRW |
+/// | `BANK` | no | no | yes | yes | yes | KRW |
+/// | `VBANK` | yes | yes | yes | yes | yes | KRW |
+/// | `EPAY` | no | no | no | no | yes | KRW |
+/// | `OPCARD` | no | no | no | yes | no | KRW, USD |
+/// | `EBANK` | no | no | yes | yes | yes | KRW |
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[oai(rename_all = "UPPERCASE")]
 pub enum PayMethodView {
@@ -226,6 +243,23 @@ pub enum PayMethodView {
     Opcard,
     /// 계좌간편결제
     Ebank,
+}
+
+/// A currency, by its ISO 4217 code.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "UPPERCASE")]
+pub enum CurrencyView {
+    Krw,
+    Usd,
+}
+
+impl From<CurrencyView> for domain::Currency {
+    fn from(view: CurrencyView) -> Self {
+        match view {
+            CurrencyView::Krw => Self::Krw,
+            CurrencyView::Usd => Self::Usd,
+        }
+    }
 }
 
 impl From<PayMethodView> for domain::PayMethod {
@@ -497,6 +531,7 @@ impl FieldCodes for CreateCheckoutRequest {
             ("amount", _) => "invalid_amount",
             ("taxFreeAmount", _) => "invalid_tax_free_amount",
             ("payMethod", _) if fault == Fault::NotAllowed => "unsupported_pay_method",
+            ("currency", _) if fault == Fault::NotAllowed => "currency_not_allowed",
             ("buyer", "buyer.name") => "invalid_buyer_name",
             ("buyer", "buyer.tel") => "invalid_buyer_tel",
             ("buyer", "buyer.email") => "invalid_buyer_email",
@@ -831,7 +866,9 @@ impl ErrorDocs for CreateCheckoutErrors {
              missing, of the wrong type, not one of its enum values or outside its schema's limits \
              answers with its own code. Codes: `invalid_body` (not JSON, a key given twice, or a \
              field without a code of its own), `invalid_order_id`, `invalid_goods_name`, `invalid_amount`, \
-             `invalid_tax_free_amount`, `unsupported_pay_method`, `invalid_buyer_name`, \
+             `invalid_tax_free_amount`, `unsupported_pay_method`, `tax_free_not_allowed` (a \
+             `taxFreeAmount` for a method without a tax-free part), `currency_not_allowed` (a \
+             currency the method does not take), `invalid_buyer_name`, \
              `invalid_buyer_tel`, `invalid_buyer_email`, `invalid_success_url`, `invalid_fail_url`, \
              `invalid_mall_reserved`, `invalid_expires_in_seconds`, `invalid_deposit_due` (`VBANK` \
              deadline out of bounds, both forms given, or given for another method), \
@@ -884,8 +921,10 @@ impl ErrorDocs for CancelErrors {
             400,
             "A field is invalid; `error.param` is its JSON path (`refundAccount.bankCode`). Codes: \
              `invalid_body` (not JSON, a key given twice), `invalid_cancel_amount`, `invalid_cancel_reason`, `invalid_expected_remaining_amount`, \
-             `cancel_amount_exceeds_remaining`, `refund_account_required` (a paid `VBANK` payment \
-             without `refundAccount`), `invalid_refund_account`, `invalid_idempotency_key`, `invalid_parameter` (the \
+             `cancel_amount_exceeds_remaining`, `refund_account_required` (a paid payment of a \
+             method refunded to an account, e.g. `VBANK`, without `refundAccount`), \
+             `partial_cancel_not_allowed` (`amount` less than the whole payment, for a method that \
+             is only cancelled whole, e.g. `EPAY`), `invalid_refund_account`, `invalid_idempotency_key`, `invalid_parameter` (the \
              id in the path is not valid percent-encoded UTF-8).",
         ),
         docs::UNAUTHORIZED,

@@ -9,8 +9,8 @@ use super::api::{CancelRequest, CreateCheckoutRequest};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Amount, BankCode, CashReceipt, CashReceiptPurpose, OrderId, PayMethod, is_bidi_control,
-    is_invisible, web_url,
+    Amount, BankCode, CashReceipt, CashReceiptPurpose, Currency, OrderId, PayMethod,
+    is_bidi_control, is_invisible, web_url,
 };
 
 /// Smallest total paydesk accepts; Korean card payments below 100 won are refused by card companies.
@@ -218,6 +218,26 @@ impl NewCheckout {
                 format!(
                     "payMethod {pay_method} is not enabled yet; supported: {}",
                     enabled.join(", ")
+                ),
+            ));
+        }
+        let rules = pay_method.rules();
+        if tax_free_amount > Amount::ZERO && !rules.tax_free_part {
+            return Err(CheckoutError::invalid(
+                "tax_free_not_allowed",
+                "taxFreeAmount",
+                format!("a {pay_method} payment has no tax-free part: omit taxFreeAmount"),
+            ));
+        }
+        let currency = req.currency.map_or(Currency::Krw, Currency::from);
+        if !rules.currencies.contains(&currency) {
+            let taken: Vec<&str> = rules.currencies.iter().map(|c| c.code()).collect();
+            return Err(CheckoutError::invalid(
+                "currency_not_allowed",
+                "currency",
+                format!(
+                    "a {pay_method} payment is not made in {currency}; it takes {}",
+                    taken.join(", ")
                 ),
             ));
         }

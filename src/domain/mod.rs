@@ -313,7 +313,34 @@ impl PayMethod {
     }
 }
 
-/// What a payment method allows and needs: the one table the API, the service and the spec read.
+/// A currency a payment is made in. Korean methods take won only; overseas cards (OPCARD) also
+/// take US dollars (Innopay's goPay `currency`, B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Currency {
+    Krw,
+    Usd,
+}
+
+impl Currency {
+    pub const ALL: [Currency; 2] = [Currency::Krw, Currency::Usd];
+
+    /// The ISO 4217 code, as goPay's `currency` takes it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::Krw => "KRW",
+            Currency::Usd => "USD",
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// What a payment method allows and needs: the one table the API, the service, the sandbox and the
+/// spec read (`rules_table` renders it for the spec).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MethodRules {
     /// paydesk takes checkouts for it.
@@ -322,21 +349,79 @@ pub struct MethodRules {
     pub paid_later: bool,
     /// Money goes back to a bank account the storefront names, not to a card.
     pub refunds_to_account: bool,
+    /// Part of the payment may be cancelled; otherwise only the whole of it.
+    pub partial_cancel: bool,
+    /// The checkout may carry a tax-free part (`taxFreeAmount`, Innopay `taxFreeAmt`).
+    pub tax_free_part: bool,
+    /// The currencies a checkout may be in.
+    pub currencies: &'static [Currency],
 }
 
+const KRW_ONLY: &[Currency] = &[Currency::Krw];
+
 impl PayMethod {
+    /// Grades: partial cancels of easy pay are reported unsupported (C, one integration; the sandbox
+    /// can be told otherwise); refunds of bank-paid methods name an account (B); overseas cards
+    /// take USD (B) and, paid from abroad, carry no Korean VAT split, so no tax-free part (paydesk's
+    /// choice, Innopay's window code W014 "tax-free not allowed" exists for it). OPCARD is not
+    /// enabled yet: amounts in a second currency are not typed through the service.
     pub fn rules(self) -> MethodRules {
-        let rules = |enabled, paid_later, refunds_to_account| MethodRules {
-            enabled,
-            paid_later,
-            refunds_to_account,
+        let korean = MethodRules {
+            enabled: true,
+            paid_later: false,
+            refunds_to_account: false,
+            partial_cancel: true,
+            tax_free_part: true,
+            currencies: KRW_ONLY,
         };
         match self {
-            PayMethod::Card => rules(true, false, false),
-            PayMethod::Vbank => rules(true, true, true),
-            PayMethod::Bank | PayMethod::Ebank => rules(false, false, true),
-            PayMethod::Epay | PayMethod::Opcard => rules(false, false, false),
+            PayMethod::Card => korean,
+            PayMethod::Vbank => MethodRules {
+                paid_later: true,
+                refunds_to_account: true,
+                ..korean
+            },
+            PayMethod::Bank | PayMethod::Ebank => MethodRules {
+                enabled: false,
+                refunds_to_account: true,
+                ..korean
+            },
+            PayMethod::Epay => MethodRules {
+                enabled: false,
+                partial_cancel: false,
+                ..korean
+            },
+            PayMethod::Opcard => MethodRules {
+                enabled: false,
+                tax_free_part: false,
+                currencies: &Currency::ALL,
+                ..korean
+            },
         }
+    }
+
+    /// The rules of every method as a Markdown table: the spec's description of `PayMethod` carries
+    /// it, and a test holds the two equal.
+    pub fn rules_table() -> String {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        let mut table = String::from(
+            "| method | enabled | paid later | refund account needed | partial cancel | tax-free part | currencies |\n\
+             | --- | --- | --- | --- | --- | --- | --- |\n",
+        );
+        for method in PayMethod::ALL {
+            let r = method.rules();
+            let currencies: Vec<&str> = r.currencies.iter().map(|c| c.code()).collect();
+            table.push_str(&format!(
+                "| `{method}` | {} | {} | {} | {} | {} | {} |\n",
+                yes(r.enabled),
+                yes(r.paid_later),
+                yes(r.refunds_to_account),
+                yes(r.partial_cancel),
+                yes(r.tax_free_part),
+                currencies.join(", ")
+            ));
+        }
+        table
     }
 }
 
@@ -625,6 +710,44 @@ impl Cause {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every method's row, against what the service and the API do with it.
+    #[test]
+    fn the_method_table_holds_for_every_method() {
+        for method in PayMethod::ALL {
+            let r = method.rules();
+            assert!(
+                r.currencies.contains(&Currency::Krw),
+                "{method}: every method takes won"
+            );
+            if r.paid_later {
+                assert!(
+                    r.refunds_to_account,
+                    "{method}: money deposited is refunded to an account"
+                );
+            }
+            if r.currencies.contains(&Currency::Usd) {
+                assert!(!r.tax_free_part, "{method}: no Korean VAT split abroad");
+            }
+            assert_eq!(method.code().parse::<PayMethod>().unwrap(), method);
+        }
+        // The rules the issue names, as chosen.
+        assert!(!PayMethod::Epay.rules().partial_cancel);
+        assert!(PayMethod::Bank.rules().refunds_to_account);
+        assert!(PayMethod::Ebank.rules().refunds_to_account);
+        assert!(!PayMethod::Card.rules().refunds_to_account);
+        assert!(PayMethod::Vbank.rules().paid_later);
+        let table = PayMethod::rules_table();
+        assert_eq!(table.lines().count(), 2 + PayMethod::ALL.len(), "{table}");
+        assert!(
+            table.contains("| `EPAY` | no | no | no | no | yes | KRW |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| `OPCARD` | no | no | no | yes | no | KRW, USD |"),
+            "{table}"
+        );
+    }
 
     #[test]
     fn event_kinds_are_spelled_once() {

@@ -307,15 +307,6 @@ pub const VBANK_ISSUED: &str = "4100";
 /// `pgResultCode` of a deposit Noti: unknown (C), the sandbox's choice.
 const VBANK_DEPOSITED: (&str, &str) = ("4110", "가상계좌 입금 완료");
 
-/// Whether refunds of this method go to a bank account the merchant names (`refundBankCd`,
-/// `refundAcctNo`, `refundAcctNm`, B): the methods paid from a bank account.
-fn refunds_to_account(method: PayMethod) -> bool {
-    matches!(
-        method,
-        PayMethod::Bank | PayMethod::Vbank | PayMethod::Ebank
-    )
-}
-
 /// The shopper's account a bank payment is refunded to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefundAccount {
@@ -733,7 +724,9 @@ impl State {
                 );
             }
         }
-        if refunds_to_account(transaction.params.pay_method) {
+        // Refunds of bank-paid methods name the account (`refundBankCd`, `refundAcctNo`,
+        // `refundAcctNm`, B): paydesk's method table says which.
+        if transaction.params.pay_method.rules().refunds_to_account {
             match RefundAccount::parse(body) {
                 Ok(account) => refund = Some(account),
                 Err((code, message)) => return refused(code, message),

@@ -173,6 +173,7 @@ async fn every_rejected_field_has_its_own_code() {
             "unsupported_pay_method",
             "payMethod",
         ),
+        ("currency", json!("USD"), "currency_not_allowed", "currency"),
         (
             "depositDueInHours",
             json!(24),
