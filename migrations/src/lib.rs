@@ -13,6 +13,7 @@ mod m20261203_000001_method_details;
 mod m20261203_000002_signing_secret_since;
 mod m20261204_000001_console;
 mod m20261204_000002_purge_indexes;
+mod m20261205_000001_pay_method_choice;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_signing_secret_since::Migration),
             Box::new(m20261204_000001_console::Migration),
             Box::new(m20261204_000002_purge_indexes::Migration),
+            Box::new(m20261205_000001_pay_method_choice::Migration),
         ]
     }
 }

@@ -17,7 +17,7 @@ use crate::api::{
     ApiError, ErrorDocs, Errors, Fault, FieldCodes, HelpLink, JsonBody, Timestamp, docs, top_level,
 };
 use crate::app::AppState;
-use crate::domain::{self, CashReceipt, CashReceiptPurpose, MethodDetails, VirtualAccount};
+use crate::domain::{self, CashReceipt, CashReceiptPurpose, MethodDetails, VirtualAccount, Wallet};
 use crate::help::HelpCenter;
 use crate::store::idempotency::IdempotencyBegin;
 use crate::store::payments::{PaymentEventRow, PaymentFilter, PaymentRow};
@@ -47,10 +47,16 @@ pub struct Buyer {
 
 /// A new checkout.
 ///
-/// `payMethod`: `CARD` (default) or `VBANK` (가상계좌: an account is issued in the payment window
-/// and the payment is `awaiting_deposit` until the shopper deposits). Innopay's other methods
-/// (BANK, EPAY, OPCARD, EBANK) are refused with `unsupported_pay_method` until paydesk supports
-/// them. What each method allows is the table under `PayMethodView`.
+/// `payMethod`: `CARD` (default); `BANK` (계좌이체), `EBANK` (계좌간편결제) and `EPAY` (간편결제),
+/// paid at approval like cards; or `VBANK` (가상계좌: an account is issued in the payment window
+/// and the payment is `awaiting_deposit` until the shopper deposits). `OPCARD` is refused with
+/// `unsupported_pay_method` until paydesk supports it. What each method allows is the table under
+/// `PayMethodView`.
+///
+/// `payMethod` names one method; `payMethods` instead offers several for the shopper to choose
+/// from (a storefront may limit which: `pay_method_not_allowed`). Every method offered must take
+/// the checkout as asked (its currency, its tax-free part); VBANK's fields apply when VBANK is
+/// among them.
 ///
 /// `currency`: the currency of the amounts (Innopay `currency`), default `KRW`; a method whose
 /// rules do not list it refuses it with `currency_not_allowed`.
@@ -75,6 +81,11 @@ pub struct CreateCheckoutRequest {
     // Documented on the struct: a described enum field becomes an `allOf`, which
     // openapi-python-client refuses for anything but objects.
     pub pay_method: Option<PayMethodView>,
+    /// Methods the shopper chooses from on the hosted page, in the order shown (instead of
+    /// `payMethod`; at most six, each the storefront allows). The payment's `payMethod` is the one
+    /// the shopper paid with.
+    #[oai(validator(min_items = 1, max_items = 6))]
+    pub pay_methods: Option<Vec<PayMethodView>>,
     pub currency: Option<CurrencyView>,
     pub buyer: Buyer,
     /// Where the shopper goes after a successful payment (signed query added). Without it paydesk shows
@@ -134,6 +145,7 @@ impl Example for CreateCheckoutRequest {
             amount: 20000,
             tax_free_amount: None,
             pay_method: Some(PayMethodView::Card),
+            pay_methods: None,
             currency: None,
             buyer: Buyer {
                 name: "홍길동".into(),
@@ -223,11 +235,11 @@ impl From<PaymentStatus> for PaymentStatusView {
 /// | method | enabled | paid later | refund account needed | partial cancel | tax-free part | currencies |
 /// | --- | --- | --- | --- | --- | --- | --- |
 /// | `CARD` | yes | no | no | yes | yes | KRW |
-/// | `BANK` | no | no | yes | yes | yes | KRW |
+/// | `BANK` | yes | no | yes | yes | yes | KRW |
 /// | `VBANK` | yes | yes | yes | yes | yes | KRW |
-/// | `EPAY` | no | no | no | no | yes | KRW |
+/// | `EPAY` | yes | no | no | no | yes | KRW |
 /// | `OPCARD` | no | no | no | yes | no | KRW, USD |
-/// | `EBANK` | no | no | yes | yes | yes | KRW |
+/// | `EBANK` | yes | no | yes | yes | yes | KRW |
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[oai(rename_all = "UPPERCASE")]
 pub enum PayMethodView {
@@ -308,7 +320,10 @@ pub struct Checkout {
     pub tax_free_amount: i64,
     /// What the shopper pays: `amount + taxFreeAmount`.
     pub total_amount: i64,
+    /// The method, or the first of `payMethods` until the shopper chose.
     pub pay_method: String,
+    /// The methods the shopper may choose from (`payMethod` alone for a checkout of one method).
+    pub pay_methods: Vec<String>,
     pub buyer: Buyer,
     #[oai(skip_serializing_if_is_none)]
     pub success_url: Option<String>,
@@ -391,6 +406,48 @@ pub struct CashReceiptDetails {
     pub tid: Option<String>,
 }
 
+/// The bank account a `BANK` (계좌이체) or `EBANK` (계좌간편결제) payment was paid from.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct BankTransferDetails {
+    /// Three-digit bank code (see `GET /v1/banks`), when Innopay sent one paydesk knows.
+    #[oai(skip_serializing_if_is_none)]
+    pub bank_code: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub bank_name: Option<String>,
+    /// Masked: `110****5678`.
+    #[oai(skip_serializing_if_is_none)]
+    pub account_number: Option<String>,
+}
+
+/// An easy-pay wallet. `other` is one paydesk does not know: `walletCode` has Innopay's value.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum WalletView {
+    KakaoPay,
+    NaverPay,
+    Payco,
+    SamsungPay,
+    TossPay,
+    SsgPay,
+    LPay,
+    Other,
+}
+
+/// The wallet an `EPAY` (간편결제) payment was made with. `wallet` is `other` for a value paydesk
+/// does not know (Innopay sets which wallets a MID offers and does not publish its codes); such a
+/// value is kept, not refused.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct EpayPaymentDetails {
+    pub wallet: WalletView,
+    /// Innopay's value (`epay.epayCl`) as paydesk stores it: `KAKAOPAY` for a known wallet, the
+    /// value verbatim for `other`.
+    pub wallet_code: String,
+    /// The Korean name shoppers know it by (an unknown wallet's own value).
+    pub wallet_name: String,
+}
+
 /// Why a payment failed.
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase")]
@@ -458,6 +515,12 @@ pub struct Payment {
     /// `VBANK` payments.
     #[oai(skip_serializing_if_is_none)]
     pub virtual_account: Option<VirtualAccountDetails>,
+    /// `BANK` and `EBANK` payments.
+    #[oai(skip_serializing_if_is_none)]
+    pub bank: Option<BankTransferDetails>,
+    /// `EPAY` payments.
+    #[oai(skip_serializing_if_is_none)]
+    pub epay: Option<EpayPaymentDetails>,
     #[oai(skip_serializing_if_is_none)]
     pub cash_receipt: Option<CashReceiptDetails>,
     #[oai(skip_serializing_if_is_none)]
@@ -500,8 +563,9 @@ pub struct CancelRequest {
     /// differs, so two operators cannot cancel the same money twice.
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     pub expected_remaining_amount: Option<i64>,
-    /// Where the money goes back to, for a paid `VBANK` payment (required there, refused with
-    /// `refund_account_required` when missing); ignored for cards. Not needed to cancel a
+    /// Where the money goes back to, for a paid payment of a method refunded to an account
+    /// (`VBANK`, `BANK`, `EBANK`: required there, refused with `refund_account_required` when
+    /// missing); ignored for cards and easy pay. Not needed to cancel a
     /// virtual account that was never paid: that only closes the account.
     pub refund_account: Option<RefundAccountRequest>,
 }
@@ -531,6 +595,8 @@ impl FieldCodes for CreateCheckoutRequest {
             ("amount", _) => "invalid_amount",
             ("taxFreeAmount", _) => "invalid_tax_free_amount",
             ("payMethod", _) if fault == Fault::NotAllowed => "unsupported_pay_method",
+            ("payMethods", _) if fault == Fault::NotAllowed => "unsupported_pay_method",
+            ("payMethods", _) => "invalid_pay_methods",
             ("currency", _) if fault == Fault::NotAllowed => "currency_not_allowed",
             ("buyer", "buyer.name") => "invalid_buyer_name",
             ("buyer", "buyer.tel") => "invalid_buyer_tel",
@@ -651,6 +717,10 @@ impl Checkout {
             tax_free_amount: row.tax_free_amount,
             total_amount: row.amount + row.tax_free_amount,
             pay_method: row.pay_method.code().to_string(),
+            pay_methods: offered_methods(row)
+                .iter()
+                .map(|m| m.code().to_string())
+                .collect(),
             buyer: Buyer {
                 name: row.buyer_name.clone(),
                 tel: row.buyer_tel.clone(),
@@ -669,19 +739,42 @@ impl Checkout {
     }
 }
 
+/// The methods a checkout lets the shopper choose from, in order.
+pub(crate) fn offered_methods(row: &PaymentRow) -> Vec<domain::PayMethod> {
+    row.offered_pay_methods
+        .as_ref()
+        .map_or_else(|| vec![row.pay_method], |m| m.iter().collect())
+}
+
 impl GoPayParams {
-    /// What `innopay.goPay` is called with for this checkout, on the hosted page or a storefront's.
+    /// What `innopay.goPay` is called with for this checkout, on the hosted page or a storefront's:
+    /// for its method, or the first of those it offers.
     pub(crate) fn from_row(row: &PaymentRow, service: &CheckoutService) -> Self {
+        Self::for_method(row, service, row.pay_method)
+    }
+
+    /// What `innopay.goPay` is called with once the shopper chose `method` among those offered
+    /// (the hosted page's choice): the deposit deadline only for a method paid later.
+    pub(crate) fn for_method(
+        row: &PaymentRow,
+        service: &CheckoutService,
+        method: domain::PayMethod,
+    ) -> Self {
         let due = row
             .method_details
             .as_ref()
             .and_then(MethodDetails::virtual_account)
+            .filter(|_| method.rules().paid_later)
             .map(|account| account.due_at.to_offset(domain::KST));
+        let receipt = row
+            .cash_receipt
+            .as_ref()
+            .filter(|_| method.rules().paid_later);
         let format = |f: &[time::format_description::BorrowedFormatItem<'_>]| {
             due.and_then(|t| t.format(f).ok())
         };
         GoPayParams {
-            pay_method: row.pay_method.code().to_string(),
+            pay_method: method.code().to_string(),
             mid: row.mid.clone(),
             moid: row.order_id.clone(),
             goods_name: row.goods_name.clone(),
@@ -695,11 +788,8 @@ impl GoPayParams {
             currency: "KRW".into(),
             v_bank_exp_date: format(time::macros::format_description!("[year][month][day]")),
             v_bank_exp_time: format(time::macros::format_description!("[hour][minute][second]")),
-            receipt_type: row
-                .cash_receipt
-                .as_ref()
-                .map(|r| r.purpose.innopay_code().to_string()),
-            receipt_type_no: row.cash_receipt.as_ref().map(|r| r.identifier.clone()),
+            receipt_type: receipt.map(|r| r.purpose.innopay_code().to_string()),
+            receipt_type_no: receipt.map(|r| r.identifier.clone()),
         }
     }
 }
@@ -750,6 +840,35 @@ impl From<&VirtualAccount> for VirtualAccountDetails {
     }
 }
 
+impl From<&domain::BankTransfer> for BankTransferDetails {
+    fn from(paid: &domain::BankTransfer) -> Self {
+        BankTransferDetails {
+            bank_code: paid.bank_code.map(|c| c.to_string()),
+            bank_name: paid.bank_name.clone(),
+            account_number: paid.account_number.clone(),
+        }
+    }
+}
+
+impl From<&Wallet> for EpayPaymentDetails {
+    fn from(wallet: &Wallet) -> Self {
+        EpayPaymentDetails {
+            wallet: match wallet {
+                Wallet::KakaoPay => WalletView::KakaoPay,
+                Wallet::NaverPay => WalletView::NaverPay,
+                Wallet::Payco => WalletView::Payco,
+                Wallet::SamsungPay => WalletView::SamsungPay,
+                Wallet::TossPay => WalletView::TossPay,
+                Wallet::SsgPay => WalletView::SsgPay,
+                Wallet::LPay => WalletView::LPay,
+                Wallet::Other(_) => WalletView::Other,
+            },
+            wallet_code: wallet.code().to_string(),
+            wallet_name: wallet.korean().to_string(),
+        }
+    }
+}
+
 impl From<&CashReceipt> for CashReceiptDetails {
     fn from(receipt: &CashReceipt) -> Self {
         let issued = receipt.issued.as_ref();
@@ -780,12 +899,21 @@ impl Payment {
         help: Option<&HelpCenter>,
     ) -> Self {
         let total = row.amount + row.tax_free_amount;
-        let (card, virtual_account) = match &row.method_details {
-            Some(MethodDetails::Card(card)) => (Some(CardDetails::from(card)), None),
-            Some(MethodDetails::VirtualAccount(account)) => {
-                (None, Some(VirtualAccountDetails::from(account)))
+        let details = row.method_details.as_ref();
+        let card = details.and_then(MethodDetails::card).map(CardDetails::from);
+        // A checkout offering VBANK among others keeps its deadline whatever was chosen: only a
+        // payment made by a method paid later shows it, and its cash receipt.
+        let paid_later = row.pay_method.rules().paid_later;
+        let virtual_account = details
+            .and_then(MethodDetails::virtual_account)
+            .filter(|_| paid_later)
+            .map(VirtualAccountDetails::from);
+        let (bank, epay) = match details {
+            Some(MethodDetails::BankTransfer(paid)) => {
+                (Some(BankTransferDetails::from(paid)), None)
             }
-            None => (None, None),
+            Some(MethodDetails::Epay(paid)) => (None, Some(EpayPaymentDetails::from(&paid.wallet))),
+            _ => (None, None),
         };
         Payment {
             id: row.id.clone(),
@@ -805,7 +933,13 @@ impl Payment {
             approved_at: row.approved_at.map(Into::into),
             card,
             virtual_account,
-            cash_receipt: row.cash_receipt.as_ref().map(CashReceiptDetails::from),
+            bank,
+            epay,
+            cash_receipt: row
+                .cash_receipt
+                .as_ref()
+                .filter(|_| paid_later)
+                .map(CashReceiptDetails::from),
             receipt_url: row.receipt_url.clone(),
             failure: row.failure_code.as_ref().map(|code| {
                 let message = row.failure_message.clone().unwrap_or_default();
@@ -866,7 +1000,10 @@ impl ErrorDocs for CreateCheckoutErrors {
              missing, of the wrong type, not one of its enum values or outside its schema's limits \
              answers with its own code. Codes: `invalid_body` (not JSON, a key given twice, or a \
              field without a code of its own), `invalid_order_id`, `invalid_goods_name`, `invalid_amount`, \
-             `invalid_tax_free_amount`, `unsupported_pay_method`, `tax_free_not_allowed` (a \
+             `invalid_tax_free_amount`, `unsupported_pay_method`, `invalid_pay_methods` (an empty \
+             list, or both `payMethod` and `payMethods`), `pay_method_not_allowed` (a method the \
+             storefront does not allow; `param` is the field that named it), \
+             `tax_free_not_allowed` (a \
              `taxFreeAmount` for a method without a tax-free part), `currency_not_allowed` (a \
              currency the method does not take), `invalid_buyer_name`, \
              `invalid_buyer_tel`, `invalid_buyer_email`, `invalid_success_url`, `invalid_fail_url`, \

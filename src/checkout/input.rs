@@ -9,7 +9,7 @@ use super::api::{CancelRequest, CreateCheckoutRequest};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Amount, BankCode, CashReceipt, CashReceiptPurpose, Currency, OrderId, PayMethod,
+    Amount, BankCode, CashReceipt, CashReceiptPurpose, Currency, OrderId, PayMethod, PayMethods,
     is_bidi_control, is_invisible, web_url,
 };
 
@@ -34,7 +34,12 @@ pub struct NewCheckout {
     pub goods_name: String,
     pub amount: Amount,
     pub tax_free_amount: Amount,
+    /// The method, or the first of those offered.
     pub pay_method: PayMethod,
+    /// The methods the shopper chooses from, when the checkout offers several.
+    pub offered: Option<PayMethods>,
+    /// The field that named the methods (`payMethod` or `payMethods`), for errors about them.
+    pub methods_param: &'static str,
     pub buyer_name: String,
     pub buyer_tel: String,
     pub buyer_email: String,
@@ -205,52 +210,80 @@ impl NewCheckout {
                 ),
             ));
         }
-        let pay_method = req.pay_method.map_or(PayMethod::Card, PayMethod::from);
-        if !pay_method.rules().enabled {
-            let enabled: Vec<&str> = PayMethod::ALL
-                .into_iter()
-                .filter(|m| m.rules().enabled)
-                .map(PayMethod::code)
-                .collect();
+        let (methods, methods_param) = match (req.pay_method, &req.pay_methods) {
+            (Some(_), Some(_)) => {
+                return Err(CheckoutError::invalid(
+                    "invalid_pay_methods",
+                    "payMethods",
+                    "give payMethod or payMethods, not both",
+                ));
+            }
+            (None, Some(list)) => (
+                PayMethods::new(list.iter().copied().map(PayMethod::from)).ok_or_else(|| {
+                    CheckoutError::invalid(
+                        "invalid_pay_methods",
+                        "payMethods",
+                        "payMethods must name at least one method",
+                    )
+                })?,
+                "payMethods",
+            ),
+            (one, None) => (
+                PayMethods::new([one.map_or(PayMethod::Card, PayMethod::from)])
+                    .expect("one method"),
+                "payMethod",
+            ),
+        };
+        let enabled: Vec<&str> = PayMethod::ALL
+            .into_iter()
+            .filter(|m| m.rules().enabled)
+            .map(PayMethod::code)
+            .collect();
+        if let Some(off) = methods.iter().find(|m| !m.rules().enabled) {
             return Err(CheckoutError::invalid(
                 "unsupported_pay_method",
-                "payMethod",
+                methods_param,
                 format!(
-                    "payMethod {pay_method} is not enabled yet; supported: {}",
+                    "payMethod {off} is not enabled yet; supported: {}",
                     enabled.join(", ")
                 ),
             ));
         }
-        let rules = pay_method.rules();
-        if tax_free_amount > Amount::ZERO && !rules.tax_free_part {
-            return Err(CheckoutError::invalid(
-                "tax_free_not_allowed",
-                "taxFreeAmount",
-                format!("a {pay_method} payment has no tax-free part: omit taxFreeAmount"),
-            ));
-        }
+        // Every method offered must take what the checkout asks: the shopper may choose any.
         let currency = req.currency.map_or(Currency::Krw, Currency::from);
-        if !rules.currencies.contains(&currency) {
-            let taken: Vec<&str> = rules.currencies.iter().map(|c| c.code()).collect();
-            return Err(CheckoutError::invalid(
-                "currency_not_allowed",
-                "currency",
-                format!(
-                    "a {pay_method} payment is not made in {currency}; it takes {}",
-                    taken.join(", ")
-                ),
-            ));
+        for method in methods.iter() {
+            let rules = method.rules();
+            if tax_free_amount > Amount::ZERO && !rules.tax_free_part {
+                return Err(CheckoutError::invalid(
+                    "tax_free_not_allowed",
+                    "taxFreeAmount",
+                    format!("a {method} payment has no tax-free part: omit taxFreeAmount"),
+                ));
+            }
+            if !rules.currencies.contains(&currency) {
+                let taken: Vec<&str> = rules.currencies.iter().map(|c| c.code()).collect();
+                return Err(CheckoutError::invalid(
+                    "currency_not_allowed",
+                    "currency",
+                    format!(
+                        "a {method} payment is not made in {currency}; it takes {}",
+                        taken.join(", ")
+                    ),
+                ));
+            }
         }
-        let deposit_due_at = deposit_due(req, pay_method, now)?;
+        let pay_method = methods.first();
+        let paid_later = methods.iter().find(|m| m.rules().paid_later);
+        let deposit_due_at = deposit_due(req, paid_later.unwrap_or(pay_method), now)?;
         let cash_receipt = match &req.cash_receipt {
             None => None,
-            Some(_) if !pay_method.rules().paid_later => {
+            Some(_) if paid_later.is_none() => {
                 return Err(CheckoutError::invalid(
                     "invalid_cash_receipt",
                     "cashReceipt",
                     format!(
                         "cashReceipt is for VBANK payments; a {pay_method} payment's receipt comes \
-                         from its card company"
+                         from its card company or bank"
                     ),
                 ));
             }
@@ -312,6 +345,8 @@ impl NewCheckout {
             amount,
             tax_free_amount,
             pay_method,
+            offered: (methods.len() > 1).then_some(methods),
+            methods_param,
             buyer_name,
             buyer_tel,
             buyer_email,

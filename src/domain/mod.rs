@@ -14,8 +14,8 @@ mod method;
 pub use bank::{BANKS, Bank, BankCode};
 pub use failure::FailureCode;
 pub use method::{
-    CardDetails, CashReceipt, CashReceiptPurpose, Deposit, IssuedAccount, IssuedReceipt,
-    MethodDetails, VirtualAccount,
+    BankTransfer, CardDetails, CashReceipt, CashReceiptPurpose, Deposit, EpayDetails,
+    IssuedAccount, IssuedReceipt, MethodDetails, VirtualAccount, Wallet,
 };
 
 /// Korea Standard Time: Innopay's clock and the one shoppers read.
@@ -382,12 +382,10 @@ impl PayMethod {
                 ..korean
             },
             PayMethod::Bank | PayMethod::Ebank => MethodRules {
-                enabled: false,
                 refunds_to_account: true,
                 ..korean
             },
             PayMethod::Epay => MethodRules {
-                enabled: false,
                 partial_cancel: false,
                 ..korean
             },
@@ -443,6 +441,66 @@ impl FromStr for PayMethod {
 impl fmt::Display for PayMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
+    }
+}
+
+/// Payment methods in the order they are offered, none twice, at least one: a storefront's allowed
+/// methods, a checkout's offered ones. Stored as their codes joined by commas (`CARD,EPAY`); a
+/// stored code that is no method is an error naming it.
+#[derive(Clone, Debug, PartialEq, Eq, sea_orm::DeriveValueType)]
+#[sea_orm(value_type = "String", column_type = "Text")]
+pub struct PayMethods(Vec<PayMethod>);
+
+impl PayMethods {
+    /// `methods` without repeats, in their first order; `None` when there are none.
+    pub fn new(methods: impl IntoIterator<Item = PayMethod>) -> Option<Self> {
+        let mut kept = Vec::new();
+        for method in methods {
+            if !kept.contains(&method) {
+                kept.push(method);
+            }
+        }
+        (!kept.is_empty()).then_some(Self(kept))
+    }
+
+    pub fn contains(&self, method: PayMethod) -> bool {
+        self.0.contains(&method)
+    }
+
+    pub fn first(&self) -> PayMethod {
+        self.0[0]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = PayMethod> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Never: a `PayMethods` has at least one method.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl FromStr for PayMethods {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let methods = s
+            .split(',')
+            .map(|code| code.trim().parse::<PayMethod>())
+            .collect::<Result<Vec<_>, _>>()?;
+        PayMethods::new(methods).ok_or_else(|| InvalidValue("at least one payment method".into()))
+    }
+}
+
+impl fmt::Display for PayMethods {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let codes: Vec<&str> = self.iter().map(PayMethod::code).collect();
+        f.write_str(&codes.join(","))
     }
 }
 
@@ -740,7 +798,7 @@ mod tests {
         let table = PayMethod::rules_table();
         assert_eq!(table.lines().count(), 2 + PayMethod::ALL.len(), "{table}");
         assert!(
-            table.contains("| `EPAY` | no | no | no | no | yes | KRW |"),
+            table.contains("| `EPAY` | yes | no | no | no | yes | KRW |"),
             "{table}"
         );
         assert!(

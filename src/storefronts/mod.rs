@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::api::ApiError;
 use crate::app::AppState;
 use crate::config::{Config, ExposeSecret, SecretString};
-use crate::domain::{InvalidValue, Mid};
+use crate::domain::{InvalidValue, Mid, PayMethod, PayMethods};
 use crate::store::storefronts::{ApiKeyRow, StorefrontRow};
 use crate::store::{Store, StoreError};
 
@@ -62,6 +62,8 @@ pub struct Storefront {
     pub previous_signing_secret_expires_at: Option<OffsetDateTime>,
     /// When the current secret was issued; unknown for one rotated before paydesk recorded it.
     pub signing_secret_created_at: Option<OffsetDateTime>,
+    /// The methods its checkouts may offer; `None`: every method paydesk takes.
+    pub pay_methods: Option<PayMethods>,
 }
 
 impl Storefront {
@@ -177,6 +179,7 @@ impl Storefront {
                 .map(SecretString::from),
             previous_signing_secret_expires_at: overlap_until,
             signing_secret_created_at: row.signing_secret_created_at,
+            pay_methods: row.pay_methods,
             // From the MID, never from the stored label: a row whose MID was changed to a live one
             // must not stay in test mode, where test keys (which then no longer match) would reach it.
             mode: Mode::for_mid(&mid),
@@ -332,6 +335,7 @@ async fn create_with_id(
         previous_signing_secret: None,
         previous_signing_secret_expires_at: None,
         signing_secret_created_at: Some(now),
+        pay_methods: None,
         created_at: now,
         updated_at: now,
     };
@@ -358,6 +362,36 @@ pub async fn find(store: &Store, id: &str) -> Result<Storefront, StorefrontError
         .await?
         .ok_or_else(|| StorefrontError::NotFound(id.to_string()))
         .and_then(|row| Storefront::from_row(row, store.now()))
+}
+
+/// Sets the methods a storefront's checkouts may offer; `None` allows every method paydesk takes.
+/// A method paydesk does not take yet is refused: allowing it would promise what no checkout keeps.
+pub async fn set_pay_methods(
+    store: &Store,
+    id: &str,
+    methods: Option<PayMethods>,
+) -> Result<Storefront, StorefrontError> {
+    if let Some(off) = methods
+        .iter()
+        .flat_map(PayMethods::iter)
+        .find(|m| !m.rules().enabled)
+    {
+        return Err(StorefrontError::Invalid {
+            field: "payMethods",
+            reason: format!("methods paydesk takes, not {off}"),
+        });
+    }
+    if !store.set_storefront_pay_methods(id, methods).await? {
+        return Err(StorefrontError::NotFound(id.to_string()));
+    }
+    find(store, id).await
+}
+
+impl Storefront {
+    /// Whether its checkouts may offer `method`.
+    pub fn allows(&self, method: PayMethod) -> bool {
+        self.pay_methods.as_ref().is_none_or(|m| m.contains(method))
+    }
 }
 
 /// Issues a new key and revokes the previous ones.
@@ -490,6 +524,7 @@ mod tests {
             previous_signing_secret: previous.map(SecretString::from),
             previous_signing_secret_expires_at: None,
             signing_secret_created_at: None,
+            pay_methods: None,
         }
     }
 

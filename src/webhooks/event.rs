@@ -171,6 +171,7 @@ mod tests {
             amount: 10_000,
             tax_free_amount: 0,
             pay_method: crate::domain::PayMethod::Card,
+            offered_pay_methods: None,
             buyer_name: "b".into(),
             buyer_tel: "01012345678".into(),
             buyer_email: "b@example.com".into(),

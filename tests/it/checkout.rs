@@ -169,7 +169,7 @@ async fn every_rejected_field_has_its_own_code() {
         ),
         (
             "payMethod",
-            json!("BANK"),
+            json!("OPCARD"),
             "unsupported_pay_method",
             "payMethod",
         ),

@@ -1222,7 +1222,7 @@ async fn the_vbank_window_lists_korean_banks_and_the_approval_issues_the_account
         ("vBankExpDate", yesterday.as_str(), "W018"),
         ("vBankExpDate", "2099-12-31", "W017"),
         ("vBankExpTime", "99", "W017"),
-        ("payMethod", "BANK", "W004"),
+        ("payMethod", "OPCARD", "W004"),
     ] {
         let mut bad = form.clone();
         set_field(&mut bad, key, value);

@@ -12,7 +12,10 @@ pub struct Model {
     pub goods_name: String,
     pub amount: i64,
     pub tax_free_amount: i64,
+    /// The method paid with: for a checkout offering several, the first until the shopper chose.
     pub pay_method: crate::domain::PayMethod,
+    /// The methods the shopper may choose from, when the checkout offers several.
+    pub offered_pay_methods: Option<crate::domain::PayMethods>,
     pub buyer_name: String,
     pub buyer_tel: String,
     pub buyer_email: String,
