@@ -14,6 +14,7 @@ mod m20261203_000002_signing_secret_since;
 mod m20261204_000001_console;
 mod m20261204_000002_purge_indexes;
 mod m20261205_000001_pay_method_choice;
+mod m20261205_000002_app_scheme;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_console::Migration),
             Box::new(m20261204_000002_purge_indexes::Migration),
             Box::new(m20261205_000001_pay_method_choice::Migration),
+            Box::new(m20261205_000002_app_scheme::Migration),
         ]
     }
 }

@@ -100,6 +100,12 @@ pub struct CreateCheckoutRequest {
     /// Echoed back by Innopay and in webhooks (at most 200 characters).
     #[oai(validator(max_length = 200))]
     pub mall_reserved: Option<String>,
+    /// For a shopper paying inside your own app: the URL that opens your app again after a card,
+    /// bank or wallet app (Innopay `appScheme`), e.g. `myshop://payments/return`. `scheme://...`
+    /// of at most 200 characters; `javascript`, `vbscript`, `data`, `blob`, `file`, `about`,
+    /// `http` and `https` are refused with `invalid_app_scheme` (a web page is `successUrl`'s).
+    #[oai(validator(max_length = 200))]
+    pub app_scheme: Option<String>,
     /// How long the shopper has to pay: 60 to 604800 seconds, default 1800. For `VBANK` this is the
     /// time to choose a bank in the payment window, and it ends 30 minutes before the deposit
     /// deadline at the latest.
@@ -155,6 +161,7 @@ impl Example for CreateCheckoutRequest {
             success_url: Some("https://shop.example/paid".into()),
             fail_url: Some("https://shop.example/failed".into()),
             mall_reserved: None,
+            app_scheme: None,
             expires_in_seconds: Some(1800),
             deposit_due_at: None,
             deposit_due_in_hours: None,
@@ -180,6 +187,9 @@ pub struct GoPayParams {
     pub return_url: String,
     #[oai(skip_serializing_if_is_none)]
     pub mall_reserved: Option<String>,
+    /// Where the payment window sends a shopper paying in your app back to.
+    #[oai(skip_serializing_if_is_none)]
+    pub app_scheme: Option<String>,
     pub currency: String,
     /// `VBANK`: the deposit deadline's date in KST, `YYYYMMDD`.
     #[oai(rename = "vBankExpDate", skip_serializing_if_is_none)]
@@ -331,6 +341,8 @@ pub struct Checkout {
     pub fail_url: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub mall_reserved: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub app_scheme: Option<String>,
     /// The hosted checkout page (Korean) to send the shopper to.
     pub checkout_url: String,
     /// Parameters for calling `innopay.goPay` on your own page.
@@ -604,6 +616,7 @@ impl FieldCodes for CreateCheckoutRequest {
             ("successUrl", _) => "invalid_success_url",
             ("failUrl", _) => "invalid_fail_url",
             ("mallReserved", _) => "invalid_mall_reserved",
+            ("appScheme", _) => "invalid_app_scheme",
             ("expiresInSeconds", _) => "invalid_expires_in_seconds",
             ("depositDueAt" | "depositDueInHours", _) => "invalid_deposit_due",
             ("cashReceipt", _) => "invalid_cash_receipt",
@@ -729,6 +742,7 @@ impl Checkout {
             success_url: row.success_url.clone(),
             fail_url: row.fail_url.clone(),
             mall_reserved: row.mall_reserved.clone(),
+            app_scheme: row.app_scheme.clone(),
             checkout_url: service.checkout_url(&row.id),
             go_pay: GoPayParams::from_row(row, service),
             sdk_url: service.sdk_url().to_string(),
@@ -785,6 +799,7 @@ impl GoPayParams {
             buyer_email: row.buyer_email.clone(),
             return_url: service.return_url(&row.id),
             mall_reserved: row.mall_reserved.clone(),
+            app_scheme: row.app_scheme.clone(),
             currency: "KRW".into(),
             v_bank_exp_date: format(time::macros::format_description!("[year][month][day]")),
             v_bank_exp_time: format(time::macros::format_description!("[hour][minute][second]")),
@@ -1007,7 +1022,8 @@ impl ErrorDocs for CreateCheckoutErrors {
              `taxFreeAmount` for a method without a tax-free part), `currency_not_allowed` (a \
              currency the method does not take), `invalid_buyer_name`, \
              `invalid_buyer_tel`, `invalid_buyer_email`, `invalid_success_url`, `invalid_fail_url`, \
-             `invalid_mall_reserved`, `invalid_expires_in_seconds`, `invalid_deposit_due` (`VBANK` \
+             `invalid_mall_reserved`, `invalid_app_scheme` (not an app URL, or a refused scheme \
+             such as `javascript`, `data` or `https`), `invalid_expires_in_seconds`, `invalid_deposit_due` (`VBANK` \
              deadline out of bounds, both forms given, or given for another method), \
              `invalid_cash_receipt`, `invalid_idempotency_key`.",
         ),

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::domain::{
     Amount, BankCode, CashReceipt, CashReceiptPurpose, Currency, OrderId, PayMethod, PayMethods,
-    is_bidi_control, is_invisible, web_url,
+    app_url, is_bidi_control, is_invisible, web_url,
 };
 
 /// Smallest total paydesk accepts; Korean card payments below 100 won are refused by card companies.
@@ -46,6 +46,7 @@ pub struct NewCheckout {
     pub success_url: Option<Url>,
     pub fail_url: Option<Url>,
     pub mall_reserved: Option<String>,
+    pub app_scheme: Option<Url>,
     pub expires_in: Duration,
     /// `VBANK`: until when the shopper may deposit.
     pub deposit_due_at: Option<OffsetDateTime>,
@@ -317,6 +318,16 @@ impl NewCheckout {
                 Some(value.to_string())
             }
         };
+        let app_scheme = match req.app_scheme.as_deref().filter(|v| !v.is_empty()) {
+            None => None,
+            Some(raw) => Some(app_url(raw, 200).map_err(|e| {
+                CheckoutError::invalid(
+                    "invalid_app_scheme",
+                    "appScheme",
+                    format!("appScheme must be {e}"),
+                )
+            })?),
+        };
         let expires_in = match req.expires_in_seconds {
             None => DEFAULT_EXPIRY,
             Some(secs) if (MIN_EXPIRY_SECS..=MAX_EXPIRY_SECS).contains(&secs) => {
@@ -353,6 +364,7 @@ impl NewCheckout {
             success_url,
             fail_url,
             mall_reserved,
+            app_scheme,
             expires_in,
             deposit_due_at,
             cash_receipt,

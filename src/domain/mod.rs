@@ -90,6 +90,52 @@ pub fn web_url(raw: &str, max_len: usize) -> Result<url::Url, InvalidValue> {
         })
 }
 
+/// Schemes an `appScheme` may not have: they run script (`javascript`, `vbscript`), carry a page
+/// (`data`, `blob`), read the shopper's files (`file`), or are the web, not an app (`http`, `https`,
+/// `about`: a storefront's web pages are `successUrl`'s). An app URL is where the payment window
+/// sends the browser after a card, bank or wallet app, so it must only ever open an app.
+const NOT_APP_SCHEMES: [&str; 8] = [
+    "javascript",
+    "vbscript",
+    "data",
+    "blob",
+    "file",
+    "http",
+    "https",
+    "about",
+];
+
+/// A storefront app's URL (`myshop://payments/return`, Android's `intent://...`): `scheme://` and
+/// more, of at most `max_len` bytes, without white space or control characters, its scheme
+/// (letters first, then letters, digits, `+`, `-`, `.`) none of `NOT_APP_SCHEMES` in any case.
+pub fn app_url(raw: &str, max_len: usize) -> Result<url::Url, InvalidValue> {
+    let expected = || {
+        InvalidValue(format!(
+            "an app URL such as myshop://payments/return of at most {max_len} characters, without \
+             spaces or control characters"
+        ))
+    };
+    if raw.len() > max_len || raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(expected());
+    }
+    let (scheme, rest) = raw.split_once("://").ok_or_else(expected)?;
+    let well_formed = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty();
+    if !well_formed {
+        return Err(expected());
+    }
+    let lower = scheme.to_ascii_lowercase();
+    if NOT_APP_SCHEMES.contains(&lower.as_str()) {
+        return Err(InvalidValue(format!(
+            "an app's own scheme, not {lower}: (scripts, data, files and web pages are refused)"
+        )));
+    }
+    url::Url::parse(raw).map_err(|_| expected())
+}
+
 /// Why a value could not become a domain type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -805,6 +851,51 @@ mod tests {
             table.contains("| `OPCARD` | no | no | no | yes | no | KRW, USD |"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn method_lists_keep_their_order_once_each_and_read_back() {
+        use PayMethod::*;
+        let offered = PayMethods::new([Epay, Card, Epay]).unwrap();
+        assert_eq!(offered.to_string(), "EPAY,CARD");
+        assert_eq!(offered.first(), Epay);
+        assert_eq!("EPAY,CARD".parse::<PayMethods>().unwrap(), offered);
+        assert!(PayMethods::new([]).is_none());
+        assert!(
+            "CARD,CHEQUE"
+                .parse::<PayMethods>()
+                .unwrap_err()
+                .0
+                .contains("CHEQUE")
+        );
+    }
+
+    #[test]
+    fn app_urls_open_only_apps() {
+        for good in [
+            "myshop://payments/return?x=1",
+            "kakao1234://pay",
+            "intent://pay#Intent;end",
+        ] {
+            assert!(app_url(good, 200).is_ok(), "{good}");
+        }
+        for bad in [
+            "javascript://alert(1)",
+            "JavaScript://%0aalert(1)",
+            "vbscript://x",
+            "data://text/html,x",
+            "file:///etc/passwd",
+            "https://shop.example/return",
+            "http://shop.example",
+            "myshop",
+            "myshop://",
+            "my shop://x",
+            "1shop://x",
+            "myshop://a\tb",
+        ] {
+            assert!(app_url(bad, 200).is_err(), "{bad}");
+        }
+        assert!(app_url(&format!("myshop://{}", "a".repeat(200)), 200).is_err());
     }
 
     #[test]

@@ -172,16 +172,31 @@ fn checked_params(
     Ok(params)
 }
 
+/// What the window does for a shopper paying in the storefront's app: after the card, bank or
+/// wallet app, it opens the storefront's app again at `appScheme`. The sandbox has no other app
+/// to leave for, so it shows the hand-off it would make.
+fn app_handoff(params: &PayParams) -> String {
+    params.app_scheme.as_ref().map_or_else(String::new, |scheme| {
+        format!(
+            "<section class=\"card\" id=\"app-handoff\"><h2>앱으로 돌아가기</h2>\
+             <p>카드사·은행·간편결제 앱에서 결제를 마치면 가맹점 앱을 이 주소로 다시 엽니다.</p>\
+             <p><a class=\"button secondary\" id=\"app-scheme\" href=\"{url}\">{url}</a></p></section>",
+            url = escape(scheme.as_str())
+        )
+    })
+}
+
 fn summary(params: &PayParams) -> String {
     format!(
         "<section class=\"card\"><h2>주문 정보</h2><dl>\
          <dt>상품명</dt><dd>{goods}</dd><dt>결제금액</dt><dd class=\"amount\" id=\"total\">{total}</dd>\
-         <dt>주문번호</dt><dd>{moid}</dd><dt>가맹점</dt><dd>{mid}</dd><dt>구매자</dt><dd>{buyer}</dd></dl></section>",
+         <dt>주문번호</dt><dd>{moid}</dd><dt>가맹점</dt><dd>{mid}</dd><dt>구매자</dt><dd>{buyer}</dd></dl></section>{handoff}",
         goods = escape(&params.goods_name),
         total = format_won(params.total().won()),
         moid = escape(params.moid.as_str()),
         mid = escape(params.mid.as_str()),
         buyer = escape(&params.buyer_name),
+        handoff = app_handoff(params),
     )
 }
 
@@ -897,8 +912,9 @@ fn finish_page(target: &url::Url, params: &PayParams) -> Response {
     );
     let body = format!(
         "<h1>인증이 끝났습니다</h1><p>가맹점으로 이동합니다.</p>\
-         <p><a class=\"button\" href=\"{}\">가맹점으로 돌아가기</a></p>",
-        escape(target.as_str())
+         <p><a class=\"button\" href=\"{}\">가맹점으로 돌아가기</a></p>{}",
+        escape(target.as_str()),
+        app_handoff(params)
     );
     page("결제 인증 완료", body)
         .with_script(redirect)

@@ -178,6 +178,7 @@ mod tests {
             success_url: None,
             fail_url: None,
             mall_reserved: None,
+            app_scheme: None,
             status: PaymentStatus::parse(status).expect("a known status"),
             version: 4,
             expires_at: now,

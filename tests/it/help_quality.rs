@@ -888,6 +888,11 @@ const SHOPPER_CODES: &[(&str, &str, &str)] = &[
         "shop-request-error",
     ),
     (
+        "W022",
+        "앱 복귀 주소(appScheme)를 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
         "B001",
         "출금 계좌의 잔액이 부족합니다.",
         "card-declined#balance",

@@ -368,3 +368,90 @@ async fn a_checkout_offering_several_methods_is_paid_by_the_choice_and_other_cla
         app.stop().await;
     }
 }
+
+/// `appScheme`: an app URL reaches goPay and the sandbox window shows the hand-off it would make;
+/// anything that is not an app's own URL is refused naming the field.
+#[tokio::test]
+async fn an_app_scheme_reaches_the_window_and_a_bad_one_is_refused_by_name() {
+    let app = TestApp::spawn(crate::support::Backend::Sqlite).await;
+    let key = demo_key(&app);
+    for bad in [
+        "javascript://alert(document.cookie)",
+        "JAVASCRIPT://x",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox",
+        "file:///etc/passwd",
+        "https://shop.example/return",
+        "myshop",
+    ] {
+        let mut body = method_order("CARD", 1000);
+        body["appScheme"] = json!(bad);
+        let refused = crate::checkout::create(&app, &key, &body).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let refused = error_body(refused).await;
+        assert_eq!(refused["code"], "invalid_app_scheme", "{bad}: {refused}");
+        assert_eq!(refused["param"], "appScheme");
+    }
+
+    let mut body = method_order("EPAY", 1000);
+    body["appScheme"] = json!("myshop://payments/return?from=paydesk");
+    let checkout = new_checkout(&app, &key, &body).await;
+    assert_eq!(
+        checkout["appScheme"],
+        "myshop://payments/return?from=paydesk"
+    );
+    assert_eq!(
+        checkout["goPay"]["appScheme"],
+        "myshop://payments/return?from=paydesk"
+    );
+    let form = crate::approval::authorize_form(&checkout, &[]);
+    let window = app
+        .client
+        .post(app.url("/sandbox/pay/window"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        window.contains("id=\"app-handoff\"")
+            && window.contains("href=\"myshop://payments/return?from=paydesk\""),
+        "{window}"
+    );
+    let finished = app
+        .client
+        .post(app.url("/sandbox/pay/authorize"))
+        .form(&crate::approval::authorize_form(
+            &checkout,
+            &[("window", "1")],
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(finished.contains("id=\"app-scheme\""), "{finished}");
+
+    // Called directly with a script URL, the sandbox window refuses it rather than link it.
+    let mut forged = form.clone();
+    for field in forged.iter_mut().filter(|(k, _)| k == "appScheme") {
+        field.1 = "javascript://alert(1)".into();
+    }
+    let refused = app
+        .client
+        .post(app.url("/sandbox/pay/window"))
+        .form(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let refused = refused.text().await.unwrap();
+    assert!(
+        refused.contains("W022") && !refused.contains("href=\"javascript"),
+        "{refused}"
+    );
+    app.stop().await;
+}

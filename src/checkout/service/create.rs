@@ -57,6 +57,7 @@ impl CheckoutService {
             success_url: new.success_url.map(String::from),
             fail_url: new.fail_url.map(String::from),
             mall_reserved: new.mall_reserved,
+            app_scheme: new.app_scheme.map(String::from),
             status: PaymentStatus::Ready,
             version: 1,
             expires_at: now + new.expires_in,

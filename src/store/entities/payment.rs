@@ -22,6 +22,8 @@ pub struct Model {
     pub success_url: Option<String>,
     pub fail_url: Option<String>,
     pub mall_reserved: Option<String>,
+    /// Where a shopper paying in the storefront's own app goes back to (goPay `appScheme`).
+    pub app_scheme: Option<String>,
     pub status: crate::domain::PaymentStatus,
     pub version: i32,
     pub expires_at: TimeDateTimeWithTimeZone,
