@@ -309,21 +309,7 @@ fn vbank_choice(
         .expect("VBANK parameters carry a request")
         .due;
     let chosen = |key: &str| form.get(key).map(|v| v.trim()).unwrap_or("");
-    let banks: String = BANKS
-        .iter()
-        .map(|b| {
-            format!(
-                "<option value=\"{code}\"{selected}>{name}</option>",
-                code = b.code,
-                name = escape(b.name),
-                selected = if chosen("bankCode") == b.code {
-                    " selected"
-                } else {
-                    ""
-                },
-            )
-        })
-        .collect();
+    let banks = bank_options(chosen("bankCode"));
     let depositor = match chosen("depositorName") {
         "" => params.buyer_name.as_str(),
         name => name,
@@ -468,6 +454,21 @@ fn ask_receipt_again(
     Some(vbank_choice(&params, form, Some(&problem.message)))
 }
 
+/// The banks of a page's bank list, `selected` chosen.
+fn bank_options(selected: &str) -> String {
+    BANKS
+        .iter()
+        .map(|b| {
+            format!(
+                "<option value=\"{code}\"{chosen}>{name}</option>",
+                code = b.code,
+                name = escape(b.name),
+                chosen = if selected == b.code { " selected" } else { "" },
+            )
+        })
+        .collect()
+}
+
 /// The test scenario of a bank or wallet page: approve, one of `declines`, or the shopper's cancel.
 fn scenario_choice(approve: &str, declines: &[(&str, &str)]) -> String {
     let options: String = declines
@@ -499,16 +500,7 @@ fn error_box(error: Option<&str>) -> String {
 
 /// The bank-transfer page (BANK 계좌이체, EBANK 계좌간편결제): the bank to pay from, the scenario.
 fn bank_choice(params: &PayParams, error: Option<&str>) -> Response {
-    let banks: String = BANKS
-        .iter()
-        .map(|b| {
-            format!(
-                "<option value=\"{code}\">{name}</option>",
-                code = b.code,
-                name = escape(b.name)
-            )
-        })
-        .collect();
+    let banks = bank_options("");
     let title = if params.pay_method == PayMethod::Ebank {
         "계좌간편결제"
     } else {

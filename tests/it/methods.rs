@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::approval::{authorize, payment};
 use crate::checkout::{demo_key, new_checkout, order};
+use crate::sandbox::{set_field, window_page};
 use crate::support::{TestApp, backends, error_body};
 use crate::webhooks::{Answer, FAST, PAID_PART_CANCELLED, WebhookReceiver, set_endpoint, verifies};
 
@@ -236,15 +237,8 @@ async fn bank_and_wallet_windows_offer_their_choices_and_declines() {
     ] {
         let checkout = new_checkout(&app, &key, &method_order(method, 12000)).await;
         let form = crate::approval::authorize_form(&checkout, &[]);
-        let page = app
-            .client
-            .post(app.url("/sandbox/pay/window"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        let page = page.text().await.unwrap();
+        let (status, page) = window_page(&app, "/sandbox/pay/window", &form).await;
+        assert_eq!(status, 200);
         assert!(
             page.contains(&format!("name=\"{choice}\"")),
             "{method}: {page}"
@@ -405,50 +399,21 @@ async fn an_app_scheme_reaches_the_window_and_a_bad_one_is_refused_by_name() {
         "myshop://payments/return?from=paydesk"
     );
     let form = crate::approval::authorize_form(&checkout, &[]);
-    let window = app
-        .client
-        .post(app.url("/sandbox/pay/window"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, window) = window_page(&app, "/sandbox/pay/window", &form).await;
     assert!(
         window.contains("id=\"app-handoff\"")
             && window.contains("href=\"myshop://payments/return?from=paydesk\""),
         "{window}"
     );
-    let finished = app
-        .client
-        .post(app.url("/sandbox/pay/authorize"))
-        .form(&crate::approval::authorize_form(
-            &checkout,
-            &[("window", "1")],
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let last = crate::approval::authorize_form(&checkout, &[("window", "1")]);
+    let (_, finished) = window_page(&app, "/sandbox/pay/authorize", &last).await;
     assert!(finished.contains("id=\"app-scheme\""), "{finished}");
 
     // Called directly with a script URL, the sandbox window refuses it rather than link it.
     let mut forged = form.clone();
-    for field in forged.iter_mut().filter(|(k, _)| k == "appScheme") {
-        field.1 = "javascript://alert(1)".into();
-    }
-    let refused = app
-        .client
-        .post(app.url("/sandbox/pay/window"))
-        .form(&forged)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    let refused = refused.text().await.unwrap();
+    set_field(&mut forged, "appScheme", "javascript://alert(1)");
+    let (status, refused) = window_page(&app, "/sandbox/pay/window", &forged).await;
+    assert_eq!(status, 400);
     assert!(
         refused.contains("W022") && !refused.contains("href=\"javascript"),
         "{refused}"
