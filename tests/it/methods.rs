@@ -209,6 +209,39 @@ async fn easy_pay_shows_its_wallet_refuses_partial_cancels_and_cancels_whole() {
         let types = signed_in_sequence(&receiver, &app, &key, secret, id, 2).await;
         assert_eq!(types, ["payment.paid", "payment.cancelled"], "{backend:?}");
 
+        // The sandbox, like Innopay as reported (C), refuses a partial cancel of easy pay unless
+        // told otherwise; paydesk's rule never lets one reach it.
+        let partial = |tid: &Value| {
+            json!({
+                "mid": "testpay01m", "tid": tid, "svcCd": "16", "partialCancelCode": "1",
+                "cancelAmt": 100, "cancelMsg": "부분 취소",
+                "cancelPwd": paydesk::config::DEFAULT_SANDBOX_CANCEL_PASSWORD,
+            })
+        };
+        let cancel_api = |body: Value| {
+            let client = app.client.clone();
+            let url = app.url("/sandbox/api/cancelApi");
+            async move {
+                let answer: Value = client
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                answer["resultCode"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            }
+        };
+        let (_, direct) = pay(&app, &key, &method_order("EPAY", 1000), &[]).await;
+        assert_eq!(cancel_api(partial(&direct["tid"])).await, "2017");
+        crate::innopay::set(&app, "settings", json!({"epayPartialCancel": true})).await;
+        assert_eq!(cancel_api(partial(&direct["tid"])).await, "2001");
+
         // A wallet paydesk does not know is kept as Innopay named it.
         let (_, other) = pay(
             &app,
