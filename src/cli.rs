@@ -131,6 +131,17 @@ enum StorefrontAction {
         /// Storefront id (`sf_...`).
         id: String,
     },
+    /// Set the payment methods the storefront's checkouts may offer, e.g. `CARD EPAY`; `--all`
+    /// allows every method paydesk takes (the default of a new storefront).
+    SetMethods {
+        /// Storefront id (`sf_...`).
+        id: String,
+        /// Method codes: CARD, BANK, VBANK, EPAY, EBANK.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        methods: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
     /// Set (and enable) the storefront's webhook endpoint; prints the secret that signs webhooks.
     SetWebhook {
         /// Storefront id (`sf_...`).
@@ -599,6 +610,28 @@ async fn storefront(
                 Some(url) => println!("storefront {} is at {url}", storefront.id),
                 None => println!("storefront {} has no shop URL", storefront.id),
             }
+        }
+        StorefrontAction::SetMethods { id, methods, all } => {
+            let methods = if all {
+                None
+            } else {
+                let parsed = methods
+                    .iter()
+                    .map(|m| m.to_uppercase().parse::<crate::domain::PayMethod>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                crate::domain::PayMethods::new(parsed)
+            };
+            let storefront = storefronts::set_pay_methods(store, &id, methods)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "checkouts of storefront {} may offer {}",
+                storefront.id,
+                storefront
+                    .pay_methods
+                    .map_or_else(|| "every method".to_string(), |m| m.to_string())
+            );
         }
         StorefrontAction::SetWebhook { id, url } => {
             let service =

@@ -13,7 +13,9 @@ mod m20261203_000001_method_details;
 mod m20261203_000002_signing_secret_since;
 mod m20261204_000001_console;
 mod m20261204_000002_purge_indexes;
-mod m20261205_000001_storefront_shop_url;
+mod m20261205_000001_pay_method_choice;
+mod m20261205_000002_app_scheme;
+mod m20261205_000003_storefront_shop_url;
 
 pub struct Migrator;
 
@@ -29,7 +31,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_signing_secret_since::Migration),
             Box::new(m20261204_000001_console::Migration),
             Box::new(m20261204_000002_purge_indexes::Migration),
-            Box::new(m20261205_000001_storefront_shop_url::Migration),
+            Box::new(m20261205_000001_pay_method_choice::Migration),
+            Box::new(m20261205_000002_app_scheme::Migration),
+            Box::new(m20261205_000003_storefront_shop_url::Migration),
         ]
     }
 }

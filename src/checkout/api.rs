@@ -17,7 +17,7 @@ use crate::api::{
     ApiError, ErrorDocs, Errors, Fault, FieldCodes, HelpLink, JsonBody, Timestamp, docs, top_level,
 };
 use crate::app::AppState;
-use crate::domain::{self, CashReceipt, CashReceiptPurpose, MethodDetails, VirtualAccount};
+use crate::domain::{self, CashReceipt, CashReceiptPurpose, MethodDetails, VirtualAccount, Wallet};
 use crate::help::HelpCenter;
 use crate::store::idempotency::IdempotencyBegin;
 use crate::store::payments::{PaymentEventRow, PaymentFilter, PaymentRow};
@@ -47,10 +47,19 @@ pub struct Buyer {
 
 /// A new checkout.
 ///
-/// `payMethod`: `CARD` (default) or `VBANK` (가상계좌: an account is issued in the payment window
-/// and the payment is `awaiting_deposit` until the shopper deposits). Innopay's other methods
-/// (BANK, EPAY, OPCARD, EBANK) are refused with `unsupported_pay_method` until paydesk supports
-/// them.
+/// `payMethod`: `CARD` (default); `BANK` (계좌이체), `EBANK` (계좌간편결제) and `EPAY` (간편결제),
+/// paid at approval like cards; or `VBANK` (가상계좌: an account is issued in the payment window
+/// and the payment is `awaiting_deposit` until the shopper deposits). `OPCARD` is refused with
+/// `unsupported_pay_method` until paydesk supports it. What each method allows is the table under
+/// `PayMethodView`.
+///
+/// `payMethod` names one method; `payMethods` instead offers several for the shopper to choose
+/// from (a storefront may limit which: `pay_method_not_allowed`). Every method offered must take
+/// the checkout as asked (its currency, its tax-free part); VBANK's fields apply when VBANK is
+/// among them.
+///
+/// `currency`: the currency of the amounts (Innopay `currency`), default `KRW`; a method whose
+/// rules do not list it refuses it with `currency_not_allowed`.
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase", example)]
 pub struct CreateCheckoutRequest {
@@ -72,6 +81,12 @@ pub struct CreateCheckoutRequest {
     // Documented on the struct: a described enum field becomes an `allOf`, which
     // openapi-python-client refuses for anything but objects.
     pub pay_method: Option<PayMethodView>,
+    /// Methods the shopper chooses from on the hosted page, in the order shown (instead of
+    /// `payMethod`; at most six, each the storefront allows). The payment's `payMethod` is the one
+    /// the shopper paid with.
+    #[oai(validator(min_items = 1, max_items = 6))]
+    pub pay_methods: Option<Vec<PayMethodView>>,
+    pub currency: Option<CurrencyView>,
     pub buyer: Buyer,
     /// Where the shopper goes after a successful payment (signed query added). Without it paydesk shows
     /// its own receipt page. An absolute `https://` or `http://` URL of at most 2000 characters.
@@ -85,6 +100,12 @@ pub struct CreateCheckoutRequest {
     /// Echoed back by Innopay and in webhooks (at most 200 characters).
     #[oai(validator(max_length = 200))]
     pub mall_reserved: Option<String>,
+    /// For a shopper paying inside your own app: the URL that opens your app again after a card,
+    /// bank or wallet app (Innopay `appScheme`), e.g. `myshop://payments/return`. `scheme://...`
+    /// of at most 200 characters; `javascript`, `vbscript`, `data`, `blob`, `file`, `about`,
+    /// `http` and `https` are refused with `invalid_app_scheme` (a web page is `successUrl`'s).
+    #[oai(validator(max_length = 200))]
+    pub app_scheme: Option<String>,
     /// How long the shopper has to pay: 60 to 604800 seconds, default 1800. For `VBANK` this is the
     /// time to choose a bank in the payment window, and it ends 30 minutes before the deposit
     /// deadline at the latest.
@@ -130,6 +151,8 @@ impl Example for CreateCheckoutRequest {
             amount: 20000,
             tax_free_amount: None,
             pay_method: Some(PayMethodView::Card),
+            pay_methods: None,
+            currency: None,
             buyer: Buyer {
                 name: "홍길동".into(),
                 tel: "01012345678".into(),
@@ -138,6 +161,7 @@ impl Example for CreateCheckoutRequest {
             success_url: Some("https://shop.example/paid".into()),
             fail_url: Some("https://shop.example/failed".into()),
             mall_reserved: None,
+            app_scheme: None,
             expires_in_seconds: Some(1800),
             deposit_due_at: None,
             deposit_due_in_hours: None,
@@ -163,6 +187,9 @@ pub struct GoPayParams {
     pub return_url: String,
     #[oai(skip_serializing_if_is_none)]
     pub mall_reserved: Option<String>,
+    /// Where the payment window sends a shopper paying in your app back to.
+    #[oai(skip_serializing_if_is_none)]
+    pub app_scheme: Option<String>,
     pub currency: String,
     /// `VBANK`: the deposit deadline's date in KST, `YYYYMMDD`.
     #[oai(rename = "vBankExpDate", skip_serializing_if_is_none)]
@@ -210,7 +237,19 @@ impl From<PaymentStatus> for PaymentStatusView {
     }
 }
 
-/// A payment method, as `payMethod` names it.
+/// A payment method, as `payMethod` names it. What each allows (`domain::PayMethod::rules`, the
+/// one table paydesk reads); a checkout or cancel a method does not allow is refused with the
+/// rule's code: `unsupported_pay_method` (not enabled), `partial_cancel_not_allowed`,
+/// `refund_account_required`, `tax_free_not_allowed`, `currency_not_allowed`.
+///
+/// | method | enabled | paid later | refund account needed | partial cancel | tax-free part | currencies |
+/// | --- | --- | --- | --- | --- | --- | --- |
+/// | `CARD` | yes | no | no | yes | yes | KRW |
+/// | `BANK` | yes | no | yes | yes | yes | KRW |
+/// | `VBANK` | yes | yes | yes | yes | yes | KRW |
+/// | `EPAY` | yes | no | no | no | yes | KRW |
+/// | `OPCARD` | no | no | no | yes | no | KRW, USD |
+/// | `EBANK` | yes | no | yes | yes | yes | KRW |
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[oai(rename_all = "UPPERCASE")]
 pub enum PayMethodView {
@@ -226,6 +265,23 @@ pub enum PayMethodView {
     Opcard,
     /// 계좌간편결제
     Ebank,
+}
+
+/// A currency, by its ISO 4217 code.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "UPPERCASE")]
+pub enum CurrencyView {
+    Krw,
+    Usd,
+}
+
+impl From<CurrencyView> for domain::Currency {
+    fn from(view: CurrencyView) -> Self {
+        match view {
+            CurrencyView::Krw => Self::Krw,
+            CurrencyView::Usd => Self::Usd,
+        }
+    }
 }
 
 impl From<PayMethodView> for domain::PayMethod {
@@ -274,7 +330,10 @@ pub struct Checkout {
     pub tax_free_amount: i64,
     /// What the shopper pays: `amount + taxFreeAmount`.
     pub total_amount: i64,
+    /// The method, or the first of `payMethods` until the shopper chose.
     pub pay_method: String,
+    /// The methods the shopper may choose from (`payMethod` alone for a checkout of one method).
+    pub pay_methods: Vec<String>,
     pub buyer: Buyer,
     #[oai(skip_serializing_if_is_none)]
     pub success_url: Option<String>,
@@ -282,6 +341,8 @@ pub struct Checkout {
     pub fail_url: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub mall_reserved: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub app_scheme: Option<String>,
     /// The hosted checkout page (Korean) to send the shopper to.
     pub checkout_url: String,
     /// Parameters for calling `innopay.goPay` on your own page.
@@ -357,6 +418,48 @@ pub struct CashReceiptDetails {
     pub tid: Option<String>,
 }
 
+/// The bank account a `BANK` (계좌이체) or `EBANK` (계좌간편결제) payment was paid from.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct BankTransferDetails {
+    /// Three-digit bank code (see `GET /v1/banks`), when Innopay sent one paydesk knows.
+    #[oai(skip_serializing_if_is_none)]
+    pub bank_code: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub bank_name: Option<String>,
+    /// Masked: `110****5678`.
+    #[oai(skip_serializing_if_is_none)]
+    pub account_number: Option<String>,
+}
+
+/// An easy-pay wallet. `other` is one paydesk does not know: `walletCode` has Innopay's value.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum WalletView {
+    KakaoPay,
+    NaverPay,
+    Payco,
+    SamsungPay,
+    TossPay,
+    SsgPay,
+    LPay,
+    Other,
+}
+
+/// The wallet an `EPAY` (간편결제) payment was made with. `wallet` is `other` for a value paydesk
+/// does not know (Innopay sets which wallets a MID offers and does not publish its codes); such a
+/// value is kept, not refused.
+#[derive(Object, Clone, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct EpayPaymentDetails {
+    pub wallet: WalletView,
+    /// Innopay's value (`epay.epayCl`) as paydesk stores it: `KAKAOPAY` for a known wallet, the
+    /// value verbatim for `other`.
+    pub wallet_code: String,
+    /// The Korean name shoppers know it by (an unknown wallet's own value).
+    pub wallet_name: String,
+}
+
 /// Why a payment failed.
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase")]
@@ -424,6 +527,12 @@ pub struct Payment {
     /// `VBANK` payments.
     #[oai(skip_serializing_if_is_none)]
     pub virtual_account: Option<VirtualAccountDetails>,
+    /// `BANK` and `EBANK` payments.
+    #[oai(skip_serializing_if_is_none)]
+    pub bank: Option<BankTransferDetails>,
+    /// `EPAY` payments.
+    #[oai(skip_serializing_if_is_none)]
+    pub epay: Option<EpayPaymentDetails>,
     #[oai(skip_serializing_if_is_none)]
     pub cash_receipt: Option<CashReceiptDetails>,
     #[oai(skip_serializing_if_is_none)]
@@ -468,8 +577,9 @@ pub struct CancelRequest {
     /// differs, so two operators cannot cancel the same money twice.
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     pub expected_remaining_amount: Option<i64>,
-    /// Where the money goes back to, for a paid `VBANK` payment (required there, refused with
-    /// `refund_account_required` when missing); ignored for cards. Not needed to cancel a
+    /// Where the money goes back to, for a paid payment of a method refunded to an account
+    /// (`VBANK`, `BANK`, `EBANK`: required there, refused with `refund_account_required` when
+    /// missing); ignored for cards and easy pay. Not needed to cancel a
     /// virtual account that was never paid: that only closes the account.
     pub refund_account: Option<RefundAccountRequest>,
 }
@@ -499,12 +609,16 @@ impl FieldCodes for CreateCheckoutRequest {
             ("amount", _) => "invalid_amount",
             ("taxFreeAmount", _) => "invalid_tax_free_amount",
             ("payMethod", _) if fault == Fault::NotAllowed => "unsupported_pay_method",
+            ("payMethods", _) if fault == Fault::NotAllowed => "unsupported_pay_method",
+            ("payMethods", _) => "invalid_pay_methods",
+            ("currency", _) if fault == Fault::NotAllowed => "currency_not_allowed",
             ("buyer", "buyer.name") => "invalid_buyer_name",
             ("buyer", "buyer.tel") => "invalid_buyer_tel",
             ("buyer", "buyer.email") => "invalid_buyer_email",
             ("successUrl", _) => "invalid_success_url",
             ("failUrl", _) => "invalid_fail_url",
             ("mallReserved", _) => "invalid_mall_reserved",
+            ("appScheme", _) => "invalid_app_scheme",
             ("expiresInSeconds", _) => "invalid_expires_in_seconds",
             ("depositDueAt" | "depositDueInHours", _) => "invalid_deposit_due",
             ("cashReceipt", _) => "invalid_cash_receipt",
@@ -618,6 +732,10 @@ impl Checkout {
             tax_free_amount: row.tax_free_amount,
             total_amount: row.amount + row.tax_free_amount,
             pay_method: row.pay_method.code().to_string(),
+            pay_methods: offered_methods(row)
+                .iter()
+                .map(|m| m.code().to_string())
+                .collect(),
             buyer: Buyer {
                 name: row.buyer_name.clone(),
                 tel: row.buyer_tel.clone(),
@@ -626,6 +744,7 @@ impl Checkout {
             success_url: row.success_url.clone(),
             fail_url: row.fail_url.clone(),
             mall_reserved: row.mall_reserved.clone(),
+            app_scheme: row.app_scheme.clone(),
             checkout_url: service.checkout_url(&row.id),
             go_pay: GoPayParams::from_row(row, service),
             sdk_url: service.sdk_url().to_string(),
@@ -636,19 +755,42 @@ impl Checkout {
     }
 }
 
+/// The methods a checkout lets the shopper choose from, in order.
+pub(crate) fn offered_methods(row: &PaymentRow) -> Vec<domain::PayMethod> {
+    row.offered_pay_methods
+        .as_ref()
+        .map_or_else(|| vec![row.pay_method], |m| m.iter().collect())
+}
+
 impl GoPayParams {
-    /// What `innopay.goPay` is called with for this checkout, on the hosted page or a storefront's.
+    /// What `innopay.goPay` is called with for this checkout, on the hosted page or a storefront's:
+    /// for its method, or the first of those it offers.
     pub(crate) fn from_row(row: &PaymentRow, service: &CheckoutService) -> Self {
+        Self::for_method(row, service, row.pay_method)
+    }
+
+    /// What `innopay.goPay` is called with once the shopper chose `method` among those offered
+    /// (the hosted page's choice): the deposit deadline only for a method paid later.
+    pub(crate) fn for_method(
+        row: &PaymentRow,
+        service: &CheckoutService,
+        method: domain::PayMethod,
+    ) -> Self {
         let due = row
             .method_details
             .as_ref()
             .and_then(MethodDetails::virtual_account)
+            .filter(|_| method.rules().paid_later)
             .map(|account| account.due_at.to_offset(domain::KST));
+        let receipt = row
+            .cash_receipt
+            .as_ref()
+            .filter(|_| method.rules().paid_later);
         let format = |f: &[time::format_description::BorrowedFormatItem<'_>]| {
             due.and_then(|t| t.format(f).ok())
         };
         GoPayParams {
-            pay_method: row.pay_method.code().to_string(),
+            pay_method: method.code().to_string(),
             mid: row.mid.clone(),
             moid: row.order_id.clone(),
             goods_name: row.goods_name.clone(),
@@ -659,14 +801,12 @@ impl GoPayParams {
             buyer_email: row.buyer_email.clone(),
             return_url: service.return_url(&row.id),
             mall_reserved: row.mall_reserved.clone(),
+            app_scheme: row.app_scheme.clone(),
             currency: "KRW".into(),
             v_bank_exp_date: format(time::macros::format_description!("[year][month][day]")),
             v_bank_exp_time: format(time::macros::format_description!("[hour][minute][second]")),
-            receipt_type: row
-                .cash_receipt
-                .as_ref()
-                .map(|r| r.purpose.innopay_code().to_string()),
-            receipt_type_no: row.cash_receipt.as_ref().map(|r| r.identifier.clone()),
+            receipt_type: receipt.map(|r| r.purpose.innopay_code().to_string()),
+            receipt_type_no: receipt.map(|r| r.identifier.clone()),
         }
     }
 }
@@ -717,6 +857,35 @@ impl From<&VirtualAccount> for VirtualAccountDetails {
     }
 }
 
+impl From<&domain::BankTransfer> for BankTransferDetails {
+    fn from(paid: &domain::BankTransfer) -> Self {
+        BankTransferDetails {
+            bank_code: paid.bank_code.map(|c| c.to_string()),
+            bank_name: paid.bank_name.clone(),
+            account_number: paid.account_number.clone(),
+        }
+    }
+}
+
+impl From<&Wallet> for EpayPaymentDetails {
+    fn from(wallet: &Wallet) -> Self {
+        EpayPaymentDetails {
+            wallet: match wallet {
+                Wallet::KakaoPay => WalletView::KakaoPay,
+                Wallet::NaverPay => WalletView::NaverPay,
+                Wallet::Payco => WalletView::Payco,
+                Wallet::SamsungPay => WalletView::SamsungPay,
+                Wallet::TossPay => WalletView::TossPay,
+                Wallet::SsgPay => WalletView::SsgPay,
+                Wallet::LPay => WalletView::LPay,
+                Wallet::Other(_) => WalletView::Other,
+            },
+            wallet_code: wallet.code().to_string(),
+            wallet_name: wallet.korean().to_string(),
+        }
+    }
+}
+
 impl From<&CashReceipt> for CashReceiptDetails {
     fn from(receipt: &CashReceipt) -> Self {
         let issued = receipt.issued.as_ref();
@@ -747,12 +916,21 @@ impl Payment {
         help: Option<&HelpCenter>,
     ) -> Self {
         let total = row.amount + row.tax_free_amount;
-        let (card, virtual_account) = match &row.method_details {
-            Some(MethodDetails::Card(card)) => (Some(CardDetails::from(card)), None),
-            Some(MethodDetails::VirtualAccount(account)) => {
-                (None, Some(VirtualAccountDetails::from(account)))
+        let details = row.method_details.as_ref();
+        let card = details.and_then(MethodDetails::card).map(CardDetails::from);
+        // A checkout offering VBANK among others keeps its deadline whatever was chosen: only a
+        // payment made by a method paid later shows it, and its cash receipt.
+        let paid_later = row.pay_method.rules().paid_later;
+        let virtual_account = details
+            .and_then(MethodDetails::virtual_account)
+            .filter(|_| paid_later)
+            .map(VirtualAccountDetails::from);
+        let (bank, epay) = match details {
+            Some(MethodDetails::BankTransfer(paid)) => {
+                (Some(BankTransferDetails::from(paid)), None)
             }
-            None => (None, None),
+            Some(MethodDetails::Epay(paid)) => (None, Some(EpayPaymentDetails::from(&paid.wallet))),
+            _ => (None, None),
         };
         Payment {
             id: row.id.clone(),
@@ -772,7 +950,13 @@ impl Payment {
             approved_at: row.approved_at.map(Into::into),
             card,
             virtual_account,
-            cash_receipt: row.cash_receipt.as_ref().map(CashReceiptDetails::from),
+            bank,
+            epay,
+            cash_receipt: row
+                .cash_receipt
+                .as_ref()
+                .filter(|_| paid_later)
+                .map(CashReceiptDetails::from),
             receipt_url: row.receipt_url.clone(),
             failure: row.failure_code.as_ref().map(|code| {
                 let message = row.failure_message.clone().unwrap_or_default();
@@ -833,9 +1017,15 @@ impl ErrorDocs for CreateCheckoutErrors {
              missing, of the wrong type, not one of its enum values or outside its schema's limits \
              answers with its own code. Codes: `invalid_body` (not JSON, a key given twice, or a \
              field without a code of its own), `invalid_order_id`, `invalid_goods_name`, `invalid_amount`, \
-             `invalid_tax_free_amount`, `unsupported_pay_method`, `invalid_buyer_name`, \
+             `invalid_tax_free_amount`, `unsupported_pay_method`, `invalid_pay_methods` (an empty \
+             list, or both `payMethod` and `payMethods`), `pay_method_not_allowed` (a method the \
+             storefront does not allow; `param` is the field that named it), \
+             `tax_free_not_allowed` (a \
+             `taxFreeAmount` for a method without a tax-free part), `currency_not_allowed` (a \
+             currency the method does not take), `invalid_buyer_name`, \
              `invalid_buyer_tel`, `invalid_buyer_email`, `invalid_success_url`, `invalid_fail_url`, \
-             `invalid_mall_reserved`, `invalid_expires_in_seconds`, `invalid_deposit_due` (`VBANK` \
+             `invalid_mall_reserved`, `invalid_app_scheme` (not an app URL, or a refused scheme \
+             such as `javascript`, `data` or `https`), `invalid_expires_in_seconds`, `invalid_deposit_due` (`VBANK` \
              deadline out of bounds, both forms given, or given for another method), \
              `invalid_cash_receipt`, `invalid_idempotency_key`.",
         ),
@@ -886,8 +1076,10 @@ impl ErrorDocs for CancelErrors {
             400,
             "A field is invalid; `error.param` is its JSON path (`refundAccount.bankCode`). Codes: \
              `invalid_body` (not JSON, a key given twice), `invalid_cancel_amount`, `invalid_cancel_reason`, `invalid_expected_remaining_amount`, \
-             `cancel_amount_exceeds_remaining`, `refund_account_required` (a paid `VBANK` payment \
-             without `refundAccount`), `invalid_refund_account`, `invalid_idempotency_key`, `invalid_parameter` (the \
+             `cancel_amount_exceeds_remaining`, `refund_account_required` (a paid payment of a \
+             method refunded to an account, e.g. `VBANK`, without `refundAccount`), \
+             `partial_cancel_not_allowed` (`amount` less than the whole payment, for a method that \
+             is only cancelled whole, e.g. `EPAY`), `invalid_refund_account`, `invalid_idempotency_key`, `invalid_parameter` (the \
              id in the path is not valid percent-encoded UTF-8).",
         ),
         docs::UNAUTHORIZED,

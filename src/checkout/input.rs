@@ -9,8 +9,8 @@ use super::api::{CancelRequest, CreateCheckoutRequest};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Amount, BankCode, CashReceipt, CashReceiptPurpose, OrderId, PayMethod, is_bidi_control,
-    is_invisible, web_url,
+    Amount, BankCode, CashReceipt, CashReceiptPurpose, Currency, OrderId, PayMethod, PayMethods,
+    app_url, is_bidi_control, is_invisible, web_url,
 };
 
 /// Smallest total paydesk accepts; Korean card payments below 100 won are refused by card companies.
@@ -34,13 +34,19 @@ pub struct NewCheckout {
     pub goods_name: String,
     pub amount: Amount,
     pub tax_free_amount: Amount,
+    /// The method, or the first of those offered.
     pub pay_method: PayMethod,
+    /// The methods the shopper chooses from, when the checkout offers several.
+    pub offered: Option<PayMethods>,
+    /// The field that named the methods (`payMethod` or `payMethods`), for errors about them.
+    pub methods_param: &'static str,
     pub buyer_name: String,
     pub buyer_tel: String,
     pub buyer_email: String,
     pub success_url: Option<Url>,
     pub fail_url: Option<Url>,
     pub mall_reserved: Option<String>,
+    pub app_scheme: Option<Url>,
     pub expires_in: Duration,
     /// `VBANK`: until when the shopper may deposit.
     pub deposit_due_at: Option<OffsetDateTime>,
@@ -205,32 +211,80 @@ impl NewCheckout {
                 ),
             ));
         }
-        let pay_method = req.pay_method.map_or(PayMethod::Card, PayMethod::from);
-        if !pay_method.rules().enabled {
-            let enabled: Vec<&str> = PayMethod::ALL
-                .into_iter()
-                .filter(|m| m.rules().enabled)
-                .map(PayMethod::code)
-                .collect();
+        let (methods, methods_param) = match (req.pay_method, &req.pay_methods) {
+            (Some(_), Some(_)) => {
+                return Err(CheckoutError::invalid(
+                    "invalid_pay_methods",
+                    "payMethods",
+                    "give payMethod or payMethods, not both",
+                ));
+            }
+            (None, Some(list)) => (
+                PayMethods::new(list.iter().copied().map(PayMethod::from)).ok_or_else(|| {
+                    CheckoutError::invalid(
+                        "invalid_pay_methods",
+                        "payMethods",
+                        "payMethods must name at least one method",
+                    )
+                })?,
+                "payMethods",
+            ),
+            (one, None) => (
+                PayMethods::new([one.map_or(PayMethod::Card, PayMethod::from)])
+                    .expect("one method"),
+                "payMethod",
+            ),
+        };
+        let enabled: Vec<&str> = PayMethod::ALL
+            .into_iter()
+            .filter(|m| m.rules().enabled)
+            .map(PayMethod::code)
+            .collect();
+        if let Some(off) = methods.iter().find(|m| !m.rules().enabled) {
             return Err(CheckoutError::invalid(
                 "unsupported_pay_method",
-                "payMethod",
+                methods_param,
                 format!(
-                    "payMethod {pay_method} is not enabled yet; supported: {}",
+                    "payMethod {off} is not enabled yet; supported: {}",
                     enabled.join(", ")
                 ),
             ));
         }
-        let deposit_due_at = deposit_due(req, pay_method, now)?;
+        // Every method offered must take what the checkout asks: the shopper may choose any.
+        let currency = req.currency.map_or(Currency::Krw, Currency::from);
+        for method in methods.iter() {
+            let rules = method.rules();
+            if tax_free_amount > Amount::ZERO && !rules.tax_free_part {
+                return Err(CheckoutError::invalid(
+                    "tax_free_not_allowed",
+                    "taxFreeAmount",
+                    format!("a {method} payment has no tax-free part: omit taxFreeAmount"),
+                ));
+            }
+            if !rules.currencies.contains(&currency) {
+                let taken: Vec<&str> = rules.currencies.iter().map(|c| c.code()).collect();
+                return Err(CheckoutError::invalid(
+                    "currency_not_allowed",
+                    "currency",
+                    format!(
+                        "a {method} payment is not made in {currency}; it takes {}",
+                        taken.join(", ")
+                    ),
+                ));
+            }
+        }
+        let pay_method = methods.first();
+        let paid_later = methods.iter().find(|m| m.rules().paid_later);
+        let deposit_due_at = deposit_due(req, paid_later.unwrap_or(pay_method), now)?;
         let cash_receipt = match &req.cash_receipt {
             None => None,
-            Some(_) if !pay_method.rules().paid_later => {
+            Some(_) if paid_later.is_none() => {
                 return Err(CheckoutError::invalid(
                     "invalid_cash_receipt",
                     "cashReceipt",
                     format!(
                         "cashReceipt is for VBANK payments; a {pay_method} payment's receipt comes \
-                         from its card company"
+                         from its card company or bank"
                     ),
                 ));
             }
@@ -264,6 +318,16 @@ impl NewCheckout {
                 Some(value.to_string())
             }
         };
+        let app_scheme = match req.app_scheme.as_deref().filter(|v| !v.is_empty()) {
+            None => None,
+            Some(raw) => Some(app_url(raw, 200).map_err(|e| {
+                CheckoutError::invalid(
+                    "invalid_app_scheme",
+                    "appScheme",
+                    format!("appScheme must be {e}"),
+                )
+            })?),
+        };
         let expires_in = match req.expires_in_seconds {
             None => DEFAULT_EXPIRY,
             Some(secs) if (MIN_EXPIRY_SECS..=MAX_EXPIRY_SECS).contains(&secs) => {
@@ -292,12 +356,15 @@ impl NewCheckout {
             amount,
             tax_free_amount,
             pay_method,
+            offered: (methods.len() > 1).then_some(methods),
+            methods_param,
             buyer_name,
             buyer_tel,
             buyer_email,
             success_url,
             fail_url,
             mall_reserved,
+            app_scheme,
             expires_in,
             deposit_due_at,
             cash_receipt,

@@ -211,6 +211,17 @@ fn paid_details(row: &PaymentRow) -> Vec<(&'static str, String)> {
                 .filter_map(|(label, value)| Some((label, value?))),
             );
         }
+        Some(MethodDetails::BankTransfer(paid)) => details.extend(
+            [
+                ("은행", paid.bank_name.clone()),
+                ("계좌번호", paid.account_number.clone()),
+            ]
+            .into_iter()
+            .filter_map(|(label, value)| Some((label, value?))),
+        ),
+        Some(MethodDetails::Epay(paid)) => {
+            details.push(("간편결제", paid.wallet.korean().to_string()));
+        }
         None => {}
     }
     if let Some(receipt) = row.cash_receipt.as_ref().and_then(|r| r.issued.as_ref()) {

@@ -3,6 +3,7 @@
 //! (`payments.method_details`) and exposed as one object per method on the payment, so a new method
 //! adds a variant here, not columns across the store, the service and the API. Also the cash receipt
 //! (현금영수증) a shopper asked for and what Innopay issued, which belongs to no single method.
+//! Bank transfers (BANK, EBANK) share one variant: both are paid from a shopper's bank account.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +21,143 @@ use super::{BankCode, InvalidValue};
 pub enum MethodDetails {
     Card(CardDetails),
     VirtualAccount(VirtualAccount),
+    /// 계좌이체 (BANK) and 계좌간편결제 (EBANK): the payment's method says which.
+    BankTransfer(BankTransfer),
+    /// 간편결제 (EPAY).
+    Epay(EpayDetails),
+}
+
+/// The bank account a transfer was paid from, as Innopay reported it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BankTransfer {
+    /// Absent when Innopay sent none or one paydesk does not know (its name is kept then).
+    pub bank_code: Option<BankCode>,
+    pub bank_name: Option<String>,
+    /// Masked, e.g. `110****5678`: paydesk masks an account Innopay sent in full.
+    pub account_number: Option<String>,
+}
+
+impl BankTransfer {
+    /// The account as stored: masked whatever Innopay sent; the bank's name from paydesk's list
+    /// when Innopay left it out.
+    pub fn new(bank_code: Option<&str>, bank_name: Option<&str>, account: Option<&str>) -> Self {
+        let bank_code = bank_code.and_then(|c| c.parse::<BankCode>().ok());
+        let bank_name = bank_name
+            .map(str::to_string)
+            .or_else(|| bank_code.as_ref().map(|c| c.name().to_string()));
+        let account_number = account.map(|a| {
+            if a.contains('*') {
+                a.to_string()
+            } else {
+                super::mask_digits(&a.chars().filter(char::is_ascii_digit).collect::<String>())
+            }
+        });
+        Self {
+            bank_code,
+            bank_name,
+            account_number,
+        }
+    }
+}
+
+/// An easy-pay payment: the wallet the shopper paid with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EpayDetails {
+    pub wallet: Wallet,
+}
+
+/// An easy-pay wallet (간편결제). Which wallets a MID offers is Innopay's to set per merchant and
+/// its code list (`epayCl`) is unpublished (C): the known ones are read from the spellings below,
+/// and any other value is kept verbatim rather than refused, since the money moved all the same.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Wallet {
+    KakaoPay,
+    NaverPay,
+    Payco,
+    SamsungPay,
+    TossPay,
+    SsgPay,
+    LPay,
+    /// A value paydesk does not know, as Innopay sent it.
+    Other(String),
+}
+
+impl Wallet {
+    pub const KNOWN: [Wallet; 7] = [
+        Wallet::KakaoPay,
+        Wallet::NaverPay,
+        Wallet::Payco,
+        Wallet::SamsungPay,
+        Wallet::TossPay,
+        Wallet::SsgPay,
+        Wallet::LPay,
+    ];
+
+    /// The code paydesk stores and the sandbox answers as `epayCl`.
+    pub fn code(&self) -> &str {
+        match self {
+            Wallet::KakaoPay => "KAKAOPAY",
+            Wallet::NaverPay => "NAVERPAY",
+            Wallet::Payco => "PAYCO",
+            Wallet::SamsungPay => "SAMSUNGPAY",
+            Wallet::TossPay => "TOSSPAY",
+            Wallet::SsgPay => "SSGPAY",
+            Wallet::LPay => "LPAY",
+            Wallet::Other(raw) => raw,
+        }
+    }
+
+    /// The name shoppers know it by; an unknown wallet's own value.
+    pub fn korean(&self) -> &str {
+        match self {
+            Wallet::KakaoPay => "카카오페이",
+            Wallet::NaverPay => "네이버페이",
+            Wallet::Payco => "페이코",
+            Wallet::SamsungPay => "삼성페이",
+            Wallet::TossPay => "토스페이",
+            Wallet::SsgPay => "SSG페이",
+            Wallet::LPay => "L.pay",
+            Wallet::Other(raw) => raw,
+        }
+    }
+
+    /// Reads Innopay's value: a known code, or Korean or English name, in any case and spacing.
+    pub fn from_innopay(raw: &str) -> Self {
+        let folded: String = raw
+            .chars()
+            .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-' | '.'))
+            .flat_map(char::to_uppercase)
+            .collect();
+        let known = |names: &[&str]| names.contains(&folded.as_str());
+        Wallet::KNOWN
+            .into_iter()
+            .find(|w| match w {
+                Wallet::KakaoPay => known(&["KAKAOPAY", "KAKAO", "카카오페이"]),
+                Wallet::NaverPay => known(&["NAVERPAY", "NAVER", "네이버페이"]),
+                Wallet::Payco => known(&["PAYCO", "페이코"]),
+                Wallet::SamsungPay => known(&["SAMSUNGPAY", "SAMSUNG", "삼성페이"]),
+                Wallet::TossPay => known(&["TOSSPAY", "TOSS", "토스페이"]),
+                Wallet::SsgPay => known(&["SSGPAY", "SSG", "SSG페이"]),
+                Wallet::LPay => known(&["LPAY", "엘페이"]),
+                Wallet::Other(_) => false,
+            })
+            .unwrap_or_else(|| Wallet::Other(raw.trim().to_string()))
+    }
+}
+
+impl From<String> for Wallet {
+    fn from(raw: String) -> Self {
+        Wallet::from_innopay(&raw)
+    }
+}
+
+impl From<Wallet> for String {
+    fn from(wallet: Wallet) -> String {
+        wallet.code().to_string()
+    }
 }
 
 /// The card of an approved card payment, as Innopay reported it. Fields it left out are `None`.
@@ -202,6 +340,32 @@ mod tests {
             account.to_string().parse::<MethodDetails>().unwrap(),
             account
         );
+    }
+
+    #[test]
+    fn wallets_read_known_spellings_and_keep_unknown_values_verbatim() {
+        assert_eq!(Wallet::from_innopay("kakao_pay"), Wallet::KakaoPay);
+        assert_eq!(Wallet::from_innopay("네이버페이"), Wallet::NaverPay);
+        assert_eq!(Wallet::from_innopay("L.PAY"), Wallet::LPay);
+        assert_eq!(Wallet::from_innopay("13"), Wallet::Other("13".into()));
+        for wallet in Wallet::KNOWN {
+            assert_eq!(Wallet::from_innopay(wallet.code()), wallet);
+        }
+        let stored = MethodDetails::Epay(EpayDetails {
+            wallet: Wallet::Other("APPLEPAY".into()),
+        });
+        assert_eq!(stored.to_string().parse::<MethodDetails>().unwrap(), stored);
+    }
+
+    #[test]
+    fn a_bank_transfer_keeps_only_a_masked_account() {
+        let paid = BankTransfer::new(Some("088"), None, Some("110-123-456789"));
+        assert_eq!(paid.bank_name.as_deref(), Some("신한은행"));
+        assert_eq!(paid.account_number.as_deref(), Some("110*****6789"));
+        let unknown = BankTransfer::new(Some("999"), Some("어느은행"), Some("123****890"));
+        assert_eq!(unknown.bank_code, None);
+        assert_eq!(unknown.bank_name.as_deref(), Some("어느은행"));
+        assert_eq!(unknown.account_number.as_deref(), Some("123****890"));
     }
 
     #[test]

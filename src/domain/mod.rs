@@ -14,8 +14,8 @@ mod method;
 pub use bank::{BANKS, Bank, BankCode};
 pub use failure::FailureCode;
 pub use method::{
-    CardDetails, CashReceipt, CashReceiptPurpose, Deposit, IssuedAccount, IssuedReceipt,
-    MethodDetails, VirtualAccount,
+    BankTransfer, CardDetails, CashReceipt, CashReceiptPurpose, Deposit, EpayDetails,
+    IssuedAccount, IssuedReceipt, MethodDetails, VirtualAccount, Wallet,
 };
 
 /// Korea Standard Time: Innopay's clock and the one shoppers read.
@@ -88,6 +88,52 @@ pub fn web_url(raw: &str, max_len: usize) -> Result<url::Url, InvalidValue> {
                 "an absolute http(s) URL of at most {max_len} characters"
             ))
         })
+}
+
+/// Schemes an `appScheme` may not have: they run script (`javascript`, `vbscript`), carry a page
+/// (`data`, `blob`), read the shopper's files (`file`), or are the web, not an app (`http`, `https`,
+/// `about`: a storefront's web pages are `successUrl`'s). An app URL is where the payment window
+/// sends the browser after a card, bank or wallet app, so it must only ever open an app.
+const NOT_APP_SCHEMES: [&str; 8] = [
+    "javascript",
+    "vbscript",
+    "data",
+    "blob",
+    "file",
+    "http",
+    "https",
+    "about",
+];
+
+/// A storefront app's URL (`myshop://payments/return`, Android's `intent://...`): `scheme://` and
+/// more, of at most `max_len` bytes, without white space or control characters, its scheme
+/// (letters first, then letters, digits, `+`, `-`, `.`) none of `NOT_APP_SCHEMES` in any case.
+pub fn app_url(raw: &str, max_len: usize) -> Result<url::Url, InvalidValue> {
+    let expected = || {
+        InvalidValue(format!(
+            "an app URL such as myshop://payments/return of at most {max_len} characters, without \
+             spaces or control characters"
+        ))
+    };
+    if raw.len() > max_len || raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(expected());
+    }
+    let (scheme, rest) = raw.split_once("://").ok_or_else(expected)?;
+    let well_formed = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty();
+    if !well_formed {
+        return Err(expected());
+    }
+    let lower = scheme.to_ascii_lowercase();
+    if NOT_APP_SCHEMES.contains(&lower.as_str()) {
+        return Err(InvalidValue(format!(
+            "an app's own scheme, not {lower}: (scripts, data, files and web pages are refused)"
+        )));
+    }
+    url::Url::parse(raw).map_err(|_| expected())
 }
 
 /// Why a value could not become a domain type.
@@ -313,7 +359,34 @@ impl PayMethod {
     }
 }
 
-/// What a payment method allows and needs: the one table the API, the service and the spec read.
+/// A currency a payment is made in. Korean methods take won only; overseas cards (OPCARD) also
+/// take US dollars (Innopay's goPay `currency`, B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Currency {
+    Krw,
+    Usd,
+}
+
+impl Currency {
+    pub const ALL: [Currency; 2] = [Currency::Krw, Currency::Usd];
+
+    /// The ISO 4217 code, as goPay's `currency` takes it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::Krw => "KRW",
+            Currency::Usd => "USD",
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// What a payment method allows and needs: the one table the API, the service, the sandbox and the
+/// spec read (`rules_table` renders it for the spec).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MethodRules {
     /// paydesk takes checkouts for it.
@@ -322,21 +395,77 @@ pub struct MethodRules {
     pub paid_later: bool,
     /// Money goes back to a bank account the storefront names, not to a card.
     pub refunds_to_account: bool,
+    /// Part of the payment may be cancelled; otherwise only the whole of it.
+    pub partial_cancel: bool,
+    /// The checkout may carry a tax-free part (`taxFreeAmount`, Innopay `taxFreeAmt`).
+    pub tax_free_part: bool,
+    /// The currencies a checkout may be in.
+    pub currencies: &'static [Currency],
 }
 
+const KRW_ONLY: &[Currency] = &[Currency::Krw];
+
 impl PayMethod {
+    /// Grades: partial cancels of easy pay are reported unsupported (C, one integration; the sandbox
+    /// can be told otherwise); refunds of bank-paid methods name an account (B); overseas cards
+    /// take USD (B) and, paid from abroad, carry no Korean VAT split, so no tax-free part (paydesk's
+    /// choice, Innopay's window code W014 "tax-free not allowed" exists for it). OPCARD is not
+    /// enabled yet: amounts in a second currency are not typed through the service.
     pub fn rules(self) -> MethodRules {
-        let rules = |enabled, paid_later, refunds_to_account| MethodRules {
-            enabled,
-            paid_later,
-            refunds_to_account,
+        let korean = MethodRules {
+            enabled: true,
+            paid_later: false,
+            refunds_to_account: false,
+            partial_cancel: true,
+            tax_free_part: true,
+            currencies: KRW_ONLY,
         };
         match self {
-            PayMethod::Card => rules(true, false, false),
-            PayMethod::Vbank => rules(true, true, true),
-            PayMethod::Bank | PayMethod::Ebank => rules(false, false, true),
-            PayMethod::Epay | PayMethod::Opcard => rules(false, false, false),
+            PayMethod::Card => korean,
+            PayMethod::Vbank => MethodRules {
+                paid_later: true,
+                refunds_to_account: true,
+                ..korean
+            },
+            PayMethod::Bank | PayMethod::Ebank => MethodRules {
+                refunds_to_account: true,
+                ..korean
+            },
+            PayMethod::Epay => MethodRules {
+                partial_cancel: false,
+                ..korean
+            },
+            PayMethod::Opcard => MethodRules {
+                enabled: false,
+                tax_free_part: false,
+                currencies: &Currency::ALL,
+                ..korean
+            },
         }
+    }
+
+    /// The rules of every method as a Markdown table: the spec's description of `PayMethod` carries
+    /// it, and a test holds the two equal.
+    pub fn rules_table() -> String {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        let mut table = String::from(
+            "| method | enabled | paid later | refund account needed | partial cancel | tax-free part | currencies |\n\
+             | --- | --- | --- | --- | --- | --- | --- |\n",
+        );
+        for method in PayMethod::ALL {
+            let r = method.rules();
+            let currencies: Vec<&str> = r.currencies.iter().map(|c| c.code()).collect();
+            table.push_str(&format!(
+                "| `{method}` | {} | {} | {} | {} | {} | {} |\n",
+                yes(r.enabled),
+                yes(r.paid_later),
+                yes(r.refunds_to_account),
+                yes(r.partial_cancel),
+                yes(r.tax_free_part),
+                currencies.join(", ")
+            ));
+        }
+        table
     }
 }
 
@@ -358,6 +487,66 @@ impl FromStr for PayMethod {
 impl fmt::Display for PayMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
+    }
+}
+
+/// Payment methods in the order they are offered, none twice, at least one: a storefront's allowed
+/// methods, a checkout's offered ones. Stored as their codes joined by commas (`CARD,EPAY`); a
+/// stored code that is no method is an error naming it.
+#[derive(Clone, Debug, PartialEq, Eq, sea_orm::DeriveValueType)]
+#[sea_orm(value_type = "String", column_type = "Text")]
+pub struct PayMethods(Vec<PayMethod>);
+
+impl PayMethods {
+    /// `methods` without repeats, in their first order; `None` when there are none.
+    pub fn new(methods: impl IntoIterator<Item = PayMethod>) -> Option<Self> {
+        let mut kept = Vec::new();
+        for method in methods {
+            if !kept.contains(&method) {
+                kept.push(method);
+            }
+        }
+        (!kept.is_empty()).then_some(Self(kept))
+    }
+
+    pub fn contains(&self, method: PayMethod) -> bool {
+        self.0.contains(&method)
+    }
+
+    pub fn first(&self) -> PayMethod {
+        self.0[0]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = PayMethod> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Never: a `PayMethods` has at least one method.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl FromStr for PayMethods {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let methods = s
+            .split(',')
+            .map(|code| code.trim().parse::<PayMethod>())
+            .collect::<Result<Vec<_>, _>>()?;
+        PayMethods::new(methods).ok_or_else(|| InvalidValue("at least one payment method".into()))
+    }
+}
+
+impl fmt::Display for PayMethods {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let codes: Vec<&str> = self.iter().map(PayMethod::code).collect();
+        f.write_str(&codes.join(","))
     }
 }
 
@@ -625,6 +814,89 @@ impl Cause {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every method's row, against what the service and the API do with it.
+    #[test]
+    fn the_method_table_holds_for_every_method() {
+        for method in PayMethod::ALL {
+            let r = method.rules();
+            assert!(
+                r.currencies.contains(&Currency::Krw),
+                "{method}: every method takes won"
+            );
+            if r.paid_later {
+                assert!(
+                    r.refunds_to_account,
+                    "{method}: money deposited is refunded to an account"
+                );
+            }
+            if r.currencies.contains(&Currency::Usd) {
+                assert!(!r.tax_free_part, "{method}: no Korean VAT split abroad");
+            }
+            assert_eq!(method.code().parse::<PayMethod>().unwrap(), method);
+        }
+        // The rules the issue names, as chosen.
+        assert!(!PayMethod::Epay.rules().partial_cancel);
+        assert!(PayMethod::Bank.rules().refunds_to_account);
+        assert!(PayMethod::Ebank.rules().refunds_to_account);
+        assert!(!PayMethod::Card.rules().refunds_to_account);
+        assert!(PayMethod::Vbank.rules().paid_later);
+        let table = PayMethod::rules_table();
+        assert_eq!(table.lines().count(), 2 + PayMethod::ALL.len(), "{table}");
+        assert!(
+            table.contains("| `EPAY` | yes | no | no | no | yes | KRW |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| `OPCARD` | no | no | no | yes | no | KRW, USD |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn method_lists_keep_their_order_once_each_and_read_back() {
+        use PayMethod::*;
+        let offered = PayMethods::new([Epay, Card, Epay]).unwrap();
+        assert_eq!(offered.to_string(), "EPAY,CARD");
+        assert_eq!(offered.first(), Epay);
+        assert_eq!("EPAY,CARD".parse::<PayMethods>().unwrap(), offered);
+        assert!(PayMethods::new([]).is_none());
+        assert!(
+            "CARD,CHEQUE"
+                .parse::<PayMethods>()
+                .unwrap_err()
+                .0
+                .contains("CHEQUE")
+        );
+    }
+
+    #[test]
+    fn app_urls_open_only_apps() {
+        for good in [
+            "myshop://payments/return?x=1",
+            "kakao1234://pay",
+            "intent://pay#Intent;end",
+        ] {
+            assert!(app_url(good, 200).is_ok(), "{good}");
+        }
+        for bad in [
+            "javascript://alert(1)",
+            "JavaScript://%0aalert(1)",
+            "vbscript://x",
+            "data://text/html,x",
+            "file:///etc/passwd",
+            "https://shop.example/return",
+            "http://shop.example",
+            "myshop",
+            "myshop://",
+            "my shop://x",
+            "1shop://x",
+            "myshop://a\tb",
+        ] {
+            assert!(app_url(bad, 200).is_err(), "{bad}");
+        }
+        assert!(app_url(&format!("myshop://{}", "a".repeat(200)), 200).is_err());
+    }
 
     #[test]
     fn event_kinds_are_spelled_once() {

@@ -25,6 +25,10 @@ pub struct Approval {
     pub card: Option<CardInfo>,
     /// A virtual account's state, for VBANK.
     pub virtual_account: Option<VirtualAccountInfo>,
+    /// The account a BANK (`data.bank`) or EBANK (`data.easyBank`) payment came from.
+    pub bank: Option<BankInfo>,
+    /// The wallet of an EPAY payment (`data.epay`).
+    pub epay: Option<EpayInfo>,
     /// A cash receipt Innopay issued.
     pub cash_receipt: Option<CashReceiptInfo>,
     /// How much of the payment has been cancelled, when an inquiry reports it.
@@ -65,6 +69,25 @@ pub struct VirtualAccountInfo {
     pub depositor_name: Option<String>,
     /// Set when the account was closed unpaid.
     pub closed_at: Option<String>,
+}
+
+/// The bank account of a transfer (`data.bank` for BANK, `data.easyBank` for EBANK: their existence
+/// is B, their fields unknown). Assumed, most likely first: `bankCode`/`bankCd`/`fnCd`,
+/// `bankName`/`fnName`, `accountNumber`/`accntNo`/`acctNo` (`bankCd` and `accntNo` are the
+/// bank-transfer Noti's names, A). Every field is optional: the approval stands without them.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BankInfo {
+    pub bank_code: Option<String>,
+    pub bank_name: Option<String>,
+    pub account_number: Option<String>,
+}
+
+/// The wallet of an easy-pay payment (`data.epay`, C): `epayCl` seen (its code list unknown),
+/// `epayName` assumed. Absent or empty: the wallet is unknown, kept as such.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct EpayInfo {
+    pub epay_cl: Option<String>,
+    pub epay_name: Option<String>,
 }
 
 /// A cash receipt as Innopay reports it (`data.cashReceipt`, C).
@@ -146,6 +169,14 @@ impl Approval {
         if pay_method == "VBANK" && virtual_account.is_none() {
             return Err("a VBANK answer without `virtualAccount`".into());
         }
+        let object = |key: &str| data.get(key).filter(|v| v.is_object());
+        let bank = object("bank")
+            .or_else(|| object("easyBank"))
+            .map(BankInfo::from_json);
+        let epay = object("epay").map(|epay| EpayInfo {
+            epay_cl: text(epay, "epayCl"),
+            epay_name: text(epay, "epayName"),
+        });
         let cash_receipt = data
             .get("cashReceipt")
             .filter(|v| v.is_object())
@@ -168,6 +199,8 @@ impl Approval {
                 .filter(|c| c.is_object())
                 .map(CardInfo::from_json),
             virtual_account,
+            bank,
+            epay,
             cash_receipt,
             cancelled_amt,
             raw: answer,
@@ -211,6 +244,17 @@ impl VirtualAccountInfo {
             depositor_name: first(&["depositorName", "vbankAcctNm"]),
             closed_at: first(&["closedAt"]),
         })
+    }
+}
+
+impl BankInfo {
+    fn from_json(bank: &Value) -> Self {
+        let first = |keys: &[&str]| keys.iter().find_map(|k| text(bank, k));
+        Self {
+            bank_code: first(&["bankCode", "bankCd", "fnCd"]),
+            bank_name: first(&["bankName", "fnName"]),
+            account_number: first(&["accountNumber", "accntNo", "acctNo"]),
+        }
     }
 }
 
@@ -313,6 +357,41 @@ mod tests {
         assert_eq!(account.depositor_name.as_deref(), Some("홍길동"));
         assert!(Approval::from_answer(answer(json!(null))).is_err());
         assert!(Approval::from_answer(answer(json!({"bankName": "x"}))).is_err());
+    }
+
+    #[test]
+    fn bank_and_wallet_objects_read_from_the_names_assumed() {
+        let answer = |method: &str, key: &str, object: Value| {
+            json!({"success": true, "data": {
+                "tid": "t", "mid": "m", "moid": "o", "amt": 1000, "status": 0,
+                "payMethod": method, key: object
+            }})
+        };
+        let bank = Approval::from_answer(answer(
+            "BANK",
+            "bank",
+            json!({"bankCd": "088", "accntNo": "110****5678"}),
+        ))
+        .unwrap()
+        .bank
+        .unwrap();
+        assert_eq!(bank.bank_code.as_deref(), Some("088"));
+        assert_eq!(bank.account_number.as_deref(), Some("110****5678"));
+        let easy = Approval::from_answer(answer(
+            "EBANK",
+            "easyBank",
+            json!({"bankCode": "004", "bankName": "KB국민은행"}),
+        ))
+        .unwrap();
+        assert_eq!(easy.bank.unwrap().bank_name.as_deref(), Some("KB국민은행"));
+        let epay = Approval::from_answer(answer("EPAY", "epay", json!({"epayCl": 13})))
+            .unwrap()
+            .epay
+            .unwrap();
+        assert_eq!(epay.epay_cl.as_deref(), Some("13"));
+        // Without the object the approval still reads: the details are unknown, not wrong.
+        let bare = Approval::from_answer(answer("EPAY", "other", json!({}))).unwrap();
+        assert!(bare.epay.is_none() && bare.bank.is_none());
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub struct PayParams {
     pub user_ip: String,
     pub goods_cnt: u32,
     pub currency: String,
+    /// The storefront app the window hands the shopper back to (`appScheme`), checked as paydesk
+    /// checks it: the sandbox shows it as a link, so it must never run script on its page.
+    pub app_scheme: Option<Url>,
     /// What a virtual account needs; present exactly when `pay_method` is VBANK.
     pub vbank: Option<VbankRequest>,
     /// The known parameters exactly as received, to carry through the window's pages.
@@ -280,6 +283,13 @@ impl PayParams {
                 .parse()
                 .map_err(|_| problem("W009", "상품 수량(goodsCnt)을 확인해 주세요."))?,
         };
+        let app_scheme = match get("appScheme") {
+            "" => None,
+            raw => Some(
+                crate::domain::app_url(raw, 100)
+                    .map_err(|_| problem("W022", "앱 복귀 주소(appScheme)를 확인해 주세요."))?,
+            ),
+        };
         let vbank = match pay_method {
             PayMethod::Vbank => Some(VbankRequest {
                 due: due(get("vBankExpDate"), get("vBankExpTime"), now)?,
@@ -310,6 +320,7 @@ impl PayParams {
                 "" => "KRW".to_string(),
                 other => other.to_string(),
             },
+            app_scheme,
             vbank,
             fields,
         })

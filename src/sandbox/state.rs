@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::{format_description, offset};
 
-use crate::domain::{Amount, Bank, BankCode, CardCompany, ISP_CERTIFICATE_THRESHOLD, PayMethod};
+use crate::domain::{
+    Amount, Bank, BankCode, CardCompany, ISP_CERTIFICATE_THRESHOLD, PayMethod, Wallet, mask_digits,
+};
 use crate::gateway::{amount_field, text_field};
 
 use super::faults::Faults;
@@ -61,6 +63,8 @@ pub struct Settings {
     /// Whether `cancelApi` refunds deposited virtual accounts; one merchant UI says Innopay only
     /// does it in the merchant admin (C).
     pub vbank_refund_by_api: bool,
+    /// Whether `cancelApi` takes partial cancels of easy-pay payments; reported unsupported (C).
+    pub epay_partial_cancel: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +75,7 @@ impl Default for Settings {
             noti_backoff_ms: 1_000,
             noti_max_attempts: 8,
             vbank_refund_by_api: true,
+            epay_partial_cancel: false,
         }
     }
 }
@@ -117,6 +122,10 @@ pub enum Instrument {
         bank: &'static Bank,
         depositor: String,
     },
+    /// A transfer from the shopper's account at `bank` (BANK, EBANK).
+    Bank { bank: &'static Bank },
+    /// An easy-pay wallet (EPAY).
+    Epay { wallet: Wallet },
 }
 
 /// An authentication the window completed; its token may be approved once.
@@ -137,6 +146,16 @@ enum Paid {
         auth_num: String,
     },
     Vbank(VirtualAccount),
+    Bank {
+        bank: &'static Bank,
+        /// Masked, as the approval shows it.
+        account_num: String,
+        auth_num: String,
+    },
+    Epay {
+        wallet: Wallet,
+        auth_num: String,
+    },
 }
 
 /// An issued virtual account: no money until deposits arrive (`POST /_control/deposits`).
@@ -181,8 +200,8 @@ impl Transaction {
     /// What the shopper has paid: a card's total at once, a virtual account's deposits.
     fn paid_amount(&self) -> Amount {
         match &self.paid {
-            Paid::Card { .. } => self.total(),
             Paid::Vbank(account) => account.deposited,
+            Paid::Card { .. } | Paid::Bank { .. } | Paid::Epay { .. } => self.total(),
         }
     }
 
@@ -196,7 +215,7 @@ impl Transaction {
     fn receipt_tid(&self) -> Option<&str> {
         match &self.paid {
             Paid::Vbank(account) => account.receipt_issued.as_ref().map(|(tid, _)| tid.as_str()),
-            Paid::Card { .. } => None,
+            Paid::Card { .. } | Paid::Bank { .. } | Paid::Epay { .. } => None,
         }
     }
 
@@ -256,6 +275,29 @@ impl Transaction {
                     "currency": p.currency,
                 });
             }
+            Paid::Bank {
+                bank,
+                account_num,
+                auth_num,
+            } => {
+                data["authNum"] = json!(auth_num);
+                // `bank` for BANK, `easyBank` for EBANK (B); the fields are the sandbox's guess.
+                let key = if p.pay_method == PayMethod::Ebank {
+                    "easyBank"
+                } else {
+                    "bank"
+                };
+                data[key] = json!({
+                    "bankCode": bank.code,
+                    "bankName": bank.name,
+                    "accountNumber": account_num,
+                });
+            }
+            Paid::Epay { wallet, auth_num } => {
+                data["authNum"] = json!(auth_num);
+                // `epayCl` seen (C); its codes and `epayName` are the sandbox's guess.
+                data["epay"] = json!({"epayCl": wallet.code(), "epayName": wallet.korean()});
+            }
             Paid::Vbank(account) => {
                 // Innopay's legacy code for "account issued" (A).
                 data["resultCode"] = json!(VBANK_ISSUED);
@@ -306,15 +348,6 @@ impl Transaction {
 pub const VBANK_ISSUED: &str = "4100";
 /// `pgResultCode` of a deposit Noti: unknown (C), the sandbox's choice.
 const VBANK_DEPOSITED: (&str, &str) = ("4110", "가상계좌 입금 완료");
-
-/// Whether refunds of this method go to a bank account the merchant names (`refundBankCd`,
-/// `refundAcctNo`, `refundAcctNm`, B): the methods paid from a bank account.
-fn refunds_to_account(method: PayMethod) -> bool {
-    matches!(
-        method,
-        PayMethod::Bank | PayMethod::Vbank | PayMethod::Ebank
-    )
-}
 
 /// The shopper's account a bank payment is refunded to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -545,7 +578,7 @@ impl State {
     pub fn authenticate(&mut self, params: PayParams, instrument: Instrument) -> (String, String) {
         let product = match instrument {
             Instrument::Card { .. } => "08",
-            Instrument::Vbank { .. } => "01",
+            Instrument::Vbank { .. } | Instrument::Bank { .. } | Instrument::Epay { .. } => "01",
         };
         let tid = self.new_tid(
             params.mid.as_str(),
@@ -654,6 +687,15 @@ impl State {
                 card_num: format!("{}****{}", digits(8), digits(4)),
                 auth_num: digits(8),
             },
+            Instrument::Bank { bank } => Paid::Bank {
+                bank,
+                account_num: mask_digits(&format!("{}{}", bank.code, digits(9))),
+                auth_num: digits(8),
+            },
+            Instrument::Epay { wallet } => Paid::Epay {
+                wallet,
+                auth_num: digits(8),
+            },
             Instrument::Vbank { bank, depositor } => {
                 let request = params
                     .vbank
@@ -686,7 +728,7 @@ impl State {
         };
         let answer = transaction.data(&self.base_url);
         // An issued account is not paid: its Noti comes with each deposit.
-        let noti = matches!(transaction.paid, Paid::Card { .. })
+        let noti = (!matches!(transaction.paid, Paid::Vbank(_)))
             .then(|| self.noti(&transaction, NotiEvent::Paid));
         self.transactions.put(transaction.tid.clone(), transaction);
         Ok((answer, noti))
@@ -733,7 +775,9 @@ impl State {
                 );
             }
         }
-        if refunds_to_account(transaction.params.pay_method) {
+        // Refunds of bank-paid methods name the account (`refundBankCd`, `refundAcctNo`,
+        // `refundAcctNm`, B): paydesk's method table says which.
+        if transaction.params.pay_method.rules().refunds_to_account {
             match RefundAccount::parse(body) {
                 Ok(account) => refund = Some(account),
                 Err((code, message)) => return refused(code, message),
@@ -744,6 +788,12 @@ impl State {
             return refused("2012", "이미 취소된 거래입니다.");
         }
         let partial = text_field(body, "partialCancelCode").as_deref() == Some("1");
+        if partial
+            && matches!(transaction.paid, Paid::Epay { .. })
+            && !self.settings.epay_partial_cancel
+        {
+            return refused("2017", "간편결제는 부분취소를 할 수 없습니다.");
+        }
         let amount = if partial {
             match amount_field(body, "cancelAmt") {
                 Ok(Some(a)) if a.won() > 0 => a,
@@ -970,7 +1020,12 @@ impl State {
                 .first_deposit
                 .as_ref()
                 .map_or(t.approved_at, |d| d.0),
-            (Paid::Card { .. }, _) => t.approved_at,
+            (Paid::Card { .. } | Paid::Bank { .. } | Paid::Epay { .. }, _) => t.approved_at,
+        };
+        let paid_code = match &t.paid {
+            Paid::Bank { .. } => ("4000", "계좌이체 성공"),
+            Paid::Epay { .. } => ("0000", "간편결제 성공"),
+            Paid::Card { .. } | Paid::Vbank(_) => ("3001", "카드 결제 성공"),
         };
         let paid_at = (
             paid_at.format(APP_DATE).expect("formats"),
@@ -990,6 +1045,33 @@ impl State {
                 ("cardQuota", quota.clone()),
                 ("cardIssueCode", card.code.to_string()),
                 ("cardName", card.name.to_string()),
+            ]),
+            Paid::Bank {
+                bank,
+                account_num,
+                auth_num,
+            } => fields.extend([
+                // Noti number their methods (A): 07 = 계좌이체; EBANK's number is unknown, so
+                // its goPay name.
+                (
+                    "payMethod",
+                    if p.pay_method == PayMethod::Bank {
+                        "07".to_string()
+                    } else {
+                        p.pay_method.code().to_string()
+                    },
+                ),
+                ("approvalAmt", t.total().to_string()),
+                ("approvalNo", auth_num.clone()),
+                ("bankCd", bank.code.to_string()),
+                ("accntNo", account_num.clone()),
+            ]),
+            Paid::Epay { wallet, auth_num } => fields.extend([
+                // EPAY's Noti number is unknown: its goPay name.
+                ("payMethod", p.pay_method.code().to_string()),
+                ("approvalAmt", t.total().to_string()),
+                ("approvalNo", auth_num.clone()),
+                ("epayCl", wallet.code().to_string()),
             ]),
             Paid::Vbank(account) => {
                 let approval = match &event {
@@ -1015,8 +1097,10 @@ impl State {
             NotiEvent::Paid => fields.extend([
                 ("status", "25".to_string()),
                 ("stateCd", "0".to_string()),
-                ("pgResultCode", "3001".to_string()),
-                ("pgResultMsg", "카드 결제 성공".to_string()),
+                // Legacy success codes (A): 3001 card, 4000 account transfer; easy pay has none
+                // known, so the generic 0000.
+                ("pgResultCode", paid_code.0.to_string()),
+                ("pgResultMsg", paid_code.1.to_string()),
                 ("pgAppDate", paid_at.0),
                 ("pgAppTime", paid_at.1),
             ]),

@@ -1,6 +1,7 @@
 //! The shopper's side of the sandbox: the stand-in `innopay.js`, the Korean payment window (cards:
 //! terms, card company, installments, card authentication, the ISP certificate step; virtual
-//! accounts: bank, depositor name, cash receipt; both with the test scenario), the authentication
+//! accounts: bank, depositor name, cash receipt; bank transfers: the bank; easy pay: the wallet;
+//! each with the test scenario), the authentication
 //! step without a browser (`POST /pay/authorize`), and the card receipt page. Every path
 //! ends by sending the browser to the merchant's `returnUrl` with a GET query, as Innopay does.
 
@@ -11,7 +12,7 @@ use poem::web::{Data, Form, Query};
 use poem::{Request, Response, Route, get, handler, post};
 
 use crate::domain::{
-    Amount, BANKS, BankCode, CARD_COMPANIES, CardCompany, PayMethod, card_company,
+    Amount, BANKS, BankCode, CARD_COMPANIES, CardCompany, PayMethod, Wallet, card_company,
 };
 use crate::pages::{Page, escape, format_won};
 
@@ -40,6 +41,37 @@ pub const DECLINES: [(&str, &str); 7] = [
     ("C006", "비밀번호 오류 횟수를 초과했습니다."),
     ("C007", "할부가 불가능한 카드입니다."),
 ];
+
+/// Declines of a bank transfer (BANK, EBANK), the sandbox's codes: banks refuse transfers during
+/// their nightly maintenance (점검 시간), which shoppers meet as a decline.
+pub const BANK_DECLINES: [(&str, &str); 3] = [
+    ("B001", "출금 계좌의 잔액이 부족합니다."),
+    (
+        "B002",
+        "은행 점검 시간입니다. 점검 시간(23:30~00:30)에는 계좌이체를 이용할 수 없으니 잠시 후 다시 시도해 주세요.",
+    ),
+    ("B003", "계좌 비밀번호 오류 횟수를 초과했습니다."),
+];
+
+/// Declines of an easy-pay wallet (EPAY), the sandbox's codes.
+pub const EPAY_DECLINES: [(&str, &str); 3] = [
+    (
+        "E001",
+        "간편결제 잔액 또는 연결된 결제수단의 한도가 부족합니다.",
+    ),
+    ("E002", "간편결제 앱에서 고객이 결제를 취소했습니다."),
+    (
+        "E003",
+        "간편결제 앱을 열 수 없습니다. 앱 설치 여부를 확인해 주세요.",
+    ),
+];
+
+/// Wallet a headless easy-pay authentication uses when none is named.
+const DEFAULT_WALLET: &str = "KAKAOPAY";
+
+/// The longest wallet value a headless authentication may name (any value is taken, to stand in
+/// for wallets paydesk does not know).
+const MAX_WALLET_CHARS: usize = 20;
 
 /// What the window reports when a virtual account cannot be issued (the sandbox's code).
 const VBANK_DECLINE: (&str, &str) = (
@@ -115,10 +147,10 @@ fn checked_params(
             message: "등록되지 않은 가맹점(MID)입니다.".into(),
         });
     };
-    if !matches!(params.pay_method, PayMethod::Card | PayMethod::Vbank) {
+    if params.pay_method == PayMethod::Opcard {
         return Err(ParamProblem {
             code: "W004",
-            message: "샌드박스는 신용카드(CARD)와 가상계좌(VBANK) 결제만 지원합니다.".into(),
+            message: "샌드박스는 해외카드(OPCARD) 결제를 지원하지 않습니다.".into(),
         });
     }
     // Sending shoppers anywhere would make the sandbox an open redirect on paydesk's domain; on a
@@ -140,16 +172,31 @@ fn checked_params(
     Ok(params)
 }
 
+/// What the window does for a shopper paying in the storefront's app: after the card, bank or
+/// wallet app, it opens the storefront's app again at `appScheme`. The sandbox has no other app
+/// to leave for, so it shows the hand-off it would make.
+fn app_handoff(params: &PayParams) -> String {
+    params.app_scheme.as_ref().map_or_else(String::new, |scheme| {
+        format!(
+            "<section class=\"card\" id=\"app-handoff\"><h2>앱으로 돌아가기</h2>\
+             <p>카드사·은행·간편결제 앱에서 결제를 마치면 가맹점 앱을 이 주소로 다시 엽니다.</p>\
+             <p><a class=\"button secondary\" id=\"app-scheme\" href=\"{url}\">{url}</a></p></section>",
+            url = escape(scheme.as_str())
+        )
+    })
+}
+
 fn summary(params: &PayParams) -> String {
     format!(
         "<section class=\"card\"><h2>주문 정보</h2><dl>\
          <dt>상품명</dt><dd>{goods}</dd><dt>결제금액</dt><dd class=\"amount\" id=\"total\">{total}</dd>\
-         <dt>주문번호</dt><dd>{moid}</dd><dt>가맹점</dt><dd>{mid}</dd><dt>구매자</dt><dd>{buyer}</dd></dl></section>",
+         <dt>주문번호</dt><dd>{moid}</dd><dt>가맹점</dt><dd>{mid}</dd><dt>구매자</dt><dd>{buyer}</dd></dl></section>{handoff}",
         goods = escape(&params.goods_name),
         total = format_won(params.total().won()),
         moid = escape(params.moid.as_str()),
         mid = escape(params.mid.as_str()),
         buyer = escape(&params.buyer_name),
+        handoff = app_handoff(params),
     )
 }
 
@@ -186,7 +233,7 @@ fn valid_quota(raw: &str) -> bool {
 #[handler]
 fn index(Data(sandbox): Data<&Sandbox>) -> Response {
     let body = format!(
-        "<h1>이노페이 샌드박스</h1><p>paydesk에 내장된 이노페이 시뮬레이터입니다. 결제창(신용카드, 가상계좌), 승인, \
+        "<h1>이노페이 샌드박스</h1><p>paydesk에 내장된 이노페이 시뮬레이터입니다. 결제창(신용카드, 가상계좌, 계좌이체, 계좌간편결제, 간편결제), 승인, \
          취소·환불, 가상계좌 입금과 닫기, 조회, Noti를 흉내 내며 실제 결제는 일어나지 않습니다. 가상계좌 번호도 \
          실제 은행 계좌가 아닙니다.</p><section class=\"card\"><dl>\
          <dt>SDK</dt><dd><code>{base}/tpay/js/innopay.js</code></dd>\
@@ -225,8 +272,12 @@ fn window_start(
     Data(sandbox): Data<&Sandbox>,
 ) -> Response {
     match checked_params(sandbox, &form) {
-        Ok(params) if params.pay_method == PayMethod::Vbank => vbank_choice(&params, &form, None),
-        Ok(params) => card_choice(&params, None),
+        Ok(params) => match params.pay_method {
+            PayMethod::Vbank => vbank_choice(&params, &form, None),
+            PayMethod::Bank | PayMethod::Ebank => bank_choice(&params, None),
+            PayMethod::Epay => wallet_choice(&params, None),
+            PayMethod::Card | PayMethod::Opcard => card_choice(&params, None),
+        },
         Err(problem) => problem_page(&problem),
     }
 }
@@ -258,21 +309,7 @@ fn vbank_choice(
         .expect("VBANK parameters carry a request")
         .due;
     let chosen = |key: &str| form.get(key).map(|v| v.trim()).unwrap_or("");
-    let banks: String = BANKS
-        .iter()
-        .map(|b| {
-            format!(
-                "<option value=\"{code}\"{selected}>{name}</option>",
-                code = b.code,
-                name = escape(b.name),
-                selected = if chosen("bankCode") == b.code {
-                    " selected"
-                } else {
-                    ""
-                },
-            )
-        })
-        .collect();
+    let banks = bank_options(chosen("bankCode"));
     let depositor = match chosen("depositorName") {
         "" => params.buyer_name.as_str(),
         name => name,
@@ -367,6 +404,40 @@ fn chosen_account(
     })
 }
 
+/// The bank (BANK, EBANK: `bankCode`, default 004) or wallet (EPAY: `wallet`, default KAKAOPAY,
+/// any value taken) of a window page or headless authorization; `None` for the other methods. In
+/// the window the terms must be agreed to.
+fn chosen_bank_or_wallet(
+    params: &PayParams,
+    form: &HashMap<String, String>,
+) -> Option<Result<Instrument, &'static str>> {
+    let get = |key: &str| form.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let agreed = get("window") != Some("1") || get("agree") == Some("1");
+    let chosen = match params.pay_method {
+        PayMethod::Bank | PayMethod::Ebank => get("bankCode")
+            .unwrap_or(DEFAULT_BANK)
+            .parse::<BankCode>()
+            .map(|code| Instrument::Bank { bank: code.bank() })
+            .map_err(|_| "출금 은행(bankCode)을 목록에서 선택해 주세요."),
+        PayMethod::Epay => {
+            let wallet = get("wallet").unwrap_or(DEFAULT_WALLET);
+            if wallet.chars().count() > MAX_WALLET_CHARS || wallet.chars().any(char::is_control) {
+                Err("간편결제(wallet)를 목록에서 선택해 주세요.")
+            } else {
+                Ok(Instrument::Epay {
+                    wallet: Wallet::from_innopay(wallet),
+                })
+            }
+        }
+        PayMethod::Card | PayMethod::Vbank | PayMethod::Opcard => return None,
+    };
+    Some(if agreed {
+        chosen
+    } else {
+        Err("약관에 동의해 주세요.")
+    })
+}
+
 /// A cash-receipt number the shopper mistyped on the virtual-account page: the page asks again
 /// instead of showing the merchant's error page.
 fn ask_receipt_again(
@@ -381,6 +452,107 @@ fn ask_receipt_again(
     without.retain(|k, _| k != "receiptType" && k != "receiptTypeNo");
     let params = checked_params(sandbox, &without).ok()?;
     Some(vbank_choice(&params, form, Some(&problem.message)))
+}
+
+/// The banks of a page's bank list, `selected` chosen.
+fn bank_options(selected: &str) -> String {
+    BANKS
+        .iter()
+        .map(|b| {
+            format!(
+                "<option value=\"{code}\"{chosen}>{name}</option>",
+                code = b.code,
+                name = escape(b.name),
+                chosen = if selected == b.code { " selected" } else { "" },
+            )
+        })
+        .collect()
+}
+
+/// The test scenario of a bank or wallet page: approve, one of `declines`, or the shopper's cancel.
+fn scenario_choice(approve: &str, declines: &[(&str, &str)]) -> String {
+    let options: String = declines
+        .iter()
+        .map(|(code, message)| {
+            format!(
+                "<option value=\"{code}\">[{code}] {}</option>",
+                escape(message)
+            )
+        })
+        .collect();
+    format!(
+        "<section class=\"card\"><h2>테스트 시나리오</h2>\
+         <label><input type=\"radio\" name=\"scenario\" value=\"approve\" id=\"scenario-approve\" \
+         style=\"width:auto;min-height:0\" checked> {approve}</label><br>\
+         <label><input type=\"radio\" name=\"scenario\" value=\"decline\" id=\"scenario-decline\" \
+         style=\"width:auto;min-height:0\"> 실패:</label>\
+         <select name=\"declineCode\" id=\"declineCode\">{options}</select><br>\
+         <label><input type=\"radio\" name=\"scenario\" value=\"cancel\" id=\"scenario-cancel\" \
+         style=\"width:auto;min-height:0\"> 고객 취소</label></section>"
+    )
+}
+
+fn error_box(error: Option<&str>) -> String {
+    error
+        .map(|e| format!("<div class=\"error\">{}</div>", escape(e)))
+        .unwrap_or_default()
+}
+
+/// The bank-transfer page (BANK 계좌이체, EBANK 계좌간편결제): the bank to pay from, the scenario.
+fn bank_choice(params: &PayParams, error: Option<&str>) -> Response {
+    let banks = bank_options("");
+    let title = if params.pay_method == PayMethod::Ebank {
+        "계좌간편결제"
+    } else {
+        "계좌이체"
+    };
+    let body = format!(
+        "<h1>{title}</h1>{error}{summary}\
+         <form method=\"post\" action=\"{PAY}/authorize\">{hidden}<input type=\"hidden\" name=\"window\" value=\"1\">\
+         <section class=\"card\"><h2>약관 동의</h2><label><input type=\"checkbox\" name=\"agree\" value=\"1\" \
+         id=\"agree\" style=\"width:auto;min-height:0\" required> 전자금융거래 이용약관, 개인정보 수집 및 이용, \
+         개인정보 제3자 제공에 모두 동의합니다.</label></section>\
+         <section class=\"card\"><h2>출금 은행 선택</h2><select name=\"bankCode\" id=\"bankCode\" required>\
+         <option value=\"\">은행을 선택해 주세요</option>{banks}</select>\
+         <p class=\"muted\">은행 점검 시간(매일 23:30~00:30 무렵)에는 이체가 되지 않을 수 있습니다.</p></section>\
+         {scenario}<p><button type=\"submit\" id=\"pay\">결제하기</button></p></form>{cancel}",
+        error = error_box(error),
+        summary = summary(params),
+        hidden = hidden(&params.fields),
+        scenario = scenario_choice("이체 성공", &BANK_DECLINES),
+        cancel = cancel_button(params),
+    );
+    html(page(title, body), StatusCode::OK)
+}
+
+/// The easy-pay page (EPAY 간편결제): the wallet, the scenario.
+fn wallet_choice(params: &PayParams, error: Option<&str>) -> Response {
+    let wallets: String = Wallet::KNOWN
+        .iter()
+        .map(|w| {
+            format!(
+                "<label style=\"display:inline-block;min-width:45%\"><input type=\"radio\" name=\"wallet\" \
+                 value=\"{code}\" id=\"wallet-{code}\" style=\"width:auto;min-height:0\" required> {name}</label>",
+                code = w.code(),
+                name = escape(w.korean())
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>간편결제</h1>{error}{summary}\
+         <form method=\"post\" action=\"{PAY}/authorize\">{hidden}<input type=\"hidden\" name=\"window\" value=\"1\">\
+         <section class=\"card\"><h2>약관 동의</h2><label><input type=\"checkbox\" name=\"agree\" value=\"1\" \
+         id=\"agree\" style=\"width:auto;min-height:0\" required> 전자금융거래 이용약관, 개인정보 수집 및 이용, \
+         개인정보 제3자 제공에 모두 동의합니다.</label></section>\
+         <section class=\"card\"><h2>간편결제 선택</h2>{wallets}</section>\
+         {scenario}<p><button type=\"submit\" id=\"pay\">결제하기</button></p></form>{cancel}",
+        error = error_box(error),
+        summary = summary(params),
+        hidden = hidden(&params.fields),
+        scenario = scenario_choice("결제 성공", &EPAY_DECLINES),
+        cancel = cancel_button(params),
+    );
+    html(page("간편결제", body), StatusCode::OK)
 }
 
 fn card_choice(params: &PayParams, error: Option<&str>) -> Response {
@@ -579,7 +751,25 @@ fn authorize(
     let mut query: Vec<(&str, String)> = Vec::new();
     let (tid, outcome) = match get("scenario").unwrap_or("approve") {
         "approve" => {
-            let instrument = if vbank {
+            let instrument = if let Some(instrument) = chosen_bank_or_wallet(&params, &form) {
+                match instrument {
+                    Ok(instrument) => instrument,
+                    Err(message) if in_window => {
+                        return match params.pay_method {
+                            PayMethod::Epay => wallet_choice(&params, Some(message)),
+                            _ => bank_choice(&params, Some(message)),
+                        };
+                    }
+                    Err(message) => {
+                        let problem = ParamProblem {
+                            code: "W021",
+                            message: message.to_string(),
+                        };
+                        record(Some(params.mid.to_string()), None, "refused W021".into());
+                        return problem_page(&problem);
+                    }
+                }
+            } else if vbank {
                 match chosen_account(&params, &form) {
                     Ok(instrument) => instrument,
                     Err(message) if in_window => {
@@ -619,10 +809,17 @@ fn authorize(
             (Some(tid), "authenticated".to_string())
         }
         "decline" => {
-            let default = if vbank { VBANK_DECLINE } else { DECLINES[0] };
+            let default = match params.pay_method {
+                PayMethod::Vbank => VBANK_DECLINE,
+                PayMethod::Bank | PayMethod::Ebank => BANK_DECLINES[0],
+                PayMethod::Epay => EPAY_DECLINES[0],
+                PayMethod::Card | PayMethod::Opcard => DECLINES[0],
+            };
             let code = get("declineCode").unwrap_or(default.0);
             let preset = DECLINES
                 .iter()
+                .chain(&BANK_DECLINES)
+                .chain(&EPAY_DECLINES)
                 .chain([&VBANK_DECLINE])
                 .find(|(c, _)| *c == code)
                 .map(|(_, m)| *m);
@@ -707,8 +904,9 @@ fn finish_page(target: &url::Url, params: &PayParams) -> Response {
     );
     let body = format!(
         "<h1>인증이 끝났습니다</h1><p>가맹점으로 이동합니다.</p>\
-         <p><a class=\"button\" href=\"{}\">가맹점으로 돌아가기</a></p>",
-        escape(target.as_str())
+         <p><a class=\"button\" href=\"{}\">가맹점으로 돌아가기</a></p>{}",
+        escape(target.as_str()),
+        app_handoff(params)
     );
     page("결제 인증 완료", body)
         .with_script(redirect)

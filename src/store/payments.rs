@@ -30,6 +30,8 @@ pub struct NewEvent {
 /// Columns a transition may change; `None` leaves a column as it is.
 #[derive(Debug, Default, Clone)]
 pub struct PaymentUpdate {
+    /// The method the shopper chose among those offered.
+    pub pay_method: Option<PayMethod>,
     pub tid: Option<String>,
     pub approval_number: Option<Option<String>>,
     pub approved_at: Option<Option<OffsetDateTime>>,
@@ -61,6 +63,7 @@ impl PaymentUpdate {
             status: Set(status),
             version: Set(version),
             updated_at: Set(now),
+            pay_method: set(self.pay_method),
             tid: set(self.tid.map(Some)),
             approval_number: set(self.approval_number),
             approved_at: set(self.approved_at),

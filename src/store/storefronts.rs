@@ -308,4 +308,20 @@ impl Store {
             .await?;
         Ok(result.rows_affected > 0)
     }
+
+    /// Sets the methods a storefront's checkouts may offer (`None`: every one paydesk takes).
+    /// `false`: no such storefront.
+    pub async fn set_storefront_pay_methods(
+        &self,
+        id: &str,
+        methods: Option<crate::domain::PayMethods>,
+    ) -> Result<bool, StoreError> {
+        let result = storefront::Entity::update_many()
+            .col_expr(storefront::Column::PayMethods, Expr::value(methods))
+            .col_expr(storefront::Column::UpdatedAt, Expr::value(self.now()))
+            .filter(storefront::Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
 }

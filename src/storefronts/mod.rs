@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::api::ApiError;
 use crate::app::AppState;
 use crate::config::{Config, ExposeSecret, SecretString};
-use crate::domain::{InvalidValue, Mid, web_url};
+use crate::domain::{InvalidValue, Mid, PayMethod, PayMethods, web_url};
 use crate::store::storefronts::{ApiKeyRow, StorefrontRow};
 use crate::store::{Store, StoreError};
 
@@ -65,6 +65,8 @@ pub struct Storefront {
     /// The shop's own address: where shopper pages lead "back to the shop" when the checkout has no
     /// success or fail URL for the outcome.
     pub shop_url: Option<url::Url>,
+    /// The methods its checkouts may offer; `None`: every method paydesk takes.
+    pub pay_methods: Option<PayMethods>,
 }
 
 impl Storefront {
@@ -191,6 +193,7 @@ impl Storefront {
                     )
                 }
             },
+            pay_methods: row.pay_methods,
             // From the MID, never from the stored label: a row whose MID was changed to a live one
             // must not stay in test mode, where test keys (which then no longer match) would reach it.
             mode: Mode::for_mid(&mid),
@@ -347,6 +350,7 @@ async fn create_with_id(
         previous_signing_secret_expires_at: None,
         signing_secret_created_at: Some(now),
         shop_url: None,
+        pay_methods: None,
         created_at: now,
         updated_at: now,
     };
@@ -373,6 +377,36 @@ pub async fn find(store: &Store, id: &str) -> Result<Storefront, StorefrontError
         .await?
         .ok_or_else(|| StorefrontError::NotFound(id.to_string()))
         .and_then(|row| Storefront::from_row(row, store.now()))
+}
+
+/// Sets the methods a storefront's checkouts may offer; `None` allows every method paydesk takes.
+/// A method paydesk does not take yet is refused: allowing it would promise what no checkout keeps.
+pub async fn set_pay_methods(
+    store: &Store,
+    id: &str,
+    methods: Option<PayMethods>,
+) -> Result<Storefront, StorefrontError> {
+    if let Some(off) = methods
+        .iter()
+        .flat_map(PayMethods::iter)
+        .find(|m| !m.rules().enabled)
+    {
+        return Err(StorefrontError::Invalid {
+            field: "payMethods",
+            reason: format!("methods paydesk takes, not {off}"),
+        });
+    }
+    if !store.set_storefront_pay_methods(id, methods).await? {
+        return Err(StorefrontError::NotFound(id.to_string()));
+    }
+    find(store, id).await
+}
+
+impl Storefront {
+    /// Whether its checkouts may offer `method`.
+    pub fn allows(&self, method: PayMethod) -> bool {
+        self.pay_methods.as_ref().is_none_or(|m| m.contains(method))
+    }
 }
 
 /// Issues a new key and revokes the previous ones.
@@ -533,6 +567,7 @@ mod tests {
             previous_signing_secret_expires_at: None,
             signing_secret_created_at: None,
             shop_url: None,
+            pay_methods: None,
         }
     }
 

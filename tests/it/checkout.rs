@@ -169,10 +169,11 @@ async fn every_rejected_field_has_its_own_code() {
         ),
         (
             "payMethod",
-            json!("BANK"),
+            json!("OPCARD"),
             "unsupported_pay_method",
             "payMethod",
         ),
+        ("currency", json!("USD"), "currency_not_allowed", "currency"),
         (
             "depositDueInHours",
             json!(24),

@@ -178,6 +178,21 @@ fn committed_openapi_spec_matches_the_code() {
     );
 }
 
+/// The spec lists the per-method rules as the code has them: the table in `PayMethodView`'s
+/// description is the one `PayMethod::rules` renders.
+#[test]
+fn the_spec_lists_the_method_rules_table() {
+    let spec: serde_json::Value = serde_json::from_str(&paydesk::app::openapi_json()).unwrap();
+    let description = spec["components"]["schemas"]["PayMethodView"]["description"]
+        .as_str()
+        .unwrap();
+    let table = paydesk::domain::PayMethod::rules_table();
+    assert!(
+        description.contains(table.trim_end()),
+        "PayMethodView's doc comment must carry this table:\n{table}\ngot:\n{description}"
+    );
+}
+
 /// Generated SDKs name their functions after `operationId`s and group them by tag: every operation has
 /// a unique lowerCamelCase verb-first id and exactly one tag the document describes.
 #[test]

@@ -830,7 +830,7 @@ const SHOPPER_CODES: &[(&str, &str, &str)] = &[
     ),
     (
         "W004",
-        "샌드박스는 신용카드(CARD)와 가상계좌(VBANK) 결제만 지원합니다.",
+        "샌드박스는 해외카드(OPCARD) 결제를 지원하지 않습니다.",
         "shop-request-error",
     ),
     (
@@ -937,6 +937,46 @@ const SHOPPER_CODES: &[(&str, &str, &str)] = &[
         "shop-request-error",
     ),
     ("A007", "요청 본문이 JSON이 아닙니다.", "shop-request-error"),
+    (
+        "W021",
+        "출금 은행(bankCode)을 목록에서 선택해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "W022",
+        "앱 복귀 주소(appScheme)를 확인해 주세요.",
+        "shop-request-error",
+    ),
+    (
+        "B001",
+        "출금 계좌의 잔액이 부족합니다.",
+        "bank-transfer-failed#balance",
+    ),
+    (
+        "B002",
+        "은행 점검 시간입니다. 점검 시간(23:30~00:30)에는 계좌이체를 이용할 수 없으니 잠시 후 다시 시도해 주세요.",
+        "bank-maintenance-hours#what-is-maintenance",
+    ),
+    (
+        "B003",
+        "계좌 비밀번호 오류 횟수를 초과했습니다.",
+        "bank-transfer-failed#account-password",
+    ),
+    (
+        "E001",
+        "간편결제 잔액 또는 연결된 결제수단의 한도가 부족합니다.",
+        "easy-pay-app-not-opening#balance-or-limit",
+    ),
+    (
+        "E002",
+        "간편결제 앱에서 고객이 결제를 취소했습니다.",
+        "easy-pay-app-not-opening#cancelled-in-app",
+    ),
+    (
+        "E003",
+        "간편결제 앱을 열 수 없습니다. 앱 설치 여부를 확인해 주세요.",
+        "easy-pay-app-not-opening#app-not-opening",
+    ),
 ];
 
 const DEVELOPER_CODES: &[(&str, &str)] = &[
@@ -946,6 +986,7 @@ const DEVELOPER_CODES: &[(&str, &str)] = &[
     ("2014", "취소할 거래가 없습니다."),
     ("2015", "취소금액(cancelAmt)을 확인해 주세요."),
     ("2016", "취소사유(cancelMsg)는 100자 이내여야 합니다."),
+    ("2017", "간편결제는 부분취소를 할 수 없습니다."),
     ("R001", "가상계좌 입금 후 환불은 API로 할 수 없습니다."),
     ("R002", "입금 전인 가상계좌는 환불할 수 없습니다."),
     ("R003", ""),

@@ -16,6 +16,7 @@ mod help_quality;
 mod help_vbank;
 mod innopay;
 mod journeys;
+mod methods;
 mod metrics;
 mod migration;
 mod noti;

@@ -321,7 +321,7 @@ async fn authorize_sends_the_shopper_back_with_innopay_query() {
 }
 
 /// A window page as the browser would post to it: status and HTML.
-async fn window_page(app: &TestApp, path: &str, form: &[(String, String)]) -> (u16, String) {
+pub async fn window_page(app: &TestApp, path: &str, form: &[(String, String)]) -> (u16, String) {
     let response = app
         .client
         .post(app.url(path))
@@ -332,7 +332,7 @@ async fn window_page(app: &TestApp, path: &str, form: &[(String, String)]) -> (u
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-fn set_field(form: &mut Vec<(String, String)>, key: &str, value: &str) {
+pub fn set_field(form: &mut Vec<(String, String)>, key: &str, value: &str) {
     form.retain(|(k, _)| k != key);
     form.push((key.to_string(), value.to_string()));
 }
@@ -1222,7 +1222,7 @@ async fn the_vbank_window_lists_korean_banks_and_the_approval_issues_the_account
         ("vBankExpDate", yesterday.as_str(), "W018"),
         ("vBankExpDate", "2099-12-31", "W017"),
         ("vBankExpTime", "99", "W017"),
-        ("payMethod", "BANK", "W004"),
+        ("payMethod", "OPCARD", "W004"),
     ] {
         let mut bad = form.clone();
         set_field(&mut bad, key, value);

@@ -8,7 +8,10 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 use super::*;
 use crate::checkout::{CheckoutError, PaymentStatus};
 use crate::config::SecretString;
-use crate::domain::{Amount, CardDetails, FailureCode, MethodDetails, Tid};
+use crate::domain::{
+    Amount, BankTransfer, CardDetails, EpayDetails, FailureCode, MethodDetails, PayMethod, Tid,
+    Wallet,
+};
 use crate::gateway::{self, Approval, Outcome};
 use crate::store::payments::{PaymentRow, PaymentUpdate};
 use crate::storefronts::Storefront;
@@ -109,11 +112,32 @@ pub(super) fn approval_update(approval: &Approval) -> PaymentUpdate {
             quota: non_empty(&c.card_quota),
         })
     });
+    let bank = approval.bank.as_ref().map(|b| {
+        MethodDetails::BankTransfer(BankTransfer::new(
+            b.bank_code.as_deref(),
+            b.bank_name.as_deref(),
+            b.account_number.as_deref(),
+        ))
+    });
+    // `epayCl`'s code list is unknown: a wallet known by its code or by its name, else the code
+    // (or the name) verbatim.
+    let epay = approval.epay.as_ref().and_then(|e| {
+        let given = [e.epay_cl.as_deref(), e.epay_name.as_deref()];
+        let known = given
+            .into_iter()
+            .flatten()
+            .map(Wallet::from_innopay)
+            .find(|w| !matches!(w, Wallet::Other(_)));
+        let wallet =
+            known.or_else(|| given.into_iter().flatten().next().map(Wallet::from_innopay))?;
+        Some(MethodDetails::Epay(EpayDetails { wallet }))
+    });
+    let details = card.or(bank).or(epay);
     PaymentUpdate {
         tid: Some(approval.tid.clone()),
         approval_number: Some(approval.auth_num.clone()),
         approved_at: Some(approval.approved_at.as_deref().and_then(parse_kst)),
-        method_details: card.map(Some),
+        method_details: details.map(Some),
         receipt_url: Some(approval.receipt_url.clone()),
         gateway_answer: Some(approval.raw.to_string()),
         failure_code: Some(None),
@@ -129,19 +153,20 @@ fn is_shopper_cancel(code: &str, message: &str) -> bool {
 }
 
 /// Compares what the browser brought back (and the storefront as it is now) with the stored checkout.
-/// Missing `taxFreeAmt` means the stored one (Innopay sometimes leaves it out).
-/// Returns the kind (`amount_mismatch` or `order_mismatch`, also the failure code) and what differs.
-fn return_mismatch(
+/// Missing `taxFreeAmt` means the stored one (Innopay sometimes leaves it out). Answers the method
+/// paid with (one the checkout offered), or the kind (`amount_mismatch` or `order_mismatch`, also
+/// the failure code) and what differs.
+fn checked_return(
     row: &PaymentRow,
     storefront: &Storefront,
     query: &ReturnQuery,
-) -> Option<(EventKind, String)> {
+) -> Result<PayMethod, (EventKind, String)> {
     const AMOUNT: EventKind = EventKind::AmountMismatch;
     const ORDER: EventKind = EventKind::OrderMismatch;
     // The approval is sent with the storefront's MID and key: they must be the ones the checkout
     // (and so the shopper's authentication) was made for.
     if storefront.mid.as_str() != row.mid {
-        return Some((
+        return Err((
             ORDER,
             "the storefront's MID changed after the checkout was created".into(),
         ));
@@ -149,18 +174,18 @@ fn return_mismatch(
     match query.amt.as_deref().map(|a| a.parse::<Amount>()) {
         Some(Ok(amt)) if amt.won() == row.amount => {}
         Some(Ok(amt)) => {
-            return Some((
+            return Err((
                 AMOUNT,
                 format!("amt {amt} differs from the checkout's {}", row.amount),
             ));
         }
-        _ => return Some((AMOUNT, "amt is missing or not a whole number of won".into())),
+        _ => return Err((AMOUNT, "amt is missing or not a whole number of won".into())),
     }
     if let Some(raw) = query.tax_free_amt.as_deref().filter(|t| !t.is_empty()) {
         match raw.parse::<Amount>() {
             Ok(t) if t.won() == row.tax_free_amount => {}
             _ => {
-                return Some((
+                return Err((
                     AMOUNT,
                     format!(
                         "taxFreeAmt {raw:?} differs from the checkout's {}",
@@ -171,7 +196,7 @@ fn return_mismatch(
         }
     }
     if query.moid.as_deref() != Some(row.order_id.as_str()) {
-        return Some((
+        return Err((
             ORDER,
             format!(
                 "moid {:?} differs from the checkout's order id",
@@ -180,7 +205,7 @@ fn return_mismatch(
         ));
     }
     if query.mid.as_deref() != Some(row.mid.as_str()) {
-        return Some((
+        return Err((
             ORDER,
             format!(
                 "mid {:?} differs from the storefront's",
@@ -188,31 +213,43 @@ fn return_mismatch(
             ),
         ));
     }
-    if let Some(method) = query.pay_method.as_deref().filter(|m| !m.is_empty())
-        && method != row.pay_method.code()
-    {
-        return Some((
+    let offered = crate::checkout::api::offered_methods(row);
+    let Some(tid) = query.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) else {
+        return Err((ORDER, "tid is missing or malformed".into()));
+    };
+    // The tid carries the method's service code at characters 11 and 12 (A): the method the
+    // window authenticated, whatever the query claims.
+    let service_code = tid.as_str().get(10..12).unwrap_or_default();
+    let by_tid = offered
+        .iter()
+        .copied()
+        .find(|m| m.service_code() == service_code);
+    let chosen = match query.pay_method.as_deref().filter(|m| !m.is_empty()) {
+        // Without payMethod (seen left out, B) the tid says which of the offered methods it was.
+        None => by_tid,
+        Some(claimed) => offered.iter().copied().find(|m| m.code() == claimed),
+    };
+    let Some(chosen) = chosen else {
+        let offered: Vec<&str> = offered.iter().map(|m| m.code()).collect();
+        return Err((
             ORDER,
             format!(
-                "payMethod {method:?} differs from the checkout's {}",
-                row.pay_method
+                "payMethod {:?} is not one the checkout offered ({})",
+                query.pay_method.as_deref().unwrap_or(""),
+                offered.join(", ")
             ),
         ));
-    }
-    match query.tid.as_deref().map(|t| t.parse::<Tid>()) {
-        // The tid carries the method's service code at characters 11 and 12 (A).
-        Some(Ok(tid)) if tid.as_str().get(10..12) != Some(row.pay_method.service_code()) => Some((
+    };
+    if service_code != chosen.service_code() {
+        return Err((
             ORDER,
-            format!(
-                "tid is not a {} transaction (service code {:?})",
-                row.pay_method,
-                tid.as_str().get(10..12).unwrap_or_default()
-            ),
-        )),
-        Some(Ok(tid)) if tid.as_str().starts_with(row.mid.as_str()) => None,
-        Some(Ok(_)) => Some((ORDER, "tid does not belong to the storefront's mid".into())),
-        _ => Some((ORDER, "tid is missing or malformed".into())),
+            format!("tid is not a {chosen} transaction (service code {service_code:?})"),
+        ));
     }
+    if !tid.as_str().starts_with(row.mid.as_str()) {
+        return Err((ORDER, "tid does not belong to the storefront's mid".into()));
+    }
+    Ok(chosen)
 }
 
 /// How many declined approvals end a checkout: past a few, declines are more likely card testing
@@ -256,34 +293,46 @@ impl CheckoutService {
         let Some(token) = query.payment_token.as_deref().filter(|t| !t.is_empty()) else {
             return self.authentication_ended(&row, query).await;
         };
-        if let Some((code, problem)) = return_mismatch(&row, storefront, query) {
-            tracing::warn!(payment = %row.id, %problem, "return query does not match the checkout; not approving");
-            let update = PaymentUpdate {
-                flag_reason: Some(format!("return query mismatch: {problem}")),
-                ..failure(
-                    if code == EventKind::AmountMismatch {
-                        FailureCode::AmountMismatch
-                    } else {
-                        FailureCode::OrderMismatch
-                    },
-                    &format!("the payment window's answer does not match the checkout: {problem}"),
-                )
-            };
-            return self
-                .apply_or_reload(
-                    &row,
-                    PaymentStatus::Failed,
-                    update,
-                    event(code, Cause::ShopperReturn, json!({"problem": problem})),
-                )
-                .await;
-        }
+        let chosen = match checked_return(&row, storefront, query) {
+            Ok(chosen) => chosen,
+            Err((code, problem)) => {
+                tracing::warn!(payment = %row.id, %problem, "return query does not match the checkout; not approving");
+                let update = PaymentUpdate {
+                    flag_reason: Some(format!("return query mismatch: {problem}")),
+                    ..failure(
+                        if code == EventKind::AmountMismatch {
+                            FailureCode::AmountMismatch
+                        } else {
+                            FailureCode::OrderMismatch
+                        },
+                        &format!(
+                            "the payment window's answer does not match the checkout: {problem}"
+                        ),
+                    )
+                };
+                return self
+                    .apply_or_reload(
+                        &row,
+                        PaymentStatus::Failed,
+                        update,
+                        event(code, Cause::ShopperReturn, json!({"problem": problem})),
+                    )
+                    .await;
+            }
+        };
         let tid: Tid = query
             .tid
             .as_deref()
             .unwrap_or_default()
             .parse()
-            .expect("return_mismatch checked the tid");
+            .expect("checked_return checked the tid");
+        // The shopper's choice among the methods offered is the payment's method from here on. A
+        // VBANK deadline is kept: should this approval not reach Innopay, the shopper may still
+        // choose VBANK next time (and the approval's details replace it).
+        let choice = PaymentUpdate {
+            pay_method: Some(chosen),
+            ..PaymentUpdate::default()
+        };
         // The tid is not stored yet: the browser's word proves nothing until Innopay approves it for
         // this order. Until then the event carries it, and an inquiry goes by order id.
         let Some(approving) = self
@@ -291,11 +340,11 @@ impl CheckoutService {
             .transition(
                 &row,
                 PaymentStatus::Approving,
-                PaymentUpdate::default(),
+                choice,
                 event(
                     EventKind::ApprovalStarted,
                     Cause::ShopperReturn,
-                    json!({"tid": tid.as_str()}),
+                    json!({"tid": tid.as_str(), "payMethod": chosen.code()}),
                 ),
             )
             .await?

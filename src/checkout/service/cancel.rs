@@ -115,6 +115,17 @@ impl CheckoutService {
                 remaining,
             });
         }
+        if amount < total(&row) && !row.pay_method.rules().partial_cancel {
+            return Err(CheckoutError::invalid(
+                "partial_cancel_not_allowed",
+                "amount",
+                format!(
+                    "a {} payment is only cancelled whole: omit amount to cancel all {} won",
+                    row.pay_method,
+                    total(&row)
+                ),
+            ));
+        }
         let refund = if row.pay_method.rules().refunds_to_account {
             let account = cancel
                 .refund_account

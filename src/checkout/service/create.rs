@@ -27,6 +27,17 @@ impl CheckoutService {
         storefront: &Storefront,
         new: NewCheckout,
     ) -> Result<PaymentRow, CheckoutError> {
+        let offered = new
+            .offered
+            .as_ref()
+            .map_or_else(|| vec![new.pay_method], |m| m.iter().collect());
+        if let Some(off) = offered.into_iter().find(|m| !storefront.allows(*m)) {
+            return Err(CheckoutError::invalid(
+                "pay_method_not_allowed",
+                new.methods_param,
+                format!("this storefront does not take {off} payments"),
+            ));
+        }
         let now = self.store.now();
         let order_id = new.order_id.unwrap_or_else(generated_order_id);
         let row = PaymentRow {
@@ -39,12 +50,14 @@ impl CheckoutService {
             amount: new.amount.won(),
             tax_free_amount: new.tax_free_amount.won(),
             pay_method: new.pay_method,
+            offered_pay_methods: new.offered.clone(),
             buyer_name: new.buyer_name,
             buyer_tel: new.buyer_tel,
             buyer_email: new.buyer_email,
             success_url: new.success_url.map(String::from),
             fail_url: new.fail_url.map(String::from),
             mall_reserved: new.mall_reserved,
+            app_scheme: new.app_scheme.map(String::from),
             status: PaymentStatus::Ready,
             version: 1,
             expires_at: now + new.expires_in,

@@ -12,13 +12,18 @@ pub struct Model {
     pub goods_name: String,
     pub amount: i64,
     pub tax_free_amount: i64,
+    /// The method paid with: for a checkout offering several, the first until the shopper chose.
     pub pay_method: crate::domain::PayMethod,
+    /// The methods the shopper may choose from, when the checkout offers several.
+    pub offered_pay_methods: Option<crate::domain::PayMethods>,
     pub buyer_name: String,
     pub buyer_tel: String,
     pub buyer_email: String,
     pub success_url: Option<String>,
     pub fail_url: Option<String>,
     pub mall_reserved: Option<String>,
+    /// Where a shopper paying in the storefront's own app goes back to (goPay `appScheme`).
+    pub app_scheme: Option<String>,
     pub status: crate::domain::PaymentStatus,
     pub version: i32,
     pub expires_at: TimeDateTimeWithTimeZone,
