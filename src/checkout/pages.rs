@@ -409,11 +409,18 @@ async fn checkout_page(
     if status_of(&row) != PaymentStatus::Ready {
         return Redirect::see_other(format!("/checkout/{}/result", row.id)).into_response();
     }
-    let params = poem_openapi::types::ToJSON::to_json(&super::api::GoPayParams::from_row(
-        &row,
-        &state.checkout,
-    ))
-    .unwrap_or_default();
+    // goPay's parameters for each method the shopper may choose; the page calls it with the chosen.
+    let offered = super::api::offered_methods(&row);
+    let params: serde_json::Map<String, serde_json::Value> = offered
+        .iter()
+        .map(|&method| {
+            let params = super::api::GoPayParams::for_method(&row, &state.checkout, method);
+            (
+                method.code().to_string(),
+                poem_openapi::types::ToJSON::to_json(&params).unwrap_or_default(),
+            )
+        })
+        .collect();
     let last = match state.checkout.last_attempt(&row).await {
         Ok(last) => last,
         Err(e) => return server_error(e),
@@ -421,7 +428,7 @@ async fn checkout_page(
     let declined = matches!(last, Some(LastAttempt::Declined));
     // After a card's decline the main action is another card; both open the same window, where the
     // shopper picks the card.
-    let buttons = if declined && row.pay_method == PayMethod::Card {
+    let buttons = if declined && offered == [PayMethod::Card] {
         "<div class=\"next\"><button id=\"btn_pay_other\" type=\"button\" data-pay>다른 카드로 결제</button>\
          <button id=\"btn_pay\" class=\"secondary\" type=\"button\" data-pay>다시 결제하기</button></div>"
     } else {
@@ -462,7 +469,7 @@ async fn checkout_page(
         _ => String::new(),
     };
     let body = format!(
-        "<h1>{title}</h1>{retry_note}{summary}<p class=\"muted\" id=\"expires\">결제 가능 시간: <strong>{expiry}까지</strong></p>\
+        "<h1>{title}</h1>{retry_note}{summary}{choice}<p class=\"muted\" id=\"expires\">결제 가능 시간: <strong>{expiry}까지</strong></p>\
          <div id=\"notice\" role=\"alert\" hidden></div>\
          {main_button}\
          <p class=\"muted\">결제창(팝업)에서 약관에 동의하고 {choose} 뒤 ‘다음’을 누르세요. 결제창이 보이지 않으면 브라우저의 팝업 차단을 해제해 주세요.</p>\
@@ -476,16 +483,17 @@ async fn checkout_page(
         main_button = if declined { "" } else { buttons },
         summary = order_summary(&row),
         expiry = escape(&korean_datetime(row.expires_at)),
-        choose = if row.pay_method == PayMethod::Vbank {
-            "입금할 은행을 선택한"
-        } else {
-            "카드사를 선택한"
+        choice = method_choice(&offered, row.pay_method),
+        choose = match offered.as_slice() {
+            [only] => method_text(*only).1,
+            _ => "결제수단에 맞게 카드사나 은행 등을 선택한",
         },
         back = back_to_shop(state.checkout.back_to_shop(&row, &storefront), Vec::new()),
     );
     let script = format!(
-        "\nconst PARAMS = {params};\n{urls}{CHECKOUT_JS}",
-        params = script_json(&params),
+        "\nconst PARAMS = {params};\nconst DEFAULT_METHOD = \"{default}\";\n{urls}{CHECKOUT_JS}",
+        params = script_json(&serde_json::Value::Object(params)),
+        default = row.pay_method.code(),
         urls = status_urls(&row),
     );
     Page::new(
@@ -515,6 +523,43 @@ fn innopay_code_line(row: &PaymentRow) -> String {
     }
 }
 
+/// A method as the shopper reads it, and what they choose in its window.
+fn method_text(method: PayMethod) -> (&'static str, &'static str) {
+    match method {
+        PayMethod::Card => ("신용·체크카드", "카드사를 선택한"),
+        PayMethod::Bank => ("계좌이체", "출금할 은행을 선택한"),
+        PayMethod::Vbank => ("가상계좌 (무통장입금)", "입금할 은행을 선택한"),
+        PayMethod::Epay => (
+            "간편결제 (카카오페이·네이버페이·페이코 등)",
+            "간편결제 서비스를 선택한",
+        ),
+        PayMethod::Opcard => ("해외발급 카드", "카드 정보를 입력한"),
+        PayMethod::Ebank => ("계좌간편결제", "출금할 은행을 선택한"),
+    }
+}
+
+/// The radio list of the methods a checkout offers (none for a single method): big rows a thumb
+/// finds, the last one tried (or the first) chosen.
+fn method_choice(offered: &[PayMethod], current: PayMethod) -> String {
+    if offered.len() < 2 {
+        return String::new();
+    }
+    let rows: String = offered
+        .iter()
+        .map(|&method| {
+            format!(
+                "<label class=\"method\"><input type=\"radio\" name=\"payMethod\" value=\"{code}\" id=\"method-{code}\"{checked}> <span>{label}</span></label>",
+                code = method.code(),
+                checked = if method == current { " checked" } else { "" },
+                label = escape(method_text(method).0),
+            )
+        })
+        .collect();
+    format!(
+        "<fieldset class=\"card methods\" id=\"methods\"><legend>결제수단 선택</legend>{rows}</fieldset>"
+    )
+}
+
 /// Opens Innopay's window and watches it. `window.open` is wrapped while `goPay` runs, so a popup the
 /// browser blocked is noticed whatever the SDK does, and a window closed without paying is reported.
 const CHECKOUT_JS: &str = r#"
@@ -535,7 +580,8 @@ function pay() {
   payWindow = null;
   window.open = function () { asked = true; payWindow = originalOpen.apply(window, arguments); return payWindow; };
   innopay.closeHandler = function () { setTimeout(checkClosed, 300); };
-  try { innopay.goPay(PARAMS); } finally { window.open = originalOpen; }
+  const chosen = document.querySelector('input[name="payMethod"]:checked');
+  try { innopay.goPay(PARAMS[chosen ? chosen.value : DEFAULT_METHOD]); } finally { window.open = originalOpen; }
   if (asked && (!payWindow || payWindow.closed)) { document.body.dataset.popup = 'blocked'; notice(POPUP_HELP); return; }
   document.body.dataset.popup = 'open';
   const timer = setInterval(function () {
@@ -567,39 +613,63 @@ async fn return_page(
         Ok(last) => matches!(last, Some(LastAttempt::Declined)),
         Err(e) => return server_error(e),
     };
-    let destination = match status_of(&row) {
-        // Declined: the storefront's fail URL (with the code and help) if it has one; the checkout
-        // page (the decline explained, another try) otherwise, as after any window return.
-        PaymentStatus::Ready if declined => state
+    // Where an outcome goes outside paydesk: back into the storefront's app when the checkout came
+    // from one (appScheme), else its signed success or fail URL.
+    let outward = || {
+        state
             .checkout
-            .storefront_redirect(&row, &storefront)
-            .unwrap_or_else(|| format!("/checkout/{}", row.id)),
+            .app_handoff(&row, &storefront)
+            .or_else(|| state.checkout.storefront_redirect(&row, &storefront))
+    };
+    let destination = match status_of(&row) {
+        // Declined: outward with the code and help if the storefront said where; the checkout page
+        // (the decline explained, another try) otherwise, as after any window return.
+        PaymentStatus::Ready if declined => {
+            outward().unwrap_or_else(|| format!("/checkout/{}", row.id))
+        }
         PaymentStatus::Ready => format!("/checkout/{}", row.id),
         // The shopper must see the account first; its page links on to the storefront.
         PaymentStatus::AwaitingDeposit => format!("/checkout/{}/result", row.id),
-        _ => state
-            .checkout
-            .storefront_redirect(&row, &storefront)
-            .unwrap_or_else(|| format!("/checkout/{}/result", row.id)),
+        // Still being confirmed: paydesk's page shows the progress.
+        PaymentStatus::Approving | PaymentStatus::Unknown => {
+            format!("/checkout/{}/result", row.id)
+        }
+        _ => outward().unwrap_or_else(|| format!("/checkout/{}/result", row.id)),
     };
     let target = script_json(&serde_json::Value::String(destination.clone()));
     let body = format!(
-        "<h1>결제를 처리하고 있습니다</h1>{progress}<p><a href=\"{href}\">다음 화면으로 이동</a></p>",
+        "<h1>결제를 처리하고 있습니다</h1>{progress}<p><a id=\"next\" href=\"{href}\">{label}</a></p>",
         progress = progress(&row, "결제 결과로 이동하고 있습니다."),
         href = escape(&destination),
+        label = if destination.starts_with("http") || destination.starts_with('/') {
+            "다음 화면으로 이동"
+        } else {
+            "앱으로 돌아가기"
+        },
     );
     Page::new("결제 처리 중", body)
+        // Without JavaScript the page moves on by itself a moment later.
         .with_head(format!(
-            "<meta http-equiv=\"refresh\" content=\"2;url={}\">",
+            "<noscript><meta http-equiv=\"refresh\" content=\"2;url={}\"></noscript>",
             escape(&destination)
         ))
-        .with_script(format!(
-            "const target = {target};\
-             if (window.opener && !window.opener.closed) {{ try {{ window.opener.location.href = target; window.close(); }} catch (e) {{ window.location.replace(target); }} }}\
-             else {{ window.location.replace(target); }}"
-        ))
+        .with_script(format!("const target = {target};\n{RETURN_JS}"))
         .into_response(StatusCode::OK)
 }
+
+/// Sends the shopper on from the return page: in Innopay's popup by moving the page that opened it;
+/// to an app (its scheme is not a web address) by following the page's link, as an app's web view
+/// expects a tap; else by replacing the page, so Back does not return to it.
+const RETURN_JS: &str = r#"
+document.documentElement.dataset.target = target;
+document.addEventListener('DOMContentLoaded', function () {
+  if (window.opener && !window.opener.closed) {
+    try { window.opener.location.href = target; window.close(); return; } catch (e) {}
+  }
+  if (/^https?:|^\//.test(target)) { window.location.replace(target); }
+  else { document.getElementById('next').click(); }
+});
+"#;
 
 #[handler]
 async fn result_page(

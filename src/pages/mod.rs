@@ -159,6 +159,9 @@ textarea{font:inherit;font-size:1rem;padding:8px 10px;border:1px solid #c9ced4;b
 h2 .anchor{color:#8c959f;text-decoration:none;font-weight:400}.copy-link{min-height:36px;padding:6px 12px;font-size:.9rem}\
 .actions{display:flex;gap:8px;margin-top:8px;flex-wrap:wrap}\
 .next{display:flex;flex-direction:column;gap:8px;margin:20px 0}.next .button{text-align:center}\
+.methods{border:1px solid #e3e6ea}.methods legend{font-weight:600;padding:0 4px}\
+.method{display:flex;align-items:center;gap:10px;min-height:48px;padding:8px 4px;border-top:1px solid #eef0f2;cursor:pointer}\
+.method:first-of-type{border-top:0}.method input{width:22px;height:22px;min-height:0;margin:0;flex:none}\
 .progress{display:flex;align-items:center;gap:12px}\
 .spinner{flex:none;width:28px;height:28px;border:3px solid #c6d8fb;border-top-color:#0b57d0;border-radius:50%;animation:spin 1s linear infinite}\
 @keyframes spin{to{transform:rotate(360deg)}}@media (prefers-reduced-motion:reduce){.spinner{animation:none}}\

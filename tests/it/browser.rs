@@ -173,7 +173,7 @@ impl Browser {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub async fn post(&self, path: &str, body: Value) -> Value {
         self.command(reqwest::Method::POST, path, Some(body))
             .await
             .unwrap_or_else(|e| panic!("POST {path}: {e}"))

@@ -410,3 +410,129 @@ async fn journey_a_payment_being_confirmed_shows_progress_then_the_receipt() {
         })
         .await;
 }
+
+/// A checkout offering card, bank transfer and easy pay, on a phone: the hosted page lists them as
+/// a Korean radio list that fits 390 px; the shopper's choice (easy pay) is the window that opens
+/// and the method paid with, and the bank transfer window and the receipts fit the phone too.
+#[tokio::test]
+async fn journey_a_shopper_chooses_among_the_offered_methods_on_a_phone() {
+    let Some(browser) = Browser::start_sized(PHONE).await else {
+        return;
+    };
+    emulate_phone(&browser).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    let mut body = order(20000);
+    body["payMethods"] = json!(["CARD", "BANK", "EPAY"]);
+    let checkout = new_checkout(&app, &key, &body).await;
+    let id = checkout["id"].as_str().unwrap();
+    browser
+        .goto(checkout["checkoutUrl"].as_str().unwrap())
+        .await;
+    let methods = browser.text("#methods").await;
+    for label in ["결제수단 선택", "신용·체크카드", "계좌이체", "간편결제"] {
+        assert!(methods.contains(label), "{label}: {methods}");
+    }
+    let problems = phone_layout_problems(&browser).await;
+    browser.screenshot("methods-choice-phone").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // Bank transfer first: its window asks for the bank; the shopper closes it.
+    let page = browser.window().await;
+    browser.click("#method-BANK").await;
+    open_bank_or_wallet_window(&browser, &page).await;
+    browser.find("#bankCode").await;
+    let problems = phone_layout_problems(&browser).await;
+    browser.screenshot("sandbox-bank-window-phone").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    browser.close_window().await;
+    browser.switch_to(&page).await;
+    browser.text("#notice").await;
+
+    // Then easy pay, with 페이코.
+    browser.click("#method-EPAY").await;
+    open_bank_or_wallet_window(&browser, &page).await;
+    browser.find("#wallet-PAYCO").await;
+    let problems = phone_layout_problems(&browser).await;
+    browser.screenshot("sandbox-wallet-window-phone").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    browser.click("#agree").await;
+    browser.click("#wallet-PAYCO").await;
+    browser.click("#scenario-approve").await;
+    browser.click("#pay").await;
+    browser.switch_to(&page).await;
+    browser
+        .wait_for_url(&app.url(&format!("/checkout/{id}/result")))
+        .await;
+    let text = browser.text("main").await;
+    assert!(text.contains("결제가 완료되었습니다"), "{text}");
+    assert!(text.contains("페이코"), "{text}");
+    let problems = phone_layout_problems(&browser).await;
+    browser.screenshot("epay-receipt-phone").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    let paid = payment(&app, &key, id).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(paid["payMethod"], "EPAY", "{paid}");
+}
+
+/// Clicks 결제하기 and switches to the bank or wallet window (its first step is the whole page).
+async fn open_bank_or_wallet_window(browser: &Browser, page: &str) {
+    browser.click("#btn_pay").await;
+    let popup = browser.wait_for_new_window(&[page.to_string()]).await;
+    browser.switch_to(&popup).await;
+    browser.find("#pay").await;
+}
+
+/// A shopper paying inside the storefront's own app: the checkout's appScheme reaches goPay, and
+/// once paid the return page hands the shopper back to the app through it, with the outcome signed
+/// as a redirect is.
+#[tokio::test]
+async fn journey_the_return_page_hands_off_to_the_storefronts_app() {
+    let Some(browser) = Browser::start_sized(PHONE).await else {
+        return;
+    };
+    emulate_phone(&browser).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    let mut body = order(20000);
+    body["appScheme"] = json!("myshop://paydesk/result");
+    let checkout = new_checkout(&app, &key, &body).await;
+    assert_eq!(checkout["goPay"]["appScheme"], "myshop://paydesk/result");
+    let id = checkout["id"].as_str().unwrap();
+    // The app's web view opens its own scheme; here a listener stands in for it, recording the
+    // link the page follows instead of asking the system for a `myshop:` handler.
+    browser
+        .post(
+            "/goog/cdp/execute",
+            json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source":
+                "document.addEventListener('click', function (e) {\
+                   const a = e.target.closest && e.target.closest('a');\
+                   if (a && a.href.startsWith('myshop:')) { e.preventDefault(); window.handedOff = a.href; }\
+                 }, true);"}}),
+        )
+        .await;
+    // The window's return, in the app's web view (a full page: no popup in an app).
+    let return_url =
+        crate::approval::authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
+    browser.goto(&return_url).await;
+    // The page's hand-off target and its link, read at once (the hand-off may leave the page).
+    let (target, link) = browser
+        .wait("the hand-off to the app", || async {
+            let seen = browser
+                .execute(
+                    "return [window.handedOff || null, document.getElementById('next').getAttribute('href')];",
+                    json!([]),
+                )
+                .await;
+            Some((seen[0].as_str()?.to_string(), seen[1].as_str()?.to_string()))
+        })
+        .await;
+    let handoff = url::Url::parse(&target).unwrap();
+    assert_eq!(handoff.scheme(), "myshop", "{target}");
+    let q: std::collections::HashMap<String, String> = handoff.query_pairs().into_owned().collect();
+    assert_eq!(q["checkoutId"], id);
+    assert_eq!(q["status"], "paid");
+    assert!(q["signature"].starts_with("v1,"), "{target}");
+    assert_eq!(link, target, "the page links to the app too");
+    assert_eq!(payment(&app, &key, id).await["status"], "paid");
+}

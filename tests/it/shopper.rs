@@ -21,7 +21,8 @@ fn unescape(html: &str) -> String {
 
 /// The `href` of the "다음 화면으로 이동" link on the return page: where the shopper is sent.
 fn destination(return_page: &str) -> String {
-    let start = return_page.find("<a href=\"").expect("a link") + 9;
+    const LINK: &str = "<a id=\"next\" href=\"";
+    let start = return_page.find(LINK).expect("a link") + LINK.len();
     let end = start + return_page[start..].find('"').unwrap();
     unescape(&return_page[start..end])
 }

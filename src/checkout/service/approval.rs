@@ -703,6 +703,26 @@ impl CheckoutService {
             PaymentStatus::Ready if row.failure_code.is_some() => fail,
             _ => None,
         }?;
+        self.signed_outcome(target, row, storefront, fail == Some(target))
+    }
+
+    /// Where the return page hands a shopper paying inside the storefront's own app back to it: the
+    /// checkout's `appScheme` with the same signed outcome as a redirect (and the failure's fields
+    /// whenever it has one), so the app can show its own result page.
+    pub fn app_handoff(&self, row: &PaymentRow, storefront: &Storefront) -> Option<String> {
+        let scheme = row.app_scheme.as_deref()?;
+        let failed = row.status != PaymentStatus::Paid && row.failure_code.is_some();
+        self.signed_outcome(scheme, row, storefront, failed)
+    }
+
+    /// `target` with the outcome's signed query appended (`None` if it is not a URL).
+    fn signed_outcome(
+        &self,
+        target: &str,
+        row: &PaymentRow,
+        storefront: &Storefront,
+        with_failure: bool,
+    ) -> Option<String> {
         let timestamp = self.store.now().unix_timestamp();
         let total = total(row);
         let signed = format!(
@@ -717,9 +737,7 @@ impl CheckoutService {
             .append_pair("amount", &total.to_string())
             .append_pair("timestamp", &timestamp.to_string())
             .append_pair("signature", &storefront.signature(&signed));
-        if fail == Some(target)
-            && let Some(code) = &row.failure_code
-        {
+        if with_failure && let Some(code) = &row.failure_code {
             let help = self.help_url(&row.id);
             let signed = format!("{}.{}.{}.{}", row.id, code.code(), help, timestamp);
             url.query_pairs_mut()
