@@ -194,16 +194,8 @@ impl HelpCenter {
     /// developer articles first: whoever types `returnUrl` or `API` is integrating, not paying.
     pub(super) fn matching(&self, query: &str, reader: Audience, limit: usize) -> Vec<HelpHit> {
         let terms = self.index.query_terms(query, &self.catalog.synonyms);
-        let found = match self.index.search(&terms, reader, limit) {
-            Ok(found) => found,
-            Err(e) => {
-                // An in-memory index does not fail; if it ever does, shoppers still get the fallback.
-                tracing::error!(error = %e, "help search failed");
-                Vec::new()
-            }
-        };
+        let mut found = self.index.search(&terms, reader, limit);
         let highlight_terms = highlight_set(&terms);
-        let mut found = found;
         if let Some(isp) = card_family(query) {
             // A named card company decides between the ISP and the 안심클릭 article of a topic.
             for m in &mut found {
