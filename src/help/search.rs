@@ -80,7 +80,9 @@ pub(super) fn card_family(query: &str) -> Option<bool> {
         if !name.chars().all(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)) {
             continue;
         }
-        let named = squashed.contains(&format!("{name}카드"))
+        let named = squashed
+            .match_indices(name)
+            .any(|(at, _)| squashed[at + name.len()..].starts_with("카드"))
             || (!AMBIGUOUS_COMPANY_NAMES.contains(&name) && squashed.contains(name));
         if named {
             match found {
@@ -185,7 +187,9 @@ fn length_norm(fieldnorm_id: u8, average_fieldnorm: Score) -> Score {
 }
 
 pub struct SearchIndex {
-    postings: HashMap<String, TermPostings>,
+    /// Every term of the text fields, by text: its id, an index into `postings`.
+    term_ids: HashMap<String, u32>,
+    postings: Vec<TermPostings>,
     /// (article, section or `HEAD`) of every document.
     doc_keys: Vec<(u32, u32)>,
     /// The audiences of every document's article, as `audience_bit`s.
@@ -290,7 +294,8 @@ impl SearchIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?
             .searcher();
-        let mut postings: HashMap<String, TermPostings> = HashMap::new();
+        let mut term_ids: HashMap<String, u32> = HashMap::new();
+        let mut postings: Vec<TermPostings> = Vec::new();
         let mut doc_keys = Vec::new();
         let mut terms = 0;
         if let Some(segment) = searcher.segment_readers().first() {
@@ -310,7 +315,11 @@ impl SearchIndex {
                     let Ok(term) = std::str::from_utf8(stream.key()) else {
                         continue; // the analyser only emits text
                     };
-                    let entry = &mut postings.entry(term.to_string()).or_default()[f];
+                    let id = *term_ids.entry(term.to_string()).or_insert_with(|| {
+                        postings.push(TermPostings::default());
+                        (postings.len() - 1) as u32
+                    });
+                    let entry = &mut postings[id as usize][f];
                     let mut docs = inverted.read_postings_from_terminfo(
                         stream.value(),
                         IndexRecordOption::WithFreqs,
@@ -341,6 +350,7 @@ impl SearchIndex {
             build_micros: started.elapsed().as_micros() as u64,
         };
         Ok(Self {
+            term_ids,
             postings,
             doc_keys,
             doc_audiences,
@@ -352,6 +362,11 @@ impl SearchIndex {
 
     pub fn stats(&self) -> IndexStats {
         self.stats
+    }
+
+    /// The id of a term the articles use; `None` for a term they never use.
+    pub fn term_id(&self, term: &str) -> Option<u32> {
+        self.term_ids.get(term).copied()
     }
 
     /// The weighted terms of a query: its own tokens (weight 1), the entries of synonym groups it
@@ -404,7 +419,10 @@ impl SearchIndex {
         let docs = doc_count as f32;
         let mut candidates: Vec<(f32, u64, &Postings, f32)> = Vec::new();
         for term in terms {
-            let Some(fields) = self.postings.get(&term.text) else {
+            let Some(fields) = self
+                .term_id(&term.text)
+                .map(|id| &self.postings[id as usize])
+            else {
                 continue;
             };
             for (postings, boost) in fields.iter().zip(FIELD_BOOSTS) {
