@@ -221,10 +221,13 @@ impl HelpCenter {
     /// nothing matches. Where every audience is shown (agents), a developer-worded query puts the
     /// developer articles first: whoever types `returnUrl` or `API` is integrating, not paying.
     pub(super) fn matching(&self, query: &str, reader: Audience, limit: usize) -> Vec<HelpHit> {
-        let terms = self.index.query_terms(query, &self.catalog.synonyms);
+        let family = card_family(query);
+        let terms = self
+            .index
+            .query_terms(query, &self.catalog.synonyms, family);
         let mut found = self.index.search(&terms, reader, limit);
         let marked = self.marked(&terms);
-        if let Some(isp) = card_family(query) {
+        if let Some(isp) = family {
             // A named card company decides between the ISP and the 안심클릭 article of a topic.
             for m in &mut found {
                 match self.catalog.articles()[m.article].card_family() {
@@ -333,7 +336,10 @@ impl HelpCenter {
 
     /// The marked terms of a query, for hits built outside `matching` (suggest rules).
     pub(super) fn terms_of(&self, query: &str) -> Marked {
-        self.marked(&self.index.query_terms(query, &self.catalog.synonyms))
+        let terms = self
+            .index
+            .query_terms(query, &self.catalog.synonyms, card_family(query));
+        self.marked(&terms)
     }
 
     pub(super) fn fallback(&self, reader: Audience, limit: usize) -> Vec<HelpHit> {

@@ -69,11 +69,6 @@ pub(super) fn card_family(query: &str) -> Option<bool> {
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
         .collect();
-    let latin_words: Vec<String> = tokens(query)
-        .into_iter()
-        .filter(|(_, kind)| *kind == TokenKind::Word)
-        .map(|(t, _)| t)
-        .collect();
     let mut found = None;
     for company in &CARD_COMPANIES {
         let name = company.name.split('(').next().unwrap_or(company.name);
@@ -92,10 +87,12 @@ pub(super) fn card_family(query: &str) -> Option<bool> {
         }
     }
     // The Latin names shoppers use for the two ISP companies.
-    if latin_words
-        .iter()
-        .any(|w| w == "kb" || w == "bc" || w.starts_with("kb"))
-    {
+    let mut latin_isp = false;
+    analyze(query, |token, kind, _, _| {
+        latin_isp |=
+            kind == TokenKind::Word && (token == "kb" || token == "bc" || token.starts_with("kb"));
+    });
+    if latin_isp {
         match found {
             Some(false) => return None,
             _ => found = Some(true),
@@ -370,9 +367,15 @@ impl SearchIndex {
     }
 
     /// The weighted terms of a query: its own tokens (weight 1), the entries of synonym groups it
-    /// contains, and corrections of Latin words the articles never use.
-    pub fn query_terms(&self, query: &str, synonyms: &Synonyms) -> Vec<WeightedTerm> {
-        let mut terms = TermBag::default();
+    /// contains, the card family it names (`card_family(query)`, passed in because the caller
+    /// needs it too), and corrections of Latin words the articles never use.
+    pub fn query_terms(
+        &self,
+        query: &str,
+        synonyms: &Synonyms,
+        family: Option<bool>,
+    ) -> Vec<WeightedTerm> {
+        let mut terms = TermBag(Vec::new());
         let typed = tokens(query);
         for (token, _) in &typed {
             let weight = if is_function_token(token) {
@@ -383,7 +386,7 @@ impl SearchIndex {
             terms.add(token, weight);
         }
         expand_synonyms(query, synonyms, 1.0, &mut terms);
-        if let Some(isp) = card_family(query) {
+        if let Some(isp) = family {
             // 신한카드 or 국민카드 says which authentication the window used: steer to its articles.
             let family = if isp { ISP_FAMILY } else { ANSIMCLICK_FAMILY };
             for (token, _) in tokens(family) {
@@ -543,34 +546,24 @@ impl Tally {
     }
 }
 
-/// Terms with their highest weight, in the order first seen.
-#[derive(Default)]
-struct TermBag {
-    order: Vec<String>,
-    weights: HashMap<String, f32>,
-}
+/// Terms with their highest weight, in the order first seen. A list, not a map: a query has a
+/// few dozen terms, which a scan finds faster than hashing them.
+struct TermBag(Vec<WeightedTerm>);
 
 impl TermBag {
     fn add(&mut self, term: &str, weight: f32) {
-        match self.weights.get_mut(term) {
-            Some(w) => *w = w.max(weight),
-            None => {
-                self.order.push(term.to_string());
-                self.weights.insert(term.to_string(), weight);
-            }
+        match self.0.iter_mut().find(|t| t.text == term) {
+            Some(t) => t.weight = t.weight.max(weight),
+            None => self.0.push(WeightedTerm {
+                text: term.to_string(),
+                weight,
+            }),
         }
     }
 
     /// The heaviest `MAX_TERMS` terms, keeping the order in which they were seen among equals.
     fn into_terms(self) -> Vec<WeightedTerm> {
-        let mut terms: Vec<WeightedTerm> = self
-            .order
-            .into_iter()
-            .map(|text| {
-                let weight = self.weights[&text];
-                WeightedTerm { text, weight }
-            })
-            .collect();
+        let mut terms = self.0;
         terms.sort_by(|a, b| b.weight.total_cmp(&a.weight));
         terms.truncate(MAX_TERMS);
         terms
