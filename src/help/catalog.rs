@@ -178,8 +178,13 @@ impl Catalog {
         &self.articles
     }
 
+    /// The article's index in `articles()`.
+    pub fn position(&self, slug: &str) -> Option<usize> {
+        self.by_slug.get(slug).copied()
+    }
+
     pub fn get(&self, slug: &str) -> Option<&Article> {
-        self.by_slug.get(slug).map(|&i| &self.articles[i])
+        self.position(slug).map(|i| &self.articles[i])
     }
 
     /// Articles in "most useful" order.

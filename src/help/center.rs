@@ -3,8 +3,7 @@
 //! highlighted snippets, and answers with the most useful articles, flagged as a fallback, when
 //! nothing matches.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use quick_cache::sync::Cache;
@@ -14,7 +13,7 @@ use super::analysis::is_function_token;
 use super::article::{Article, Audience};
 use super::catalog::{Catalog, Problem};
 use super::search::{IndexStats, SearchIndex, WeightedTerm, card_family};
-use super::snippet::highlight;
+use super::snippet::{Marked, Tokens, highlight};
 use super::source::{HelpSource, SourceFile};
 use super::suggest::RULE_TARGETS;
 
@@ -89,10 +88,37 @@ impl Answer {
     }
 }
 
+/// An article's texts that snippets are cut from, each analysed the first time a hit shows it
+/// (a large knowledge base would otherwise hold the tokens of sections no search ever shows).
+struct SnippetTexts {
+    /// The summary and the intro: what a hit for the article as a whole shows.
+    head: String,
+    head_tokens: OnceLock<Tokens>,
+    /// Per section of `Article::sections`.
+    sections: Vec<OnceLock<Tokens>>,
+}
+
+impl SnippetTexts {
+    fn of(article: &Article) -> Self {
+        let intro = article
+            .sections
+            .first()
+            .filter(|s| s.anchor.is_none())
+            .map_or("", |s| s.text.as_str());
+        Self {
+            head: format!("{}\n{intro}", article.summary),
+            head_tokens: OnceLock::new(),
+            sections: article.sections.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+}
+
 /// Articles, synonyms, their index and the answers to recent searches.
 pub struct HelpCenter {
     catalog: Catalog,
     index: SearchIndex,
+    /// Per article of the catalog.
+    snippets: Vec<SnippetTexts>,
     answers: Cache<AnswerKey, Answer>,
 }
 
@@ -119,9 +145,11 @@ impl HelpCenter {
             });
         }
         let index = SearchIndex::build(&catalog)?;
+        let snippets = catalog.articles().iter().map(SnippetTexts::of).collect();
         Ok(Self {
             catalog,
             index,
+            snippets,
             answers: Cache::new(CACHED_ANSWERS),
         })
     }
@@ -193,18 +221,13 @@ impl HelpCenter {
     /// nothing matches. Where every audience is shown (agents), a developer-worded query puts the
     /// developer articles first: whoever types `returnUrl` or `API` is integrating, not paying.
     pub(super) fn matching(&self, query: &str, reader: Audience, limit: usize) -> Vec<HelpHit> {
-        let terms = self.index.query_terms(query, &self.catalog.synonyms);
-        let found = match self.index.search(&terms, reader, limit) {
-            Ok(found) => found,
-            Err(e) => {
-                // An in-memory index does not fail; if it ever does, shoppers still get the fallback.
-                tracing::error!(error = %e, "help search failed");
-                Vec::new()
-            }
-        };
-        let highlight_terms = highlight_set(&terms);
-        let mut found = found;
-        if let Some(isp) = card_family(query) {
+        let family = card_family(query);
+        let terms = self
+            .index
+            .query_terms(query, &self.catalog.synonyms, family);
+        let mut found = self.index.search(&terms, reader, limit);
+        let marked = self.marked(&terms);
+        if let Some(isp) = family {
             // A named card company decides between the ISP and the 안심클릭 article of a topic.
             for m in &mut found {
                 match self.catalog.articles()[m.article].card_family() {
@@ -233,32 +256,22 @@ impl HelpCenter {
             .map(|m| {
                 let article = &self.catalog.articles()[m.article];
                 match m.section {
-                    Some(section) => self.hit(article, section, m.score, &highlight_terms),
-                    None => self.head_hit(article, m.score, &highlight_terms),
+                    Some(section) => self.hit(article, section, m.score, &marked),
+                    None => self.head_hit(article, m.score, &marked),
                 }
             })
             .collect()
     }
 
     /// A hit for an article as a whole: the summary and intro as the snippet, no anchor.
-    pub(super) fn head_hit(
-        &self,
-        article: &Article,
-        score: f32,
-        terms: &HashSet<String>,
-    ) -> HelpHit {
-        let intro = article
-            .sections
-            .first()
-            .filter(|s| s.anchor.is_none())
-            .map_or("", |s| s.text.as_str());
+    pub(super) fn head_hit(&self, article: &Article, score: f32, marked: &Marked) -> HelpHit {
         HelpHit {
             slug: article.slug.clone(),
             title: article.title.clone(),
             anchor: None,
             section: None,
             url: article.url(None),
-            snippet: highlight(&format!("{}\n{intro}", article.summary), terms),
+            snippet: self.snippet(article, None, marked),
             score,
         }
     }
@@ -269,10 +282,10 @@ impl HelpCenter {
         article: &Article,
         section: usize,
         score: f32,
-        terms: &HashSet<String>,
+        marked: &Marked,
     ) -> HelpHit {
+        let snippet = self.snippet(article, Some(section), marked);
         let section = &article.sections[section];
-        let snippet = highlight(&section.text, terms);
         HelpHit {
             slug: article.slug.clone(),
             title: article.title.clone(),
@@ -284,15 +297,55 @@ impl HelpCenter {
         }
     }
 
-    /// The highlight set of a query, for hits built outside `matching` (suggest rules).
-    pub(super) fn terms_of(&self, query: &str) -> HashSet<String> {
-        highlight_set(&self.index.query_terms(query, &self.catalog.synonyms))
+    /// The snippet of a section, or of the article's summary and intro (`None`).
+    fn snippet(&self, article: &Article, section: Option<usize>, marked: &Marked) -> String {
+        let Some(texts) = self
+            .catalog
+            .position(&article.slug)
+            .map(|a| &self.snippets[a])
+        else {
+            return String::new(); // every article shown comes from this catalog
+        };
+        let term_id = |token: &str| self.index.term_id(token).unwrap_or(u32::MAX);
+        match section {
+            None => {
+                let tokens = texts
+                    .head_tokens
+                    .get_or_init(|| Tokens::of(&texts.head, term_id));
+                highlight(&texts.head, tokens, marked)
+            }
+            Some(s) => {
+                let text = &article.sections[s].text;
+                let tokens = texts.sections[s].get_or_init(|| Tokens::of(text, term_id));
+                highlight(text, tokens, marked)
+            }
+        }
+    }
+
+    /// What snippets mark for a query: its terms without the particles and endings Korean
+    /// attaches to words, which would otherwise light up `니다` in every sentence of an article.
+    fn marked(&self, terms: &[WeightedTerm]) -> Marked {
+        Marked::new(
+            terms
+                .iter()
+                .filter(|t| !is_function_token(&t.text))
+                .filter_map(|t| self.index.term_id(&t.text))
+                .collect(),
+        )
+    }
+
+    /// The marked terms of a query, for hits built outside `matching` (suggest rules).
+    pub(super) fn terms_of(&self, query: &str) -> Marked {
+        let terms = self
+            .index
+            .query_terms(query, &self.catalog.synonyms, card_family(query));
+        self.marked(&terms)
     }
 
     pub(super) fn fallback(&self, reader: Audience, limit: usize) -> Vec<HelpHit> {
         self.popular(reader)
             .take(limit)
-            .map(|a| self.head_hit(a, 0.0, &HashSet::new()))
+            .map(|a| self.head_hit(a, 0.0, &Marked::default()))
             .collect()
     }
 }
@@ -332,14 +385,4 @@ fn is_developer_worded(terms: &[WeightedTerm]) -> bool {
     terms
         .iter()
         .any(|t| t.weight >= 1.0 && DEVELOPER_WORDS.contains(&t.text.as_str()))
-}
-
-/// What snippets mark: the query's terms without the particles and endings Korean attaches to
-/// words, which would otherwise light up `니다` in every sentence of an article.
-fn highlight_set(terms: &[WeightedTerm]) -> HashSet<String> {
-    terms
-        .iter()
-        .filter(|t| !is_function_token(&t.text))
-        .map(|t| t.text.clone())
-        .collect()
 }

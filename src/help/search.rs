@@ -1,29 +1,34 @@
-//! The tantivy index of the help articles, built in RAM. One document per part of an article: its
-//! head (title, tags, error patterns, summary and the intro) and each `##` section (heading and body).
-//! Queries are an OR of weighted terms (the query's own tokens, synonym expansions and typo
-//! corrections) over the fields with boosts title > tags > heading > body, ranked by BM25. A collector
-//! groups the matches by article while scoring: an article scores its head plus its best section, so
-//! title and section evidence add up without copying the title into every section, and the hit points
-//! at that section.
+//! The search index of the help articles. tantivy indexes them in RAM, one document per part of an
+//! article: its head (title, tags, error patterns, summary and the intro) and each `##` section
+//! (heading and body). Queries are an OR of weighted terms (the query's own tokens, synonym
+//! expansions and typo corrections) over the fields with boosts title > tags > heading > body, ranked
+//! by BM25. Matches are grouped by article while scoring: an article scores its head plus its best
+//! section, so title and section evidence add up without copying the title into every section, and
+//! the hit points at that section.
 //!
-//! Speed: recombined or very uniform knowledge bases make every term common, and scoring cost grows
-//! with the postings read. Clauses are therefore taken most informative first (weight × boost × IDF,
-//! the most a clause can add to a score) until a postings budget is spent; the clauses left out are
-//! the frequent, low-IDF ones that barely move a ranking. On the shipped articles the budget is never
+//! Speed: the index never changes once built, so the build also copies out of tantivy what a search
+//! reads: for every (term, field) its documents, each with BM25's term-frequency factor computed as
+//! tantivy computes it. A search then costs one hash lookup per term and a pass over the postings it
+//! reads. tantivy's own query path has a fixed cost per clause whatever the index size (two term
+//! dictionary lookups, a 256-entry BM25 table and an explanation per clause, a scorer and a
+//! 4,096-document buffer per query), and on the shipped articles that fixed cost was most of a
+//! search. The scores are tantivy's, bit for bit: the same formulas (a test checks them against
+//! tantivy's `Bm25Weight`), added up in the same order.
+//!
+//! Recombined or very uniform knowledge bases make every term common, and scoring cost grows with
+//! the postings read. Clauses are therefore taken most informative first (weight × boost × IDF, the
+//! most a clause can add to a score) until a postings budget is spent; the clauses left out are the
+//! frequent, low-IDF ones that barely move a ranking. On the shipped articles the budget is never
 //! reached.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::Instant;
 
-use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::{
-    FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
-};
+use tantivy::fieldnorm::FieldNormReader;
+use tantivy::postings::Postings as _;
+use tantivy::schema::{FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
 use tantivy::{
-    DocId, Index, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader,
-    TantivyDocument, Term,
+    DocId, DocSet, Index, IndexWriter, ReloadPolicy, Score, TERMINATED, TantivyDocument,
 };
 
 use super::HelpError;
@@ -64,18 +69,15 @@ pub(super) fn card_family(query: &str) -> Option<bool> {
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
         .collect();
-    let latin_words: Vec<String> = tokens(query)
-        .into_iter()
-        .filter(|(_, kind)| *kind == TokenKind::Word)
-        .map(|(t, _)| t)
-        .collect();
     let mut found = None;
     for company in &CARD_COMPANIES {
         let name = company.name.split('(').next().unwrap_or(company.name);
         if !name.chars().all(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)) {
             continue;
         }
-        let named = squashed.contains(&format!("{name}카드"))
+        let named = squashed
+            .match_indices(name)
+            .any(|(at, _)| squashed[at + name.len()..].starts_with("카드"))
             || (!AMBIGUOUS_COMPANY_NAMES.contains(&name) && squashed.contains(name));
         if named {
             match found {
@@ -85,10 +87,12 @@ pub(super) fn card_family(query: &str) -> Option<bool> {
         }
     }
     // The Latin names shoppers use for the two ISP companies.
-    if latin_words
-        .iter()
-        .any(|w| w == "kb" || w == "bc" || w.starts_with("kb"))
-    {
+    let mut latin_isp = false;
+    analyze(query, |token, kind, _, _| {
+        latin_isp |=
+            kind == TokenKind::Word && (token == "kb" || token == "bc" || token.starts_with("kb"));
+    });
+    if latin_isp {
         match found {
             Some(false) => return None,
             _ => found = Some(true),
@@ -135,35 +139,70 @@ pub struct ArticleMatch {
     pub score: f32,
 }
 
+/// BM25's parameters, tantivy's (`query/bm25.rs`): the compiled postings must score as it does.
+const K1: Score = 1.2;
+const B: Score = 0.75;
+
+/// The text fields in the order of `FIELD_BOOSTS` and of `TermPostings`.
 struct Fields {
     title: Field,
     tags: Field,
     heading: Field,
     body: Field,
-    audience: Field,
     key: Field,
 }
 
 impl Fields {
-    fn weighted(&self) -> [(Field, f32); 4] {
-        [
-            (self.title, TITLE_BOOST),
-            (self.tags, TAGS_BOOST),
-            (self.heading, HEADING_BOOST),
-            (self.body, BODY_BOOST),
-        ]
+    fn text(&self) -> [Field; 4] {
+        [self.title, self.tags, self.heading, self.body]
     }
 }
 
+const FIELD_BOOSTS: [f32; 4] = [TITLE_BOOST, TAGS_BOOST, HEADING_BOOST, BODY_BOOST];
+
+/// The documents holding one term in one field, ascending, each with BM25's term-frequency factor
+/// `tf / (tf + k1 · (1 − b + b · length / average length))`.
+#[derive(Default)]
+struct Postings {
+    docs: Vec<DocId>,
+    tf_factors: Vec<Score>,
+}
+
+/// A term's postings in each text field, in `Fields::text` order.
+type TermPostings = [Postings; 4];
+
+/// tantivy's inverse document frequency: `ln(1 + (N − n + 0.5) / (n + 0.5))`.
+fn idf(doc_freq: u64, doc_count: u64) -> Score {
+    let x = ((doc_count - doc_freq) as Score + 0.5) / (doc_freq as Score + 0.5);
+    (1.0 + x).ln()
+}
+
+/// tantivy's length normalisation of a document, by its field-norm id (the encoded length).
+fn length_norm(fieldnorm_id: u8, average_fieldnorm: Score) -> Score {
+    let fieldnorm = FieldNormReader::id_to_fieldnorm(fieldnorm_id) as Score;
+    K1 * (1.0 - B + B * fieldnorm / average_fieldnorm)
+}
+
 pub struct SearchIndex {
-    searcher: Searcher,
-    fields: Fields,
-    /// (article, section or `HEAD`) of every document, per segment, so hits need no stored fields.
-    doc_keys: Vec<Arc<[(u32, u32)]>>,
+    /// Every term of the text fields, by text: its id, an index into `postings`.
+    term_ids: HashMap<String, u32>,
+    postings: Vec<TermPostings>,
+    /// (article, section or `HEAD`) of every document.
+    doc_keys: Vec<(u32, u32)>,
+    /// The audiences of every document's article, as `audience_bit`s.
+    doc_audiences: Vec<u8>,
     articles: usize,
     /// Latin words of the articles, for typo correction (ordered, so expansions are deterministic).
     vocabulary: BTreeSet<String>,
     stats: IndexStats,
+}
+
+fn audience_bit(audience: Audience) -> u8 {
+    match audience {
+        Audience::Shopper => 1,
+        Audience::Developer => 2,
+        Audience::Agent => 4,
+    }
 }
 
 fn pack(article: usize, section: u32) -> u64 {
@@ -192,7 +231,6 @@ impl SearchIndex {
             tags: builder.add_text_field("tags", text.clone()),
             heading: builder.add_text_field("heading", text.clone()),
             body: builder.add_text_field("body", text),
-            audience: builder.add_text_field("audience", STRING),
             key: builder.add_u64_field("key", FAST),
         };
         let index = Index::create_in_ram(builder.build());
@@ -234,44 +272,74 @@ impl SearchIndex {
                 let mut doc = TantivyDocument::new();
                 doc.add_text(fields.heading, heading);
                 doc.add_text(fields.body, &section.text);
-                for audience in &article.audience {
-                    doc.add_text(fields.audience, audience.as_str());
-                }
                 doc.add_u64(fields.key, pack(a, s as u32));
                 writer.add_document(doc)?;
                 sections += 1;
-            }
-            for audience in &article.audience {
-                head.add_text(fields.audience, audience.as_str());
             }
             head.add_u64(fields.key, pack(a, HEAD));
             writer.add_document(head)?;
         }
         writer.commit()?;
-        // One segment searches fastest; the index never changes after this.
+        // One segment, so document ids are the index's own; the index never changes after this.
         let segments = index.searchable_segment_ids()?;
         if segments.len() > 1 {
             writer.merge(&segments).wait()?;
         }
         writer.wait_merging_threads()?;
-        let reader = index
+        let searcher = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        let searcher = reader.searcher();
+            .try_into()?
+            .searcher();
+        let mut term_ids: HashMap<String, u32> = HashMap::new();
+        let mut postings: Vec<TermPostings> = Vec::new();
         let mut doc_keys = Vec::new();
         let mut terms = 0;
-        for segment in searcher.segment_readers() {
+        if let Some(segment) = searcher.segment_readers().first() {
             let column = segment.fast_fields().u64("key")?;
-            doc_keys.push(
-                (0..segment.max_doc())
-                    .map(|doc| unpack(column.first(doc).unwrap_or_default()))
-                    .collect::<Arc<[_]>>(),
-            );
-            for field in [fields.title, fields.tags, fields.heading, fields.body] {
-                terms += segment.inverted_index(field)?.terms().num_terms() as u64;
+            doc_keys = (0..segment.max_doc())
+                .map(|doc| unpack(column.first(doc).unwrap_or_default()))
+                .collect();
+            let docs = u64::from(segment.max_doc());
+            for (f, field) in fields.text().into_iter().enumerate() {
+                let inverted = segment.inverted_index(field)?;
+                let lengths = segment.get_fieldnorms_reader(field)?;
+                let average = inverted.total_num_tokens() as Score / docs as Score;
+                let norms: Vec<Score> = (0..=u8::MAX).map(|id| length_norm(id, average)).collect();
+                terms += inverted.terms().num_terms() as u64;
+                let mut stream = inverted.terms().stream()?;
+                while stream.advance() {
+                    let Ok(term) = std::str::from_utf8(stream.key()) else {
+                        continue; // the analyser only emits text
+                    };
+                    let id = *term_ids.entry(term.to_string()).or_insert_with(|| {
+                        postings.push(TermPostings::default());
+                        (postings.len() - 1) as u32
+                    });
+                    let entry = &mut postings[id as usize][f];
+                    let mut docs = inverted.read_postings_from_terminfo(
+                        stream.value(),
+                        IndexRecordOption::WithFreqs,
+                    )?;
+                    while docs.doc() != TERMINATED {
+                        let tf = docs.term_freq() as Score;
+                        let norm = norms[usize::from(lengths.fieldnorm_id(docs.doc()))];
+                        entry.docs.push(docs.doc());
+                        entry.tf_factors.push(tf / (tf + norm));
+                        docs.advance();
+                    }
+                }
             }
         }
+        let doc_audiences = doc_keys
+            .iter()
+            .map(|&(article, _)| {
+                catalog.articles()[article as usize]
+                    .audience
+                    .iter()
+                    .fold(0, |bits, &audience| bits | audience_bit(audience))
+            })
+            .collect();
         let stats = IndexStats {
             articles: catalog.articles().len(),
             sections,
@@ -279,9 +347,10 @@ impl SearchIndex {
             build_micros: started.elapsed().as_micros() as u64,
         };
         Ok(Self {
-            searcher,
-            fields,
+            term_ids,
+            postings,
             doc_keys,
+            doc_audiences,
             articles: catalog.articles().len(),
             vocabulary,
             stats,
@@ -292,10 +361,21 @@ impl SearchIndex {
         self.stats
     }
 
+    /// The id of a term the articles use; `None` for a term they never use.
+    pub fn term_id(&self, term: &str) -> Option<u32> {
+        self.term_ids.get(term).copied()
+    }
+
     /// The weighted terms of a query: its own tokens (weight 1), the entries of synonym groups it
-    /// contains, and corrections of Latin words the articles never use.
-    pub fn query_terms(&self, query: &str, synonyms: &Synonyms) -> Vec<WeightedTerm> {
-        let mut terms = TermBag::default();
+    /// contains, the card family it names (`card_family(query)`, passed in because the caller
+    /// needs it too), and corrections of Latin words the articles never use.
+    pub fn query_terms(
+        &self,
+        query: &str,
+        synonyms: &Synonyms,
+        family: Option<bool>,
+    ) -> Vec<WeightedTerm> {
+        let mut terms = TermBag(Vec::new());
         let typed = tokens(query);
         for (token, _) in &typed {
             let weight = if is_function_token(token) {
@@ -306,7 +386,7 @@ impl SearchIndex {
             terms.add(token, weight);
         }
         expand_synonyms(query, synonyms, 1.0, &mut terms);
-        if let Some(isp) = card_family(query) {
+        if let Some(isp) = family {
             // 신한카드 or 국민카드 says which authentication the window used: steer to its articles.
             let family = if isp { ISP_FAMILY } else { ANSIMCLICK_FAMILY };
             for (token, _) in tokens(family) {
@@ -334,36 +414,40 @@ impl SearchIndex {
         terms.into_terms()
     }
 
-    /// The clauses worth reading for `terms`: every (term, field) that occurs, most informative first,
-    /// until the postings budget is spent.
-    fn clauses(&self, terms: &[WeightedTerm]) -> Vec<(Occur, Box<dyn Query>)> {
-        let docs = self.searcher.num_docs() as f32;
-        let mut candidates: Vec<(f32, u64, Term, f32)> = Vec::new();
+    /// The clauses worth reading for `terms`, each a (term, field)'s postings with the weight its
+    /// BM25 score is multiplied by: every one that occurs, most informative first, until the
+    /// postings budget is spent.
+    fn clauses(&self, terms: &[WeightedTerm]) -> Vec<(&Postings, Score)> {
+        let doc_count = self.doc_keys.len() as u64;
+        let docs = doc_count as f32;
+        let mut candidates: Vec<(f32, u64, &Postings, f32)> = Vec::new();
         for term in terms {
-            for (field, boost) in self.fields.weighted() {
-                let t = Term::from_field_text(field, &term.text);
-                let df = self.searcher.doc_freq(&t).unwrap_or(0);
+            let Some(fields) = self
+                .term_id(&term.text)
+                .map(|id| &self.postings[id as usize])
+            else {
+                continue;
+            };
+            for (postings, boost) in fields.iter().zip(FIELD_BOOSTS) {
+                let df = postings.docs.len() as u64;
                 if df == 0 {
                     continue;
                 }
                 let idf = (1.0 + (docs - df as f32 + 0.5) / (df as f32 + 0.5)).ln();
                 let weight = boost * term.weight;
-                candidates.push((weight * idf, df, t, weight));
+                candidates.push((weight * idf, df, postings, weight));
             }
         }
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut spent = 0;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (_, df, term, weight) in candidates {
+        let mut clauses = Vec::new();
+        for (_, df, postings, weight) in candidates {
             if clauses.len() >= MIN_CLAUSES && spent + df > POSTINGS_BUDGET {
                 continue;
             }
             spent += df;
-            let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
-            clauses.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(query), weight)),
-            ));
+            // As tantivy weighs a boosted term query: idf · (1 + k1), times the boost.
+            clauses.push((postings, idf(df, doc_count) * (1.0 + K1) * weight));
         }
         clauses
     }
@@ -374,35 +458,56 @@ impl SearchIndex {
         terms: &[WeightedTerm],
         reader: Audience,
         limit: usize,
-    ) -> Result<Vec<ArticleMatch>, HelpError> {
+    ) -> Vec<ArticleMatch> {
         let clauses = self.clauses(terms);
         if clauses.is_empty() || limit == 0 {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
-        // The filter is part of the query, so the limit counts only articles the reader may see.
-        if reader != Audience::Agent {
-            let audience = reader;
-            let filter = TermQuery::new(
-                Term::from_field_text(self.fields.audience, audience.as_str()),
-                IndexRecordOption::Basic,
-            );
-            query = Box::new(BooleanQuery::new(vec![
-                (Occur::Must, query),
-                (
-                    Occur::Must,
-                    Box::new(BoostQuery::new(Box::new(filter), 0.0)),
-                ),
-            ]));
+        // A document's score is the sum of its clauses' scores, added in clause order as tantivy's
+        // union adds them, so equal inputs give equal sums.
+        let mut scores = vec![0.0; self.doc_keys.len()];
+        let mut matched = vec![0u64; self.doc_keys.len().div_ceil(64)];
+        for (postings, weight) in clauses {
+            for (&doc, &tf_factor) in postings.docs.iter().zip(&postings.tf_factors) {
+                scores[doc as usize] += weight * tf_factor;
+                matched[doc as usize / 64] |= 1 << (doc % 64);
+            }
         }
-        let collector = BestPerArticle {
-            doc_keys: &self.doc_keys,
-            articles: self.articles,
+        // Agents see every article; anyone else only the articles written for them.
+        let visible = match reader {
+            Audience::Agent => u8::MAX,
+            other => audience_bit(other),
         };
-        let mut found = self
-            .searcher
-            .search(&query, &collector)
-            .map_err(|e| HelpError::Index(e.to_string()))?;
+        let mut tallies = vec![EMPTY; self.articles];
+        let mut touched = Vec::new();
+        for (word, &bits) in matched.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let doc = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if self.doc_audiences[doc] & visible == 0 {
+                    continue;
+                }
+                let (article, section) = self.doc_keys[doc];
+                let tally = &mut tallies[article as usize];
+                if !tally.seen {
+                    tally.seen = true;
+                    touched.push(article);
+                }
+                // In document order, so among equal sections the first one wins.
+                let score = scores[doc];
+                if section == HEAD {
+                    tally.head = score;
+                } else if score > tally.section_score {
+                    tally.section_score = score;
+                    tally.section = section;
+                }
+            }
+        }
+        let mut found: Vec<ArticleMatch> = touched
+            .into_iter()
+            .map(|article| tallies[article as usize].into_match(article))
+            .collect();
         let by_score = |a: &ArticleMatch, b: &ArticleMatch| {
             b.score.total_cmp(&a.score).then(a.article.cmp(&b.article))
         };
@@ -411,15 +516,8 @@ impl SearchIndex {
             found.truncate(limit);
         }
         found.sort_by(by_score);
-        Ok(found)
+        found
     }
-}
-
-/// Groups matches by article while tantivy scores them: the head's score plus the best section's.
-/// Every matching document is seen (no top-k pruning), so grouping is exact.
-struct BestPerArticle<'a> {
-    doc_keys: &'a [Arc<[(u32, u32)]>],
-    articles: usize,
 }
 
 /// Per article: head score, best section score, best section (or `HEAD`).
@@ -448,105 +546,24 @@ impl Tally {
     }
 }
 
-struct SegmentTally {
-    keys: Arc<[(u32, u32)]>,
-    tallies: Vec<Tally>,
-    touched: Vec<u32>,
-}
-
-impl Collector for BestPerArticle<'_> {
-    type Fruit = Vec<ArticleMatch>;
-    type Child = SegmentTally;
-
-    fn for_segment(
-        &self,
-        segment: SegmentOrdinal,
-        _: &SegmentReader,
-    ) -> tantivy::Result<Self::Child> {
-        Ok(SegmentTally {
-            keys: Arc::clone(&self.doc_keys[segment as usize]),
-            tallies: vec![EMPTY; self.articles],
-            touched: Vec::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn merge_fruits(&self, mut segments: Vec<Vec<(u32, Tally)>>) -> tantivy::Result<Self::Fruit> {
-        if segments.len() == 1 {
-            let only = segments.pop().expect("one segment");
-            return Ok(only.into_iter().map(|(a, t)| t.into_match(a)).collect());
-        }
-        // An article's documents may sit in different segments: combine before scoring.
-        let mut merged: HashMap<u32, Tally> = HashMap::new();
-        for (article, tally) in segments.into_iter().flatten() {
-            let entry = merged.entry(article).or_insert(EMPTY);
-            entry.head = entry.head.max(tally.head);
-            if tally.section_score > entry.section_score {
-                entry.section_score = tally.section_score;
-                entry.section = tally.section;
-            }
-        }
-        Ok(merged.into_iter().map(|(a, t)| t.into_match(a)).collect())
-    }
-}
-
-impl SegmentCollector for SegmentTally {
-    type Fruit = Vec<(u32, Tally)>;
-
-    fn collect(&mut self, doc: DocId, score: Score) {
-        let (article, section) = self.keys[doc as usize];
-        let tally = &mut self.tallies[article as usize];
-        if !tally.seen {
-            tally.seen = true;
-            self.touched.push(article);
-        }
-        if section == HEAD {
-            tally.head = score;
-        } else if score > tally.section_score {
-            tally.section_score = score;
-            tally.section = section;
-        }
-    }
-
-    fn harvest(self) -> Self::Fruit {
-        self.touched
-            .into_iter()
-            .map(|article| (article, self.tallies[article as usize]))
-            .collect()
-    }
-}
-
-/// Terms with their highest weight, in the order first seen.
-#[derive(Default)]
-struct TermBag {
-    order: Vec<String>,
-    weights: HashMap<String, f32>,
-}
+/// Terms with their highest weight, in the order first seen. A list, not a map: a query has a
+/// few dozen terms, which a scan finds faster than hashing them.
+struct TermBag(Vec<WeightedTerm>);
 
 impl TermBag {
     fn add(&mut self, term: &str, weight: f32) {
-        match self.weights.get_mut(term) {
-            Some(w) => *w = w.max(weight),
-            None => {
-                self.order.push(term.to_string());
-                self.weights.insert(term.to_string(), weight);
-            }
+        match self.0.iter_mut().find(|t| t.text == term) {
+            Some(t) => t.weight = t.weight.max(weight),
+            None => self.0.push(WeightedTerm {
+                text: term.to_string(),
+                weight,
+            }),
         }
     }
 
     /// The heaviest `MAX_TERMS` terms, keeping the order in which they were seen among equals.
     fn into_terms(self) -> Vec<WeightedTerm> {
-        let mut terms: Vec<WeightedTerm> = self
-            .order
-            .into_iter()
-            .map(|text| {
-                let weight = self.weights[&text];
-                WeightedTerm { text, weight }
-            })
-            .collect();
+        let mut terms = self.0;
         terms.sort_by(|a, b| b.weight.total_cmp(&a.weight));
         terms.truncate(MAX_TERMS);
         terms
@@ -604,6 +621,29 @@ mod tests {
         assert_eq!(card_family("우리 아이 옷 결제"), None);
         assert_eq!(card_family("현대카드랑 국민카드 둘 다 안돼요"), None);
         assert_eq!(card_family("팝업 차단"), None);
+    }
+
+    #[test]
+    fn compiled_postings_score_as_tantivy_does() {
+        use tantivy::query::Bm25Weight;
+        for (df, docs, average) in [(1, 139, 7.3), (57, 139, 41.9), (3_000, 60_090, 12.0)] {
+            for boost in [0.2 * 1.5, 0.6, 1.0, 3.0 * 0.8] {
+                let tantivy =
+                    Bm25Weight::for_one_term_without_explain(df, docs, average).boost_by(boost);
+                let weight = idf(df, docs) * (1.0 + K1) * boost;
+                for fieldnorm_id in [0, 1, 17, 90, 255] {
+                    for tf in [1, 2, 9] {
+                        let tf_factor =
+                            tf as Score / (tf as Score + length_norm(fieldnorm_id, average));
+                        assert_eq!(
+                            (weight * tf_factor).to_bits(),
+                            tantivy.score(fieldnorm_id, tf).to_bits(),
+                            "df {df}, boost {boost}, fieldnorm id {fieldnorm_id}, tf {tf}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use super::article::{Article, Audience};
 use super::center::{HelpCenter, HelpHit};
+use super::snippet::Marked;
 use crate::domain::{CardCompany, ISP_CERTIFICATE_THRESHOLD, PayMethod, card_company_by_name};
 
 /// Suggestions when the caller asks for none in particular.
@@ -182,7 +183,7 @@ impl HelpCenter {
         text: &str,
         code: Option<&str>,
         searched: &[HelpHit],
-        terms: &HashSet<String>,
+        terms: &Marked,
         reader: Audience,
     ) -> Vec<HelpHit> {
         if text.is_empty() {
@@ -223,7 +224,7 @@ impl HelpCenter {
     }
 
     /// Hits that follow from the payment's card, amount and browser rather than its message.
-    fn rule_hits(&self, req: &SuggestRequest, terms: &HashSet<String>) -> Vec<HelpHit> {
+    fn rule_hits(&self, req: &SuggestRequest, terms: &Marked) -> Vec<HelpHit> {
         let mut hits = Vec::new();
         let paid_by_card = req.pay_method.as_deref().is_none_or(|m| {
             m.trim().to_ascii_uppercase().parse::<PayMethod>() == Ok(PayMethod::Card)
@@ -250,7 +251,7 @@ impl HelpCenter {
         hits
     }
 
-    fn section_hit(&self, slug: &str, anchor: &str, terms: &HashSet<String>) -> Option<HelpHit> {
+    fn section_hit(&self, slug: &str, anchor: &str, terms: &Marked) -> Option<HelpHit> {
         let article = self.article(slug)?;
 
         let section = article

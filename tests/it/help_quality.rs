@@ -12,15 +12,15 @@ use tantivy::query::QueryParser;
 use tantivy::schema::{FAST, Schema, TEXT};
 use tantivy::{Index, IndexWriter, TantivyDocument};
 
-/// Measured on 2026-12-03 over 286 queries in classes (docs/PERFORMANCE.md has each class): every
-/// class but `typo-chat` hit@1 0.932, hit@3 0.992; `typo-chat` 0.909 / 1.000 (before the classes'
-/// work: 0.807 / 0.886 and 0.727 / 0.773). Asserted a little below the measurement, so a real
-/// regression fails and noise does not; the targets (0.95 / 1.00, 0.90 / 0.97) are not yet
-/// met on plain queries.
-const MIN_PLAIN_HIT_AT_1: f64 = 0.92;
-const MIN_PLAIN_HIT_AT_3: f64 = 0.98;
-const MIN_HARD_HIT_AT_1: f64 = 0.88;
-const MIN_HARD_HIT_AT_3: f64 = 0.97;
+/// Measured on 2026-12-03 over 309 queries in classes (docs/PERFORMANCE.md has each class, before
+/// and after round 2): every class but `typo-chat` hit@1 0.965, hit@3 0.993; `typo-chat` 0.962 /
+/// 1.000 (before round 2, same queries: 0.929 / 0.989 and 0.923 / 1.000). Asserted a little below
+/// the measurement, so a real regression fails and noise does not. The hit@3 = 1.00 on
+/// plain queries is not met: two error-code queries asked as an agent miss the top three.
+const MIN_PLAIN_HIT_AT_1: f64 = 0.96;
+const MIN_PLAIN_HIT_AT_3: f64 = 0.99;
+const MIN_HARD_HIT_AT_1: f64 = 0.96;
+const MIN_HARD_HIT_AT_3: f64 = 0.99;
 
 struct Labelled {
     query: String,
