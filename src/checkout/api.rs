@@ -460,7 +460,8 @@ pub struct EpayPaymentDetails {
     pub wallet_name: String,
 }
 
-/// Why a payment failed.
+/// Why a payment failed; on a `ready` checkout, why its last attempt was declined (the shopper may
+/// try again until `expiresAt`).
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase")]
 pub struct PaymentFailure {
@@ -537,8 +538,8 @@ pub struct Payment {
     pub cash_receipt: Option<CashReceiptDetails>,
     #[oai(skip_serializing_if_is_none)]
     pub receipt_url: Option<String>,
-    /// Why it failed; on a `ready` checkout, why the last attempt was declined (the shopper may
-    /// try again until `expiresAt`).
+    // No doc comment here: a described `$ref` becomes an `allOf`, which standard generators
+    // (openapi-python-client) turn into a second `PaymentFailure` model. `PaymentFailure` says it.
     #[oai(skip_serializing_if_is_none)]
     pub failure: Option<PaymentFailure>,
     /// paydesk found something that needs a person (tampered amount, unexpected answer).
