@@ -7,6 +7,7 @@
 use paydesk::help::{HelpSource, SuggestRequest, render_suggestions};
 use serde_json::Value;
 
+use crate::help_vbank::{encode, slugs};
 use crate::support::{Backend, TestApp};
 
 const MAINTENANCE: &str = "bank-maintenance-hours";
@@ -23,19 +24,6 @@ const FACEBOOK: &str = "Mozilla/5.0 (Linux; Android 14; SM-S918N Build/UP1A.2310
 const LINE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari Line/14.10.0";
 const NAVER: &str = "Mozilla/5.0 (Linux; Android 14; SM-S918N) AppleWebKit/537.36 Mobile Safari/537.36 NAVER(inapp; search; 2000; 12.1.0)";
 const SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
-
-fn encode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-fn slugs(body: &Value) -> Vec<String> {
-    body["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["slug"].as_str().unwrap().to_string())
-        .collect()
-}
 
 fn urls(body: &Value) -> Vec<String> {
     body["hits"]

@@ -14,11 +14,11 @@ const WRONG_AMOUNT: &str = "vbank-wrong-amount";
 const REFUND: &str = "vbank-refund";
 const DEADLINE: &str = "vbank-deadline-passed";
 
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-fn slugs(body: &Value) -> Vec<String> {
+pub(crate) fn slugs(body: &Value) -> Vec<String> {
     body["hits"]
         .as_array()
         .unwrap()
