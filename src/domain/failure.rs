@@ -38,6 +38,11 @@ impl FailureCode {
         FailureCode::InnopayUnreachable,
     ];
 
+    /// Innopay (or the card company) refused: an authenticated decline, not paydesk's own reason.
+    pub fn is_decline(&self) -> bool {
+        matches!(self, FailureCode::Innopay(_))
+    }
+
     /// Innopay's code, bounded and without control characters.
     pub fn innopay(code: &str) -> Self {
         FailureCode::Innopay(

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::api::Timestamp;
 use crate::checkout::{Payment, PaymentStatus};
+use crate::domain::FailureCode;
 use crate::store::payments::PaymentRow;
 
 /// The kinds of webhook paydesk sends.
@@ -136,7 +137,10 @@ pub fn event_type(before: Option<&PaymentRow>, after: &PaymentRow) -> Option<Eve
         // never sent, a window closed) are not news to the storefront.
         PaymentStatus::Ready
             if before.is_some_and(|b| b.status == PaymentStatus::Approving)
-                && after.failure_code.is_some() =>
+                && after
+                    .failure_code
+                    .as_ref()
+                    .is_some_and(FailureCode::is_decline) =>
         {
             EventType::PaymentDeclined
         }
@@ -233,6 +237,13 @@ mod tests {
             event_type(Some(&row("ready", 0)), &declined),
             None,
             "a window closed after a decline"
+        );
+        let mut not_sent = row("ready", 0);
+        not_sent.failure_code = Some(crate::domain::FailureCode::InnopayUnreachable);
+        assert_eq!(
+            event_type(Some(&row("approving", 0)), &not_sent),
+            None,
+            "an approval never sent is no decline"
         );
         assert_eq!(published("approving", "paid"), Some(EventType::PaymentPaid));
         assert_eq!(

@@ -700,7 +700,14 @@ impl CheckoutService {
             PaymentStatus::Paid | PaymentStatus::AwaitingDeposit => row.success_url.as_deref(),
             PaymentStatus::Failed | PaymentStatus::Expired | PaymentStatus::Cancelled => fail,
             // Declined, and payable again: `status=ready` with the decline's code.
-            PaymentStatus::Ready if row.failure_code.is_some() => fail,
+            PaymentStatus::Ready
+                if row
+                    .failure_code
+                    .as_ref()
+                    .is_some_and(FailureCode::is_decline) =>
+            {
+                fail
+            }
             _ => None,
         }?;
         self.signed_outcome(target, row, storefront, fail == Some(target))
