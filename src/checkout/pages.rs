@@ -639,7 +639,12 @@ async fn return_page(
     let target = script_json(&serde_json::Value::String(destination.clone()));
     let body = format!(
         "<h1>결제를 처리하고 있습니다</h1>{progress}<p><a id=\"next\" href=\"{href}\">{label}</a></p>",
-        progress = progress(&row, "결제 결과로 이동하고 있습니다."),
+        // A window that came back without paying has no approval to show the steps of.
+        progress = if row.status == PaymentStatus::Ready && !declined {
+            String::new()
+        } else {
+            progress(&row, "결제 결과로 이동하고 있습니다.")
+        },
         href = escape(&destination),
         label = if destination.starts_with("http") || destination.starts_with('/') {
             "다음 화면으로 이동"
