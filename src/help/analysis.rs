@@ -115,7 +115,7 @@ pub fn analyze(text: &str, mut emit: impl FnMut(&str, TokenKind, usize, usize)) 
 /// Particles, endings and their two-syllable pieces (`니다` of `합니다`, `세요` of `하세요`): glue
 /// that Korean attaches to every word. They say nothing about what a person is looking for, so a
 /// snippet never marks them, and a query weighs them lightly.
-const FUNCTION_TOKENS: &[&str] = &[
+pub(super) const FUNCTION_TOKENS: &[&str] = &[
     // Particles, standing alone as one-syllable runs.
     "은", "는", "이", "가", "을", "를", "에", "의", "도", "로", "와", "과", "요", "만", "께", "서",
     "고", "며", "나", "랑", "한", "할", "해", "돼", "되", "된", "안", "못", "좀", "왜", "뭐", "더",

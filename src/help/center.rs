@@ -9,7 +9,6 @@ use std::time::Instant;
 use quick_cache::sync::Cache;
 
 use super::HelpError;
-use super::analysis::is_function_token;
 use super::article::{Article, Audience};
 use super::catalog::{Catalog, Problem};
 use super::search::{IndexStats, SearchIndex, WeightedTerm, card_family};
@@ -328,8 +327,8 @@ impl HelpCenter {
         Marked::new(
             terms
                 .iter()
-                .filter(|t| !is_function_token(&t.text))
                 .filter_map(|t| self.index.term_id(&t.text))
+                .filter(|&id| !self.index.is_function_term(id))
                 .collect(),
         )
     }

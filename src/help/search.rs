@@ -33,7 +33,8 @@ use tantivy::{
 
 use super::HelpError;
 use super::analysis::{
-    KoreanBigramTokenizer, TOKENIZER_NAME, TokenKind, analyze, is_function_token, tokens,
+    FUNCTION_TOKENS, KoreanBigramTokenizer, TOKENIZER_NAME, TokenKind, analyze, is_function_token,
+    tokens,
 };
 use super::article::{Audience, ErrorPattern};
 use super::catalog::Catalog;
@@ -194,6 +195,9 @@ pub struct SearchIndex {
     articles: usize,
     /// Latin words of the articles, for typo correction (ordered, so expansions are deterministic).
     vocabulary: BTreeSet<String>,
+    /// Ids of the particles and endings the articles use (`FUNCTION_TOKENS`), sorted: snippets
+    /// look every query term up here, which string comparisons made a tenth of a search.
+    function_terms: Vec<u32>,
     stats: IndexStats,
 }
 
@@ -346,7 +350,13 @@ impl SearchIndex {
             terms,
             build_micros: started.elapsed().as_micros() as u64,
         };
+        let mut function_terms: Vec<u32> = FUNCTION_TOKENS
+            .iter()
+            .filter_map(|t| term_ids.get(*t).copied())
+            .collect();
+        function_terms.sort_unstable();
         Ok(Self {
+            function_terms,
             term_ids,
             postings,
             doc_keys,
@@ -359,6 +369,11 @@ impl SearchIndex {
 
     pub fn stats(&self) -> IndexStats {
         self.stats
+    }
+
+    /// Whether the term of `id` is a particle or ending (`is_function_token`).
+    pub fn is_function_term(&self, id: u32) -> bool {
+        self.function_terms.binary_search(&id).is_ok()
     }
 
     /// The id of a term the articles use; `None` for a term they never use.

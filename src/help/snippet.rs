@@ -7,7 +7,7 @@
 //! again for every search was most of a search's time.
 
 use super::analysis::analyze;
-use crate::pages::escape;
+use crate::pages::escape_into;
 
 /// Longest snippet, in characters.
 pub const SNIPPET_CHARS: usize = 120;
@@ -15,30 +15,51 @@ pub const SNIPPET_CHARS: usize = 120;
 /// Characters of context kept before the first match of the window.
 const LEAD_CHARS: usize = 24;
 
-/// A token of an analysed text: its term id and the bytes of the text it covers.
+/// A token of an analysed text: its term id, and the bytes and characters of the text it covers.
 #[derive(Clone, Copy, Debug)]
 struct Token {
     term: u32,
     from: u32,
     to: u32,
+    from_char: u32,
+    to_char: u32,
 }
 
-/// The tokens of one text, in order, as term ids.
+/// The tokens of one text, in order, as term ids, and the text's length in characters: windows
+/// are measured in characters, and counting them again for every hit was a fifth of a search.
 #[derive(Debug, Default)]
-pub struct Tokens(Vec<Token>);
+pub struct Tokens {
+    tokens: Vec<Token>,
+    chars: usize,
+}
 
 impl Tokens {
     /// Analyses `text`; `term_id` gives each token's id (the same for equal tokens).
     pub fn of(text: &str, mut term_id: impl FnMut(&str) -> u32) -> Self {
         let mut tokens = Vec::new();
+        let mut counted = (0, 0);
+        let mut char_at = |byte: usize| {
+            // Tokens start in order, so counting goes on from the last position asked for.
+            let (from_byte, from_char) = if byte >= counted.0 { counted } else { (0, 0) };
+            let at = from_char + text[from_byte..byte].chars().count();
+            counted = (byte, at);
+            at as u32
+        };
         analyze(text, |token, _, from, to| {
+            let from_char = char_at(from);
+            let to_char = from_char + text[from..to].chars().count() as u32;
             tokens.push(Token {
                 term: term_id(token),
                 from: from as u32,
                 to: to as u32,
+                from_char,
+                to_char,
             })
         });
-        Self(tokens)
+        Self {
+            tokens,
+            chars: text.chars().count(),
+        }
     }
 }
 
@@ -89,7 +110,7 @@ pub fn highlight(text: &str, tokens: &Tokens, marked: &Marked) -> String {
     // `잔액이 부족`) only joins words, so a span of nothing else is not a word the reader typed.
     let mut spans: Vec<(Span, bool)> = Vec::new();
     let mut places = Vec::new();
-    for token in &tokens.0 {
+    for token in &tokens.tokens {
         let Some(place) = marked.place(token.term) else {
             continue;
         };
@@ -97,7 +118,10 @@ pub fn highlight(text: &str, tokens: &Tokens, marked: &Marked) -> String {
         let within_a_word = !text[from..to].contains(' ');
         match spans.last_mut() {
             Some((last, within)) if from <= last.to => {
-                last.to = last.to.max(to);
+                if to > last.to {
+                    last.to = to;
+                    last.to_char = token.to_char as usize;
+                }
                 *within |= within_a_word;
                 if !places[last.first..].contains(&place) {
                     places.push(place);
@@ -109,8 +133,8 @@ pub fn highlight(text: &str, tokens: &Tokens, marked: &Marked) -> String {
                 let span = Span {
                     from,
                     to,
-                    from_char: 0,
-                    to_char: 0,
+                    from_char: token.from_char as usize,
+                    to_char: token.to_char as usize,
                     first: places.len() - 1,
                     last: places.len(),
                 };
@@ -118,22 +142,11 @@ pub fn highlight(text: &str, tokens: &Tokens, marked: &Marked) -> String {
             }
         }
     }
-    let mut spans: Vec<Span> = spans
+    let spans: Vec<Span> = spans
         .into_iter()
         .filter_map(|(span, within)| within.then_some(span))
         .collect();
-    // Character positions, counted once along the text (spans are in order and do not overlap).
-    let (mut at_byte, mut at_char) = (0, 0);
-    let mut char_at = |byte: usize| {
-        at_char += text[at_byte..byte].chars().count();
-        at_byte = byte;
-        at_char
-    };
-    for span in &mut spans {
-        span.from_char = char_at(span.from);
-        span.to_char = char_at(span.to);
-    }
-    let total = text.chars().count();
+    let total = tokens.chars;
     // The window start (in chars) that covers the most distinct marked terms: for each span, the
     // window opening just before it holds it and the spans after it that end inside the window.
     let mut best = (0usize, 0usize);
@@ -162,8 +175,20 @@ pub fn highlight(text: &str, tokens: &Tokens, marked: &Marked) -> String {
     }
     let start_char = best.0.min(total);
     let end_char = (start_char + SNIPPET_CHARS).min(total);
-    let byte = |c: usize| text.char_indices().nth(c).map_or(text.len(), |(b, _)| b);
-    let (from, to) = (byte(start_char), byte(end_char));
+    // Bytes of the window, walked from the nearest span start that is known in both units.
+    let anchor = spans
+        .iter()
+        .rev()
+        .find(|s| s.from_char <= start_char)
+        .map_or((0, 0), |s| (s.from, s.from_char));
+    let byte_after = |(byte, char): (usize, usize), c: usize| {
+        text[byte..]
+            .char_indices()
+            .nth(c - char)
+            .map_or(text.len(), |(b, _)| byte + b)
+    };
+    let from = byte_after(anchor, start_char);
+    let to = byte_after((from, start_char), end_char);
     let mut out = String::with_capacity(to - from + 64);
     if start_char > 0 {
         out.push('…');
@@ -171,17 +196,27 @@ pub fn highlight(text: &str, tokens: &Tokens, marked: &Marked) -> String {
     let mut cursor = from;
     for span in spans.iter().filter(|s| s.to > from && s.from < to) {
         let (s, e) = (span.from.max(from), span.to.min(to));
-        out.push_str(&escape(&text[cursor..s]));
+        push_line(&mut out, &text[cursor..s]);
         out.push_str("<mark>");
-        out.push_str(&escape(&text[s..e]));
+        push_line(&mut out, &text[s..e]);
         out.push_str("</mark>");
         cursor = e;
     }
-    out.push_str(&escape(&text[cursor..to]));
+    push_line(&mut out, &text[cursor..to]);
     if end_char < total {
         out.push('…');
     }
-    out.replace('\n', " ")
+    out
+}
+
+/// `text` escaped onto `out` as one line: a snippet's line breaks become spaces.
+fn push_line(out: &mut String, text: &str) {
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        escape_into(out, line);
+    }
 }
 
 #[cfg(test)]
