@@ -276,6 +276,13 @@ async fn overseas_cards_pay_in_dollar_cents_and_cancel_partly_then_whole() {
         assert_eq!(created["currency"], "USD", "{created}");
         assert_eq!(created["goPay"]["currency"], "USD");
         assert_eq!(created["goPay"]["amt"], 1234);
+        let hosted = app
+            .client
+            .get(created["checkoutUrl"].as_str().unwrap())
+            .send()
+            .await;
+        let hosted = hosted.unwrap().text().await.unwrap();
+        assert!(hosted.contains("$12.34"), "the shopper's page: {hosted}");
         let form = crate::approval::authorize_form(&created, &[]);
         let (status, window) = window_page(&app, "/sandbox/pay/window", &form).await;
         assert_eq!(status, 200, "{window}");
@@ -332,6 +339,26 @@ async fn overseas_cards_pay_in_dollar_cents_and_cancel_partly_then_whole() {
         assert_eq!(whole["cancelledAmount"], 1234);
         let types = signed_in_sequence(&receiver, &app, &key, secret, id, 3).await;
         assert_eq!(types, PAID_PART_CANCELLED, "{backend:?}");
+        let hooks = receiver.settled(&app, &key).await;
+        let amounts: Vec<(Value, Value)> = hooks
+            .iter()
+            .filter(|h| h.json["data"]["id"] == id)
+            .map(|h| {
+                (
+                    h.json["data"]["currency"].clone(),
+                    h.json["data"]["cancelledAmount"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            amounts,
+            [
+                (json!("USD"), json!(0)),
+                (json!("USD"), json!(234)),
+                (json!("USD"), json!(1234))
+            ],
+            "webhooks carry the currency and cents"
+        );
         let cancels: Vec<Value> = crate::approval::sandbox_calls(&app.url("/sandbox"))
             .await
             .into_iter()
