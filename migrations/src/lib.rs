@@ -16,6 +16,7 @@ mod m20261204_000002_purge_indexes;
 mod m20261205_000001_pay_method_choice;
 mod m20261205_000002_app_scheme;
 mod m20261205_000003_storefront_shop_url;
+mod m20261206_000001_payment_currency;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_pay_method_choice::Migration),
             Box::new(m20261205_000002_app_scheme::Migration),
             Box::new(m20261205_000003_storefront_shop_url::Migration),
+            Box::new(m20261206_000001_payment_currency::Migration),
         ]
     }
 }

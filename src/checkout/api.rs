@@ -49,9 +49,8 @@ pub struct Buyer {
 ///
 /// `payMethod`: `CARD` (default); `BANK` (계좌이체), `EBANK` (계좌간편결제) and `EPAY` (간편결제),
 /// paid at approval like cards; or `VBANK` (가상계좌: an account is issued in the payment window
-/// and the payment is `awaiting_deposit` until the shopper deposits). `OPCARD` is refused with
-/// `unsupported_pay_method` until paydesk supports it. What each method allows is the table under
-/// `PayMethodView`.
+/// and the payment is `awaiting_deposit` until the shopper deposits); or `OPCARD` (해외카드, an
+/// overseas card, in `KRW` or `USD`). What each method allows is the table under `PayMethodView`.
 ///
 /// `payMethod` names one method; `payMethods` instead offers several for the shopper to choose
 /// from (a storefront may limit which: `pay_method_not_allowed`). Every method offered must take
@@ -59,7 +58,10 @@ pub struct Buyer {
 /// among them.
 ///
 /// `currency`: the currency of the amounts (Innopay `currency`), default `KRW`; a method whose
-/// rules do not list it refuses it with `currency_not_allowed`.
+/// rules do not list it refuses it with `currency_not_allowed`. Amounts count the currency's
+/// smallest unit: whole won for `KRW`, US cents for `USD` (`1234` is 12.34 USD; Innopay's unit for
+/// USD is not documented, so paydesk assumes cents). A `USD` checkout totals 100 to 10,000,000
+/// cents (1.00 to 100,000.00 USD) and has no `taxFreeAmount`.
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase", example)]
 pub struct CreateCheckoutRequest {
@@ -71,8 +73,9 @@ pub struct CreateCheckoutRequest {
     /// Product name shown in the payment window (1 to 100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub goods_name: String,
-    /// The taxable part in whole won (Innopay `amt`). The shopper pays `amount + taxFreeAmount`, which
-    /// must be between 100 and 1,000,000,000 won.
+    /// The taxable part (Innopay `amt`) in the currency's unit: whole won, or US cents for `USD`.
+    /// The shopper pays `amount + taxFreeAmount`, which must be between 100 and 1,000,000,000 won
+    /// (or 100 and 10,000,000 cents).
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
     pub amount: i64,
     /// The tax-free part in whole won (Innopay `taxFreeAmt`), default 0.
@@ -248,7 +251,7 @@ impl From<PaymentStatus> for PaymentStatusView {
 /// | `BANK` | yes | no | yes | yes | yes | KRW |
 /// | `VBANK` | yes | yes | yes | yes | yes | KRW |
 /// | `EPAY` | yes | no | no | no | yes | KRW |
-/// | `OPCARD` | no | no | no | yes | no | KRW, USD |
+/// | `OPCARD` | yes | no | no | yes | no | KRW, USD |
 /// | `EBANK` | yes | no | yes | yes | yes | KRW |
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[oai(rename_all = "UPPERCASE")]
@@ -273,6 +276,15 @@ pub enum PayMethodView {
 pub enum CurrencyView {
     Krw,
     Usd,
+}
+
+impl From<domain::Currency> for CurrencyView {
+    fn from(currency: domain::Currency) -> Self {
+        match currency {
+            domain::Currency::Krw => Self::Krw,
+            domain::Currency::Usd => Self::Usd,
+        }
+    }
 }
 
 impl From<CurrencyView> for domain::Currency {
@@ -317,7 +329,8 @@ fn status_of(row: &PaymentRow) -> PaymentStatusView {
     row.status.into()
 }
 
-/// A checkout: the shopper-facing session of a payment (same id).
+/// A checkout: the shopper-facing session of a payment (same id). Its amounts count `currency`'s
+/// unit: whole won, or US cents for `USD`.
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase")]
 pub struct Checkout {
@@ -326,6 +339,7 @@ pub struct Checkout {
     pub status: PaymentStatusView,
     pub order_id: String,
     pub goods_name: String,
+    pub currency: CurrencyView,
     pub amount: i64,
     pub tax_free_amount: i64,
     /// What the shopper pays: `amount + taxFreeAmount`.
@@ -497,7 +511,9 @@ pub struct PaymentEvent {
     pub created_at: Timestamp,
 }
 
-/// A payment with its outcome and full history.
+/// A payment with its outcome and full history. Its amounts (`amount`, `totalAmount`,
+/// `cancelledAmount`, `remainingAmount`, `pendingCancelAmount`) count `currency`'s unit: whole won,
+/// or US cents for `USD`; so do a cancel's `amount` and `expectedRemainingAmount`.
 #[derive(Object, Clone, Debug)]
 #[oai(rename_all = "camelCase")]
 pub struct Payment {
@@ -506,6 +522,7 @@ pub struct Payment {
     pub order_id: String,
     pub mid: String,
     pub goods_name: String,
+    pub currency: CurrencyView,
     pub amount: i64,
     pub tax_free_amount: i64,
     pub total_amount: i64,
@@ -729,6 +746,7 @@ impl Checkout {
             status: status_of(row),
             order_id: row.order_id.clone(),
             goods_name: row.goods_name.clone(),
+            currency: row.currency.into(),
             amount: row.amount,
             tax_free_amount: row.tax_free_amount,
             total_amount: row.amount + row.tax_free_amount,
@@ -803,7 +821,7 @@ impl GoPayParams {
             return_url: service.return_url(&row.id),
             mall_reserved: row.mall_reserved.clone(),
             app_scheme: row.app_scheme.clone(),
-            currency: "KRW".into(),
+            currency: row.currency.code().into(),
             v_bank_exp_date: format(time::macros::format_description!("[year][month][day]")),
             v_bank_exp_time: format(time::macros::format_description!("[hour][minute][second]")),
             receipt_type: receipt.map(|r| r.purpose.innopay_code().to_string()),
@@ -939,6 +957,7 @@ impl Payment {
             order_id: row.order_id.clone(),
             mid: row.mid.clone(),
             goods_name: row.goods_name.clone(),
+            currency: row.currency.into(),
             amount: row.amount,
             tax_free_amount: row.tax_free_amount,
             total_amount: total,

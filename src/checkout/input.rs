@@ -10,13 +10,17 @@ use time::OffsetDateTime;
 
 use crate::domain::{
     Amount, BankCode, CashReceipt, CashReceiptPurpose, Currency, OrderId, PayMethod, PayMethods,
-    app_url, is_bidi_control, is_invisible, web_url,
+    Price, app_url, is_bidi_control, is_invisible, web_url,
 };
 
 /// Smallest total paydesk accepts; Korean card payments below 100 won are refused by card companies.
 pub const MIN_TOTAL_WON: i64 = 100;
 /// Largest total accepted through the API (1 billion won); larger orders are almost surely mistakes.
 pub const MAX_TOTAL_WON: i64 = 1_000_000_000;
+/// Smallest USD checkout, 1.00 USD in cents (paydesk's choice; Innopay's is unknown).
+pub const MIN_TOTAL_US_CENTS: i64 = 100;
+/// Largest USD checkout, 100,000.00 USD in cents (`UsCent::MAX`).
+pub const MAX_TOTAL_US_CENTS: i64 = <crate::domain::UsCent as crate::domain::Unit>::MAX;
 pub const DEFAULT_EXPIRY: Duration = Duration::minutes(30);
 const MIN_EXPIRY_SECS: i64 = 60;
 const MAX_EXPIRY_SECS: i64 = 7 * 24 * 3600;
@@ -32,7 +36,10 @@ const WINDOW_BEFORE_DEADLINE: Duration = Duration::minutes(30);
 pub struct NewCheckout {
     pub order_id: Option<OrderId>,
     pub goods_name: String,
-    pub amount: Amount,
+    /// The taxable part in the checkout's currency and its unit (won, US cents).
+    pub amount: Price,
+    /// Won only: no method that takes another currency has a tax-free part, so a USD checkout's is
+    /// zero.
     pub tax_free_amount: Amount,
     /// The method, or the first of those offered.
     pub pay_method: PayMethod,
@@ -65,10 +72,11 @@ pub struct RefundAccount {
 /// A validated cancel request.
 #[derive(Debug, Clone)]
 pub struct NewCancel {
-    /// `None` cancels whatever remains.
-    pub amount: Option<Amount>,
+    /// `None` cancels whatever remains. Like `expected_remaining`, a count of the payment's own
+    /// currency unit (won, US cents): the service types both once it has read the payment.
+    pub amount: Option<i64>,
     pub reason: String,
-    pub expected_remaining: Option<Amount>,
+    pub expected_remaining: Option<i64>,
     pub refund_account: Option<RefundAccount>,
 }
 
@@ -191,23 +199,32 @@ impl NewCheckout {
             "goodsName",
             "the product name shoppers see",
         )?;
-        let amount = to_amount(req.amount, "invalid_amount", "amount")?;
-        if amount == Amount::ZERO {
-            return Err(CheckoutError::invalid(
-                "invalid_amount",
-                "amount",
-                "amount (Innopay amt, the taxable part) must be at least 1 won: the payment window \
-                 refuses amt 0, so such a checkout could never be paid",
-            ));
-        }
-        let tax_free_amount = amount_or_zero(req.tax_free_amount)?;
-        let total = amount.won() + tax_free_amount.won();
-        if !(MIN_TOTAL_WON..=MAX_TOTAL_WON).contains(&total) {
+        let currency = req.currency.map_or(Currency::Krw, Currency::from);
+        let amount = Price::new(currency, req.amount).map_err(|e| {
+            CheckoutError::invalid("invalid_amount", "amount", format!("amount: expected {e}"))
+        })?;
+        let (unit, min, max) = match currency {
+            Currency::Krw => ("won", MIN_TOTAL_WON, MAX_TOTAL_WON),
+            Currency::Usd => ("US cents", MIN_TOTAL_US_CENTS, MAX_TOTAL_US_CENTS),
+        };
+        if amount.minor() == 0 {
             return Err(CheckoutError::invalid(
                 "invalid_amount",
                 "amount",
                 format!(
-                    "amount + taxFreeAmount must be between {MIN_TOTAL_WON} and {MAX_TOTAL_WON} won, got {total}"
+                    "amount (Innopay amt, the taxable part) must be at least 1 {unit}: the payment \
+                     window refuses amt 0, so such a checkout could never be paid"
+                ),
+            ));
+        }
+        let tax_free_amount = amount_or_zero(req.tax_free_amount)?;
+        let total = amount.minor() + tax_free_amount.won();
+        if !(min..=max).contains(&total) {
+            return Err(CheckoutError::invalid(
+                "invalid_amount",
+                "amount",
+                format!(
+                    "amount + taxFreeAmount must be between {min} and {max} {unit}, got {total}"
                 ),
             ));
         }
@@ -251,7 +268,6 @@ impl NewCheckout {
             ));
         }
         // Every method offered must take what the checkout asks: the shopper may choose any.
-        let currency = req.currency.map_or(Currency::Krw, Currency::from);
         for method in methods.iter() {
             let rules = method.rules();
             if tax_free_amount > Amount::ZERO && !rules.tax_free_part {
@@ -510,12 +526,13 @@ impl NewCancel {
     pub fn parse(req: &CancelRequest) -> Result<Self, CheckoutError> {
         let amount = match req.amount {
             None => None,
-            Some(won) if won >= 1 => Some(to_amount(won, "invalid_cancel_amount", "amount")?),
+            Some(units) if units >= 1 => Some(units),
             Some(_) => {
                 return Err(CheckoutError::invalid(
                     "invalid_cancel_amount",
                     "amount",
-                    "amount must be at least 1 won (omit it to cancel everything that remains)",
+                    "amount must be at least 1 won, or 1 cent of a USD payment (omit it to cancel \
+                     everything that remains)",
                 ));
             }
         };
@@ -528,11 +545,14 @@ impl NewCancel {
         )?;
         let expected_remaining = match req.expected_remaining_amount {
             None => None,
-            Some(won) => Some(to_amount(
-                won,
-                "invalid_expected_remaining_amount",
-                "expectedRemainingAmount",
-            )?),
+            Some(units) if units >= 0 => Some(units),
+            Some(units) => {
+                return Err(CheckoutError::invalid(
+                    "invalid_expected_remaining_amount",
+                    "expectedRemainingAmount",
+                    format!("expectedRemainingAmount: expected 0 or more, got {units}"),
+                ));
+            }
         };
         let refund_account = req
             .refund_account

@@ -12,7 +12,7 @@ use super::{PaymentStatus, failure};
 use crate::app::AppState;
 use crate::config::ExposeSecret;
 use crate::domain::{FailureCode, MethodDetails, PayMethod, kst_text};
-use crate::pages::{Page, escape, format_won, script_json};
+use crate::pages::{Page, escape, format_money, format_won, script_json};
 use crate::store::payments::PaymentRow;
 
 /// Adds the shopper-facing pages to `route`; the demo shop's order endpoint only when `demo` is on.
@@ -156,7 +156,10 @@ fn order_summary(row: &PaymentRow) -> String {
         goods = escape(&row.goods_name),
         order = escape(&row.order_id),
         buyer = escape(&row.buyer_name),
-        amount = escape(&format_won(row.amount + row.tax_free_amount)),
+        amount = escape(&format_money(
+            row.currency,
+            row.amount + row.tax_free_amount
+        )),
     )
 }
 
@@ -773,7 +776,10 @@ async fn result_page(
                 "가상계좌가 닫혀 주문이 취소되었습니다. 입금된 금액이 없어 환불할 금액도 없습니다."
                     .to_string()
             } else {
-                format!("취소된 금액: {}", format_won(row.cancelled_amount))
+                format!(
+                    "취소된 금액: {}",
+                    format_money(row.currency, row.cancelled_amount)
+                )
             };
             (
                 "결제 취소",

@@ -14,9 +14,9 @@ use time::{Duration, OffsetDateTime};
 
 use crate::app::AppState;
 use crate::checkout::{CancelResult, CheckoutError, NewCancel};
-use crate::domain::{Amount, PayMethod, PaymentStatus};
+use crate::domain::{PayMethod, PaymentStatus};
 use crate::help::{Audience, SuggestRequest};
-use crate::pages::{escape, format_won};
+use crate::pages::{escape, format_money};
 use crate::store::console::{AuditAction, AuditRow, NewAudit, PaymentSearch};
 use crate::store::idempotency::IdempotencyBegin;
 use crate::store::payments::PaymentRow;
@@ -484,7 +484,7 @@ pub(super) async fn search(
                 id = escape(&row.id),
                 goods = escape(&row.goods_name),
                 status = status_label(row.status),
-                amount = format_won(row.amount),
+                amount = format_money(row.currency, row.amount),
                 method = row.pay_method.code(),
                 order = escape(&row.order_id),
                 shop = escape(shop),
@@ -829,7 +829,7 @@ pub(super) async fn payment(
              <p><label for=\"cancel-reason\">사유</label><input id=\"cancel-reason\" name=\"reason\" required maxlength=\"100\"></p>\
              <button type=\"submit\" id=\"cancel-submit\">취소하기</button></form></section>",
             id = escape(&row.id),
-            rest = format_won(remaining),
+            rest = format_money(row.currency, remaining),
             version = row.version,
         )
     } else {
@@ -909,7 +909,7 @@ pub(super) async fn payment(
          <section class=\"card\"><h2>받은 Noti</h2><ul>{noti_list}</ul></section>",
         notice = notice_html(&params),
         goods = escape(&row.goods_name),
-        amount = format_won(row.amount),
+        amount = format_money(row.currency, row.amount),
         status = status_label(row.status),
         method = row.pay_method.code(),
         id = escape(&row.id),
@@ -918,7 +918,7 @@ pub(super) async fn payment(
         shop = escape(&shop),
         created = kst(row.created_at),
         approval = escape(row.approval_number.as_deref().unwrap_or("-")),
-        cancelled = format_won(row.cancelled_amount),
+        cancelled = format_money(row.currency, row.cancelled_amount),
         buyer = escape(&row.buyer_name),
         tel = escape(&format_phone(&row.buyer_tel)),
         email = escape(&row.buyer_email),
@@ -969,22 +969,18 @@ pub(super) async fn cancel(
         .filter(|a| !a.is_empty())
     {
         None => None,
-        Some(text) => match text
-            .parse::<i64>()
-            .ok()
-            .filter(|a| *a >= 1)
-            .map(Amount::new)
-        {
-            Some(Ok(amount)) => Some(amount),
-            _ => return back_to(&row.id, Notice::InvalidCancel),
+        // In the payment's own unit (won, US cents): the service types it against the payment.
+        Some(text) => match text.parse::<i64>().ok().filter(|a| *a >= 1) {
+            Some(amount) => Some(amount),
+            None => return back_to(&row.id, Notice::InvalidCancel),
         },
     };
     let Some(reason) = text_field(&form, "reason", 100) else {
         return back_to(&row.id, Notice::InvalidCancel);
     };
-    let Some(Ok(expected)) = field(&form, "remaining")
+    let Some(expected) = field(&form, "remaining")
         .and_then(|r| r.trim().parse::<i64>().ok())
-        .map(Amount::new)
+        .filter(|r| *r >= 0)
     else {
         return back_to(&row.id, Notice::InvalidCancel);
     };
@@ -992,12 +988,10 @@ pub(super) async fn cancel(
     let storefront = try_page!(storefront_of(state, &row).await);
     let key = format!("console:{}:v{}", row.id, version);
     let route = format!("POST /console/payments/{}/cancel", row.id);
-    let fingerprint = hex::encode(Sha256::digest(
-        format!("{:?}|{}", amount.map(Amount::won), expected.won()).as_bytes(),
-    ));
+    let fingerprint = hex::encode(Sha256::digest(format!("{amount:?}|{expected}").as_bytes()));
     let mut detail = json!({
-        "amount": amount.map(Amount::won),
-        "expectedRemaining": expected.won(),
+        "amount": amount,
+        "expectedRemaining": expected,
         "reason": reason,
     });
     let begin = try_store!(
@@ -1228,7 +1222,7 @@ pub(super) async fn flags(
                  할 일: 결제 페이지에서 타임라인과 이노페이 코드를 확인하고, 필요하면 취소한 뒤 처리 내용을 적어 확인 완료로 기록하세요.</li>",
                 id = escape(&p.id),
                 goods = escape(&p.goods_name),
-                amount = format_won(p.amount),
+                amount = format_money(p.currency, p.amount),
                 status = status_label(p.status),
                 reason = escape(p.flag_reason.as_deref().unwrap_or("사유 없음")),
                 at = kst(p.updated_at),

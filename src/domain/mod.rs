@@ -141,39 +141,101 @@ pub fn app_url(raw: &str, max_len: usize) -> Result<url::Url, InvalidValue> {
 #[error("{0}")]
 pub struct InvalidValue(pub String);
 
-/// An amount of Korean won. Innopay amounts are whole won, never negative, and below 10^12 here
-/// (far above any card limit) so sums can never overflow.
+/// The unit an amount of money counts in: each unit knows its currency, its bounds and how it is
+/// written, so an amount in one unit is a different type from an amount in another.
+pub trait Unit:
+    Clone + Copy + fmt::Debug + PartialEq + Eq + PartialOrd + Ord + std::hash::Hash + Default
+{
+    const CURRENCY: Currency;
+    /// The largest amount a payment, a cancel or a sum of them may reach in this unit.
+    const MAX: i64;
+    /// How an error names the unit: "a whole number of {WORDING}".
+    const WORDING: &'static str;
+}
+
+/// Whole Korean won, Innopay's unit for KRW (A).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Won;
+
+/// US cents. Innopay's unit for USD amounts is not known (grade C): paydesk assumes the smallest unit,
+/// cents, as the amounts of every other currency are whole numbers of it. 1.00 USD is `100`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct UsCent;
+
+impl Unit for Won {
+    const CURRENCY: Currency = Currency::Krw;
+    /// Below 10^12 (far above any card limit) so sums can never overflow.
+    const MAX: i64 = 999_999_999_999;
+    const WORDING: &'static str = "won";
+}
+
+impl Unit for UsCent {
+    const CURRENCY: Currency = Currency::Usd;
+    /// 100,000.00 USD: above what an overseas card pays for one order (paydesk's choice).
+    const MAX: i64 = 10_000_000;
+    const WORDING: &'static str = "US cents";
+}
+
+/// An amount of money in one unit: never negative, never above the unit's `MAX`. Sums and
+/// differences exist only between amounts of the same unit, so won cannot be added to cents:
+///
+/// ```compile_fail
+/// use paydesk::domain::{Money, UsCent, Won};
+/// let won = Money::<Won>::new(1000).unwrap();
+/// let cents = Money::<UsCent>::new(1000).unwrap();
+/// let _ = won.checked_add(cents);
+/// ```
+///
+/// ```compile_fail
+/// use paydesk::domain::{Money, UsCent, Won};
+/// let won = Money::<Won>::new(1000).unwrap();
+/// let cents = Money::<UsCent>::new(1000).unwrap();
+/// let _ = won < cents;
+/// ```
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
 )]
-#[serde(transparent)]
-pub struct Amount(i64);
+#[serde(transparent, bound = "")]
+pub struct Money<U: Unit>(i64, #[serde(skip)] std::marker::PhantomData<U>);
 
-impl Amount {
-    pub const MAX: i64 = 999_999_999_999;
-    pub const ZERO: Amount = Amount(0);
+/// An amount of Korean won: what every method but a USD overseas card is paid in.
+pub type Amount = Money<Won>;
 
-    pub fn new(won: i64) -> Result<Self, InvalidValue> {
-        if (0..=Self::MAX).contains(&won) {
-            Ok(Self(won))
+/// An amount of US cents.
+pub type UsdAmount = Money<UsCent>;
+
+impl<U: Unit> Money<U> {
+    pub const MAX: i64 = U::MAX;
+    pub const ZERO: Self = Money(0, std::marker::PhantomData);
+
+    /// `minor` counts the unit (won, cents).
+    pub fn new(minor: i64) -> Result<Self, InvalidValue> {
+        if (0..=U::MAX).contains(&minor) {
+            Ok(Self(minor, std::marker::PhantomData))
         } else {
             Err(InvalidValue(format!(
-                "an amount in whole won between 0 and {}, got {won}",
-                Self::MAX
+                "an amount in whole {} between 0 and {}, got {minor}",
+                U::WORDING,
+                U::MAX
             )))
         }
     }
 
-    pub fn won(self) -> i64 {
+    /// The number of units (won, cents): what Innopay and the database hold.
+    pub fn minor(self) -> i64 {
         self.0
     }
 
-    pub fn checked_add(self, other: Amount) -> Option<Amount> {
-        Amount::new(self.0.checked_add(other.0)?).ok()
+    pub fn checked_add(self, other: Self) -> Option<Self> {
+        Self::new(self.0.checked_add(other.0)?).ok()
     }
 
-    pub fn checked_sub(self, other: Amount) -> Option<Amount> {
-        Amount::new(self.0.checked_sub(other.0)?).ok()
+    pub fn checked_sub(self, other: Self) -> Option<Self> {
+        Self::new(self.0.checked_sub(other.0)?).ok()
+    }
+
+    fn not_whole(got: impl fmt::Display) -> InvalidValue {
+        InvalidValue(format!("a whole number of {}, got {got}", U::WORDING))
     }
 
     /// Reads an amount from JSON the way Innopay writes them: a number (`20000`) or a numeric string
@@ -182,33 +244,150 @@ impl Amount {
         match value {
             serde_json::Value::Number(n) => n
                 .as_i64()
-                .ok_or_else(|| InvalidValue(format!("a whole number of won, got {n}")))
-                .and_then(Amount::new),
+                .ok_or_else(|| Self::not_whole(n))
+                .and_then(Self::new),
             serde_json::Value::String(s) => s.parse(),
-            other => Err(InvalidValue(format!("a whole number of won, got {other}"))),
+            other => Err(Self::not_whole(other)),
         }
     }
 }
 
-impl fmt::Display for Amount {
+impl Money<Won> {
+    pub fn won(self) -> i64 {
+        self.0
+    }
+}
+
+impl<U: Unit> fmt::Display for Money<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }
 }
 
-impl FromStr for Amount {
+impl<U: Unit> FromStr for Money<U> {
     type Err = InvalidValue;
 
     /// Accepts `20000` and, as Innopay sometimes sends, `"20000"`; rejects signs, decimals, spaces.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InvalidValue(format!("a whole number of won, got {s:?}")));
+            return Err(Self::not_whole(format_args!("{s:?}")));
         }
-        Amount::new(
+        Self::new(
             s.parse()
-                .map_err(|_| InvalidValue(format!("a whole number of won, got {s:?}")))?,
+                .map_err(|_| Self::not_whole(format_args!("{s:?}")))?,
         )
     }
+}
+
+/// An amount whose currency is data (a stored payment, a request): match it to get a typed amount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Price {
+    Krw(Money<Won>),
+    Usd(Money<UsCent>),
+}
+
+impl Price {
+    /// `minor` units (won, cents) of `currency`, within the unit's bounds.
+    pub fn new(currency: Currency, minor: i64) -> Result<Price, InvalidValue> {
+        Ok(match currency {
+            Currency::Krw => Price::Krw(Money::new(minor)?),
+            Currency::Usd => Price::Usd(Money::new(minor)?),
+        })
+    }
+
+    /// Reads an amount written as text in `currency`'s unit (a query string's `amt`).
+    pub fn parse(currency: Currency, text: &str) -> Result<Price, InvalidValue> {
+        Ok(match currency {
+            Currency::Krw => Price::Krw(text.parse()?),
+            Currency::Usd => Price::Usd(text.parse()?),
+        })
+    }
+
+    /// Reads an amount from Innopay's JSON in `currency`'s unit.
+    pub fn from_json(currency: Currency, value: &serde_json::Value) -> Result<Price, InvalidValue> {
+        Ok(match currency {
+            Currency::Krw => Price::Krw(Money::from_json(value)?),
+            Currency::Usd => Price::Usd(Money::from_json(value)?),
+        })
+    }
+
+    pub fn currency(self) -> Currency {
+        match self {
+            Price::Krw(_) => Currency::Krw,
+            Price::Usd(_) => Currency::Usd,
+        }
+    }
+
+    /// The number of units (won, cents), as Innopay's `amt` and the database carry it.
+    pub fn minor(self) -> i64 {
+        match self {
+            Price::Krw(m) => m.minor(),
+            Price::Usd(m) => m.minor(),
+        }
+    }
+
+    /// The same currency's amount `minor`: a sum, a remainder of this price.
+    pub fn with_minor(self, minor: i64) -> Result<Price, InvalidValue> {
+        Price::new(self.currency(), minor)
+    }
+
+    /// The sum of two prices of one currency; `None` for two currencies (no amount is both) or
+    /// beyond the unit's bounds.
+    pub fn checked_add(self, other: Price) -> Option<Price> {
+        match (self, other) {
+            (Price::Krw(a), Price::Krw(b)) => a.checked_add(b).map(Price::Krw),
+            (Price::Usd(a), Price::Usd(b)) => a.checked_add(b).map(Price::Usd),
+            _ => None,
+        }
+    }
+
+    /// `self - other` of one currency, like `checked_add`.
+    pub fn checked_sub(self, other: Price) -> Option<Price> {
+        match (self, other) {
+            (Price::Krw(a), Price::Krw(b)) => a.checked_sub(b).map(Price::Krw),
+            (Price::Usd(a), Price::Usd(b)) => a.checked_sub(b).map(Price::Usd),
+            _ => None,
+        }
+    }
+
+    /// A taxable part and a tax-free part (won): only a won price has a tax-free part, so a dollar
+    /// price with one is `None`, as is a sum beyond the bounds.
+    pub fn plus_tax_free(self, tax_free: Money<Won>) -> Option<Price> {
+        match self {
+            Price::Krw(taxable) => taxable.checked_add(tax_free).map(Price::Krw),
+            Price::Usd(_) if tax_free == Money::ZERO => Some(self),
+            Price::Usd(_) => None,
+        }
+    }
+
+    /// Nothing, in `currency`.
+    pub fn zero(currency: Currency) -> Price {
+        match currency {
+            Currency::Krw => Price::Krw(Money::ZERO),
+            Currency::Usd => Price::Usd(Money::ZERO),
+        }
+    }
+
+    /// How shoppers and operators read it: `12,000 원`, `$12.34`.
+    pub fn text(self) -> String {
+        match self {
+            Price::Krw(m) => format!("{} 원", grouped(m.minor())),
+            Price::Usd(m) => format!("${}.{:02}", grouped(m.minor() / 100), m.minor() % 100),
+        }
+    }
+}
+
+/// Digits in groups of three: `20,000`, `-1,500`.
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::from(if n < 0 { "-" } else { "" });
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 macro_rules! identifier {
@@ -360,10 +539,28 @@ impl PayMethod {
 }
 
 /// A currency a payment is made in. Korean methods take won only; overseas cards (OPCARD) also
-/// take US dollars (Innopay's goPay `currency`, B).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// take US dollars (Innopay's goPay `currency`, B). Stored as its ISO code.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
+#[serde(rename_all = "UPPERCASE")]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::None)"
+)]
 pub enum Currency {
+    #[sea_orm(string_value = "KRW")]
     Krw,
+    #[sea_orm(string_value = "USD")]
     Usd,
 }
 
@@ -409,8 +606,8 @@ impl PayMethod {
     /// Grades: partial cancels of easy pay are reported unsupported (C, one integration; the sandbox
     /// can be told otherwise); refunds of bank-paid methods name an account (B); overseas cards
     /// take USD (B) and, paid from abroad, carry no Korean VAT split, so no tax-free part (paydesk's
-    /// choice, Innopay's window code W014 "tax-free not allowed" exists for it). OPCARD is not
-    /// enabled yet: amounts in a second currency are not typed through the service.
+    /// choice, Innopay's window code W014 "tax-free not allowed" exists for it). A USD payment's
+    /// amounts are `Money<UsCent>` from the request to Innopay and back.
     pub fn rules(self) -> MethodRules {
         let korean = MethodRules {
             enabled: true,
@@ -436,7 +633,6 @@ impl PayMethod {
                 ..korean
             },
             PayMethod::Opcard => MethodRules {
-                enabled: false,
                 tax_free_part: false,
                 currencies: &Currency::ALL,
                 ..korean
@@ -848,7 +1044,7 @@ mod tests {
             "{table}"
         );
         assert!(
-            table.contains("| `OPCARD` | no | no | no | yes | no | KRW, USD |"),
+            table.contains("| `OPCARD` | yes | no | no | yes | no | KRW, USD |"),
             "{table}"
         );
     }
@@ -981,6 +1177,49 @@ mod tests {
             Amount::new(5).unwrap().checked_sub(Amount::new(6).unwrap()),
             None
         );
+    }
+
+    #[test]
+    fn us_amounts_are_cents_within_their_own_bounds() {
+        let cents: UsdAmount = "1234".parse().unwrap();
+        assert_eq!(cents.minor(), 1234);
+        assert!(UsdAmount::new(UsdAmount::MAX + 1).is_err());
+        assert!(Amount::new(UsdAmount::MAX + 1).is_ok());
+        assert!(
+            "12.34"
+                .parse::<UsdAmount>()
+                .unwrap_err()
+                .0
+                .contains("US cents")
+        );
+        assert_eq!(Price::new(Currency::Usd, 1234).unwrap(), Price::Usd(cents));
+        assert_eq!(Price::parse(Currency::Krw, "20000").unwrap().minor(), 20000);
+        assert!(Price::new(Currency::Usd, UsdAmount::MAX + 1).is_err());
+        let won = Price::Krw(Amount::new(1234).unwrap());
+        assert_eq!(
+            won.checked_add(Price::Usd(cents)),
+            None,
+            "won and cents never add up"
+        );
+        assert_eq!(
+            Price::Usd(cents).checked_sub(Price::Usd(cents)),
+            Some(Price::zero(Currency::Usd))
+        );
+    }
+
+    #[test]
+    fn prices_read_as_their_currency_is_written() {
+        assert_eq!(Price::Usd(UsdAmount::new(1234).unwrap()).text(), "$12.34");
+        assert_eq!(Price::Usd(UsdAmount::new(5).unwrap()).text(), "$0.05");
+        assert_eq!(
+            Price::Usd(UsdAmount::new(123_456_700).unwrap_or(UsdAmount::ZERO)).text(),
+            "$0.00"
+        );
+        assert_eq!(
+            Price::Usd(UsdAmount::new(1_234_500).unwrap()).text(),
+            "$12,345.00"
+        );
+        assert_eq!(Price::Krw(Amount::new(12_000).unwrap()).text(), "12,000 원");
     }
 
     #[test]

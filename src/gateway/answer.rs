@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::domain::Amount;
+use crate::domain::{Amount, Currency, Money, Price, Unit};
 
 /// An approved payment as Innopay reports it (approval and inquiry answers share this shape).
 #[derive(Clone, Debug, PartialEq)]
@@ -13,7 +13,9 @@ pub struct Approval {
     pub tid: String,
     pub mid: String,
     pub moid: String,
-    pub amt: Amount,
+    /// In the payment's currency (`currency` of `data` or `data.card`, KRW when absent) and its unit.
+    pub amt: Price,
+    /// Won: only KRW payments have a tax-free part.
     pub tax_free_amt: Amount,
     /// `0` = approved. Inquiries of the sandbox answer `1` once the payment is cancelled in full.
     pub status: i64,
@@ -32,7 +34,7 @@ pub struct Approval {
     /// A cash receipt Innopay issued.
     pub cash_receipt: Option<CashReceiptInfo>,
     /// How much of the payment has been cancelled, when an inquiry reports it.
-    pub cancelled_amt: Option<Amount>,
+    pub cancelled_amt: Option<Price>,
     /// The whole answer (`{"success": true, "data": {...}}`), unknown fields included.
     pub raw: Value,
 }
@@ -109,7 +111,7 @@ pub struct Cancellation {
     pub result_msg: String,
     pub pg_tid: Option<String>,
     /// The amount this cancel took back: Innopay's `cancelAmt` when present, else what was asked.
-    pub cancel_amt: Amount,
+    pub cancel_amt: Price,
     /// `YYYYMMDD` and `HHmmss` of the cancel, when sent.
     pub pg_app_date: Option<String>,
     pub pg_app_time: Option<String>,
@@ -130,10 +132,20 @@ pub(crate) fn text(object: &Value, key: &str) -> Option<String> {
 }
 
 /// An amount field; absent or `null` is `Ok(None)`, anything unreadable is an error naming the key.
-pub(crate) fn amount(object: &Value, key: &str) -> Result<Option<Amount>, String> {
+pub(crate) fn amount<U: Unit>(object: &Value, key: &str) -> Result<Option<Money<U>>, String> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(value) => Amount::from_json(value)
+        Some(value) => Money::from_json(value)
+            .map(Some)
+            .map_err(|e| format!("`{key}` is not an amount: {e}")),
+    }
+}
+
+/// An amount field in `currency`'s unit, read like `amount`.
+fn price(object: &Value, key: &str, currency: Currency) -> Result<Option<Price>, String> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => Price::from_json(currency, value)
             .map(Some)
             .map_err(|e| format!("`{key}` is not an amount: {e}")),
     }
@@ -154,9 +166,18 @@ impl Approval {
             .ok_or("`status` is missing")?
             .parse::<i64>()
             .map_err(|_| "`status` is not a number".to_string())?;
+        let card = data.get("card").filter(|c| c.is_object());
+        let currency =
+            match text(data, "currency").or_else(|| card.and_then(|c| text(c, "currency"))) {
+                None => Currency::Krw,
+                Some(code) => Currency::ALL
+                    .into_iter()
+                    .find(|c| c.code() == code)
+                    .ok_or_else(|| format!("`currency` {code:?} is not KRW or USD"))?,
+            };
         let cancelled_amt = ["cancelAmt", "cancelledAmt", "totalCancelAmt"]
             .into_iter()
-            .map(|key| amount(data, key))
+            .map(|key| price(data, key, currency))
             .find(|found| !matches!(found, Ok(None)))
             .transpose()?
             .flatten();
@@ -186,7 +207,7 @@ impl Approval {
             tid: required_text(data, "tid")?,
             mid: required_text(data, "mid")?,
             moid: required_text(data, "moid")?,
-            amt: amount(data, "amt")?.ok_or("`amt` is missing")?,
+            amt: price(data, "amt", currency)?.ok_or("`amt` is missing")?,
             // Seen missing in some integrations (B): absent means no tax-free part.
             tax_free_amt: amount(data, "taxFreeAmt")?.unwrap_or(Amount::ZERO),
             status,
@@ -194,10 +215,7 @@ impl Approval {
             auth_num: text(data, "authNum"),
             approved_at: text(data, "approvedAt"),
             receipt_url: text(data, "receiptUrl"),
-            card: data
-                .get("card")
-                .filter(|c| c.is_object())
-                .map(CardInfo::from_json),
+            card: card.map(CardInfo::from_json),
             virtual_account,
             bank,
             epay,
@@ -280,14 +298,14 @@ pub(crate) enum CancelAnswer {
 
 impl Cancellation {
     /// Reads a `cancelApi` answer; `asked` is the amount requested, used when the answer omits it.
-    pub(crate) fn from_answer(answer: Value, asked: Amount) -> Result<CancelAnswer, String> {
+    pub(crate) fn from_answer(answer: Value, asked: Price) -> Result<CancelAnswer, String> {
         let code = required_text(&answer, "resultCode")?;
         let message = text(&answer, "resultMsg").unwrap_or_default();
         if !CANCEL_SUCCESS_CODES.contains(&code.as_str()) {
             return Ok(CancelAnswer::Refused { code, message });
         }
         Ok(CancelAnswer::Cancelled(Self {
-            cancel_amt: amount(&answer, "cancelAmt")?.unwrap_or(asked),
+            cancel_amt: price(&answer, "cancelAmt", asked.currency())?.unwrap_or(asked),
             pg_tid: text(&answer, "pgTid"),
             pg_app_date: text(&answer, "pgAppDate"),
             pg_app_time: text(&answer, "pgAppTime"),
@@ -326,9 +344,9 @@ mod tests {
             "amt": "20000", "status": "0", "payMethod": "CARD", "otid": "x", "cancelAmt": "5000"
         }});
         let approval = Approval::from_answer(answer).unwrap();
-        assert_eq!(approval.amt.won(), 20000);
+        assert_eq!(approval.amt, Price::Krw(Amount::new(20000).unwrap()));
         assert_eq!(approval.tax_free_amt, Amount::ZERO);
-        assert_eq!(approval.cancelled_amt.unwrap().won(), 5000);
+        assert_eq!(approval.cancelled_amt.unwrap().minor(), 5000);
         assert_eq!(approval.raw["data"]["otid"], "x");
         assert!(approval.card.is_none());
     }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::config::{ExposeSecret, InnopayConfig, SecretString};
-use crate::domain::{Amount, BankCode, Mid, OrderId, PayMethod, Tid};
+use crate::domain::{Amount, BankCode, Mid, OrderId, PayMethod, Price, Tid};
 
 pub use answer::{Approval, Cancellation, CardInfo, CashReceiptInfo, VirtualAccountInfo};
 use answer::{CancelAnswer, refusal};
@@ -35,8 +35,10 @@ pub struct Merchant {
 pub struct ApprovalRequest {
     pub tid: Tid,
     pub moid: OrderId,
-    /// The taxable part; the shopper pays `amt + tax_free_amt`.
-    pub amt: Amount,
+    /// The taxable part, in the payment's currency and its unit (won, US cents); the shopper pays
+    /// `amt + tax_free_amt`.
+    pub amt: Price,
+    /// Won: only KRW payments have a tax-free part.
     pub tax_free_amt: Amount,
     pub payment_token: SecretString,
 }
@@ -48,7 +50,8 @@ pub struct CancelRequest {
     /// Sent as `svcCd`.
     pub pay_method: PayMethod,
     pub partial: bool,
-    pub cancel_amt: Amount,
+    /// In the payment's currency and its unit.
+    pub cancel_amt: Price,
     pub cancel_msg: String,
     /// For payments paid from a bank account: where the money goes back.
     pub refund: Option<RefundTo>,
@@ -186,7 +189,7 @@ impl InnopayClient {
             "tid": req.tid.as_str(),
             "mid": merchant.mid.as_str(),
             "moid": req.moid.as_str(),
-            "amt": req.amt.won(),
+            "amt": req.amt.minor(),
             "taxFreeAmt": req.tax_free_amt.won(),
         });
         let sent = self
@@ -218,7 +221,7 @@ impl InnopayClient {
             "tid": req.tid.as_str(),
             "svcCd": req.pay_method.service_code(),
             "partialCancelCode": if req.partial { "1" } else { "0" },
-            "cancelAmt": req.cancel_amt.won().to_string(),
+            "cancelAmt": req.cancel_amt.minor().to_string(),
             "cancelMsg": req.cancel_msg,
             "cancelPwd": merchant.cancel_password.expose_secret(),
         });

@@ -52,16 +52,16 @@ pub fn script_json(value: &serde_json::Value) -> String {
 
 /// Formats a KRW amount the way Korean shops print it: `20,000 원`.
 pub fn format_won(amount: i64) -> String {
-    let digits = amount.unsigned_abs().to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if amount < 0 { "-" } else { "" };
-    format!("{sign}{grouped} 원")
+    format!("{} 원", crate::domain::grouped(amount))
+}
+
+/// A stored amount as shoppers and operators read it, in its payment's currency: `20,000 원`,
+/// `$12.34` (`Price::text`).
+pub fn format_money(currency: crate::domain::Currency, units: i64) -> String {
+    crate::domain::Price::new(currency, units).map_or_else(
+        |_| format!("{units} {currency}"),
+        crate::domain::Price::text,
+    )
 }
 
 /// A complete HTML page. `body` must already be escaped HTML.

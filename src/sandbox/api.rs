@@ -178,7 +178,11 @@ impl Sandbox {
                     Api::VbankCancel => &mut handled.body["amt"],
                     _ => &mut handled.body["data"]["amt"],
                 };
-                let real = crate::domain::Amount::from_json(target).map_or(0, |a| a.won());
+                // Whatever the currency's unit, a different number is a different amount.
+                let real = target
+                    .as_i64()
+                    .or_else(|| target.as_str().and_then(|t| t.parse().ok()))
+                    .unwrap_or(0);
                 *target = json!(amt.unwrap_or(real + 1_000));
                 json_response(handled.status, &handled.body)
             }

@@ -11,7 +11,7 @@ use time::macros::{format_description, offset, time};
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time};
 use url::Url;
 
-use crate::domain::{Amount, Mid, OrderId, PayMethod};
+use crate::domain::{Amount, Currency, Mid, OrderId, PayMethod, Price};
 
 /// Every goPay parameter the window knows; carried from page to page and echoed where Innopay does.
 pub const GOPAY_FIELDS: [&str; 24] = [
@@ -86,8 +86,9 @@ pub struct PayParams {
     pub mid: Mid,
     pub moid: OrderId,
     pub goods_name: String,
-    /// The taxable part; the shopper pays `amt + tax_free_amt`.
-    pub amt: Amount,
+    /// The taxable part in its currency's unit (won, US cents); the shopper pays `amt + tax_free_amt`.
+    pub amt: Price,
+    /// Won: a USD payment has no tax-free part.
     pub tax_free_amt: Amount,
     pub buyer_name: String,
     pub buyer_tel: String,
@@ -97,7 +98,6 @@ pub struct PayParams {
     pub mall_user_id: String,
     pub user_ip: String,
     pub goods_cnt: u32,
-    pub currency: String,
     /// The storefront app the window hands the shopper back to (`appScheme`), checked as paydesk
     /// checks it: the sandbox shows it as a link, so it must never run script on its page.
     pub app_scheme: Option<Url>,
@@ -241,10 +241,20 @@ impl PayParams {
         if goods_name.is_empty() {
             return Err(problem("W006", "상품명(goodsName)을 입력해 주세요."));
         }
-        let amt: Amount = get("amt")
-            .parse()
+        // goPay `currency` (B): KRW unless given; only overseas cards are paid in dollars.
+        let currency = match get("currency") {
+            "" | "KRW" => Currency::Krw,
+            "USD" if pay_method.rules().currencies.contains(&Currency::Usd) => Currency::Usd,
+            _ => {
+                return Err(problem(
+                    "W023",
+                    "통화(currency)를 확인해 주세요. 달러(USD)는 해외카드(OPCARD)로만 결제할 수 있습니다.",
+                ));
+            }
+        };
+        let amt = Price::parse(currency, get("amt"))
             .ok()
-            .filter(|a: &Amount| a.won() > 0)
+            .filter(|a| a.minor() > 0)
             .ok_or_else(|| problem("W007", "결제금액(amt)을 확인해 주세요."))?;
         let tax_free_amt = match get("taxFreeAmt") {
             "" => Amount::ZERO,
@@ -252,7 +262,13 @@ impl PayParams {
                 .parse()
                 .map_err(|_| problem("W014", "면세금액(taxFreeAmt)을 확인해 주세요."))?,
         };
-        if amt.checked_add(tax_free_amt).is_none() {
+        if currency != Currency::Krw && tax_free_amt > Amount::ZERO {
+            return Err(problem(
+                "W014",
+                "면세금액(taxFreeAmt)은 원화 결제에만 있습니다.",
+            ));
+        }
+        if amt.plus_tax_free(tax_free_amt).is_none() {
             return Err(problem("W007", "결제금액(amt)을 확인해 주세요."));
         }
         let buyer_name = get("buyerName");
@@ -316,10 +332,6 @@ impl PayParams {
             mall_user_id: get("mallUserId").to_string(),
             user_ip: get("userIp").to_string(),
             goods_cnt,
-            currency: match get("currency") {
-                "" => "KRW".to_string(),
-                other => other.to_string(),
-            },
             app_scheme,
             vbank,
             fields,
@@ -327,9 +339,9 @@ impl PayParams {
     }
 
     /// What the shopper pays.
-    pub fn total(&self) -> Amount {
+    pub fn total(&self) -> Price {
         self.amt
-            .checked_add(self.tax_free_amt)
+            .plus_tax_free(self.tax_free_amt)
             .expect("checked when parsed")
     }
 }
@@ -375,7 +387,7 @@ mod tests {
     #[test]
     fn the_seed_parameters_are_valid() {
         let params = parse(&seed_form()).unwrap();
-        assert_eq!(params.total().won(), 20000);
+        assert_eq!(params.total().minor(), 20000);
         assert_eq!(params.goods_cnt, 1);
         assert_eq!(params.fields.len(), 9);
     }

@@ -19,7 +19,8 @@ use time::OffsetDateTime;
 use time::macros::{format_description, offset};
 
 use crate::domain::{
-    Amount, Bank, BankCode, CardCompany, ISP_CERTIFICATE_THRESHOLD, PayMethod, Wallet, mask_digits,
+    Amount, Bank, BankCode, CardCompany, ISP_CERTIFICATE_THRESHOLD, PayMethod, Price, Wallet,
+    mask_digits,
 };
 use crate::gateway::{amount_field, text_field};
 
@@ -181,7 +182,8 @@ struct Transaction {
     params: PayParams,
     paid: Paid,
     approved_at: OffsetDateTime,
-    cancelled: Amount,
+    /// In the transaction's currency, like every amount of it.
+    cancelled: Price,
 }
 
 /// `supplyAmt` and `vat` of a cash receipt for `deposited` won of which `tax_free` is tax-free:
@@ -193,22 +195,22 @@ pub fn receipt_split(deposited: Amount, tax_free: Amount) -> (i64, i64) {
 }
 
 impl Transaction {
-    fn total(&self) -> Amount {
+    fn total(&self) -> Price {
         self.params.total()
     }
 
-    /// What the shopper has paid: a card's total at once, a virtual account's deposits.
-    fn paid_amount(&self) -> Amount {
+    /// What the shopper has paid: a card's total at once, a virtual account's deposits (won).
+    fn paid_amount(&self) -> Price {
         match &self.paid {
-            Paid::Vbank(account) => account.deposited,
+            Paid::Vbank(account) => Price::Krw(account.deposited),
             Paid::Card { .. } | Paid::Bank { .. } | Paid::Epay { .. } => self.total(),
         }
     }
 
-    fn remaining(&self) -> Amount {
+    fn remaining(&self) -> Price {
         self.paid_amount()
             .checked_sub(self.cancelled)
-            .expect("cancels never exceed what was paid")
+            .expect("cancels never exceed what was paid, in its currency")
     }
 
     /// The tid of the cash receipt a deposit issued, if any.
@@ -224,7 +226,7 @@ impl Transaction {
         match &self.paid {
             Paid::Vbank(account) if account.closed_at.is_some() => 1,
             Paid::Vbank(account) if account.deposited == Amount::ZERO => 0,
-            _ => u8::from(self.remaining() == Amount::ZERO),
+            _ => u8::from(self.remaining().minor() == 0),
         }
     }
 
@@ -239,7 +241,7 @@ impl Transaction {
             "aid": format!("{}a", &p.mid.as_str()[..9]),
             "gid": "GID000001g",
             "payMethod": p.pay_method.code(),
-            "amt": p.amt.won(),
+            "amt": p.amt.minor(),
             "taxFreeAmt": p.tax_free_amt.won(),
             "status": 0,
             "approvedAt": self.approved_at.format(APPROVED_AT).expect("formats"),
@@ -272,7 +274,7 @@ impl Transaction {
                     "cardNum": card_num,
                     "fnCd": card.code,
                     "fnName": card.name,
-                    "currency": p.currency,
+                    "currency": p.amt.currency().code(),
                 });
             }
             Paid::Bank {
@@ -648,9 +650,14 @@ impl State {
                 "Payment-Token의 유효시간이 지났습니다.",
             ));
         }
-        let amounts = (amount_field(body, "amt"), amount_field(body, "taxFreeAmt"));
+        let p = &auth.params;
+        // `amt` counts the authenticated payment's currency unit (won, US cents).
+        let amt = body
+            .get("amt")
+            .map(|v| Price::from_json(p.amt.currency(), v));
+        let amounts = (amt, amount_field(body, "taxFreeAmt"));
         let (amt, tax_free) = match amounts {
-            (Ok(Some(amt)), Ok(tax_free)) => (amt, tax_free.unwrap_or(Amount::ZERO)),
+            (Some(Ok(amt)), Ok(tax_free)) => (amt, tax_free.unwrap_or(Amount::ZERO)),
             _ => {
                 return Err(refuse(
                     400,
@@ -659,7 +666,6 @@ impl State {
                 ));
             }
         };
-        let p = &auth.params;
         if mid != p.mid.as_str() || text_field(body, "moid").as_deref() != Some(p.moid.as_str()) {
             return Err(refuse(
                 400,
@@ -721,10 +727,10 @@ impl State {
         };
         let transaction = Transaction {
             tid,
+            cancelled: Price::zero(params.amt.currency()),
             params,
             paid,
             approved_at: now_kst(),
-            cancelled: Amount::ZERO,
         };
         let answer = transaction.data(&self.base_url);
         // An issued account is not paid: its Noti comes with each deposit.
@@ -784,7 +790,7 @@ impl State {
             }
         }
         let remaining = transaction.remaining();
-        if remaining == Amount::ZERO {
+        if remaining.minor() == 0 {
             return refused("2012", "이미 취소된 거래입니다.");
         }
         let partial = text_field(body, "partialCancelCode").as_deref() == Some("1");
@@ -794,15 +800,19 @@ impl State {
         {
             return refused("2017", "간편결제는 부분취소를 할 수 없습니다.");
         }
+        // `cancelAmt` counts the payment's currency unit.
         let amount = if partial {
-            match amount_field(body, "cancelAmt") {
-                Ok(Some(a)) if a.won() > 0 => a,
+            match body
+                .get("cancelAmt")
+                .map(|v| Price::from_json(remaining.currency(), v))
+            {
+                Some(Ok(a)) if a.minor() > 0 => a,
                 _ => return refused("2015", "취소금액(cancelAmt)을 확인해 주세요."),
             }
         } else {
             remaining
         };
-        if amount > remaining {
+        if remaining.checked_sub(amount).is_none() {
             return refused("2013", "취소금액이 취소 가능금액을 초과합니다.");
         }
         transaction.cancelled = transaction
@@ -815,9 +825,9 @@ impl State {
             "resultCode": "2001",
             "resultMsg": "취소 성공",
             "pgTid": tid,
-            "pgApprovalAmt": amount.won().to_string(),
-            "cancelAmt": amount.won().to_string(),
-            "remainAmt": transaction.remaining().won().to_string(),
+            "pgApprovalAmt": amount.minor().to_string(),
+            "cancelAmt": amount.minor().to_string(),
+            "remainAmt": transaction.remaining().minor().to_string(),
             "pgAppDate": now.format(APP_DATE).expect("formats"),
             "pgAppTime": now.format(APP_TIME).expect("formats"),
             "stateCd": "1",
@@ -854,8 +864,8 @@ impl State {
             .ok_or_else(|| refuse(404, "N001", "거래를 찾을 수 없습니다."))?;
         let mut data = found.data(&self.base_url);
         data["status"] = json!(found.status());
-        data["cancelAmt"] = json!(found.cancelled.won());
-        data["remainAmt"] = json!(found.remaining().won());
+        data["cancelAmt"] = json!(found.cancelled.minor());
+        data["remainAmt"] = json!(found.remaining().minor());
         found.vbank_state(&mut data);
         Ok(data)
     }
@@ -903,9 +913,11 @@ impl State {
             .transactions
             .get_mut(&request.tid)
             .expect("found above");
-        let total = transaction.total();
-        let Paid::Vbank(account) = &mut transaction.paid else {
-            unreachable!("matched above");
+        // Virtual accounts are won only.
+        let (Price::Krw(total), Paid::Vbank(account)) =
+            (transaction.total(), &mut transaction.paid)
+        else {
+            return Err(DepositError::NotVirtualAccount);
         };
         if account.closed_at.is_some() {
             return Err(DepositError::Closed);
@@ -982,7 +994,7 @@ impl State {
         let same_bank = field("vbankBankCode")
             .parse::<BankCode>()
             .is_ok_and(|code| code.as_str() == account.bank.code);
-        let same_amount = amount_field(body, "amt").ok().flatten() == Some(total);
+        let same_amount = amount_field(body, "amt").ok().flatten().map(Price::Krw) == Some(total);
         if field("moid") != moid
             || !same_amount
             || !same_bank
@@ -1011,7 +1023,7 @@ impl State {
             ("transSeq", t.tid.clone()),
             ("moid", p.moid.to_string()),
             ("goodsName", p.goods_name.clone()),
-            ("goodsAmt", t.total().to_string()),
+            ("goodsAmt", t.total().minor().to_string()),
         ];
         // When the money moved: a card's approval, a virtual account's first deposit.
         let paid_at = match (&t.paid, &event) {
@@ -1039,7 +1051,7 @@ impl State {
                 auth_num,
             } => fields.extend([
                 ("payMethod", p.pay_method.code().to_string()),
-                ("approvalAmt", t.total().to_string()),
+                ("approvalAmt", t.total().minor().to_string()),
                 ("approvalNo", auth_num.clone()),
                 ("cardNo", card_num.clone()),
                 ("cardQuota", quota.clone()),
@@ -1061,7 +1073,7 @@ impl State {
                         p.pay_method.code().to_string()
                     },
                 ),
-                ("approvalAmt", t.total().to_string()),
+                ("approvalAmt", t.total().minor().to_string()),
                 ("approvalNo", auth_num.clone()),
                 ("bankCd", bank.code.to_string()),
                 ("accntNo", account_num.clone()),
@@ -1069,7 +1081,7 @@ impl State {
             Paid::Epay { wallet, auth_num } => fields.extend([
                 // EPAY's Noti number is unknown: its goPay name.
                 ("payMethod", p.pay_method.code().to_string()),
-                ("approvalAmt", t.total().to_string()),
+                ("approvalAmt", t.total().minor().to_string()),
                 ("approvalNo", auth_num.clone()),
                 ("epayCl", wallet.code().to_string()),
             ]),
@@ -1144,11 +1156,11 @@ impl State {
                     ("pgResultMsg", "취소 성공".to_string()),
                     ("pgAppDate", paid_at.0),
                     ("pgAppTime", paid_at.1),
-                    ("cancelAmt", amount.to_string()),
+                    ("cancelAmt", amount.minor().to_string()),
                     ("cancelMsg", message),
                     ("cancelDate", now.format(APP_DATE).expect("formats")),
                     ("cancelTime", now.format(APP_TIME).expect("formats")),
-                    ("remainAmt", t.remaining().to_string()),
+                    ("remainAmt", t.remaining().minor().to_string()),
                 ]);
                 if let Some(refund) = refund {
                     fields.extend([
@@ -1193,7 +1205,7 @@ enum NotiEvent {
         depositor: String,
     },
     Cancelled {
-        amount: Amount,
+        amount: Price,
         message: String,
         refund: Option<RefundAccount>,
     },
@@ -1206,12 +1218,12 @@ pub struct Receipt {
     pub card_num: String,
     pub auth_num: String,
     pub approved_at: String,
-    pub cancelled: Amount,
+    pub cancelled: Price,
 }
 
 /// Whether this card and amount need the ISP certificate step (guide: ISP at 300,000 won or more).
-pub fn needs_certificate(card: &CardCompany, total: Amount) -> bool {
-    card.isp && total.won() >= ISP_CERTIFICATE_THRESHOLD
+pub fn needs_certificate(card: &CardCompany, total: Price) -> bool {
+    matches!(total, Price::Krw(won) if card.isp && won.won() >= ISP_CERTIFICATE_THRESHOLD)
 }
 
 #[cfg(test)]

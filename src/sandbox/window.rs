@@ -12,9 +12,9 @@ use poem::web::{Data, Form, Query};
 use poem::{Request, Response, Route, get, handler, post};
 
 use crate::domain::{
-    Amount, BANKS, BankCode, CARD_COMPANIES, CardCompany, PayMethod, Wallet, card_company,
+    BANKS, BankCode, CARD_COMPANIES, CardCompany, PayMethod, Price, Wallet, card_company,
 };
-use crate::pages::{Page, escape, format_won};
+use crate::pages::{Page, escape};
 
 use super::params::{GOPAY_FIELDS, LIMITS, ParamProblem, PayParams};
 use super::state::{Instrument, MAX_HOLDER_CHARS, needs_certificate, now_kst};
@@ -40,6 +40,26 @@ pub const DECLINES: [(&str, &str); 7] = [
     ("C005", "카드 유효기간이 지났습니다."),
     ("C006", "비밀번호 오류 횟수를 초과했습니다."),
     ("C007", "할부가 불가능한 카드입니다."),
+];
+
+/// Declines of an overseas card (OPCARD), the sandbox's codes (Innopay's are not published): the
+/// issuer abroad refuses, the 3-D Secure step fails, the card's overseas limit is reached.
+pub const OPCARD_DECLINES: [(&str, &str); 3] = [
+    (
+        "O001",
+        "해외카드 승인이 거절되었습니다. 카드를 발급한 해외 카드사에 문의해 주세요.",
+    ),
+    ("O002", "3D Secure 인증에 실패했습니다."),
+    ("O003", "해외 결제 한도를 초과했습니다."),
+];
+
+/// The brands the overseas-card window offers (codes of `CARD_COMPANIES`), each with the first
+/// and last digits of its test card: the window shows the card only masked.
+const OVERSEAS_BRANDS: [(&str, &str, &str); 4] = [
+    ("25", "4111", "1111"),
+    ("26", "5555", "4444"),
+    ("29", "3530", "0000"),
+    ("28", "3782", "0005"),
 ];
 
 /// Declines of a bank transfer (BANK, EBANK), the sandbox's codes: banks refuse transfers during
@@ -147,12 +167,6 @@ fn checked_params(
             message: "등록되지 않은 가맹점(MID)입니다.".into(),
         });
     };
-    if params.pay_method == PayMethod::Opcard {
-        return Err(ParamProblem {
-            code: "W004",
-            message: "샌드박스는 해외카드(OPCARD) 결제를 지원하지 않습니다.".into(),
-        });
-    }
     // Sending shoppers anywhere would make the sandbox an open redirect on paydesk's domain; on a
     // developer's own machine nobody else can be sent through it.
     let origin = params.return_url.origin();
@@ -192,7 +206,7 @@ fn summary(params: &PayParams) -> String {
          <dt>상품명</dt><dd>{goods}</dd><dt>결제금액</dt><dd class=\"amount\" id=\"total\">{total}</dd>\
          <dt>주문번호</dt><dd>{moid}</dd><dt>가맹점</dt><dd>{mid}</dd><dt>구매자</dt><dd>{buyer}</dd></dl></section>{handoff}",
         goods = escape(&params.goods_name),
-        total = format_won(params.total().won()),
+        total = params.total().text(),
         moid = escape(params.moid.as_str()),
         mid = escape(params.mid.as_str()),
         buyer = escape(&params.buyer_name),
@@ -210,10 +224,10 @@ fn cancel_button(params: &PayParams) -> String {
     )
 }
 
-fn quota_options(total: Amount) -> String {
+fn quota_options(total: Price) -> String {
     let mut options = String::from("<option value=\"00\">일시불</option>");
-    // Card companies allow installments from 50,000 won.
-    if total.won() >= 50_000 {
+    // Card companies allow installments from 50,000 won; overseas cards pay at once.
+    if matches!(total, Price::Krw(won) if won.won() >= 50_000) {
         for months in 2..=12 {
             options.push_str(&format!(
                 "<option value=\"{months:02}\">{months}개월</option>"
@@ -276,7 +290,8 @@ fn window_start(
             PayMethod::Vbank => vbank_choice(&params, &form, None),
             PayMethod::Bank | PayMethod::Ebank => bank_choice(&params, None),
             PayMethod::Epay => wallet_choice(&params, None),
-            PayMethod::Card | PayMethod::Opcard => card_choice(&params, None),
+            PayMethod::Card => card_choice(&params, None),
+            PayMethod::Opcard => overseas_card_choice(&params, None),
         },
         Err(problem) => problem_page(&problem),
     }
@@ -370,7 +385,7 @@ fn vbank_choice(
             .map(|e| format!("<div class=\"error\">{}</div>", escape(e)))
             .unwrap_or_default(),
         summary = summary(params),
-        total = format_won(params.total().won()),
+        total = params.total().text(),
         due = korean_deadline(due),
         hidden = hidden(&carried),
         depositor = escape(depositor),
@@ -587,6 +602,45 @@ fn card_choice(params: &PayParams, error: Option<&str>) -> Response {
     html(page("이노페이 결제", body), StatusCode::OK)
 }
 
+/// The overseas-card window (OPCARD) in one step: the brand, the test card (masked), 3-D Secure and
+/// the test scenario. Overseas cards pay at once, so there is no installment choice.
+fn overseas_card_choice(params: &PayParams, error: Option<&str>) -> Response {
+    let brands: String = OVERSEAS_BRANDS
+        .iter()
+        .filter_map(|(code, first, last)| card_company(code).map(|c| (c, first, last)))
+        .enumerate()
+        .map(|(i, (c, first, last))| {
+            format!(
+                "<label style=\"display:block\"><input type=\"radio\" name=\"cardCode\" value=\"{code}\" \
+                 id=\"card-{code}\" style=\"width:auto;min-height:0\"{checked}> {name} \
+                 <span class=\"muted\">{first} **** **** {last}</span></label>",
+                code = c.code,
+                name = escape(c.name),
+                checked = if i == 0 { " checked" } else { "" },
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>해외카드 결제</h1>{error}{summary}\
+         <form method=\"post\" action=\"{PAY}/authorize\">{hidden}\
+         <input type=\"hidden\" name=\"window\" value=\"1\"><input type=\"hidden\" name=\"cardQuota\" value=\"00\">\
+         <section class=\"card\"><h2>약관 동의</h2><label><input type=\"checkbox\" name=\"agree\" value=\"1\" \
+         id=\"agree\" style=\"width:auto;min-height:0\" required> 해외카드 결제 이용약관에 동의합니다.</label></section>\
+         <section class=\"card\"><h2>카드 브랜드</h2>{brands}\
+         <p class=\"muted\">샌드박스의 테스트 카드입니다. 카드번호는 가려서 보여 줍니다.</p></section>\
+         <section class=\"card\"><h2>3D Secure 인증</h2><label for=\"secureCode\">카드사 인증번호</label>\
+         <input type=\"password\" id=\"secureCode\" autocomplete=\"off\" required>\
+         <p class=\"muted\">샌드박스에서는 아무 값이나 입력하면 됩니다.</p></section>\
+         {scenario}<p><button type=\"submit\" id=\"pay\">결제하기</button></p></form>{cancel}",
+        error = error_box(error),
+        summary = summary(params),
+        hidden = hidden(&params.fields),
+        scenario = scenario_choice("3D Secure 인증 성공", &OPCARD_DECLINES),
+        cancel = cancel_button(params),
+    );
+    html(page("해외카드 결제", body), StatusCode::OK)
+}
+
 /// The choices of step 1, checked again on the server (a form can be sent without the browser).
 fn chosen_card(
     form: &HashMap<String, String>,
@@ -787,9 +841,21 @@ fn authorize(
                     }
                 }
             } else {
-                let code = get("cardCode").unwrap_or(DEFAULT_CARD);
+                let overseas = params.pay_method == PayMethod::Opcard;
+                let code = get("cardCode").unwrap_or(if overseas {
+                    OVERSEAS_BRANDS[0].0
+                } else {
+                    DEFAULT_CARD
+                });
                 let quota = get("cardQuota").unwrap_or("00");
-                let Some(card) = card_company(code).filter(|_| valid_quota(quota)) else {
+                // An overseas card is one of the brands, paid at once.
+                let fits = |card: &&CardCompany| {
+                    !overseas || (quota == "00" && OVERSEAS_BRANDS.iter().any(|b| b.0 == card.code))
+                };
+                let Some(card) = card_company(code)
+                    .filter(|_| valid_quota(quota))
+                    .filter(fits)
+                else {
                     let problem = ParamProblem {
                         code: "W010",
                         message: "카드사 코드(cardCode) 또는 할부(cardQuota)를 확인해 주세요."
@@ -813,13 +879,15 @@ fn authorize(
                 PayMethod::Vbank => VBANK_DECLINE,
                 PayMethod::Bank | PayMethod::Ebank => BANK_DECLINES[0],
                 PayMethod::Epay => EPAY_DECLINES[0],
-                PayMethod::Card | PayMethod::Opcard => DECLINES[0],
+                PayMethod::Card => DECLINES[0],
+                PayMethod::Opcard => OPCARD_DECLINES[0],
             };
             let code = get("declineCode").unwrap_or(default.0);
             let preset = DECLINES
                 .iter()
                 .chain(&BANK_DECLINES)
                 .chain(&EPAY_DECLINES)
+                .chain(&OPCARD_DECLINES)
                 .chain([&VBANK_DECLINE])
                 .find(|(c, _)| *c == code)
                 .map(|(_, m)| *m);
@@ -871,7 +939,7 @@ fn return_url(params: &PayParams, result: Vec<(&str, String)>) -> url::Url {
         pairs
             .append_pair("mid", params.mid.as_str())
             .append_pair("moid", params.moid.as_str())
-            .append_pair("amt", &params.amt.to_string())
+            .append_pair("amt", &params.amt.minor().to_string())
             .append_pair("taxFreeAmt", &params.tax_free_amt.to_string())
             .append_pair("payMethod", params.pay_method.code())
             .append_pair("mallReserved", &params.mall_reserved);
@@ -924,11 +992,8 @@ fn receipt(
         let body = "<h1>영수증</h1><div class=\"error\">거래를 찾을 수 없습니다.</div>".to_string();
         return html(page("영수증", body), StatusCode::NOT_FOUND);
     };
-    let cancelled = if r.cancelled.won() > 0 {
-        format!(
-            "<dt>취소금액</dt><dd>{}</dd>",
-            format_won(r.cancelled.won())
-        )
+    let cancelled = if r.cancelled.minor() > 0 {
+        format!("<dt>취소금액</dt><dd>{}</dd>", r.cancelled.text())
     } else {
         String::new()
     };
@@ -940,7 +1005,7 @@ fn receipt(
         tid = escape(&tid),
         mid = escape(r.params.mid.as_str()),
         goods = escape(&r.params.goods_name),
-        total = format_won(r.params.total().won()),
+        total = r.params.total().text(),
         card = escape(r.card_name),
         num = escape(&r.card_num),
         auth = escape(&r.auth_num),

@@ -13,11 +13,25 @@ use time::OffsetDateTime;
 use super::entities::{payment, payment_event};
 use super::{Publisher, Store, StoreError};
 use crate::domain::{
-    CashReceipt, Cause, EventKind, FailureCode, MethodDetails, PayMethod, PaymentStatus,
+    CashReceipt, Cause, EventKind, FailureCode, InvalidValue, MethodDetails, PayMethod,
+    PaymentStatus, Price,
 };
 
 pub use payment::Model as PaymentRow;
 pub use payment_event::Model as PaymentEventRow;
+
+impl PaymentRow {
+    /// The taxable part (`amt`) in the row's currency. Only a row written around paydesk's checks
+    /// can be out of the unit's bounds.
+    pub fn price(&self) -> Result<Price, InvalidValue> {
+        Price::new(self.currency, self.amount)
+    }
+
+    /// What the shopper pays, the taxable and the tax-free part, in the row's currency.
+    pub fn total_price(&self) -> Result<Price, InvalidValue> {
+        Price::new(self.currency, self.amount + self.tax_free_amount)
+    }
+}
 
 /// What an event records besides the status change.
 #[derive(Debug, Clone)]

@@ -188,6 +188,7 @@ mod tests {
             mode: crate::domain::Mode::Test,
             mid: "testpay01m".into(),
             goods_name: "g".into(),
+            currency: crate::domain::Currency::Krw,
             amount: 10_000,
             tax_free_amount: 0,
             pay_method: crate::domain::PayMethod::Card,

@@ -167,12 +167,6 @@ async fn every_rejected_field_has_its_own_code() {
             "invalid_tax_free_amount",
             "taxFreeAmount",
         ),
-        (
-            "payMethod",
-            json!("OPCARD"),
-            "unsupported_pay_method",
-            "payMethod",
-        ),
         ("currency", json!("USD"), "currency_not_allowed", "currency"),
         (
             "depositDueInHours",

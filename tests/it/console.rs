@@ -349,6 +349,51 @@ async fn agents_see_only_their_storefront_and_cannot_refund() {
     );
 }
 
+/// A US-dollar payment (OPCARD, cents) reads in dollars on the list and its page, and its cancel
+/// form offers what remains in cents: an admin's partial refund takes cents.
+#[tokio::test]
+async fn a_dollar_payment_reads_in_dollars_and_is_refunded_in_cents() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    add_user(&app, "admin1", "admin", &[]);
+    let mut body = order(1234);
+    body["payMethod"] = json!("OPCARD");
+    body["currency"] = json!("USD");
+    let checkout = new_checkout(&app, &key, &body).await;
+    let id = checkout["id"].as_str().unwrap();
+    let return_url =
+        crate::approval::authorize(&app.client, &app.url("/sandbox"), &checkout, &[]).await;
+    app.client.get(&return_url).send().await.unwrap();
+
+    let admin = Console::login(&app, "admin1").await;
+    let list = admin.page("/console/payments").await;
+    assert!(
+        list.contains("$12.34") && !list.contains("1,234 원"),
+        "{list}"
+    );
+    let page = admin.page(&format!("/console/payments/{id}")).await;
+    assert!(page.contains("남은 금액 $12.34"), "{page}");
+    assert_eq!(hidden(&page, "remaining"), "1234");
+    let refunded = admin
+        .post(
+            &format!("/console/payments/{id}/cancel"),
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("version", &hidden(&page, "version")),
+                ("remaining", "1234"),
+                ("amount", "234"),
+                ("reason", "부분 환불"),
+            ],
+        )
+        .await;
+    assert_eq!(refunded.status(), StatusCode::SEE_OTHER);
+    let after = payment(&app, &key, id).await;
+    assert_eq!(after["status"], "partially_cancelled", "{after}");
+    assert_eq!(after["remainingAmount"], 1000);
+    let page = admin.page(&format!("/console/payments/{id}")).await;
+    assert!(page.contains("남은 금액 $10.00"), "{page}");
+}
+
 #[tokio::test]
 async fn buyer_markup_is_text_and_views_and_actions_are_audited() {
     let app = TestApp::spawn(Backend::Sqlite).await;

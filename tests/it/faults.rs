@@ -62,7 +62,7 @@ async fn matches_innopay(sandbox: &str, payment: &Value) {
     match (status, inquiry) {
         ("paid", Outcome::Done(approval)) => {
             assert_eq!(approval.status, 0, "{payment}");
-            assert_eq!(approval.amt.won(), payment["amount"].as_i64().unwrap());
+            assert_eq!(approval.amt.minor(), payment["amount"].as_i64().unwrap());
         }
         ("cancelled", Outcome::Done(approval)) => {
             assert_eq!(

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use paydesk::config::{ExposeSecret, SecretString};
-use paydesk::domain::{Amount, PayMethod};
+use paydesk::domain::{Amount, PayMethod, Price};
 use paydesk::gateway::{Approval, CancelRequest, Cancellation, InnopayClient, Outcome};
 use serde_json::{Value, json};
 
@@ -16,6 +16,10 @@ const READ_MS: u64 = 500;
 
 fn won(n: i64) -> Amount {
     Amount::new(n).unwrap()
+}
+
+fn krw(n: i64) -> Price {
+    Price::Krw(won(n))
 }
 
 fn done<T: std::fmt::Debug>(outcome: Outcome<T>) -> T {
@@ -44,7 +48,7 @@ fn cancel_request(tid: &str, partial: bool, amount: i64) -> CancelRequest {
         tid: tid.parse().unwrap(),
         pay_method: PayMethod::Card,
         partial,
-        cancel_amt: won(amount),
+        cancel_amt: krw(amount),
         cancel_msg: "테스트 취소".into(),
         refund: None,
     }
@@ -87,7 +91,7 @@ async fn approval_maps_every_field_and_a_reused_token_is_declined() {
     assert_eq!(approval.moid, request.moid.as_str());
     assert_eq!(
         (approval.amt, approval.tax_free_amt),
-        (won(60000), won(500))
+        (krw(60000), won(500))
     );
     assert_eq!(approval.status, 0);
     assert_eq!(approval.pay_method, "CARD");
@@ -213,7 +217,7 @@ async fn each_fault_ends_in_its_outcome() {
     .await;
     let auth = authorize(&app, &[]).await;
     match gateway.approve(&m, &auth.approval_request()).await {
-        Outcome::Done(approval) => assert_eq!(approval.amt.won(), 19000),
+        Outcome::Done(approval) => assert_eq!(approval.amt.minor(), 19000),
         other => panic!("expected the approval as answered, got {other:?}"),
     }
 
@@ -264,7 +268,7 @@ async fn faults_on_cancel_and_inquiry_and_refusals_at_any_status() {
         json!({"kind": "amount_mismatch", "api": "inquiry", "calls": 1}),
     )
     .await;
-    assert_eq!(done(gateway.transaction(&m, &tid).await).amt, won(21000));
+    assert_eq!(done(gateway.transaction(&m, &tid).await).amt, krw(21000));
 
     add_fault(&app, json!({"kind": "decline", "api": "cancel", "code": "2099", "message": "취소 불가", "calls": 1})).await;
     assert_eq!(
@@ -289,7 +293,7 @@ async fn faults_on_cancel_and_inquiry_and_refusals_at_any_status() {
     // The malformed answer hid a real cancel.
     assert_eq!(
         done(gateway.transaction(&m, &tid).await).cancelled_amt,
-        Some(won(1000))
+        Some(krw(1000))
     );
 
     // Innopay's failure status is undocumented: refusals at 200 read the same.
@@ -349,7 +353,7 @@ async fn calls_that_cannot_leave_are_not_sent() {
     let auth_request = paydesk::gateway::ApprovalRequest {
         tid: "testpay01m01082502061700416194".parse().unwrap(),
         moid: "o1".parse().unwrap(),
-        amt: won(1),
+        amt: krw(1),
         tax_free_amt: Amount::ZERO,
         payment_token: SecretString::from("token-secret-value"),
     };
@@ -377,12 +381,12 @@ async fn cancels_full_partial_over_the_limit_and_with_a_wrong_password() {
     );
     assert_eq!(
         (first.result_code.as_str(), first.cancel_amt),
-        ("2001", won(5000))
+        ("2001", krw(5000))
     );
     assert_eq!(first.pg_tid.as_deref(), Some(approval.tid.as_str()));
     assert_eq!(first.pg_app_date.as_deref().map(str::len), Some(8));
     let after = done(gateway.transaction(&m, &tid).await);
-    assert_eq!((after.status, after.cancelled_amt), (0, Some(won(5000))));
+    assert_eq!((after.status, after.cancelled_amt), (0, Some(krw(5000))));
 
     let (code, _) = declined(
         gateway
@@ -410,11 +414,11 @@ async fn cancels_full_partial_over_the_limit_and_with_a_wrong_password() {
     );
     assert_eq!(
         rest.cancel_amt,
-        won(15000),
+        krw(15000),
         "a full cancel takes back what remains"
     );
     let after = done(gateway.transaction(&m, &tid).await);
-    assert_eq!((after.status, after.cancelled_amt), (1, Some(won(20000))));
+    assert_eq!((after.status, after.cancelled_amt), (1, Some(krw(20000))));
     assert_eq!(
         declined(
             gateway
@@ -460,7 +464,7 @@ async fn inquiries_agree_with_approvals() {
         assert_eq!(found.auth_num, approval.auth_num);
         assert_eq!(found.approved_at, approval.approved_at);
         assert_eq!(found.card, approval.card);
-        assert_eq!(found.cancelled_amt, Some(Amount::ZERO));
+        assert_eq!(found.cancelled_amt, Some(Price::Krw(Amount::ZERO)));
         assert_eq!(found.raw["data"]["etc"]["mallReserved"], "keep-me");
     }
     assert_eq!(

@@ -829,9 +829,24 @@ const SHOPPER_CODES: &[(&str, &str, &str)] = &[
         "shop-request-error",
     ),
     (
-        "W004",
-        "샌드박스는 해외카드(OPCARD) 결제를 지원하지 않습니다.",
+        "W023",
+        "통화(currency)를 확인해 주세요. 달러(USD)는 해외카드(OPCARD)로만 결제할 수 있습니다.",
         "shop-request-error",
+    ),
+    (
+        "O001",
+        "해외카드 승인이 거절되었습니다. 카드를 발급한 해외 카드사에 문의해 주세요.",
+        "overseas-card-declined",
+    ),
+    (
+        "O002",
+        "3D Secure 인증에 실패했습니다.",
+        "overseas-card-declined",
+    ),
+    (
+        "O003",
+        "해외 결제 한도를 초과했습니다.",
+        "overseas-card-declined",
     ),
     (
         "W005",

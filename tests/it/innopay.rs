@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use paydesk::config::{
     DEFAULT_SANDBOX_CANCEL_PASSWORD, DEFAULT_SANDBOX_MERCHANT_KEY, SecretString,
 };
-use paydesk::domain::Amount;
+use paydesk::domain::{Amount, Price};
 use paydesk::gateway::{ApprovalRequest, InnopayClient, Merchant};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::{Data, Form};
@@ -68,7 +68,7 @@ impl Authenticated {
         ApprovalRequest {
             tid: self.get("tid").parse().expect("tid"),
             moid: self.get("moid").parse().expect("moid"),
-            amt: self.get("amt").parse().expect("amt"),
+            amt: Price::Krw(self.get("amt").parse().expect("amt")),
             tax_free_amt: self.get("taxFreeAmt").parse().unwrap_or(Amount::ZERO),
             payment_token: SecretString::from(self.get("paymentToken").to_string()),
         }

@@ -1,5 +1,6 @@
 //! The methods paid at approval besides cards, end to end through the built-in sandbox without a
-//! browser, on every backend: bank transfer (BANK), account easy pay (EBANK) and easy pay (EPAY).
+//! browser, on every backend: bank transfer (BANK), account easy pay (EBANK), easy pay (EPAY) and
+//! overseas cards (OPCARD, in US dollars).
 //! Each goes checkout → the method's window → paid → cancel, partial where its rule allows it and
 //! refused with the rule's code where not, with signed webhooks in sequence.
 
@@ -257,7 +258,150 @@ async fn easy_pay_shows_its_wallet_refuses_partial_cancels_and_cancels_whole() {
     }
 }
 
-/// The windows of the new methods: the bank or wallet choice, their declines (bank maintenance
+/// OPCARD in US dollars: amounts are cents from the checkout to the window, the approval, the
+/// payment and its cancels; the window is the foreign-card form and shows dollars, the pages show
+/// dollars; a partial then a full cancel, with signed webhooks in sequence. A dollar checkout of a
+/// won-only method, with a tax-free part, or outside its bounds is refused by name.
+#[tokio::test]
+async fn overseas_cards_pay_in_dollar_cents_and_cancel_partly_then_whole() {
+    for backend in backends() {
+        let app = TestApp::spawn_with(backend, &FAST).await;
+        let key = demo_key(&app);
+        let receiver = WebhookReceiver::start(Answer::Status(200)).await;
+        let endpoint = set_endpoint(&app, &key, &receiver.url).await;
+        let secret = endpoint["signingSecret"].as_str().unwrap();
+        let mut body = method_order("OPCARD", 1234);
+        body["currency"] = json!("USD");
+        let created = new_checkout(&app, &key, &body).await;
+        assert_eq!(created["currency"], "USD", "{created}");
+        assert_eq!(created["goPay"]["currency"], "USD");
+        assert_eq!(created["goPay"]["amt"], 1234);
+        let hosted = app
+            .client
+            .get(created["checkoutUrl"].as_str().unwrap())
+            .send()
+            .await;
+        let hosted = hosted.unwrap().text().await.unwrap();
+        assert!(hosted.contains("$12.34"), "the shopper's page: {hosted}");
+        let form = crate::approval::authorize_form(&created, &[]);
+        let (status, window) = window_page(&app, "/sandbox/pay/window", &form).await;
+        assert_eq!(status, 200, "{window}");
+        assert!(
+            window.contains("해외카드 결제") && window.contains("$12.34"),
+            "{window}"
+        );
+        assert!(
+            window.contains("VISA") && window.contains("4111 **** **** 1111"),
+            "{window}"
+        );
+        assert!(
+            window.contains("O002") && !window.contains("할부 선택"),
+            "{window}"
+        );
+
+        let (checkout, paid) = pay(&app, &key, &body, &[("cardCode", "26")]).await;
+        assert_eq!(checkout["goPay"]["payMethod"], "OPCARD");
+        assert_eq!(paid["status"], "paid", "{backend:?}: {paid}");
+        assert_eq!(paid["currency"], "USD", "{paid}");
+        assert_eq!(paid["totalAmount"], 1234);
+        assert_eq!(paid["card"]["companyName"], "Master", "{paid}");
+        let id = paid["id"].as_str().unwrap();
+        let page = crate::approval::result_page(&app, id).await;
+        assert!(
+            page.contains("$12.34") && !page.contains("1,234 원"),
+            "{page}"
+        );
+
+        let part = cancel(
+            &app,
+            &key,
+            id,
+            json!({"reason": "부분 반품", "amount": 234}),
+        )
+        .await;
+        assert_eq!(part.status(), StatusCode::OK);
+        let part: Value = part.json().await.unwrap();
+        assert_eq!(part["status"], "partially_cancelled", "{part}");
+        assert_eq!(
+            (part["currency"].clone(), part["remainingAmount"].clone()),
+            (json!("USD"), json!(1000))
+        );
+        let whole = cancel(
+            &app,
+            &key,
+            id,
+            json!({"reason": "전체 반품", "expectedRemainingAmount": 1000}),
+        )
+        .await;
+        assert_eq!(whole.status(), StatusCode::OK);
+        let whole: Value = whole.json().await.unwrap();
+        assert_eq!(whole["status"], "cancelled", "{whole}");
+        assert_eq!(whole["cancelledAmount"], 1234);
+        let types = signed_in_sequence(&receiver, &app, &key, secret, id, 3).await;
+        assert_eq!(types, PAID_PART_CANCELLED, "{backend:?}");
+        let hooks = receiver.settled(&app, &key).await;
+        let amounts: Vec<(Value, Value)> = hooks
+            .iter()
+            .filter(|h| h.json["data"]["id"] == id)
+            .map(|h| {
+                (
+                    h.json["data"]["currency"].clone(),
+                    h.json["data"]["cancelledAmount"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            amounts,
+            [
+                (json!("USD"), json!(0)),
+                (json!("USD"), json!(234)),
+                (json!("USD"), json!(1234))
+            ],
+            "webhooks carry the currency and cents"
+        );
+        let cancels: Vec<Value> = crate::approval::sandbox_calls(&app.url("/sandbox"))
+            .await
+            .into_iter()
+            .filter(|c| c["path"].as_str().unwrap().ends_with("/api/cancelApi"))
+            .collect();
+        assert_eq!(cancels.len(), 2, "{cancels:?}");
+
+        for (change, code, param) in [
+            (
+                json!({"payMethod": "CARD"}),
+                "currency_not_allowed",
+                "currency",
+            ),
+            (
+                json!({"taxFreeAmount": 100}),
+                "tax_free_not_allowed",
+                "taxFreeAmount",
+            ),
+            (json!({"amount": 99}), "invalid_amount", "amount"),
+            (json!({"amount": 10_000_001}), "invalid_amount", "amount"),
+        ] {
+            let mut refused = body.clone();
+            for (k, v) in change.as_object().unwrap() {
+                refused[k] = v.clone();
+            }
+            let answer = crate::checkout::create(&app, &key, &refused).await;
+            assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{change}");
+            let answer = error_body(answer).await;
+            assert_eq!(answer["code"], code, "{change}: {answer}");
+            assert_eq!(answer["param"], param, "{change}");
+        }
+        // In won, an overseas card is paid like any card.
+        let (_, won) = pay(&app, &key, &method_order("OPCARD", 15000), &[]).await;
+        assert_eq!(
+            (won["status"].clone(), won["currency"].clone()),
+            (json!("paid"), json!("KRW")),
+            "{won}"
+        );
+        app.stop().await;
+    }
+}
+
+/// The windows of the new methods: the bank, wallet or overseas card choice, their declines (bank maintenance
 /// hours among them) reported back unsigned, so the checkout stays payable and says why.
 #[tokio::test]
 async fn bank_and_wallet_windows_offer_their_choices_and_declines() {
@@ -267,6 +411,7 @@ async fn bank_and_wallet_windows_offer_their_choices_and_declines() {
         ("BANK", "bankCode", "B002"),
         ("EBANK", "bankCode", "B001"),
         ("EPAY", "wallet", "E002"),
+        ("OPCARD", "cardCode", "O001"),
     ] {
         let checkout = new_checkout(&app, &key, &method_order(method, 12000)).await;
         let form = crate::approval::authorize_form(&checkout, &[]);
@@ -282,6 +427,8 @@ async fn bank_and_wallet_windows_offer_their_choices_and_declines() {
                 page.contains("카카오페이") && page.contains("페이코"),
                 "{page}"
             );
+        } else if method == "OPCARD" {
+            assert!(page.contains("AMEX") && page.contains("JCB"), "{page}");
         } else {
             assert!(page.contains("KB국민은행"), "{page}");
         }

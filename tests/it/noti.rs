@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use paydesk::domain::{Amount, PayMethod};
+use paydesk::domain::{Amount, PayMethod, Price};
 use paydesk::gateway::{CancelRequest, Outcome};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ async fn cancel_at_innopay(app: &TestApp, tid: &str, amount: i64, partial: bool)
                 tid: tid.parse().unwrap(),
                 pay_method: PayMethod::Card,
                 partial,
-                cancel_amt: Amount::new(amount).unwrap(),
+                cancel_amt: Price::Krw(Amount::new(amount).unwrap()),
                 cancel_msg: "관리자 취소".into(),
                 refund: None,
             },

@@ -471,7 +471,7 @@ async fn noti_is_resent_until_the_merchant_answers_0000() {
         tid: approval.tid.parse().unwrap(),
         pay_method: paydesk::domain::PayMethod::Card,
         partial: true,
-        cancel_amt: "5000".parse().unwrap(),
+        cancel_amt: paydesk::domain::Price::Krw("5000".parse().unwrap()),
         cancel_msg: "고객 요청".into(),
         refund: None,
     };
@@ -1216,13 +1216,13 @@ async fn the_vbank_window_lists_korean_banks_and_the_approval_issues_the_account
         "{page}"
     );
 
-    // Past or malformed deadlines and the methods the sandbox does not simulate are refused.
+    // Past or malformed deadlines and a virtual account in dollars are refused.
     let yesterday = kst_date_time(now_kst() - time::Duration::days(1)).0;
     for (key, value, code) in [
         ("vBankExpDate", yesterday.as_str(), "W018"),
         ("vBankExpDate", "2099-12-31", "W017"),
         ("vBankExpTime", "99", "W017"),
-        ("payMethod", "OPCARD", "W004"),
+        ("currency", "USD", "W023"),
     ] {
         let mut bad = form.clone();
         set_field(&mut bad, key, value);

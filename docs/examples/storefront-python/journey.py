@@ -27,7 +27,7 @@ from paydesk_client import AuthenticatedClient
 from paydesk_client.api.checkouts import create_checkout, get_checkout
 from paydesk_client.api.events import list_events
 from paydesk_client.api.payments import get_payment
-from paydesk_client.models import Buyer, Checkout, CreateCheckoutRequest, EventList, Payment, PayMethodView
+from paydesk_client.models import Buyer, Checkout, CreateCheckoutRequest, CurrencyView, EventList, Payment, PayMethodView
 
 
 def check_operation_names(spec_path):
@@ -94,8 +94,14 @@ def pay_in_sandbox(paydesk, payment_id):
 
 def check_every_method(paydesk):
     """A checkout of each method through the generated client; the methods paid at approval are
-    paid in the sandbox and their details (bank account, wallet) read back by the generated models."""
-    choices = {"BANK": {"bankCode": "088"}, "EBANK": {"bankCode": "004"}, "EPAY": {"wallet": "KAKAOPAY"}}
+    paid in the sandbox and their details (bank account, wallet, card) read back by the generated models.
+    OPCARD is paid in US dollars: its amount counts cents (12000 is 120.00 USD)."""
+    choices = {
+        "BANK": {"bankCode": "088"},
+        "EBANK": {"bankCode": "004"},
+        "EPAY": {"wallet": "KAKAOPAY"},
+        "OPCARD": {"cardCode": "25"},
+    }
     for method in PayMethodView:
         answer = create_checkout.sync_detailed(
             client=paydesk,
@@ -103,12 +109,10 @@ def check_every_method(paydesk):
                 goods_name="이노페이 화장품",
                 amount=12000,
                 pay_method=method,
+                currency=CurrencyView.USD if method.value == "OPCARD" else CurrencyView.KRW,
                 buyer=Buyer(name="홍길동", tel="01012345678", email="test@test.com"),
             ),
         )
-        if method.value == "OPCARD":  # not taken yet: refused by its rule, as the spec's table says
-            assert answer.status_code == 400 and b"unsupported_pay_method" in answer.content, answer.content
-            continue
         checkout = shop.parsed(answer, Checkout)
         assert checkout.pay_method == method.value and checkout.go_pay.pay_method == method.value, checkout
         if method.value not in choices:
@@ -121,6 +125,9 @@ def check_every_method(paydesk):
         assert payment.status.value == "paid", payment.status
         if method.value == "EPAY":
             assert payment.epay.wallet.value == "kakao_pay", payment.epay
+        elif method.value == "OPCARD":
+            assert payment.currency == CurrencyView.USD and payment.total_amount == 12000, payment
+            assert payment.card.company_name == "VISA", payment.card
         else:
             assert payment.bank.bank_code == choices[method.value]["bankCode"], payment.bank
     print(f"generated client: a checkout of each of {', '.join(m.value for m in PayMethodView)}")

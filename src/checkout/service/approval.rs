@@ -9,8 +9,8 @@ use super::*;
 use crate::checkout::{CheckoutError, PaymentStatus};
 use crate::config::SecretString;
 use crate::domain::{
-    Amount, BankTransfer, CardDetails, EpayDetails, FailureCode, MethodDetails, PayMethod, Tid,
-    Wallet,
+    Amount, BankTransfer, CardDetails, EpayDetails, FailureCode, MethodDetails, PayMethod, Price,
+    Tid, Wallet,
 };
 use crate::gateway::{self, Approval, Outcome};
 use crate::store::payments::{PaymentRow, PaymentUpdate};
@@ -60,10 +60,14 @@ pub(super) fn parse_kst(text: &str) -> Option<OffsetDateTime> {
 /// Why an approved payment cannot be kept, if it cannot.
 fn approval_problem(row: &PaymentRow, approval: &Approval) -> Option<String> {
     let mut problems = Vec::new();
-    if approval.amt.won() != row.amount {
+    // A price equals only one of its own currency: 1234 cents are not 1234 won.
+    if row.price().ok() != Some(approval.amt) {
         problems.push(format!(
-            "approved amt {} differs from {}",
-            approval.amt, row.amount
+            "approved amt {} {} differs from {} {}",
+            approval.amt.minor(),
+            approval.amt.currency(),
+            row.amount,
+            row.currency
         ));
     }
     if approval.tax_free_amt.won() != row.tax_free_amount {
@@ -171,15 +175,25 @@ fn checked_return(
             "the storefront's MID changed after the checkout was created".into(),
         ));
     }
-    match query.amt.as_deref().map(|a| a.parse::<Amount>()) {
-        Some(Ok(amt)) if amt.won() == row.amount => {}
+    // The window returns `amt` in the checkout's own currency unit (won, US cents).
+    match query.amt.as_deref().map(|a| Price::parse(row.currency, a)) {
+        Some(Ok(amt)) if row.price().ok() == Some(amt) => {}
         Some(Ok(amt)) => {
             return Err((
                 AMOUNT,
-                format!("amt {amt} differs from the checkout's {}", row.amount),
+                format!(
+                    "amt {} differs from the checkout's {}",
+                    amt.minor(),
+                    row.amount
+                ),
             ));
         }
-        _ => return Err((AMOUNT, "amt is missing or not a whole number of won".into())),
+        _ => {
+            return Err((
+                AMOUNT,
+                format!("amt is missing or not a whole number of {}", row.currency),
+            ));
+        }
     }
     if let Some(raw) = query.tax_free_amt.as_deref().filter(|t| !t.is_empty()) {
         match raw.parse::<Amount>() {
@@ -364,7 +378,7 @@ impl CheckoutService {
         let request = gateway::ApprovalRequest {
             tid,
             moid: row.order_id.parse().map_err(|_| CheckoutError::NotFound)?,
-            amt: Amount::new(row.amount).map_err(|_| CheckoutError::NotFound)?,
+            amt: row.price().map_err(|_| CheckoutError::NotFound)?,
             tax_free_amt: Amount::new(row.tax_free_amount).map_err(|_| CheckoutError::NotFound)?,
             payment_token: SecretString::from(token.to_string()),
         };
@@ -489,7 +503,7 @@ impl CheckoutService {
                 if row.pay_method.rules().paid_later {
                     return self.record_issued_account(row, approval, cause).await;
                 }
-                let detail = json!({"tid": approval.tid, "authNum": approval.auth_num, "amt": approval.amt.won()});
+                let detail = json!({"tid": approval.tid, "authNum": approval.auth_num, "amt": approval.amt.minor(), "currency": approval.amt.currency().code()});
                 self.apply_or_reload(
                     &row,
                     PaymentStatus::Paid,
@@ -625,7 +639,7 @@ impl CheckoutService {
                 tid,
                 pay_method: row.pay_method,
                 partial: false,
-                cancel_amt: Amount::new(total(&row)).unwrap_or(Amount::ZERO),
+                cancel_amt: row.total_price().unwrap_or(Price::Krw(Amount::ZERO)),
                 cancel_msg: "paydesk: approval could not be honoured".into(),
                 refund: None,
             };

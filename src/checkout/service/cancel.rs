@@ -7,7 +7,7 @@ use time::Duration;
 use super::*;
 use crate::checkout::input::NewCancel;
 use crate::checkout::{CheckoutError, PaymentStatus};
-use crate::domain::{Amount, Tid};
+use crate::domain::{Currency, Money, PayMethod, Price, Tid, Unit, UsCent, Won};
 use crate::gateway::{self, Approval, Outcome};
 use crate::store::payments::{NewEvent, PaymentRow, PaymentUpdate};
 use crate::storefronts::{self, Storefront};
@@ -43,8 +43,68 @@ pub(super) fn cancelled_at_innopay(approval: &Approval, row: &PaymentRow) -> i64
     }
     approval
         .cancelled_amt
-        .map(Amount::won)
+        .map(Price::minor)
         .unwrap_or(if approval.status == 0 { 0 } else { total(row) })
+}
+
+/// How much of a payment of `total`, `cancelled` of it already, a cancel takes: worked out in the
+/// payment's own unit, so that only amounts of its currency are compared or taken from it.
+fn cancel_amount<U: Unit>(
+    total: Money<U>,
+    cancelled: Money<U>,
+    cancel: &NewCancel,
+    method: PayMethod,
+) -> Result<Money<U>, CheckoutError> {
+    let remaining = total.checked_sub(cancelled).unwrap_or(Money::ZERO);
+    if let Some(expected) = cancel.expected_remaining
+        && expected != remaining.minor()
+    {
+        return Err(CheckoutError::StaleRemainingAmount {
+            expected,
+            actual: remaining.minor(),
+        });
+    }
+    let exceeds = |requested| CheckoutError::CancelExceedsRemaining {
+        requested,
+        remaining: remaining.minor(),
+    };
+    // An amount beyond the unit's bounds is beyond any payment's remainder.
+    let amount = match cancel.amount {
+        None => remaining,
+        Some(asked) => Money::new(asked).map_err(|_| exceeds(asked))?,
+    };
+    if amount > remaining || remaining == Money::ZERO {
+        return Err(exceeds(amount.minor()));
+    }
+    if amount < total && !method.rules().partial_cancel {
+        return Err(CheckoutError::invalid(
+            "partial_cancel_not_allowed",
+            "amount",
+            format!(
+                "a {method} payment is only cancelled whole: omit amount to cancel all {} {}",
+                total.minor(),
+                U::WORDING
+            ),
+        ));
+    }
+    Ok(amount)
+}
+
+/// `cancel_amount` in the unit of the row's currency.
+fn row_cancel_amount(row: &PaymentRow, cancel: &NewCancel) -> Result<Price, CheckoutError> {
+    fn typed<U: Unit>(row: &PaymentRow, cancel: &NewCancel) -> Result<Money<U>, CheckoutError> {
+        let stored = |units| Money::<U>::new(units).map_err(|_| CheckoutError::NotFound);
+        cancel_amount(
+            stored(total(row))?,
+            stored(row.cancelled_amount)?,
+            cancel,
+            row.pay_method,
+        )
+    }
+    Ok(match row.currency {
+        Currency::Krw => Price::Krw(typed::<Won>(row, cancel)?),
+        Currency::Usd => Price::Usd(typed::<UsCent>(row, cancel)?),
+    })
 }
 
 /// The change a cancel of `amount` makes: `cancelled` once nothing remains, else
@@ -99,33 +159,8 @@ impl CheckoutService {
         if row.pending_cancel_amount.is_some() {
             return Err(CheckoutError::CancelInProgress);
         }
-        let remaining = total(&row) - row.cancelled_amount;
-        if let Some(expected) = cancel.expected_remaining
-            && expected.won() != remaining
-        {
-            return Err(CheckoutError::StaleRemainingAmount {
-                expected: expected.won(),
-                actual: remaining,
-            });
-        }
-        let amount = cancel.amount.map_or(remaining, Amount::won);
-        if amount > remaining || remaining == 0 {
-            return Err(CheckoutError::CancelExceedsRemaining {
-                requested: amount,
-                remaining,
-            });
-        }
-        if amount < total(&row) && !row.pay_method.rules().partial_cancel {
-            return Err(CheckoutError::invalid(
-                "partial_cancel_not_allowed",
-                "amount",
-                format!(
-                    "a {} payment is only cancelled whole: omit amount to cancel all {} won",
-                    row.pay_method,
-                    total(&row)
-                ),
-            ));
-        }
+        let price = row_cancel_amount(&row, &cancel)?;
+        let amount = price.minor();
         let refund = if row.pay_method.rules().refunds_to_account {
             let account = cancel
                 .refund_account
@@ -162,7 +197,7 @@ impl CheckoutService {
                 .map_err(|_| CheckoutError::NotCancellable(current.as_str()))?,
             pay_method: row.pay_method,
             partial: amount < total(&row),
-            cancel_amt: Amount::new(amount).expect("amount was bounded by the remaining amount"),
+            cancel_amt: price,
             cancel_msg: cancel.reason,
             refund,
         };
@@ -267,7 +302,7 @@ impl CheckoutService {
     ) -> Result<CancelResult, CheckoutError> {
         let amount = total(&row);
         if let Some(asked) = cancel.amount
-            && asked.won() != amount
+            && asked != amount
         {
             return Err(CheckoutError::invalid(
                 "invalid_cancel_amount",

@@ -47,7 +47,8 @@ impl CheckoutService {
             mode: storefront.mode,
             mid: storefront.mid.to_string(),
             goods_name: new.goods_name,
-            amount: new.amount.won(),
+            currency: new.amount.currency(),
+            amount: new.amount.minor(),
             tax_free_amount: new.tax_free_amount.won(),
             pay_method: new.pay_method,
             offered_pay_methods: new.offered.clone(),
@@ -88,7 +89,7 @@ impl CheckoutService {
         let created = event(
             EventKind::Created,
             Cause::Api,
-            json!({"amount": row.amount, "taxFreeAmount": row.tax_free_amount, "orderId": row.order_id}),
+            json!({"amount": row.amount, "taxFreeAmount": row.tax_free_amount, "currency": row.currency.code(), "orderId": row.order_id}),
         );
         match self.store.insert_payment(row.clone(), created).await {
             Ok(()) => Ok(row),

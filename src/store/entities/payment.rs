@@ -10,6 +10,8 @@ pub struct Model {
     pub mode: crate::domain::Mode,
     pub mid: String,
     pub goods_name: String,
+    /// What `amount`, `tax_free_amount` and the cancelled amounts count in: won, or US cents.
+    pub currency: crate::domain::Currency,
     pub amount: i64,
     pub tax_free_amount: i64,
     /// The method paid with: for a checkout offering several, the first until the shopper chose.
