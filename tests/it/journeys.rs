@@ -475,6 +475,71 @@ async fn journey_a_shopper_chooses_among_the_offered_methods_on_a_phone() {
     assert_eq!(paid["payMethod"], "EPAY", "{paid}");
 }
 
+/// The methods' own pages on a phone: the bank-transfer, account-easy-pay and overseas-card windows
+/// and their receipts fit 390 px, and each says the amount in the checkout's currency (dollars for
+/// an overseas card in USD).
+#[tokio::test]
+async fn journey_each_methods_window_and_receipt_fit_a_phone() {
+    let Some(browser) = Browser::start_sized(PHONE).await else {
+        return;
+    };
+    emulate_phone(&browser).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = demo_key(&app);
+    for (method, currency, amount, shown) in [
+        ("BANK", "KRW", 20000, "20,000"),
+        ("EBANK", "KRW", 20000, "20,000"),
+        ("OPCARD", "USD", 1234, "$12.34"),
+    ] {
+        let mut body = order(amount);
+        body["payMethod"] = json!(method);
+        body["currency"] = json!(currency);
+        let checkout = new_checkout(&app, &key, &body).await;
+        let id = checkout["id"].as_str().unwrap();
+        browser
+            .goto(checkout["checkoutUrl"].as_str().unwrap())
+            .await;
+        let page = browser.window().await;
+        open_bank_or_wallet_window(&browser, &page).await;
+        let window = browser.text("body").await;
+        assert!(window.contains(shown), "{method}: {window}");
+        if method == "OPCARD" {
+            browser.type_into("#secureCode", "123456").await;
+        } else {
+            browser
+                .execute(
+                    "const s = document.getElementById('bankCode'); \
+                     s.value = Array.from(s.options).find(o => o.value).value;",
+                    json!([]),
+                )
+                .await;
+        }
+        browser.click("#agree").await;
+        browser.click("#scenario-approve").await;
+        let problems = phone_layout_problems(&browser).await;
+        browser
+            .screenshot(&format!("{}-window-phone", method.to_lowercase()))
+            .await;
+        assert!(problems.is_empty(), "{method}: {problems:#?}");
+        browser.click("#pay").await;
+        browser.switch_to(&page).await;
+        browser
+            .wait_for_url(&app.url(&format!("/checkout/{id}/result")))
+            .await;
+        let text = browser.text("main").await;
+        assert!(text.contains("결제가 완료되었습니다"), "{method}: {text}");
+        assert!(text.contains(shown), "{method}: {text}");
+        let problems = phone_layout_problems(&browser).await;
+        browser
+            .screenshot(&format!("{}-receipt-phone", method.to_lowercase()))
+            .await;
+        assert!(problems.is_empty(), "{method}: {problems:#?}");
+        let paid = payment(&app, &key, id).await;
+        assert_eq!(paid["status"], "paid", "{method}: {paid}");
+        assert_eq!(paid["currency"], currency, "{method}: {paid}");
+    }
+}
+
 /// Clicks 결제하기 and switches to the bank or wallet window (its first step is the whole page).
 async fn open_bank_or_wallet_window(browser: &Browser, page: &str) {
     browser.click("#btn_pay").await;
