@@ -64,6 +64,15 @@ impl SearchMix {
         }
     }
 
+    /// The least share of `/healthz` throughput at 64 clients this mix must reach: half for
+    /// repeated queries (answered from the cache), 0.30 for never-repeated ones (issue 14).
+    fn target(self) -> f64 {
+        match self {
+            SearchMix::Popular | SearchMix::Labelled => 0.5,
+            SearchMix::NeverRepeated => 0.3,
+        }
+    }
+
     fn query(self, labelled: &[String], i: usize) -> String {
         match self {
             SearchMix::Popular => POPULAR_QUERY.to_string(),
@@ -492,10 +501,11 @@ fn main() {
             let Some(outcome) = outcome else { continue };
             for (mix, ratio) in SearchMix::ALL.iter().zip(&outcome.search_ratios_at_64) {
                 println!(
-                    "- {} at 64 clients ({label}): {:.0} % of /healthz (target ≥ 50 %): {}",
+                    "- {} at 64 clients ({label}): {:.0} % of /healthz (target ≥ {:.0} %): {}",
                     mix.label(),
                     ratio * 100.0,
-                    verdict(*ratio >= 0.5)
+                    mix.target() * 100.0,
+                    verdict(*ratio >= mix.target())
                 );
             }
         }
