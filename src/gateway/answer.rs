@@ -156,8 +156,9 @@ fn required_text(object: &Value, key: &str) -> Result<String, String> {
 }
 
 impl Approval {
-    /// Reads `{"success": true, "data": {...}}`.
-    pub(crate) fn from_answer(answer: Value) -> Result<Self, String> {
+    /// Reads `{"success": true, "data": {...}}`; amounts are in `asked` (the payment's currency)
+    /// when the answer names none.
+    pub(crate) fn from_answer(answer: Value, asked: Currency) -> Result<Self, String> {
         let data = answer
             .get("data")
             .filter(|d| d.is_object())
@@ -169,7 +170,7 @@ impl Approval {
         let card = data.get("card").filter(|c| c.is_object());
         let currency =
             match text(data, "currency").or_else(|| card.and_then(|c| text(c, "currency"))) {
-                None => Currency::Krw,
+                None => asked,
                 Some(code) => Currency::ALL
                     .into_iter()
                     .find(|c| c.code() == code)
@@ -343,12 +344,24 @@ mod tests {
             "tid": "testpay01m01082502061700416194", "mid": "testpay01m", "moid": "o1",
             "amt": "20000", "status": "0", "payMethod": "CARD", "otid": "x", "cancelAmt": "5000"
         }});
-        let approval = Approval::from_answer(answer).unwrap();
+        let approval = Approval::from_answer(answer, Currency::Krw).unwrap();
         assert_eq!(approval.amt, Price::Krw(Amount::new(20000).unwrap()));
         assert_eq!(approval.tax_free_amt, Amount::ZERO);
         assert_eq!(approval.cancelled_amt.unwrap().minor(), 5000);
         assert_eq!(approval.raw["data"]["otid"], "x");
         assert!(approval.card.is_none());
+    }
+
+    #[test]
+    fn an_answer_naming_no_currency_is_in_the_currency_asked() {
+        let answer = json!({"success": true, "data": {
+            "tid": "t", "mid": "m", "moid": "o", "amt": "1234", "status": "0", "payMethod": "CARD"
+        }});
+        let usd = Approval::from_answer(answer.clone(), Currency::Usd).unwrap();
+        assert_eq!(usd.amt.currency(), Currency::Usd);
+        assert_eq!(usd.amt.minor(), 1234);
+        let krw = Approval::from_answer(answer, Currency::Krw).unwrap();
+        assert_eq!(krw.amt, Price::Krw(Amount::new(1234).unwrap()));
     }
 
     #[test]
@@ -359,22 +372,28 @@ mod tests {
                 "payMethod": "VBANK", "virtualAccount": account
             }})
         };
-        let issued = Approval::from_answer(answer(json!({
-            "bankCode": "004", "bankName": "KB국민은행", "accountNumber": "12345678901234"
-        })))
+        let issued = Approval::from_answer(
+            answer(json!({
+                "bankCode": "004", "bankName": "KB국민은행", "accountNumber": "12345678901234"
+            })),
+            Currency::Krw,
+        )
         .unwrap();
         let account = issued.virtual_account.unwrap();
         assert_eq!(account.account_number, "12345678901234");
         assert_eq!(account.deposit_amt, None);
-        let deposited = Approval::from_answer(answer(json!({
-            "vbankBankCd": "04", "vacctNo": "999", "depositAmt": "1000", "vbankAcctNm": "홍길동"
-        })))
+        let deposited = Approval::from_answer(
+            answer(json!({
+                "vbankBankCd": "04", "vacctNo": "999", "depositAmt": "1000", "vbankAcctNm": "홍길동"
+            })),
+            Currency::Krw,
+        )
         .unwrap();
         let account = deposited.virtual_account.unwrap();
         assert_eq!(account.deposit_amt.unwrap().won(), 1000);
         assert_eq!(account.depositor_name.as_deref(), Some("홍길동"));
-        assert!(Approval::from_answer(answer(json!(null))).is_err());
-        assert!(Approval::from_answer(answer(json!({"bankName": "x"}))).is_err());
+        assert!(Approval::from_answer(answer(json!(null)), Currency::Krw).is_err());
+        assert!(Approval::from_answer(answer(json!({"bankName": "x"})), Currency::Krw).is_err());
     }
 
     #[test]
@@ -385,30 +404,38 @@ mod tests {
                 "payMethod": method, key: object
             }})
         };
-        let bank = Approval::from_answer(answer(
-            "BANK",
-            "bank",
-            json!({"bankCd": "088", "accntNo": "110****5678"}),
-        ))
+        let bank = Approval::from_answer(
+            answer(
+                "BANK",
+                "bank",
+                json!({"bankCd": "088", "accntNo": "110****5678"}),
+            ),
+            Currency::Krw,
+        )
         .unwrap()
         .bank
         .unwrap();
         assert_eq!(bank.bank_code.as_deref(), Some("088"));
         assert_eq!(bank.account_number.as_deref(), Some("110****5678"));
-        let easy = Approval::from_answer(answer(
-            "EBANK",
-            "easyBank",
-            json!({"bankCode": "004", "bankName": "KB국민은행"}),
-        ))
+        let easy = Approval::from_answer(
+            answer(
+                "EBANK",
+                "easyBank",
+                json!({"bankCode": "004", "bankName": "KB국민은행"}),
+            ),
+            Currency::Krw,
+        )
         .unwrap();
         assert_eq!(easy.bank.unwrap().bank_name.as_deref(), Some("KB국민은행"));
-        let epay = Approval::from_answer(answer("EPAY", "epay", json!({"epayCl": 13})))
-            .unwrap()
-            .epay
-            .unwrap();
+        let epay =
+            Approval::from_answer(answer("EPAY", "epay", json!({"epayCl": 13})), Currency::Krw)
+                .unwrap()
+                .epay
+                .unwrap();
         assert_eq!(epay.epay_cl.as_deref(), Some("13"));
         // Without the object the approval still reads: the details are unknown, not wrong.
-        let bare = Approval::from_answer(answer("EPAY", "other", json!({}))).unwrap();
+        let bare =
+            Approval::from_answer(answer("EPAY", "other", json!({})), Currency::Krw).unwrap();
         assert!(bare.epay.is_none() && bare.bank.is_none());
     }
 
@@ -416,10 +443,18 @@ mod tests {
     fn a_missing_or_malformed_key_field_is_unreadable() {
         let no_amt =
             json!({"success": true, "data": {"tid": "t", "mid": "m", "moid": "o", "status": 0}});
-        assert!(Approval::from_answer(no_amt).unwrap_err().contains("amt"));
+        assert!(
+            Approval::from_answer(no_amt, Currency::Krw)
+                .unwrap_err()
+                .contains("amt")
+        );
         let bad_amt = json!({"success": true, "data": {
             "tid": "t", "mid": "m", "moid": "o", "status": 0, "amt": "20,000"}});
-        assert!(Approval::from_answer(bad_amt).unwrap_err().contains("amt"));
+        assert!(
+            Approval::from_answer(bad_amt, Currency::Krw)
+                .unwrap_err()
+                .contains("amt")
+        );
     }
 
     #[test]

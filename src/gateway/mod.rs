@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::config::{ExposeSecret, InnopayConfig, SecretString};
-use crate::domain::{Amount, BankCode, Mid, OrderId, PayMethod, Price, Tid};
+use crate::domain::{Amount, BankCode, Currency, Mid, OrderId, PayMethod, Price, Tid};
 
 pub use answer::{Approval, Cancellation, CardInfo, CashReceiptInfo, VirtualAccountInfo};
 use answer::{CancelAnswer, refusal};
@@ -203,7 +203,7 @@ impl InnopayClient {
             .await;
         let outcome = match sent {
             Err(failure) => failure.into(),
-            Ok(answer) => read_v1(answer).and_then(|approval| {
+            Ok(answer) => read_v1(answer, req.amt.currency()).and_then(|approval| {
                 approval_mismatch(&approval, merchant, req)
                     .map_or(Outcome::Done(approval), |reason| Outcome::Unknown {
                         reason,
@@ -295,11 +295,16 @@ impl InnopayClient {
         outcome
     }
 
-    /// Looks a transaction up by tid (`GET /v1/transactions/{tid}`). `Declined` means Innopay does
-    /// not have it.
-    pub async fn transaction(&self, merchant: &Merchant, tid: &Tid) -> Outcome<Approval> {
+    /// Looks a transaction up by tid (`GET /v1/transactions/{tid}`); `currency` is the payment's,
+    /// for an answer that names none. `Declined` means Innopay does not have it.
+    pub async fn transaction(
+        &self,
+        merchant: &Merchant,
+        tid: &Tid,
+        currency: Currency,
+    ) -> Outcome<Approval> {
         let path = format!("/v1/transactions/{tid}");
-        self.inquire(merchant, &path, "tid", tid.as_str(), |a| &a.tid)
+        self.inquire(merchant, &path, ("tid", tid.as_str()), currency, |a| &a.tid)
             .await
     }
 
@@ -309,10 +314,13 @@ impl InnopayClient {
         &self,
         merchant: &Merchant,
         moid: &OrderId,
+        currency: Currency,
     ) -> Outcome<Approval> {
         let path = format!("/v1/transactions/orders/{moid}");
-        self.inquire(merchant, &path, "order", moid.as_str(), |a| &a.moid)
-            .await
+        self.inquire(merchant, &path, ("order", moid.as_str()), currency, |a| {
+            &a.moid
+        })
+        .await
     }
 
     /// An inquiry by `what` (tid or order) = `key`; an answer about another one is unknown.
@@ -320,8 +328,8 @@ impl InnopayClient {
         &self,
         merchant: &Merchant,
         path: &str,
-        what: &str,
-        key: &str,
+        (what, key): (&str, &str),
+        currency: Currency,
         answered: fn(&Approval) -> &str,
     ) -> Outcome<Approval> {
         let sent = self
@@ -333,7 +341,7 @@ impl InnopayClient {
             .await;
         let outcome = match sent {
             Err(failure) => failure.into(),
-            Ok(answer) => read_v1(answer),
+            Ok(answer) => read_v1(answer, currency),
         }
         .and_then(|approval| {
             if answered(&approval) == key {
@@ -416,9 +424,9 @@ impl<T> Outcome<T> {
 
 /// Interprets a v1 answer (`{"success", "data" | "error"}`), whatever its 2XX–4XX status: Innopay's
 /// failure statuses are undocumented, so the body decides. `success: false` without a code is unknown.
-fn read_v1(answer: Value) -> Outcome<Approval> {
+fn read_v1(answer: Value, currency: Currency) -> Outcome<Approval> {
     match answer.get("success").and_then(Value::as_bool) {
-        Some(true) => Approval::from_answer(answer).map_or_else(
+        Some(true) => Approval::from_answer(answer, currency).map_or_else(
             |why| Outcome::Unknown {
                 reason: format!("unreadable approval answer: {why}"),
             },

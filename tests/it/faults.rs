@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use paydesk::config::ExposeSecret;
+use paydesk::domain::Currency;
 use paydesk::gateway::Outcome;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -57,7 +58,7 @@ async fn matches_innopay(sandbox: &str, payment: &Value) {
         return;
     };
     let inquiry = client_at(sandbox, 2000)
-        .transaction(&merchant(), &tid.parse().unwrap())
+        .transaction(&merchant(), &tid.parse().unwrap(), Currency::Krw)
         .await;
     match (status, inquiry) {
         ("paid", Outcome::Done(approval)) => {

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use paydesk::config::{ExposeSecret, SecretString};
-use paydesk::domain::{Amount, PayMethod, Price};
+use paydesk::domain::{Amount, Currency, PayMethod, Price};
 use paydesk::gateway::{Approval, CancelRequest, Cancellation, InnopayClient, Outcome};
 use serde_json::{Value, json};
 
@@ -160,7 +160,7 @@ async fn each_fault_ends_in_its_outcome() {
     let auth = authorize(&app, &[]).await;
     let request = auth.approval_request();
     unknown(gateway.approve(&m, &request).await);
-    let found = done(gateway.transaction(&m, &request.tid).await);
+    let found = done(gateway.transaction(&m, &request.tid, Currency::Krw).await);
     assert_eq!((found.status, found.amt), (0, request.amt));
 
     // 5XX before anything happened: unknown; the inquiry finds nothing and the token still works.
@@ -174,7 +174,7 @@ async fn each_fault_ends_in_its_outcome() {
     let reason = unknown(gateway.approve(&m, &request).await);
     assert!(reason.contains("502"), "{reason}");
     assert_eq!(
-        declined(gateway.transaction(&m, &request.tid).await).0,
+        declined(gateway.transaction(&m, &request.tid, Currency::Krw).await).0,
         "N001"
     );
     done(gateway.approve(&m, &request).await);
@@ -188,7 +188,11 @@ async fn each_fault_ends_in_its_outcome() {
     let auth = authorize(&app, &[]).await;
     let request = auth.approval_request();
     unknown(gateway.approve(&m, &request).await);
-    done(gateway.transaction_by_order(&m, &request.moid).await);
+    done(
+        gateway
+            .transaction_by_order(&m, &request.moid, Currency::Krw)
+            .await,
+    );
 
     // Malformed JSON: unknown.
     add_fault(&app, json!({"kind": "malformed", "calls": 1})).await;
@@ -256,19 +260,22 @@ async fn faults_on_cancel_and_inquiry_and_refusals_at_any_status() {
         json!({"kind": "server_error", "api": "inquiry", "calls": 1}),
     )
     .await;
-    unknown(gateway.transaction(&m, &tid).await);
+    unknown(gateway.transaction(&m, &tid, Currency::Krw).await);
     add_fault(
         &app,
         json!({"kind": "drop_answer", "api": "inquiry", "calls": 1}),
     )
     .await;
-    unknown(gateway.transaction(&m, &tid).await);
+    unknown(gateway.transaction(&m, &tid, Currency::Krw).await);
     add_fault(
         &app,
         json!({"kind": "amount_mismatch", "api": "inquiry", "calls": 1}),
     )
     .await;
-    assert_eq!(done(gateway.transaction(&m, &tid).await).amt, krw(21000));
+    assert_eq!(
+        done(gateway.transaction(&m, &tid, Currency::Krw).await).amt,
+        krw(21000)
+    );
 
     add_fault(&app, json!({"kind": "decline", "api": "cancel", "code": "2099", "message": "취소 불가", "calls": 1})).await;
     assert_eq!(
@@ -292,7 +299,7 @@ async fn faults_on_cancel_and_inquiry_and_refusals_at_any_status() {
     );
     // The malformed answer hid a real cancel.
     assert_eq!(
-        done(gateway.transaction(&m, &tid).await).cancelled_amt,
+        done(gateway.transaction(&m, &tid, Currency::Krw).await).cancelled_amt,
         Some(krw(1000))
     );
 
@@ -301,7 +308,11 @@ async fn faults_on_cancel_and_inquiry_and_refusals_at_any_status() {
     assert_eq!(
         declined(
             gateway
-                .transaction(&m, &"testpay01m01082501010000000000".parse().unwrap())
+                .transaction(
+                    &m,
+                    &"testpay01m01082501010000000000".parse().unwrap(),
+                    Currency::Krw
+                )
                 .await
         )
         .0,
@@ -322,7 +333,7 @@ async fn calls_that_cannot_leave_are_not_sent() {
         .unwrap()
         .port();
     let refused = client_at(&format!("http://127.0.0.1:{port}/sandbox"), READ_MS);
-    let outcome = refused.transaction(&m, &tid).await;
+    let outcome = refused.transaction(&m, &tid, Currency::Krw).await;
     assert!(matches!(outcome, Outcome::NotSent { .. }), "{outcome:?}");
 
     // A server that takes the request and hangs up without answering: it may have acted, so unknown.
@@ -336,7 +347,7 @@ async fn calls_that_cannot_leave_are_not_sent() {
         drop(socket);
     });
     let hangs_up = client_at(&format!("http://{addr}"), READ_MS);
-    let outcome = hangs_up.transaction(&m, &tid).await;
+    let outcome = hangs_up.transaction(&m, &tid, Currency::Krw).await;
     assert!(matches!(outcome, Outcome::Unknown { .. }), "{outcome:?}");
 
     // A name that does not resolve (a longer connect timeout, so the DNS failure decides).
@@ -345,7 +356,7 @@ async fn calls_that_cannot_leave_are_not_sent() {
         Duration::from_millis(1_000),
         Duration::from_millis(READ_MS),
     );
-    let outcome = nowhere.transaction(&m, &tid).await;
+    let outcome = nowhere.transaction(&m, &tid, Currency::Krw).await;
     assert!(matches!(outcome, Outcome::NotSent { .. }), "{outcome:?}");
 
     // An API URL reqwest cannot use.
@@ -385,7 +396,7 @@ async fn cancels_full_partial_over_the_limit_and_with_a_wrong_password() {
     );
     assert_eq!(first.pg_tid.as_deref(), Some(approval.tid.as_str()));
     assert_eq!(first.pg_app_date.as_deref().map(str::len), Some(8));
-    let after = done(gateway.transaction(&m, &tid).await);
+    let after = done(gateway.transaction(&m, &tid, Currency::Krw).await);
     assert_eq!((after.status, after.cancelled_amt), (0, Some(krw(5000))));
 
     let (code, _) = declined(
@@ -417,7 +428,7 @@ async fn cancels_full_partial_over_the_limit_and_with_a_wrong_password() {
         krw(15000),
         "a full cancel takes back what remains"
     );
-    let after = done(gateway.transaction(&m, &tid).await);
+    let after = done(gateway.transaction(&m, &tid, Currency::Krw).await);
     assert_eq!((after.status, after.cancelled_amt), (1, Some(krw(20000))));
     assert_eq!(
         declined(
@@ -450,12 +461,12 @@ async fn inquiries_agree_with_approvals() {
     let approval = approve(&app, &gateway, &[("mallReserved", "keep-me")]).await;
     let by_tid = done(
         gateway
-            .transaction(&m, &approval.tid.parse().unwrap())
+            .transaction(&m, &approval.tid.parse().unwrap(), Currency::Krw)
             .await,
     );
     let by_order = done(
         gateway
-            .transaction_by_order(&m, &approval.moid.parse().unwrap())
+            .transaction_by_order(&m, &approval.moid.parse().unwrap(), Currency::Krw)
             .await,
     );
     for found in [&by_tid, &by_order] {
@@ -470,7 +481,7 @@ async fn inquiries_agree_with_approvals() {
     assert_eq!(
         declined(
             gateway
-                .transaction_by_order(&m, &"never-paid".parse().unwrap())
+                .transaction_by_order(&m, &"never-paid".parse().unwrap(), Currency::Krw)
                 .await
         )
         .0,
@@ -481,7 +492,7 @@ async fn inquiries_agree_with_approvals() {
     assert_eq!(
         declined(
             gateway
-                .transaction(&wrong, &approval.tid.parse().unwrap())
+                .transaction(&wrong, &approval.tid.parse().unwrap(), Currency::Krw)
                 .await
         )
         .0,

@@ -354,7 +354,11 @@ impl CheckoutService {
             ));
         };
         let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
-        let shown = match self.gateway.transaction(&merchant(&storefront), &tid).await {
+        let shown = match self
+            .gateway
+            .transaction(&merchant(&storefront), &tid, row.currency)
+            .await
+        {
             Outcome::Done(approval) => cancelled_at_innopay(&approval, row),
             Outcome::Declined { code, message } => {
                 return Ok(ReportedCancel::NotShown(format!(

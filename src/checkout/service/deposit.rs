@@ -248,7 +248,11 @@ impl CheckoutService {
             return Ok(DepositOutcome::NotDeposited(Box::new(row)));
         };
         let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
-        match self.gateway.transaction(&merchant(&storefront), &tid).await {
+        match self
+            .gateway
+            .transaction(&merchant(&storefront), &tid, row.currency)
+            .await
+        {
             Outcome::Done(approval) => self.settle_deposit(row, &approval, cause).await,
             Outcome::Declined { code, message } => Ok(DepositOutcome::Inconclusive(format!(
                 "Innopay's inquiry does not know tid {tid}: {code} {message}"

@@ -79,9 +79,17 @@ impl CheckoutService {
         let storefront = storefronts::find(&self.store, &row.storefront_id).await?;
         let merchant = merchant(&storefront);
         let inquiry = match row.tid.as_deref().and_then(|t| t.parse::<Tid>().ok()) {
-            Some(tid) => self.gateway.transaction(&merchant, &tid).await,
+            Some(tid) => {
+                self.gateway
+                    .transaction(&merchant, &tid, row.currency)
+                    .await
+            }
             None => match row.order_id.parse::<OrderId>() {
-                Ok(moid) => self.gateway.transaction_by_order(&merchant, &moid).await,
+                Ok(moid) => {
+                    self.gateway
+                        .transaction_by_order(&merchant, &moid, row.currency)
+                        .await
+                }
                 Err(_) => return Ok(row),
             },
         };
