@@ -398,44 +398,32 @@ mod tests {
 
     #[test]
     fn bank_and_wallet_objects_read_from_the_names_assumed() {
-        let answer = |method: &str, key: &str, object: Value| {
-            json!({"success": true, "data": {
+        let read = |method: &str, key: &str, object: Value| {
+            let answer = json!({"success": true, "data": {
                 "tid": "t", "mid": "m", "moid": "o", "amt": 1000, "status": 0,
                 "payMethod": method, key: object
-            }})
+            }});
+            Approval::from_answer(answer, Currency::Krw).unwrap()
         };
-        let bank = Approval::from_answer(
-            answer(
-                "BANK",
-                "bank",
-                json!({"bankCd": "088", "accntNo": "110****5678"}),
-            ),
-            Currency::Krw,
+        let bank = read(
+            "BANK",
+            "bank",
+            json!({"bankCd": "088", "accntNo": "110****5678"}),
         )
-        .unwrap()
         .bank
         .unwrap();
         assert_eq!(bank.bank_code.as_deref(), Some("088"));
         assert_eq!(bank.account_number.as_deref(), Some("110****5678"));
-        let easy = Approval::from_answer(
-            answer(
-                "EBANK",
-                "easyBank",
-                json!({"bankCode": "004", "bankName": "KB국민은행"}),
-            ),
-            Currency::Krw,
-        )
-        .unwrap();
+        let easy = read(
+            "EBANK",
+            "easyBank",
+            json!({"bankCode": "004", "bankName": "KB국민은행"}),
+        );
         assert_eq!(easy.bank.unwrap().bank_name.as_deref(), Some("KB국민은행"));
-        let epay =
-            Approval::from_answer(answer("EPAY", "epay", json!({"epayCl": 13})), Currency::Krw)
-                .unwrap()
-                .epay
-                .unwrap();
+        let epay = read("EPAY", "epay", json!({"epayCl": 13})).epay.unwrap();
         assert_eq!(epay.epay_cl.as_deref(), Some("13"));
         // Without the object the approval still reads: the details are unknown, not wrong.
-        let bare =
-            Approval::from_answer(answer("EPAY", "other", json!({})), Currency::Krw).unwrap();
+        let bare = read("EPAY", "other", json!({}));
         assert!(bare.epay.is_none() && bare.bank.is_none());
     }
 
