@@ -304,7 +304,7 @@ impl InnopayClient {
         currency: Currency,
     ) -> Outcome<Approval> {
         let path = format!("/v1/transactions/{tid}");
-        self.inquire(merchant, &path, ("tid", tid.as_str()), currency, |a| &a.tid)
+        self.inquire(merchant, &path, "tid", tid.as_str(), currency, |a| &a.tid)
             .await
     }
 
@@ -317,7 +317,7 @@ impl InnopayClient {
         currency: Currency,
     ) -> Outcome<Approval> {
         let path = format!("/v1/transactions/orders/{moid}");
-        self.inquire(merchant, &path, ("order", moid.as_str()), currency, |a| {
+        self.inquire(merchant, &path, "order", moid.as_str(), currency, |a| {
             &a.moid
         })
         .await
@@ -328,7 +328,8 @@ impl InnopayClient {
         &self,
         merchant: &Merchant,
         path: &str,
-        (what, key): (&str, &str),
+        what: &str,
+        key: &str,
         currency: Currency,
         answered: fn(&Approval) -> &str,
     ) -> Outcome<Approval> {
